@@ -1,0 +1,199 @@
+//! What a cache slot holds (RFC 9111 §3): a stored response, or a Vary rule that points to
+//! the slot of each variant (the design of pingora-cache's `variance`).
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, Uri};
+use http_cache_semantics::{CacheOptions, CachePolicy};
+
+use crate::Body;
+
+/// Header fields a cache never stores: hop-by-hop fields (RFC 9111 §3.1, RFC 9110 §7.6.1)
+/// and per-hop reports that describe how *this* request travelled, not the resource.
+const NOT_STORED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "cache-status",
+    "cf-cache-status",
+    "server-timing",
+];
+
+/// Most header names a Vary rule may nominate; a response varying on more is not stored.
+pub const MAX_VARY_FIELDS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheEntry {
+    Response(StoredResponse),
+    /// The response at this key varies on these (lower-cased) request fields.
+    VaryRule(Vec<String>),
+}
+
+/// A stored response with what RFC 9111 needs to reuse it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Body,
+    /// The request fields nominated by Vary, as the request that produced this response sent them.
+    pub vary_request_headers: HeaderMap,
+    /// When the response arrived (RFC 9111 §4.2.3 `response_time`).
+    pub response_time: SystemTime,
+}
+
+impl StoredResponse {
+    /// Captures `response` for storage: drops fields that must not be stored and remembers the
+    /// request fields its Vary nominates.
+    pub fn capture(
+        request: &HeaderMap,
+        response: &Response<Body>,
+        response_time: SystemTime,
+    ) -> Self {
+        let mut headers = response.headers().clone();
+        for name in NOT_STORED {
+            headers.remove(*name);
+        }
+        // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
+        for name in comma_list(response.headers().get_all(http::header::CONNECTION)) {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                headers.remove(name);
+            }
+        }
+        let mut vary_request_headers = HeaderMap::new();
+        for field in vary_fields(response.headers()) {
+            if let Ok(name) = HeaderName::from_bytes(field.as_bytes()) {
+                for value in request.get_all(&name) {
+                    vary_request_headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        Self {
+            status: response.status(),
+            headers,
+            body: response.body().clone(),
+            vary_request_headers,
+            response_time,
+        }
+    }
+
+    /// The `http-cache-semantics` policy for this entry as a shared cache sees it.
+    ///
+    /// Rebuilt from what is stored rather than serialised, so the store stays plain data a
+    /// host can inspect. The request side carries only the Vary-nominated fields, which is all
+    /// the policy consults when matching a later request.
+    pub fn policy(&self, method: &Method, uri: &Uri) -> CachePolicy {
+        let mut request = Request::new(());
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = self.vary_request_headers.clone();
+        let mut response = Response::new(());
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        CachePolicy::new_options(&request, &response, self.response_time, cache_options())
+    }
+
+    /// How long the entry stays worth keeping after `now`: its remaining freshness plus the
+    /// longer of its stale windows.
+    pub fn keep_for(&self, policy: &CachePolicy, now: SystemTime) -> Duration {
+        let cc = crate::cache_control::CacheControl::from_headers(&self.headers);
+        let stale = cc
+            .seconds("stale-while-revalidate")
+            .unwrap_or(0)
+            .max(cc.seconds("stale-if-error").unwrap_or(0));
+        policy
+            .time_to_live(now)
+            .saturating_add(Duration::from_secs(stale))
+    }
+
+    /// Bytes this entry occupies, for capacity accounting.
+    pub fn size(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        self.body.len() + headers
+    }
+}
+
+/// Options for every tier: a shared cache (RFC 9111 §3.5 applies) with the heuristic
+/// freshness of 10% of the Last-Modified age (RFC 9111 §4.2.2 suggests it).
+pub fn cache_options() -> CacheOptions {
+    CacheOptions {
+        shared: true,
+        ..CacheOptions::default()
+    }
+}
+
+/// The lower-cased field names of all Vary lines; `*` is returned as itself.
+pub fn vary_fields(headers: &HeaderMap) -> Vec<String> {
+    let mut fields: Vec<String> = comma_list(headers.get_all(http::header::VARY))
+        .map(|f| f.to_ascii_lowercase())
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+fn comma_list<'a>(
+    values: http::header::GetAll<'a, http::HeaderValue>,
+) -> impl Iterator<Item = &'a str> {
+    values
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9111_3_1_hop_by_hop_and_per_hop_fields_are_not_stored() {
+        let response = Response::builder()
+            .header("connection", "x-private-hop")
+            .header("x-private-hop", "1")
+            .header("transfer-encoding", "chunked")
+            .header("cache-status", "regional; hit")
+            .header("server-timing", "origin;dur=3")
+            .header("etag", "\"a\"")
+            .header("set-cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .body(Vec::new())
+            .unwrap();
+        let stored = StoredResponse::capture(&HeaderMap::new(), &response, SystemTime::UNIX_EPOCH);
+        for gone in [
+            "connection",
+            "x-private-hop",
+            "transfer-encoding",
+            "cache-status",
+            "server-timing",
+        ] {
+            assert!(!stored.headers.contains_key(gone), "{gone}");
+        }
+        assert_eq!(stored.headers.get_all("set-cookie").iter().count(), 2);
+        assert!(stored.headers.contains_key("etag"));
+    }
+
+    #[test]
+    fn rfc9111_4_1_only_nominated_request_fields_are_kept() {
+        let response = Response::builder()
+            .header("vary", "Accept-Encoding, X-A")
+            .body(Vec::new())
+            .unwrap();
+        let mut request = HeaderMap::new();
+        request.insert("accept-encoding", "br".parse().unwrap());
+        request.insert("authorization", "Bearer secret".parse().unwrap());
+        let stored = StoredResponse::capture(&request, &response, SystemTime::UNIX_EPOCH);
+        assert_eq!(stored.vary_request_headers.len(), 1);
+        assert_eq!(vary_fields(&stored.headers), vec!["accept-encoding", "x-a"]);
+    }
+}

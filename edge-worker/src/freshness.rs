@@ -1,0 +1,343 @@
+//! Whether a stored response may be reused now (RFC 9111 §4.2), served stale
+//! (RFC 5861 §3, §4), or must be validated first (RFC 9111 §4.3).
+//!
+//! `http-cache-semantics` decides storability, freshness lifetime, age and request matching
+//! and builds the conditional request. We go beyond it for the RFC 5861 stale windows, which it
+//! does not know, and keep RFC 9111 §4.2.4's rule that `must-revalidate`, `proxy-revalidate`,
+//! `s-maxage` and `no-cache` forbid serving stale.
+//!
+//! Known conservatism inherited from the library: a shared cache treats `proxy-revalidate`
+//! responses as having no freshness at all (always revalidated), and age is the stored `Age`
+//! plus resident time (RFC 9111 §4.2.3 without the apparent-age correction, i.e. it trusts
+//! upstream clocks no more than the `Age` they send).
+
+use std::time::{Duration, SystemTime};
+
+use http::Request;
+use http_cache_semantics::{BeforeRequest, CachePolicy};
+
+use crate::cache_control::CacheControl;
+use crate::{Body, StoredResponse};
+
+/// What may be done with a stored response for one request.
+#[derive(Debug)]
+pub enum Freshness {
+    /// Reuse it without contacting upstream; `ttl` is the freshness left.
+    Fresh { ttl: Duration },
+    /// Stale by `stale_for`, within `stale-while-revalidate`: serve it now and refresh it in
+    /// the background with `revalidation` (RFC 5861 §3).
+    StaleWhileRevalidate {
+        revalidation: http::request::Parts,
+        stale_for: Duration,
+    },
+    /// Validate upstream first with `revalidation` (it carries If-None-Match /
+    /// If-Modified-Since from the stored validators). If upstream fails or answers 5xx, the
+    /// stale response may be served only when `stale_if_error` (RFC 5861 §4).
+    MustRevalidate {
+        revalidation: http::request::Parts,
+        stale_for: Duration,
+        stale_if_error: bool,
+    },
+    /// The stored response was selected for another request (method or Vary): a miss.
+    Mismatch,
+}
+
+/// Decides for `request` at `now`. The request must already be in the tier's GET form.
+pub fn decide(
+    policy: &CachePolicy,
+    stored: &StoredResponse,
+    request: &Request<Body>,
+    now: SystemTime,
+) -> Freshness {
+    let (revalidation, matches) = match policy.before_request(request, now) {
+        BeforeRequest::Fresh(_) => {
+            return Freshness::Fresh {
+                ttl: policy.time_to_live(now),
+            }
+        }
+        BeforeRequest::Stale { request, matches } => (request, matches),
+    };
+    if !matches {
+        return Freshness::Mismatch;
+    }
+    let response_cc = CacheControl::from_headers(&stored.headers);
+    let request_cc = CacheControl::from_headers(request.headers());
+    let stale_for = staleness(policy, stored, now);
+    let may_serve_stale = !response_cc.forbids_stale();
+    let within = |directive: &str| {
+        response_cc
+            .seconds(directive)
+            .is_some_and(|window| stale_for <= Duration::from_secs(window))
+    };
+    // A client that asks for validation (no-cache, max-age, min-fresh) is not given a
+    // stale-while-revalidate answer: it explicitly wants a validated one.
+    let client_wants_validation = request_cc.is_no_cache()
+        || request_cc.has("max-age")
+        || request_cc.has("min-fresh")
+        || request
+            .headers()
+            .get_all(http::header::PRAGMA)
+            .iter()
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
+            });
+    if may_serve_stale && !client_wants_validation && within("stale-while-revalidate") {
+        return Freshness::StaleWhileRevalidate {
+            revalidation,
+            stale_for,
+        };
+    }
+    Freshness::MustRevalidate {
+        revalidation,
+        stale_for,
+        stale_if_error: may_serve_stale && within("stale-if-error"),
+    }
+}
+
+/// How long past its freshness lifetime the response is at `now`.
+///
+/// The library exposes remaining TTL but not the lifetime itself; at arrival the lifetime is
+/// TTL + age. A response that arrived already stale counts as stale since its arrival, which
+/// overstates staleness slightly and so errs toward revalidating.
+pub fn staleness(policy: &CachePolicy, stored: &StoredResponse, now: SystemTime) -> Duration {
+    let at_arrival = stored.response_time;
+    let ttl_at_arrival = policy.time_to_live(at_arrival);
+    let lifetime = if ttl_at_arrival.is_zero() {
+        Duration::ZERO
+    } else {
+        ttl_at_arrival + policy.age(at_arrival)
+    };
+    policy.age(now).saturating_sub(lifetime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, Method, Response};
+
+    const T0: u64 = 1_700_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + secs)
+    }
+
+    fn stored(headers: &[(&str, &str)]) -> StoredResponse {
+        let mut response = Response::builder().status(200);
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        let response = response.body(b"body".to_vec()).unwrap();
+        StoredResponse::capture(&HeaderMap::new(), &response, at(0))
+    }
+
+    fn get(headers: &[(&str, &str)]) -> Request<Body> {
+        let mut request = Request::builder().uri("https://a.example/x");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Vec::new()).unwrap()
+    }
+
+    fn decide_at(s: &StoredResponse, request: &Request<Body>, secs: u64) -> Freshness {
+        let policy = s.policy(&Method::GET, request.uri());
+        decide(&policy, s, request, at(secs))
+    }
+
+    /// (case, response headers, request headers, seconds after storing, expected)
+    #[test]
+    fn decisions_at_chosen_instants() {
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static [(&'static str, &'static str)],
+            u64,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "rfc9111-4.2 fresh within max-age",
+                &[("cache-control", "max-age=60")],
+                &[],
+                59,
+                "fresh",
+            ),
+            (
+                "rfc9111-4.2 stale at max-age",
+                &[("cache-control", "max-age=60")],
+                &[],
+                60,
+                "revalidate",
+            ),
+            (
+                "rfc9111-4.2.1 s-maxage beats max-age in a shared cache",
+                &[("cache-control", "max-age=10, s-maxage=100")],
+                &[],
+                50,
+                "fresh",
+            ),
+            (
+                "rfc9111-4.2.1 max-age beats Expires",
+                &[
+                    ("cache-control", "max-age=100"),
+                    ("expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+                ],
+                &[],
+                50,
+                "fresh",
+            ),
+            (
+                "rfc9111-4.2.1 Expires without max-age",
+                &[
+                    ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                    ("expires", "Tue, 14 Nov 2023 22:15:00 GMT"),
+                ],
+                &[],
+                90,
+                "fresh",
+            ),
+            (
+                "rfc9111-4.2.2 heuristic from Last-Modified",
+                &[
+                    ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                    ("last-modified", "Tue, 14 Nov 2023 21:13:20 GMT"),
+                ],
+                &[],
+                300,
+                "fresh",
+            ),
+            (
+                "rfc9111-4.2.3 Age counts against freshness",
+                &[("cache-control", "max-age=60"), ("age", "50")],
+                &[],
+                11,
+                "revalidate",
+            ),
+            (
+                "rfc5861-3 within stale-while-revalidate",
+                &[("cache-control", "max-age=60, stale-while-revalidate=30")],
+                &[],
+                89,
+                "swr",
+            ),
+            (
+                "rfc5861-3 past stale-while-revalidate",
+                &[("cache-control", "max-age=60, stale-while-revalidate=30")],
+                &[],
+                91,
+                "revalidate",
+            ),
+            (
+                "rfc5861-4 stale-if-error window",
+                &[("cache-control", "max-age=60, stale-if-error=300")],
+                &[],
+                200,
+                "revalidate+sie",
+            ),
+            (
+                "rfc5861-4 past stale-if-error",
+                &[("cache-control", "max-age=60, stale-if-error=300")],
+                &[],
+                361,
+                "revalidate",
+            ),
+            (
+                "rfc9111-4.2.4 must-revalidate forbids swr",
+                &[(
+                    "cache-control",
+                    "max-age=60, must-revalidate, stale-while-revalidate=30, stale-if-error=30",
+                )],
+                &[],
+                70,
+                "revalidate",
+            ),
+            (
+                "rfc9111-5.2.2.10 s-maxage forbids stale",
+                &[(
+                    "cache-control",
+                    "s-maxage=60, stale-while-revalidate=30, stale-if-error=30",
+                )],
+                &[],
+                70,
+                "revalidate",
+            ),
+            (
+                "rfc9111-5.2.2.8 proxy-revalidate forbids stale",
+                &[(
+                    "cache-control",
+                    "max-age=60, proxy-revalidate, stale-if-error=30",
+                )],
+                &[],
+                70,
+                "revalidate",
+            ),
+            (
+                "rfc9111-5.2.2.4 no-cache always validates",
+                &[("cache-control", "no-cache, max-age=60, stale-if-error=30")],
+                &[],
+                1,
+                "revalidate",
+            ),
+            (
+                "rfc9111-5.2.1.4 request no-cache validates",
+                &[("cache-control", "max-age=60")],
+                &[("cache-control", "no-cache")],
+                1,
+                "revalidate",
+            ),
+            (
+                "rfc5861 client no-cache gets no swr",
+                &[("cache-control", "max-age=60, stale-while-revalidate=30")],
+                &[("cache-control", "no-cache")],
+                70,
+                "revalidate",
+            ),
+            (
+                "rfc9111-4.1 vary mismatch",
+                &[("cache-control", "max-age=60"), ("vary", "accept-language")],
+                &[("accept-language", "de")],
+                1,
+                "mismatch",
+            ),
+        ];
+        for (name, response, request, secs, expected) in cases {
+            let s = stored(response);
+            let got = match decide_at(&s, &get(request), *secs) {
+                Freshness::Fresh { .. } => "fresh",
+                Freshness::StaleWhileRevalidate { .. } => "swr",
+                Freshness::MustRevalidate {
+                    stale_if_error: true,
+                    ..
+                } => "revalidate+sie",
+                Freshness::MustRevalidate { .. } => "revalidate",
+                Freshness::Mismatch => "mismatch",
+            };
+            assert_eq!(got, *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn rfc9111_4_3_1_revalidation_carries_stored_validators() {
+        let s = stored(&[
+            ("cache-control", "max-age=1"),
+            ("etag", "\"v1\""),
+            ("last-modified", "Tue, 14 Nov 2023 21:13:20 GMT"),
+        ]);
+        let Freshness::MustRevalidate { revalidation, .. } = decide_at(&s, &get(&[]), 5) else {
+            panic!("expected revalidation")
+        };
+        assert_eq!(revalidation.headers["if-none-match"], "\"v1\"");
+        assert_eq!(
+            revalidation.headers["if-modified-since"],
+            "Tue, 14 Nov 2023 21:13:20 GMT"
+        );
+    }
+
+    #[test]
+    fn staleness_counts_from_the_end_of_the_lifetime() {
+        let s = stored(&[("cache-control", "max-age=60")]);
+        let policy = s.policy(&Method::GET, &"https://a.example/x".parse().unwrap());
+        assert_eq!(staleness(&policy, &s, at(30)), Duration::ZERO);
+        assert_eq!(staleness(&policy, &s, at(75)), Duration::from_secs(15));
+    }
+}

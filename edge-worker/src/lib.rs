@@ -1,0 +1,29 @@
+//! The edge worker's pure core: RFC 9111 edge caching with stale-while-revalidate and
+//! stale-if-error, behind a small [`Platform`] port so the same code runs natively, in a
+//! wasm component under the emulator, and on Cloudflare Workers.
+//!
+//! The core has no clock, network or randomness of its own (sans-IO, as quinn-proto): every
+//! time-dependent call takes `now` from [`Platform::now`], and work that must happen after the
+//! response (a background refresh) comes back as a [`Deferred`] value for the caller to run.
+
+pub mod cache_control;
+pub mod cache_key;
+pub mod entry;
+pub mod error;
+pub mod freshness;
+pub mod outcome;
+pub mod ports;
+pub mod ready;
+pub mod status;
+pub mod tier;
+
+pub use cache_key::CacheKey;
+pub use entry::{CacheEntry, StoredResponse};
+pub use error::WorkerError;
+pub use outcome::{Deferred, Outcome};
+pub use ports::{FetchError, LogLevel, Platform, Upstream};
+pub use status::CfCacheStatus;
+pub use tier::CacheTier;
+
+/// Request bodies and response bodies are plain bytes throughout the core.
+pub type Body = Vec<u8>;

@@ -1,0 +1,61 @@
+//! The ports through which the core reaches the world: clock, cache store, upstream, logging.
+
+use std::time::{Duration, SystemTime};
+
+use http::{Request, Response};
+
+use crate::{Body, CacheEntry};
+
+/// A response from upstream, and whether it was shared with other waiting requests.
+#[derive(Debug)]
+pub struct Upstream {
+    pub response: Response<Body>,
+    /// `true` when this request did not fetch itself but waited for an identical fetch
+    /// already in flight (request coalescing); reported as `collapsed` in Cache-Status.
+    pub collapsed: bool,
+}
+
+impl Upstream {
+    pub fn new(response: Response<Body>) -> Self {
+        Self {
+            response,
+            collapsed: false,
+        }
+    }
+}
+
+/// Why no response came back from upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("upstream fetch failed: {0}")]
+pub struct FetchError(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Everything the core needs from its host.
+///
+/// Implementations: the wasm component's imports (emulator), `worker::Cache`/`Fetch`
+/// (Cloudflare), and in-memory ports in tests and in the emulator's regional tier.
+/// Futures need not be `Send`: Workers futures are not.
+#[allow(async_fn_in_trait)] // why: used generically (`P: Platform`), never as `dyn`; !Send is intended
+pub trait Platform {
+    /// The current time. Wall time in `serve`, virtual time in the simulator.
+    fn now(&self) -> SystemTime;
+
+    /// Reads one slot of this tier's cache.
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry>;
+
+    /// Writes one slot. `keep` is how long the entry stays useful (fresh plus stale windows);
+    /// the store may evict earlier.
+    async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration);
+
+    /// Sends a request to the next tier upstream.
+    async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError>;
+
+    fn log(&self, level: LogLevel, message: &str);
+}

@@ -1,0 +1,444 @@
+//! One caching tier's request flow (RFC 9111 with RFC 5861): look up, decide, serve, fetch,
+//! store. The edge worker runs it at each PoP; the emulator's regional tier runs the same code.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_cache_semantics::{AfterResponse, CachePolicy};
+
+use crate::entry::{cache_options, vary_fields, MAX_VARY_FIELDS};
+use crate::freshness::{self, Freshness};
+use crate::status::{ttl_seconds, CacheStatusMember, Forward};
+use crate::{
+    Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, LogLevel, Outcome, Platform,
+    StoredResponse, WorkerError,
+};
+
+/// Bodies larger than this are passed through but not stored.
+pub const MAX_STORED_BODY: usize = 32 * 1024 * 1024;
+/// An entry with validators stays useful for revalidation at least this long after it expires.
+const VALIDATOR_KEEP: Duration = Duration::from_secs(3600);
+
+/// Request fields a cache evaluates itself and does not forward on a miss: the fetch must bring
+/// back a complete response it can store (as Varnish does).
+const CLIENT_CONDITIONALS: [header::HeaderName; 5] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+];
+
+/// A named caching tier.
+#[derive(Debug, Clone)]
+pub struct CacheTier {
+    /// Names the tier in Cache-Status, e.g. `edge-fra` or `regional-eu`.
+    pub name: String,
+    /// Whether to set Cloudflare's `CF-Cache-Status` (the edge does; inner tiers do not).
+    pub cf_cache_status: bool,
+}
+
+/// What a cache slot lookup found.
+enum Lookup {
+    Found(Box<StoredResponse>),
+    Miss(Forward),
+}
+
+impl CacheTier {
+    pub fn new(name: impl Into<String>, cf_cache_status: bool) -> Self {
+        Self {
+            name: name.into(),
+            cf_cache_status,
+        }
+    }
+
+    /// Handles one request. Never panics and never fails: upstream trouble becomes a stale
+    /// response (when RFC 5861 allows) or a JSON error response.
+    pub async fn handle<P: Platform>(&self, platform: &P, mut request: Request<Body>) -> Outcome {
+        // The URL's authority is the host; a Host field would only split the cache.
+        request.headers_mut().remove(header::HOST);
+        let method = request.method().clone();
+        if method != Method::GET && method != Method::HEAD {
+            return Outcome::respond(self.pass(platform, request).await);
+        }
+        let key = match CacheKey::from_uri(request.uri()) {
+            Ok(key) => key,
+            Err(error) => return Outcome::respond(error.to_response()),
+        };
+        // HEAD is answered from the GET entry (RFC 9110 §9.3.2); on a miss we fetch with GET
+        // so the body can be stored.
+        *request.method_mut() = Method::GET;
+        for name in &CLIENT_CONDITIONALS {
+            request.headers_mut().remove(name);
+        }
+        let mut outcome = self.serve(platform, &key, request).await;
+        let length = outcome.response.body().len();
+        outcome
+            .response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        if method == Method::HEAD {
+            outcome.response.body_mut().clear();
+        }
+        outcome
+    }
+
+    /// Runs deferred work produced by an earlier `handle`.
+    pub async fn run_deferred<P: Platform>(&self, platform: &P, task: Deferred) {
+        match task {
+            Deferred::Revalidate(request) => self.refresh(platform, request).await,
+        }
+    }
+
+    async fn serve<P: Platform>(&self, p: &P, key: &CacheKey, request: Request<Body>) -> Outcome {
+        let stored = match self.lookup(p, key, request.headers()).await {
+            Lookup::Found(stored) => stored,
+            Lookup::Miss(why) => {
+                return Outcome::respond(self.fetch_and_store(p, key, request, why).await)
+            }
+        };
+        let now = p.now();
+        let policy = stored.policy(&Method::GET, request.uri());
+        match freshness::decide(&policy, &stored, &request, now) {
+            Freshness::Fresh { ttl } => {
+                let mut member = CacheStatusMember::new(&self.name);
+                member.hit = true;
+                member.ttl = Some(ttl_seconds(ttl, Duration::ZERO));
+                Outcome::respond(self.from_cache(
+                    &stored,
+                    &policy,
+                    now,
+                    CfCacheStatus::Hit,
+                    &member,
+                ))
+            }
+            Freshness::Mismatch => Outcome::respond(
+                self.fetch_and_store(p, key, request, Forward::VaryMiss)
+                    .await,
+            ),
+            Freshness::StaleWhileRevalidate { stale_for, .. } => {
+                let mut member = CacheStatusMember::new(&self.name);
+                member.hit = true;
+                member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
+                member.detail = Some("stale-while-revalidate");
+                let response =
+                    self.from_cache(&stored, &policy, now, CfCacheStatus::Updating, &member);
+                let (parts, _) = request.into_parts();
+                Outcome {
+                    response,
+                    deferred: vec![Deferred::Revalidate(Request::from_parts(parts, Vec::new()))],
+                }
+            }
+            Freshness::MustRevalidate {
+                revalidation,
+                stale_for,
+                stale_if_error,
+            } => {
+                let serve_stale = stale_if_error.then_some(stale_for);
+                let response = self
+                    .validate(p, key, request, *stored, &policy, revalidation, serve_stale)
+                    .await;
+                Outcome::respond(response)
+            }
+        }
+    }
+
+    /// Finds the stored response for a request, following a Vary rule to its variant slot.
+    async fn lookup<P: Platform>(&self, p: &P, key: &CacheKey, request: &HeaderMap) -> Lookup {
+        match p.cache_get(key.as_str()).await {
+            None => Lookup::Miss(Forward::UriMiss),
+            Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
+            Some(CacheEntry::VaryRule(fields)) => {
+                match p.cache_get(&key.variant(&fields, request)).await {
+                    Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
+                    _ => Lookup::Miss(Forward::VaryMiss),
+                }
+            }
+        }
+    }
+
+    /// A miss: fetch, store when allowed, and forward what came back.
+    async fn fetch_and_store<P: Platform>(
+        &self,
+        p: &P,
+        key: &CacheKey,
+        request: Request<Body>,
+        why: Forward,
+    ) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let request_view = Request::from_parts(parts.clone(), ());
+        let mut member = CacheStatusMember::new(&self.name);
+        member.fwd = Some(why);
+        let upstream = match p.fetch(Request::from_parts(parts, body)).await {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.name));
+                member.detail = Some("upstream-error");
+                return self.finish(
+                    WorkerError::Upstream(error.0).to_response(),
+                    CfCacheStatus::Miss,
+                    &member,
+                );
+            }
+        };
+        member.fwd_status = Some(upstream.response.status().as_u16());
+        member.collapsed = upstream.collapsed;
+        member.stored = self
+            .store(p, key, &request_view, &upstream.response, p.now())
+            .await;
+        let status = match (why, member.stored) {
+            (Forward::Stale, _) => CfCacheStatus::Expired,
+            (_, true) => CfCacheStatus::Miss,
+            (_, false) => CfCacheStatus::Bypass,
+        };
+        self.finish(upstream.response, status, &member)
+    }
+
+    /// A stale entry that must be validated first (RFC 9111 §4.3), with stale-if-error as the
+    /// fallback when `serve_stale` carries how stale the entry is.
+    #[allow(clippy::too_many_arguments)] // why: one call site; a struct would only rename them
+    async fn validate<P: Platform>(
+        &self,
+        p: &P,
+        key: &CacheKey,
+        request: Request<Body>,
+        stored: StoredResponse,
+        policy: &CachePolicy,
+        revalidation: http::request::Parts,
+        serve_stale: Option<Duration>,
+    ) -> Response<Body> {
+        let mut member = CacheStatusMember::new(&self.name);
+        member.fwd = Some(Forward::Stale);
+        let result = p.fetch(Request::from_parts(revalidation, Vec::new())).await;
+        let now = p.now();
+        let failed = match &result {
+            Ok(upstream) => upstream.response.status().is_server_error(),
+            Err(_) => true,
+        };
+        if let Ok(upstream) = &result {
+            member.fwd_status = Some(upstream.response.status().as_u16());
+            member.collapsed = upstream.collapsed;
+        }
+        if failed {
+            if let Some(stale_for) = serve_stale {
+                // RFC 5861 §4: serve the stored response instead of the error.
+                member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
+                member.detail = Some("stale-if-error");
+                return self.from_cache(&stored, policy, now, CfCacheStatus::Stale, &member);
+            }
+        }
+        let upstream = match result {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.name));
+                member.detail = Some("upstream-error");
+                return self.finish(
+                    WorkerError::Upstream(error.0).to_response(),
+                    CfCacheStatus::Expired,
+                    &member,
+                );
+            }
+        };
+        if upstream.response.status() == StatusCode::NOT_MODIFIED {
+            let (parts, body) = request.into_parts();
+            let request_view = Request::from_parts(parts, ());
+            match policy.after_response(&request_view, &upstream.response, now) {
+                AfterResponse::NotModified(new_policy, _) => {
+                    let refreshed = refreshed(stored, upstream.response.headers(), now);
+                    member.stored = self
+                        .put(p, key, &request_view, refreshed.clone(), &new_policy, now)
+                        .await;
+                    member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
+                    return self.from_cache(
+                        &refreshed,
+                        &new_policy,
+                        now,
+                        CfCacheStatus::Revalidated,
+                        &member,
+                    );
+                }
+                // The 304 does not select our entry (RFC 9111 §4.3.4): fetch it whole.
+                AfterResponse::Modified(..) => {
+                    let request = Request::from_parts(request_view.into_parts().0, body);
+                    return self.fetch_and_store(p, key, request, Forward::Stale).await;
+                }
+            }
+        }
+        let request_view = Request::from_parts(request.into_parts().0, ());
+        member.stored = self
+            .store(p, key, &request_view, &upstream.response, now)
+            .await;
+        self.finish(upstream.response, CfCacheStatus::Expired, &member)
+    }
+
+    /// Background revalidation (RFC 5861 §3): same as a blocking one, response discarded.
+    async fn refresh<P: Platform>(&self, p: &P, request: Request<Body>) {
+        let Ok(key) = CacheKey::from_uri(request.uri()) else {
+            return;
+        };
+        let Lookup::Found(stored) = self.lookup(p, &key, request.headers()).await else {
+            // Evicted meanwhile: refetch so the next request hits.
+            self.fetch_and_store(p, &key, request, Forward::UriMiss)
+                .await;
+            return;
+        };
+        let now = p.now();
+        let policy = stored.policy(&Method::GET, request.uri());
+        match freshness::decide(&policy, &stored, &request, now) {
+            // Someone refreshed it already.
+            Freshness::Fresh { .. } => {}
+            Freshness::Mismatch => {
+                self.fetch_and_store(p, &key, request, Forward::VaryMiss)
+                    .await;
+            }
+            Freshness::StaleWhileRevalidate { revalidation, .. }
+            | Freshness::MustRevalidate { revalidation, .. } => {
+                self.validate(p, &key, request, *stored, &policy, revalidation, None)
+                    .await;
+            }
+        }
+    }
+
+    /// A request the cache does not handle (unsafe or unknown method): forward it.
+    async fn pass<P: Platform>(&self, p: &P, request: Request<Body>) -> Response<Body> {
+        let mut member = CacheStatusMember::new(&self.name);
+        member.fwd = Some(Forward::Method);
+        match p.fetch(request).await {
+            Ok(upstream) => {
+                member.fwd_status = Some(upstream.response.status().as_u16());
+                self.finish(upstream.response, CfCacheStatus::Dynamic, &member)
+            }
+            Err(error) => {
+                member.detail = Some("upstream-error");
+                self.finish(
+                    WorkerError::Upstream(error.0).to_response(),
+                    CfCacheStatus::Dynamic,
+                    &member,
+                )
+            }
+        }
+    }
+
+    /// Stores `response` if RFC 9111 §3 allows and it is worth keeping. Returns whether it did.
+    async fn store<P: Platform>(
+        &self,
+        p: &P,
+        key: &CacheKey,
+        request: &Request<()>,
+        response: &Response<Body>,
+        now: SystemTime,
+    ) -> bool {
+        if response.body().len() > MAX_STORED_BODY {
+            return false;
+        }
+        // Judge storability on the request as the client sent it (Authorization, no-store).
+        let policy = CachePolicy::new_options(request, response, now, cache_options());
+        if !policy.is_storable() {
+            return false;
+        }
+        let entry = StoredResponse::capture(request.headers(), response, now);
+        // Set-Cookie without `public` gets no freshness from the library; with no validator
+        // either it would be useless to keep.
+        self.put(p, key, request, entry, &policy, now).await
+    }
+
+    /// Writes an entry (and its Vary rule). Returns false when it is not worth keeping.
+    async fn put<P: Platform>(
+        &self,
+        p: &P,
+        key: &CacheKey,
+        request: &Request<()>,
+        entry: StoredResponse,
+        policy: &CachePolicy,
+        now: SystemTime,
+    ) -> bool {
+        let fields = vary_fields(&entry.headers);
+        // RFC 9111 §4.1: Vary: * never matches, so storing it is pointless.
+        if fields.iter().any(|f| f == "*") || fields.len() > MAX_VARY_FIELDS {
+            return false;
+        }
+        let has_validator = entry.headers.contains_key(header::ETAG)
+            || entry.headers.contains_key(header::LAST_MODIFIED);
+        let mut keep = entry.keep_for(policy, now);
+        if has_validator {
+            keep = keep.max(VALIDATOR_KEEP);
+        }
+        if keep.is_zero() {
+            return false;
+        }
+        if fields.is_empty() {
+            p.cache_put(key.as_str(), CacheEntry::Response(entry), keep)
+                .await;
+        } else {
+            let variant = key.variant(&fields, request.headers());
+            p.cache_put(key.as_str(), CacheEntry::VaryRule(fields), keep)
+                .await;
+            p.cache_put(&variant, CacheEntry::Response(entry), keep)
+                .await;
+        }
+        true
+    }
+
+    /// A response built from a stored one, with its current Age (RFC 9111 §5.1).
+    fn from_cache(
+        &self,
+        stored: &StoredResponse,
+        policy: &CachePolicy,
+        now: SystemTime,
+        status: CfCacheStatus,
+        member: &CacheStatusMember<'_>,
+    ) -> Response<Body> {
+        let mut response = Response::new(stored.body.clone());
+        *response.status_mut() = stored.status;
+        *response.headers_mut() = stored.headers.clone();
+        response
+            .headers_mut()
+            .insert(header::AGE, HeaderValue::from(policy.age(now).as_secs()));
+        self.finish(response, status, member)
+    }
+
+    fn finish(
+        &self,
+        mut response: Response<Body>,
+        status: CfCacheStatus,
+        member: &CacheStatusMember<'_>,
+    ) -> Response<Body> {
+        let headers = response.headers_mut();
+        if self.cf_cache_status {
+            headers.insert("cf-cache-status", HeaderValue::from_static(status.as_str()));
+        }
+        member.append_to(headers);
+        response
+    }
+}
+
+/// The stored response updated by a 304 (RFC 9111 §3.2): every field the 304 carries replaces
+/// the stored one, except Content-Length and fields never stored. Done here rather than by the
+/// library, whose merge keeps only one value of multi-valued fields.
+fn refreshed(
+    mut stored: StoredResponse,
+    not_modified: &HeaderMap,
+    now: SystemTime,
+) -> StoredResponse {
+    let mut update = Response::new(Vec::new());
+    *update.headers_mut() = not_modified.clone();
+    let update = StoredResponse::capture(&HeaderMap::new(), &update, now);
+    for name in update.headers.keys() {
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        stored.headers.remove(name);
+        for value in update.headers.get_all(name) {
+            stored.headers.append(name.clone(), value.clone());
+        }
+    }
+    if !not_modified.contains_key(header::AGE) {
+        stored.headers.remove(header::AGE);
+    }
+    stored.response_time = now;
+    stored
+}
+
+#[cfg(test)]
+mod tests;

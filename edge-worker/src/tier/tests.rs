@@ -1,0 +1,419 @@
+//! The tier's flow against in-memory ports and a scripted upstream, at chosen instants.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use http::{Request, Response};
+
+use super::*;
+use crate::ready::now_or_never;
+use crate::{FetchError, Upstream};
+
+type Script = Box<dyn Fn(&Request<Body>) -> Result<Response<Body>, FetchError>>;
+
+struct MemoryPlatform {
+    now: Cell<SystemTime>,
+    cache: RefCell<HashMap<String, CacheEntry>>,
+    upstream: RefCell<Script>,
+    fetched: RefCell<Vec<Request<Body>>>,
+}
+
+impl MemoryPlatform {
+    fn new(
+        upstream: impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> + 'static,
+    ) -> Self {
+        Self {
+            now: Cell::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            cache: RefCell::default(),
+            upstream: RefCell::new(Box::new(upstream)),
+            fetched: RefCell::default(),
+        }
+    }
+    fn advance(&self, secs: u64) {
+        self.now.set(self.now.get() + Duration::from_secs(secs));
+    }
+    fn script(
+        &self,
+        upstream: impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> + 'static,
+    ) {
+        *self.upstream.borrow_mut() = Box::new(upstream);
+    }
+    fn fetches(&self) -> usize {
+        self.fetched.borrow().len()
+    }
+}
+
+impl Platform for MemoryPlatform {
+    fn now(&self) -> SystemTime {
+        self.now.get()
+    }
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        self.cache.borrow().get(key).cloned()
+    }
+    async fn cache_put(&self, key: &str, entry: CacheEntry, _keep: Duration) {
+        self.cache.borrow_mut().insert(key.to_string(), entry);
+    }
+    async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
+        let result = (self.upstream.borrow())(&request);
+        self.fetched.borrow_mut().push(request);
+        result.map(Upstream::new)
+    }
+    fn log(&self, _level: LogLevel, _message: &str) {}
+}
+
+fn origin(
+    cache_control: &'static str,
+    body: &'static str,
+) -> impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> {
+    move |request| {
+        if request
+            .headers()
+            .get("if-none-match")
+            .is_some_and(|v| v == "\"v1\"")
+        {
+            return Ok(Response::builder()
+                .status(304)
+                .header("etag", "\"v1\"")
+                .header("cache-control", cache_control)
+                .body(Vec::new())
+                .unwrap());
+        }
+        Ok(Response::builder()
+            .header("cache-control", cache_control)
+            .header("etag", "\"v1\"")
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .unwrap())
+    }
+}
+
+fn get(url: &str) -> Request<Body> {
+    Request::builder()
+        .uri(url)
+        .header("host", "ignored.example")
+        .body(Vec::new())
+        .unwrap()
+}
+
+fn run(tier: &CacheTier, p: &MemoryPlatform, request: Request<Body>) -> Outcome {
+    now_or_never(tier.handle(p, request)).expect("in-memory ports never wait")
+}
+
+fn cf(outcome: &Outcome) -> &str {
+    outcome.response.headers()["cf-cache-status"]
+        .to_str()
+        .unwrap()
+}
+
+fn edge() -> CacheTier {
+    CacheTier::new("edge-fra", true)
+}
+
+#[test]
+fn miss_then_hit_fetches_once() {
+    let p = MemoryPlatform::new(origin("max-age=60", "{\"id\":1}"));
+    let first = run(&edge(), &p, get("https://shop.example/api/products/1"));
+    assert_eq!(cf(&first), "MISS");
+    assert_eq!(
+        first.response.headers()["cache-status"],
+        "edge-fra; fwd=uri-miss; fwd-status=200; stored"
+    );
+    p.advance(10);
+    let second = run(&edge(), &p, get("https://shop.example/api/products/1"));
+    assert_eq!(cf(&second), "HIT");
+    assert_eq!(second.response.headers()["age"], "10");
+    assert_eq!(
+        second.response.headers()["cache-status"],
+        "edge-fra; hit; ttl=50"
+    );
+    assert_eq!(second.response.body(), b"{\"id\":1}");
+    assert_eq!(p.fetches(), 1);
+}
+
+#[test]
+fn rfc5861_3_stale_while_revalidate_serves_stale_and_defers_one_refresh() {
+    let p = MemoryPlatform::new(origin("max-age=60, stale-while-revalidate=30", "old"));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(70);
+    p.script(|_| {
+        Ok(Response::builder()
+            .header("cache-control", "max-age=60")
+            .body(b"new".to_vec())
+            .unwrap())
+    });
+    let stale = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&stale), "UPDATING");
+    assert_eq!(stale.response.body(), b"old");
+    assert_eq!(
+        stale.response.headers()["cache-status"],
+        "edge-fra; hit; ttl=-10; detail=stale-while-revalidate"
+    );
+    assert_eq!(p.fetches(), 1, "the stale answer did not wait for upstream");
+    assert_eq!(stale.deferred.len(), 1);
+    for task in stale.deferred {
+        now_or_never(edge().run_deferred(&p, task)).unwrap();
+    }
+    assert_eq!(p.fetches(), 2);
+    assert_eq!(
+        p.fetched.borrow()[1].headers()["if-none-match"],
+        "\"v1\"",
+        "refresh is conditional"
+    );
+    let fresh = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&fresh), "HIT");
+    assert_eq!(fresh.response.body(), b"new");
+}
+
+#[test]
+fn rfc5861_4_stale_if_error_on_5xx_and_on_connection_failure() {
+    let p = MemoryPlatform::new(origin("max-age=60, stale-if-error=600", "kept"));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(120);
+    p.script(|_| {
+        Ok(Response::builder()
+            .status(503)
+            .body(b"down".to_vec())
+            .unwrap())
+    });
+    let served = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&served), "STALE");
+    assert_eq!(served.response.status(), 200);
+    assert_eq!(served.response.body(), b"kept");
+    assert_eq!(
+        served.response.headers()["cache-status"],
+        "edge-fra; fwd=stale; fwd-status=503; ttl=-60; detail=stale-if-error"
+    );
+    p.script(|_| Err(FetchError("connection refused".into())));
+    let served = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&served), "STALE");
+    assert_eq!(served.response.body(), b"kept");
+    p.advance(600);
+    let failed = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(
+        failed.response.status(),
+        502,
+        "past the stale-if-error window the error shows"
+    );
+}
+
+#[test]
+fn rfc9111_4_2_4_must_revalidate_passes_the_error_through() {
+    let p = MemoryPlatform::new(origin(
+        "max-age=60, must-revalidate, stale-if-error=600",
+        "x",
+    ));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(61);
+    p.script(|_| {
+        Ok(Response::builder()
+            .status(500)
+            .body(b"boom".to_vec())
+            .unwrap())
+    });
+    let served = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(served.response.status(), 500);
+    assert_eq!(cf(&served), "EXPIRED");
+}
+
+#[test]
+fn rfc9111_4_3_4_a_304_refreshes_the_stored_headers() {
+    let p = MemoryPlatform::new(origin("max-age=60", "body"));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(61);
+    p.script(|request| {
+        assert_eq!(request.headers()["if-none-match"], "\"v1\"");
+        Ok(Response::builder()
+            .status(304)
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=120")
+            .header("x-new", "1")
+            .body(Vec::new())
+            .unwrap())
+    });
+    let revalidated = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&revalidated), "REVALIDATED");
+    assert_eq!(revalidated.response.status(), 200);
+    assert_eq!(revalidated.response.body(), b"body");
+    assert_eq!(revalidated.response.headers()["x-new"], "1");
+    assert_eq!(revalidated.response.headers()["content-length"], "4");
+    p.advance(100);
+    let hit = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&hit), "HIT", "the 304's max-age=120 now applies");
+    assert_eq!(p.fetches(), 2);
+}
+
+#[test]
+fn rfc9111_3_not_shared_no_store_private_authorization_set_cookie() {
+    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)])] = &[
+        (
+            "no-store",
+            &[("cache-control", "no-store, max-age=60")],
+            &[],
+        ),
+        ("private", &[("cache-control", "private, max-age=60")], &[]),
+        (
+            "authorization",
+            &[("cache-control", "max-age=60")],
+            &[("authorization", "Bearer a")],
+        ),
+        (
+            "set-cookie",
+            &[("cache-control", "max-age=60"), ("set-cookie", "s=1")],
+            &[],
+        ),
+    ];
+    for (name, response_headers, request_headers) in cases {
+        let response_headers: Vec<(String, String)> = response_headers
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let p = MemoryPlatform::new(move |_| {
+            let mut r = Response::builder();
+            for (n, v) in &response_headers {
+                r = r.header(n, v);
+            }
+            Ok(r.body(b"secret".to_vec()).unwrap())
+        });
+        for _ in 0..2 {
+            let mut request = get("https://shop.example/me");
+            for (n, v) in request_headers.iter() {
+                request.headers_mut().insert(*n, v.parse().unwrap());
+            }
+            let outcome = run(&edge(), &p, request);
+            assert_eq!(cf(&outcome), "BYPASS", "{name}");
+        }
+        assert_eq!(p.fetches(), 2, "{name}: never served from cache");
+    }
+}
+
+#[test]
+fn rfc9111_3_5_authorization_with_public_is_shared() {
+    let p = MemoryPlatform::new(origin("public, max-age=60", "shared"));
+    let mut request = get("https://shop.example/a");
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer a".parse().unwrap());
+    run(&edge(), &p, request);
+    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/a"))), "HIT");
+}
+
+#[test]
+fn rfc9111_4_1_vary_selects_variants_and_vary_star_is_never_reused() {
+    let p = MemoryPlatform::new(|request: &Request<Body>| {
+        let lang = request
+            .headers()
+            .get("accept-language")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        Ok(Response::builder()
+            .header("cache-control", "max-age=60")
+            .header("vary", "Accept-Language")
+            .body(lang.into_bytes())
+            .unwrap())
+    });
+    let with = |lang: &str| {
+        let mut r = get("https://shop.example/v");
+        r.headers_mut()
+            .insert("accept-language", lang.parse().unwrap());
+        r
+    };
+    assert_eq!(cf(&run(&edge(), &p, with("de"))), "MISS");
+    let fr = run(&edge(), &p, with("fr"));
+    assert_eq!(cf(&fr), "MISS");
+    assert!(fr.response.headers()["cache-status"]
+        .to_str()
+        .unwrap()
+        .contains("fwd=vary-miss"));
+    let de = run(&edge(), &p, with("de"));
+    assert_eq!(
+        (cf(&de), de.response.body().as_slice()),
+        ("HIT", b"de".as_slice())
+    );
+    let fr = run(&edge(), &p, with("fr"));
+    assert_eq!(
+        (cf(&fr), fr.response.body().as_slice()),
+        ("HIT", b"fr".as_slice())
+    );
+
+    let star = MemoryPlatform::new(|_| {
+        Ok(Response::builder()
+            .header("cache-control", "max-age=60")
+            .header("vary", "*")
+            .body(Vec::new())
+            .unwrap())
+    });
+    run(&edge(), &star, get("https://shop.example/s"));
+    assert_eq!(
+        cf(&run(&edge(), &star, get("https://shop.example/s"))),
+        "BYPASS"
+    );
+}
+
+#[test]
+fn head_is_answered_from_the_get_entry_without_a_body() {
+    let p = MemoryPlatform::new(origin("max-age=60", "12345"));
+    let mut head = get("https://shop.example/h");
+    *head.method_mut() = Method::HEAD;
+    let first = run(&edge(), &p, head);
+    assert!(first.response.body().is_empty());
+    assert_eq!(first.response.headers()["content-length"], "5");
+    assert_eq!(p.fetched.borrow()[0].method(), Method::GET);
+    let get = run(&edge(), &p, get("https://shop.example/h"));
+    assert_eq!(
+        (cf(&get), get.response.body().as_slice()),
+        ("HIT", b"12345".as_slice())
+    );
+}
+
+#[test]
+fn unsafe_methods_are_forwarded_as_dynamic() {
+    let p = MemoryPlatform::new(origin("max-age=60", "ok"));
+    let mut post = get("https://shop.example/a");
+    *post.method_mut() = Method::POST;
+    let outcome = run(&edge(), &p, post);
+    assert_eq!(cf(&outcome), "DYNAMIC");
+    assert_eq!(
+        outcome.response.headers()["cache-status"],
+        "edge-fra; fwd=method; fwd-status=200"
+    );
+}
+
+#[test]
+fn query_order_shares_the_entry_and_upstream_cache_status_is_kept_on_a_miss() {
+    let p = MemoryPlatform::new(|_| {
+        Ok(Response::builder()
+            .header("cache-control", "max-age=60")
+            .header("cache-status", "regional-eu; hit; ttl=300")
+            .header("server-timing", "regional;dur=80")
+            .body(Vec::new())
+            .unwrap())
+    });
+    let miss = run(&edge(), &p, get("https://shop.example/q?b=2&a=1"));
+    assert_eq!(
+        miss.response.headers()["cache-status"],
+        "regional-eu; hit; ttl=300, edge-fra; fwd=uri-miss; fwd-status=200; stored"
+    );
+    let hit = run(&edge(), &p, get("https://shop.example/q?a=1&b=2"));
+    assert_eq!(
+        hit.response.headers()["cache-status"],
+        "edge-fra; hit; ttl=60"
+    );
+    assert!(
+        hit.response.headers().get("server-timing").is_none(),
+        "per-hop reports are not replayed from cache"
+    );
+}
+
+#[test]
+fn upstream_failure_on_a_miss_is_a_json_502() {
+    let p = MemoryPlatform::new(|_| Err(FetchError("refused".into())));
+    let outcome = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(outcome.response.status(), 502);
+    assert_eq!(
+        outcome.response.headers()["content-type"],
+        "application/json"
+    );
+    let body: serde_json::Value = serde_json::from_slice(outcome.response.body()).unwrap();
+    assert_eq!(body["error"], "upstream_unavailable");
+}
