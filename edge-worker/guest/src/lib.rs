@@ -1,1 +1,108 @@
+//! The edge worker as a wasm component (`wasm32-wasip2`): WIT records in, the pure core, WIT
+//! records out. Only type conversion lives here; behaviour lives in `edge-worker`.
 
+// why: the export glue that wit-bindgen generates is `unsafe extern "C"`; our own code has none.
+#![allow(unsafe_code)]
+
+mod convert;
+
+use std::time::{Duration, SystemTime};
+
+use edge_worker::ready::now_or_never;
+use edge_worker::{Body, CacheEntry, CacheTier, FetchError, LogLevel, Platform, Upstream};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "edge-worker",
+});
+
+use edge::worker::host;
+use edge::worker::types;
+
+struct Component;
+
+/// The core's ports over the host's imports. Every import is synchronous from the guest's
+/// side, so every future the core awaits is ready on its first poll.
+struct HostPlatform;
+
+impl Platform for HostPlatform {
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(host::now_ms())
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        host::cache_get(key).and_then(convert::entry_from_wit)
+    }
+
+    async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
+        let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+        host::cache_put(key, &convert::entry_to_wit(&entry), keep_ms);
+    }
+
+    async fn fetch(&self, request: http::Request<Body>) -> Result<Upstream, FetchError> {
+        match host::fetch(&convert::request_to_wit(request)) {
+            Ok(response) => convert::response_from_wit(response)
+                .map(Upstream::new)
+                .map_err(|e| FetchError(format!("unusable upstream response: {e}"))),
+            Err(message) => Err(FetchError(message)),
+        }
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Debug => types::LogLevel::Debug,
+            LogLevel::Info => types::LogLevel::Info,
+            LogLevel::Warn => types::LogLevel::Warn,
+            LogLevel::Error => types::LogLevel::Error,
+        };
+        host::log(level, message);
+    }
+}
+
+fn tier(ctx: &types::RequestContext) -> CacheTier {
+    CacheTier::new(format!("edge-{}", ctx.pop), true)
+}
+
+/// Panics abort the instance (a trap); say why through our own log import first, since the
+/// host gives the guest no stderr.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        host::log(types::LogLevel::Error, &format!("worker panicked: {info}"));
+    }));
+}
+
+impl Guest for Component {
+    fn handle(request: types::Request, ctx: types::RequestContext) -> types::Outcome {
+        install_panic_hook();
+        let request = match convert::request_from_wit(request) {
+            Ok(request) => request,
+            Err(error) => {
+                return types::Outcome {
+                    response: convert::response_to_wit(error.to_response()),
+                    deferred: Vec::new(),
+                }
+            }
+        };
+        let outcome = now_or_never(tier(&ctx).handle(&HostPlatform, request))
+            .expect("host imports are synchronous, so the core never waits");
+        types::Outcome {
+            response: convert::response_to_wit(outcome.response),
+            deferred: outcome
+                .deferred
+                .into_iter()
+                .map(convert::deferred_to_wit)
+                .collect(),
+        }
+    }
+
+    fn run_deferred(task: types::Deferred, ctx: types::RequestContext) {
+        install_panic_hook();
+        let Ok(task) = convert::deferred_from_wit(task) else {
+            return;
+        };
+        now_or_never(tier(&ctx).run_deferred(&HostPlatform, task))
+            .expect("host imports are synchronous, so the core never waits");
+    }
+}
+
+export!(Component);

@@ -1,0 +1,112 @@
+//! Conversions between the WIT records and the `http` types the core uses.
+
+use std::time::{Duration, SystemTime};
+
+use edge_worker::{Body, CacheEntry, Deferred, StoredResponse, WorkerError};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+
+use crate::types;
+
+fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, value) in fields {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| WorkerError::InvalidUrl(format!("invalid header name {name:?}")))?;
+        let value = HeaderValue::from_bytes(&value)
+            .map_err(|_| WorkerError::InvalidUrl(format!("invalid value for header {name}")))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+fn headers_to_wit(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, WorkerError> {
+    let method = Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| WorkerError::InvalidUrl(format!("invalid method {:?}", request.method)))?;
+    let mut built = Request::new(request.body);
+    *built.method_mut() = method;
+    *built.uri_mut() = request
+        .url
+        .parse()
+        .map_err(|_| WorkerError::InvalidUrl(request.url.clone()))?;
+    *built.headers_mut() = headers_from_wit(request.headers)?;
+    Ok(built)
+}
+
+pub fn request_to_wit(request: Request<Body>) -> types::Request {
+    let (parts, body) = request.into_parts();
+    types::Request {
+        method: parts.method.to_string(),
+        url: parts.uri.to_string(),
+        headers: headers_to_wit(&parts.headers),
+        body,
+    }
+}
+
+pub fn response_from_wit(response: types::Response) -> Result<Response<Body>, WorkerError> {
+    let mut built = Response::new(response.body);
+    *built.status_mut() = StatusCode::from_u16(response.status)
+        .map_err(|_| WorkerError::Upstream(format!("invalid status {}", response.status)))?;
+    *built.headers_mut() = headers_from_wit(response.headers)?;
+    Ok(built)
+}
+
+pub fn response_to_wit(response: Response<Body>) -> types::Response {
+    let (parts, body) = response.into_parts();
+    types::Response {
+        status: parts.status.as_u16(),
+        headers: headers_to_wit(&parts.headers),
+        body,
+    }
+}
+
+pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
+    match entry {
+        types::CacheEntry::VaryRule(fields) => Some(CacheEntry::VaryRule(fields)),
+        types::CacheEntry::Response(stored) => Some(CacheEntry::Response(StoredResponse {
+            status: StatusCode::from_u16(stored.status).ok()?,
+            headers: headers_from_wit(stored.headers).ok()?,
+            body: stored.body,
+            vary_request_headers: headers_from_wit(stored.vary_request_headers).ok()?,
+            response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(stored.response_time_ms),
+        })),
+    }
+}
+
+pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
+    match entry {
+        CacheEntry::VaryRule(fields) => types::CacheEntry::VaryRule(fields.clone()),
+        CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
+            status: stored.status.as_u16(),
+            headers: headers_to_wit(&stored.headers),
+            body: stored.body.clone(),
+            vary_request_headers: headers_to_wit(&stored.vary_request_headers),
+            response_time_ms: millis(stored.response_time),
+        }),
+    }
+}
+
+pub fn deferred_to_wit(task: Deferred) -> types::Deferred {
+    match task {
+        Deferred::Revalidate(request) => types::Deferred::Revalidate(request_to_wit(request)),
+    }
+}
+
+pub fn deferred_from_wit(task: types::Deferred) -> Result<Deferred, WorkerError> {
+    match task {
+        types::Deferred::Revalidate(request) => {
+            Ok(Deferred::Revalidate(request_from_wit(request)?))
+        }
+    }
+}

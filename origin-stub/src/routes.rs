@@ -1,0 +1,316 @@
+//! The origin's HTTP routes, each with the validators and Cache-Control of its kind of data.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::catalogue::{self, PRODUCT_COUNT, USER_COUNT};
+use crate::{FaultPlan, Origin};
+
+/// Cache-Control per kind of data: catalogue reads tolerate staleness, user data is private,
+/// assets are immutable, the clock is never cached.
+pub const PRODUCT_CACHE_CONTROL: &str =
+    "public, max-age=60, stale-while-revalidate=30, stale-if-error=600";
+pub const LIST_CACHE_CONTROL: &str =
+    "public, max-age=30, stale-while-revalidate=30, stale-if-error=300";
+pub const USER_CACHE_CONTROL: &str = "private, max-age=60";
+pub const ASSET_CACHE_CONTROL: &str = "public, max-age=86400, immutable";
+
+/// Catalogue documents were all last modified at this instant (plus one day per version bump).
+const CATALOGUE_EPOCH: Duration = Duration::from_secs(1_767_225_600); // 2026-01-01T00:00:00Z
+
+pub fn router(origin: Arc<Origin>) -> Router {
+    let api = Router::new()
+        .route("/api/products", get(product_list))
+        .route("/api/products/{id}", get(product))
+        .route("/api/users/{id}", get(user))
+        .route("/api/time", get(time))
+        .route("/static/{name}", get(asset))
+        .layer(middleware::from_fn_with_state(
+            origin.clone(),
+            count_and_inject,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/__origin/stats", get(stats))
+        .route("/__origin/faults", put(set_faults).get(get_faults))
+        .route("/__origin/products/{id}/bump", axum::routing::post(bump))
+        .with_state(origin)
+}
+
+/// Counts every data request, applies latency, and answers injected faults before the handler.
+async fn count_and_inject(
+    State(origin): State<Arc<Origin>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let now = origin.config.clock.now();
+    let (fails, plan) = {
+        let plan = origin
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let draw = origin.rng.lock().unwrap_or_else(|e| e.into_inner()).f64();
+        (plan.fails(now, draw), plan)
+    };
+    {
+        let mut stats = origin.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.requests += 1;
+        *stats.by_path.entry(path).or_default() += 1;
+        if fails {
+            stats.faults += 1;
+        }
+    }
+    let delay = origin.config.latency + Duration::from_millis(plan.extra_latency_ms);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = if fails {
+        let status = StatusCode::from_u16(plan.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut r = (
+            status,
+            Json(json!({ "error": "injected_fault", "origin": origin.config.name })),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    } else {
+        next.run(request).await
+    };
+    if response.status() == StatusCode::NOT_MODIFIED {
+        origin
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .not_modified += 1;
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::DATE, header_value(&httpdate::fmt_http_date(now)));
+    headers.insert("x-origin", header_value(&origin.config.name));
+    response
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A strong ETag over the exact bytes (RFC 9110 §8.8.3).
+fn etag(bytes: &[u8]) -> String {
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    format!("\"{:016x}\"", hasher.finish())
+}
+
+/// RFC 9110 §13.1.2 weak comparison of `If-None-Match` against our ETag.
+fn none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
+    let value = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let ours = etag.trim_start_matches("W/");
+    Some(
+        value
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours),
+    )
+}
+
+/// A cacheable JSON representation with validators, or 304 when the request's validators
+/// match (RFC 9110 §13.2.2: If-None-Match first, If-Modified-Since only without it).
+fn representation(
+    request: &HeaderMap,
+    content_type: &'static str,
+    body: Vec<u8>,
+    cache_control: &'static str,
+    last_modified: SystemTime,
+) -> Response {
+    let tag = etag(&body);
+    let last_modified_text = httpdate::fmt_http_date(last_modified);
+    let not_modified = match none_match(request, &tag) {
+        Some(matched) => matched,
+        None => request
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| last_modified <= since),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, header_value(&tag));
+    headers.insert(header::LAST_MODIFIED, header_value(&last_modified_text));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (StatusCode::OK, headers, body).into_response()
+}
+
+fn not_found(what: &str) -> Response {
+    let mut r = (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "not_found", "message": what })),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=10"),
+    );
+    r
+}
+
+fn version_of(origin: &Origin, id: u64) -> u64 {
+    origin
+        .versions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .copied()
+        .unwrap_or(0)
+}
+
+async fn product(
+    State(origin): State<Arc<Origin>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(id) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| (1..=PRODUCT_COUNT).contains(id))
+    else {
+        return not_found(&format!(
+            "no product {id:?}; ids run from 1 to {PRODUCT_COUNT}"
+        ));
+    };
+    let version = version_of(&origin, id);
+    let body = serde_json::to_vec(&catalogue::product(id, version)).unwrap_or_default();
+    let modified = SystemTime::UNIX_EPOCH + CATALOGUE_EPOCH + Duration::from_secs(version * 86_400);
+    representation(
+        &headers,
+        "application/json",
+        body,
+        PRODUCT_CACHE_CONTROL,
+        modified,
+    )
+}
+
+async fn product_list(
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1u64)
+        .clamp(1, 10_000);
+    let body = serde_json::to_vec(&catalogue::product_page(page)).unwrap_or_default();
+    let modified = SystemTime::UNIX_EPOCH + CATALOGUE_EPOCH;
+    representation(
+        &headers,
+        "application/json",
+        body,
+        LIST_CACHE_CONTROL,
+        modified,
+    )
+}
+
+async fn user(Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let Some(id) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| (1..=USER_COUNT).contains(id))
+    else {
+        return not_found(&format!("no user {id:?}; ids run from 1 to {USER_COUNT}"));
+    };
+    let body = serde_json::to_vec(&catalogue::user(id)).unwrap_or_default();
+    let modified = SystemTime::UNIX_EPOCH + CATALOGUE_EPOCH;
+    representation(
+        &headers,
+        "application/json",
+        body,
+        USER_CACHE_CONTROL,
+        modified,
+    )
+}
+
+async fn time(State(origin): State<Arc<Origin>>) -> Response {
+    let now = origin.config.clock.now();
+    let ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut r = Json(json!({ "unix_ms": ms })).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    match catalogue::asset(&name) {
+        Some((kind, body)) => {
+            let modified = SystemTime::UNIX_EPOCH + CATALOGUE_EPOCH;
+            representation(
+                &headers,
+                kind,
+                body.into_bytes(),
+                ASSET_CACHE_CONTROL,
+                modified,
+            )
+        }
+        None => not_found(&format!(
+            "no asset {name:?}; try app.js, style.css or logo.svg"
+        )),
+    }
+}
+
+async fn stats(State(origin): State<Arc<Origin>>) -> Json<crate::OriginStats> {
+    Json(origin.stats())
+}
+
+async fn get_faults(State(origin): State<Arc<Origin>>) -> Json<FaultPlan> {
+    Json(
+        origin
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    )
+}
+
+async fn set_faults(State(origin): State<Arc<Origin>>, body: axum::body::Bytes) -> Response {
+    let plan = serde_json::from_slice::<FaultPlan>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|plan| plan.resolve(origin.config.clock.now()));
+    match plan {
+        Ok(plan) => {
+            *origin.faults.lock().unwrap_or_else(|e| e.into_inner()) = plan.clone();
+            Json(plan).into_response()
+        }
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_fault_plan", "message": message,
+                "example": { "error_rate": 0.5, "error_status": 503, "extra_latency_ms": 100, "down_for_secs": 30 } })),
+        )
+            .into_response(),
+    }
+}
+
+/// Changes a product (its version, hence body, ETag and Last-Modified).
+async fn bump(State(origin): State<Arc<Origin>>, Path(id): Path<u64>) -> Json<serde_json::Value> {
+    let mut versions = origin.versions.lock().unwrap_or_else(|e| e.into_inner());
+    let version = versions.entry(id).or_default();
+    *version += 1;
+    Json(json!({ "id": id, "version": *version }))
+}
