@@ -21,7 +21,7 @@ pub use cache_key::CacheKey;
 pub use entry::{CacheEntry, StoredResponse};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
-pub use ports::{FetchError, LogLevel, Platform, Upstream};
+pub use ports::{FetchError, Locked, LogLevel, Platform, Upstream};
 pub use status::CfCacheStatus;
 pub use tier::CacheTier;
 

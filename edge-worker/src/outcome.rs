@@ -2,7 +2,7 @@
 
 use http::{Request, Response};
 
-use crate::Body;
+use crate::{Body, CfCacheStatus};
 
 /// Work to run after the response has been sent (Cloudflare's `ctx.waitUntil`, the
 /// emulator's second instance). A value, not a callback, so it can cross the wasm boundary.
@@ -16,13 +16,15 @@ pub enum Deferred {
 pub struct Outcome {
     pub response: Response<Body>,
     pub deferred: Vec<Deferred>,
+    /// What the cache did; `None` when the request never reached the cache (invalid input).
+    pub status: Option<CfCacheStatus>,
+    /// Whether the response came from another request's fetch (coalescing).
+    pub collapsed: bool,
 }
 
 impl Outcome {
-    pub fn respond(response: Response<Body>) -> Self {
-        Self {
-            response,
-            deferred: Vec::new(),
-        }
+    /// A response produced before the cache was consulted (e.g. a 400 for bad input).
+    pub fn uncached(response: Response<Body>) -> Self {
+        Self { response, deferred: Vec::new(), status: None, collapsed: false }
     }
 }

@@ -24,6 +24,15 @@ impl Upstream {
     }
 }
 
+/// The answer to [`Platform::lock`]: request coalescing as a value (pingora-cache's `Locked`).
+#[derive(Debug)]
+pub enum Locked<G> {
+    /// This request fetches; others for the key wait until the guard is dropped.
+    Write(G),
+    /// Another request held the lock and has finished: look in the cache again.
+    Read,
+}
+
 /// Why no response came back from upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("upstream fetch failed: {0}")]
@@ -53,6 +62,13 @@ pub trait Platform {
     /// Writes one slot. `keep` is how long the entry stays useful (fresh plus stale windows);
     /// the store may evict earlier.
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration);
+
+    /// Held while one request fetches and stores a key.
+    type Guard;
+
+    /// Takes the fetch lock for `key`, or waits for the request holding it to finish.
+    /// A platform without coalescing (Cloudflare's per-isolate cache) always returns `Write`.
+    async fn lock(&self, key: &str) -> Locked<Self::Guard>;
 
     /// Sends a request to the next tier upstream.
     async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError>;

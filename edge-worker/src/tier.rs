@@ -11,7 +11,7 @@ use crate::entry::{cache_options, vary_fields, MAX_VARY_FIELDS};
 use crate::freshness::{self, Freshness};
 use crate::status::{ttl_seconds, CacheStatusMember, Forward};
 use crate::{
-    Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, LogLevel, Outcome, Platform,
+    Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, Locked, LogLevel, Outcome, Platform,
     StoredResponse, WorkerError,
 };
 
@@ -60,11 +60,11 @@ impl CacheTier {
         request.headers_mut().remove(header::HOST);
         let method = request.method().clone();
         if method != Method::GET && method != Method::HEAD {
-            return Outcome::respond(self.pass(platform, request).await);
+            return self.pass(platform, request).await;
         }
         let key = match CacheKey::from_uri(request.uri()) {
             Ok(key) => key,
-            Err(error) => return Outcome::respond(error.to_response()),
+            Err(error) => return Outcome::uncached(error.to_response()),
         };
         // HEAD is answered from the GET entry (RFC 9110 §9.3.2); on a miss we fetch with GET
         // so the body can be stored.
@@ -94,52 +94,44 @@ impl CacheTier {
     async fn serve<P: Platform>(&self, p: &P, key: &CacheKey, request: Request<Body>) -> Outcome {
         let stored = match self.lookup(p, key, request.headers()).await {
             Lookup::Found(stored) => stored,
-            Lookup::Miss(why) => {
-                return Outcome::respond(self.fetch_and_store(p, key, request, why).await)
-            }
+            Lookup::Miss(why) => return self.fetch_coalesced(p, key, request, why).await,
         };
         let now = p.now();
         let policy = stored.policy(&Method::GET, request.uri());
         match freshness::decide(&policy, &stored, &request, now) {
-            Freshness::Fresh { ttl } => {
-                let mut member = CacheStatusMember::new(&self.name);
-                member.hit = true;
-                member.ttl = Some(ttl_seconds(ttl, Duration::ZERO));
-                Outcome::respond(self.from_cache(
-                    &stored,
-                    &policy,
-                    now,
-                    CfCacheStatus::Hit,
-                    &member,
-                ))
+            Freshness::Fresh { ttl } => self.hit(&stored, &policy, ttl, now, false),
+            Freshness::Mismatch => {
+                self.fetch_coalesced(p, key, request, Forward::VaryMiss)
+                    .await
             }
-            Freshness::Mismatch => Outcome::respond(
-                self.fetch_and_store(p, key, request, Forward::VaryMiss)
-                    .await,
-            ),
             Freshness::StaleWhileRevalidate { stale_for, .. } => {
                 let mut member = CacheStatusMember::new(&self.name);
                 member.hit = true;
                 member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
                 member.detail = Some("stale-while-revalidate");
-                let response =
+                let mut outcome =
                     self.from_cache(&stored, &policy, now, CfCacheStatus::Updating, &member);
                 let (parts, _) = request.into_parts();
-                Outcome {
-                    response,
-                    deferred: vec![Deferred::Revalidate(Request::from_parts(parts, Vec::new()))],
-                }
+                outcome
+                    .deferred
+                    .push(Deferred::Revalidate(Request::from_parts(parts, Vec::new())));
+                outcome
             }
             Freshness::MustRevalidate {
                 revalidation,
                 stale_for,
                 stale_if_error,
             } => {
+                let Locked::Write(guard) = p.lock(key.as_str()).await else {
+                    // Another request validated it while we waited.
+                    return self.after_wait(p, key, request, Forward::Stale).await;
+                };
                 let serve_stale = stale_if_error.then_some(stale_for);
-                let response = self
+                let outcome = self
                     .validate(p, key, request, *stored, &policy, revalidation, serve_stale)
                     .await;
-                Outcome::respond(response)
+                drop(guard);
+                outcome
             }
         }
     }
@@ -158,14 +150,66 @@ impl CacheTier {
         }
     }
 
-    /// A miss: fetch, store when allowed, and forward what came back.
+    /// A miss under the fetch lock: one request per key goes upstream at a time.
+    async fn fetch_coalesced<P: Platform>(
+        &self,
+        p: &P,
+        key: &CacheKey,
+        request: Request<Body>,
+        why: Forward,
+    ) -> Outcome {
+        match p.lock(key.as_str()).await {
+            Locked::Write(guard) => {
+                let outcome = self.fetch_and_store(p, key, request, why).await;
+                drop(guard);
+                outcome
+            }
+            Locked::Read => self.after_wait(p, key, request, why).await,
+        }
+    }
+
+    /// After waiting on another request's fetch: serve what it stored if it is fresh
+    /// (`collapsed`), else fetch without the lock (it was not storable, or is already stale).
+    async fn after_wait<P: Platform>(
+        &self,
+        p: &P,
+        key: &CacheKey,
+        request: Request<Body>,
+        why: Forward,
+    ) -> Outcome {
+        if let Lookup::Found(stored) = self.lookup(p, key, request.headers()).await {
+            let now = p.now();
+            let policy = stored.policy(&Method::GET, request.uri());
+            if let Freshness::Fresh { ttl } = freshness::decide(&policy, &stored, &request, now) {
+                return self.hit(&stored, &policy, ttl, now, true);
+            }
+        }
+        self.fetch_and_store(p, key, request, why).await
+    }
+
+    fn hit(
+        &self,
+        stored: &StoredResponse,
+        policy: &CachePolicy,
+        ttl: Duration,
+        now: SystemTime,
+        collapsed: bool,
+    ) -> Outcome {
+        let mut member = CacheStatusMember::new(&self.name);
+        member.hit = true;
+        member.ttl = Some(ttl_seconds(ttl, Duration::ZERO));
+        member.collapsed = collapsed;
+        self.from_cache(stored, policy, now, CfCacheStatus::Hit, &member)
+    }
+
+    /// Fetches, stores when allowed, and forwards what came back.
     async fn fetch_and_store<P: Platform>(
         &self,
         p: &P,
         key: &CacheKey,
         request: Request<Body>,
         why: Forward,
-    ) -> Response<Body> {
+    ) -> Outcome {
         let (parts, body) = request.into_parts();
         let request_view = Request::from_parts(parts.clone(), ());
         let mut member = CacheStatusMember::new(&self.name);
@@ -175,9 +219,14 @@ impl CacheTier {
             Err(error) => {
                 p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.name));
                 member.detail = Some("upstream-error");
+                let status = if why == Forward::Stale {
+                    CfCacheStatus::Expired
+                } else {
+                    CfCacheStatus::Miss
+                };
                 return self.finish(
                     WorkerError::Upstream(error.0).to_response(),
-                    CfCacheStatus::Miss,
+                    status,
                     &member,
                 );
             }
@@ -197,7 +246,7 @@ impl CacheTier {
 
     /// A stale entry that must be validated first (RFC 9111 §4.3), with stale-if-error as the
     /// fallback when `serve_stale` carries how stale the entry is.
-    #[allow(clippy::too_many_arguments)] // why: one call site; a struct would only rename them
+    #[allow(clippy::too_many_arguments)] // why: internal, two call sites; a struct would only rename them
     async fn validate<P: Platform>(
         &self,
         p: &P,
@@ -207,7 +256,7 @@ impl CacheTier {
         policy: &CachePolicy,
         revalidation: http::request::Parts,
         serve_stale: Option<Duration>,
-    ) -> Response<Body> {
+    ) -> Outcome {
         let mut member = CacheStatusMember::new(&self.name);
         member.fwd = Some(Forward::Stale);
         let result = p.fetch(Request::from_parts(revalidation, Vec::new())).await;
@@ -220,13 +269,11 @@ impl CacheTier {
             member.fwd_status = Some(upstream.response.status().as_u16());
             member.collapsed = upstream.collapsed;
         }
-        if failed {
-            if let Some(stale_for) = serve_stale {
-                // RFC 5861 §4: serve the stored response instead of the error.
-                member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
-                member.detail = Some("stale-if-error");
-                return self.from_cache(&stored, policy, now, CfCacheStatus::Stale, &member);
-            }
+        if let (true, Some(stale_for)) = (failed, serve_stale) {
+            // RFC 5861 §4: serve the stored response instead of the error.
+            member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
+            member.detail = Some("stale-if-error");
+            return self.from_cache(&stored, policy, now, CfCacheStatus::Stale, &member);
         }
         let upstream = match result {
             Ok(upstream) => upstream,
@@ -240,9 +287,9 @@ impl CacheTier {
                 );
             }
         };
+        let (parts, body) = request.into_parts();
+        let request_view = Request::from_parts(parts, ());
         if upstream.response.status() == StatusCode::NOT_MODIFIED {
-            let (parts, body) = request.into_parts();
-            let request_view = Request::from_parts(parts, ());
             match policy.after_response(&request_view, &upstream.response, now) {
                 AfterResponse::NotModified(new_policy, _) => {
                     let refreshed = refreshed(stored, upstream.response.headers(), now);
@@ -265,43 +312,48 @@ impl CacheTier {
                 }
             }
         }
-        let request_view = Request::from_parts(request.into_parts().0, ());
         member.stored = self
             .store(p, key, &request_view, &upstream.response, now)
             .await;
         self.finish(upstream.response, CfCacheStatus::Expired, &member)
     }
 
-    /// Background revalidation (RFC 5861 §3): same as a blocking one, response discarded.
+    /// Background revalidation (RFC 5861 §3): a validation whose response nobody waits for.
     async fn refresh<P: Platform>(&self, p: &P, request: Request<Body>) {
         let Ok(key) = CacheKey::from_uri(request.uri()) else {
             return;
         };
-        let Lookup::Found(stored) = self.lookup(p, &key, request.headers()).await else {
-            // Evicted meanwhile: refetch so the next request hits.
-            self.fetch_and_store(p, &key, request, Forward::UriMiss)
-                .await;
+        // Whoever holds the lock is refreshing this key already.
+        let Locked::Write(guard) = p.lock(key.as_str()).await else {
             return;
         };
-        let now = p.now();
-        let policy = stored.policy(&Method::GET, request.uri());
-        match freshness::decide(&policy, &stored, &request, now) {
-            // Someone refreshed it already.
-            Freshness::Fresh { .. } => {}
-            Freshness::Mismatch => {
-                self.fetch_and_store(p, &key, request, Forward::VaryMiss)
-                    .await;
+        match self.lookup(p, &key, request.headers()).await {
+            Lookup::Found(stored) => {
+                let now = p.now();
+                let policy = stored.policy(&Method::GET, request.uri());
+                match freshness::decide(&policy, &stored, &request, now) {
+                    Freshness::Fresh { .. } => {}
+                    Freshness::Mismatch => {
+                        self.fetch_and_store(p, &key, request, Forward::VaryMiss)
+                            .await;
+                    }
+                    Freshness::StaleWhileRevalidate { revalidation, .. }
+                    | Freshness::MustRevalidate { revalidation, .. } => {
+                        self.validate(p, &key, request, *stored, &policy, revalidation, None)
+                            .await;
+                    }
+                }
             }
-            Freshness::StaleWhileRevalidate { revalidation, .. }
-            | Freshness::MustRevalidate { revalidation, .. } => {
-                self.validate(p, &key, request, *stored, &policy, revalidation, None)
-                    .await;
+            // Evicted meanwhile: refetch so the next request hits.
+            Lookup::Miss(why) => {
+                self.fetch_and_store(p, &key, request, why).await;
             }
         }
+        drop(guard);
     }
 
     /// A request the cache does not handle (unsafe or unknown method): forward it.
-    async fn pass<P: Platform>(&self, p: &P, request: Request<Body>) -> Response<Body> {
+    async fn pass<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
         let mut member = CacheStatusMember::new(&self.name);
         member.fwd = Some(Forward::Method);
         match p.fetch(request).await {
@@ -332,18 +384,18 @@ impl CacheTier {
         if response.body().len() > MAX_STORED_BODY {
             return false;
         }
-        // Judge storability on the request as the client sent it (Authorization, no-store).
+        // Judged on the request as the client sent it (Authorization, no-store).
         let policy = CachePolicy::new_options(request, response, now, cache_options());
         if !policy.is_storable() {
             return false;
         }
         let entry = StoredResponse::capture(request.headers(), response, now);
-        // Set-Cookie without `public` gets no freshness from the library; with no validator
-        // either it would be useless to keep.
         self.put(p, key, request, entry, &policy, now).await
     }
 
-    /// Writes an entry (and its Vary rule). Returns false when it is not worth keeping.
+    /// Writes an entry (and its Vary rule). Returns false when it is not worth keeping: no
+    /// freshness, no stale window and no validator (e.g. Set-Cookie without `public`, which
+    /// the library gives no freshness in a shared cache).
     async fn put<P: Platform>(
         &self,
         p: &P,
@@ -358,14 +410,15 @@ impl CacheTier {
         if fields.iter().any(|f| f == "*") || fields.len() > MAX_VARY_FIELDS {
             return false;
         }
+        let fresh = !policy.time_to_live(now).is_zero();
         let has_validator = entry.headers.contains_key(header::ETAG)
             || entry.headers.contains_key(header::LAST_MODIFIED);
+        if !fresh && !has_validator {
+            return false;
+        }
         let mut keep = entry.keep_for(policy, now);
         if has_validator {
             keep = keep.max(VALIDATOR_KEEP);
-        }
-        if keep.is_zero() {
-            return false;
         }
         if fields.is_empty() {
             p.cache_put(key.as_str(), CacheEntry::Response(entry), keep)
@@ -388,7 +441,7 @@ impl CacheTier {
         now: SystemTime,
         status: CfCacheStatus,
         member: &CacheStatusMember<'_>,
-    ) -> Response<Body> {
+    ) -> Outcome {
         let mut response = Response::new(stored.body.clone());
         *response.status_mut() = stored.status;
         *response.headers_mut() = stored.headers.clone();
@@ -403,13 +456,18 @@ impl CacheTier {
         mut response: Response<Body>,
         status: CfCacheStatus,
         member: &CacheStatusMember<'_>,
-    ) -> Response<Body> {
+    ) -> Outcome {
         let headers = response.headers_mut();
         if self.cf_cache_status {
             headers.insert("cf-cache-status", HeaderValue::from_static(status.as_str()));
         }
         member.append_to(headers);
-        response
+        Outcome {
+            response,
+            deferred: Vec::new(),
+            status: Some(status),
+            collapsed: member.collapsed,
+        }
     }
 }
 

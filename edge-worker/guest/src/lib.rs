@@ -9,7 +9,9 @@ mod convert;
 use std::time::{Duration, SystemTime};
 
 use edge_worker::ready::now_or_never;
-use edge_worker::{Body, CacheEntry, CacheTier, FetchError, LogLevel, Platform, Upstream};
+use edge_worker::{
+    Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream,
+};
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -37,6 +39,14 @@ impl Platform for HostPlatform {
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
         host::cache_put(key, &convert::entry_to_wit(&entry), keep_ms);
+    }
+
+    /// No coalescing at the edge, as on Cloudflare: each isolate fetches on its own. The
+    /// regional tier upstream coalesces.
+    type Guard = ();
+
+    async fn lock(&self, _key: &str) -> Locked<()> {
+        Locked::Write(())
     }
 
     async fn fetch(&self, request: http::Request<Body>) -> Result<Upstream, FetchError> {

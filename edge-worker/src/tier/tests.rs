@@ -54,6 +54,10 @@ impl Platform for MemoryPlatform {
     async fn cache_put(&self, key: &str, entry: CacheEntry, _keep: Duration) {
         self.cache.borrow_mut().insert(key.to_string(), entry);
     }
+    type Guard = ();
+    async fn lock(&self, _key: &str) -> crate::Locked<()> {
+        crate::Locked::Write(())
+    }
     async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
         let result = (self.upstream.borrow())(&request);
         self.fetched.borrow_mut().push(request);

@@ -1,0 +1,56 @@
+//! The emulator's clock: wall time plus an offset that tests and users can move forward
+//! (`POST /__emulator/clock`), so TTLs expire without waiting.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Default)]
+pub struct EmulatorClock {
+    offset_ms: AtomicU64,
+}
+
+impl EmulatorClock {
+    pub fn now(&self) -> SystemTime {
+        #[allow(clippy::disallowed_methods)] // why: this is the one place serve mode reads the OS clock
+        let wall = SystemTime::now();
+        wall + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        unix_ms(self.now())
+    }
+
+    /// Moves time forward for every tier and origin at once.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    pub fn offset(&self) -> Duration {
+        Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
+    }
+}
+
+impl origin_stub::Clock for std::sync::Arc<EmulatorClock> {
+    fn now(&self) -> SystemTime {
+        EmulatorClock::now(self)
+    }
+}
+
+pub fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advancing_moves_now_forward() {
+        let clock = EmulatorClock::default();
+        let before = clock.now();
+        clock.advance(Duration::from_secs(61));
+        assert!(clock.now().duration_since(before).unwrap() >= Duration::from_secs(61));
+    }
+}

@@ -1,0 +1,119 @@
+//! Per-tier counters, served as JSON at `/__emulator/stats` and as Prometheus text at
+//! `/__emulator/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use edge_worker::CfCacheStatus;
+use serde::Serialize;
+
+/// Counters of one cache tier (an edge PoP or a regional tier).
+#[derive(Debug, Default)]
+pub struct TierCounters {
+    pub requests: AtomicU64,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub expired: AtomicU64,
+    /// Served stale because upstream failed (stale-if-error).
+    pub stale: AtomicU64,
+    /// Served stale while refreshing in the background (stale-while-revalidate).
+    pub updating: AtomicU64,
+    pub revalidated: AtomicU64,
+    pub bypass: AtomicU64,
+    pub dynamic: AtomicU64,
+    /// Requests that waited for another request's upstream fetch.
+    pub collapsed: AtomicU64,
+    /// Requests this tier sent upstream (after coalescing).
+    pub upstream_requests: AtomicU64,
+    /// Background refreshes run (deferred work).
+    pub background_refreshes: AtomicU64,
+    /// Requests that failed inside the worker (trap, instantiation failure).
+    pub worker_errors: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl TierCounters {
+    pub fn record(&self, status: Option<CfCacheStatus>, collapsed: bool) {
+        bump(&self.requests);
+        if collapsed {
+            bump(&self.collapsed);
+        }
+        let counter = match status {
+            Some(CfCacheStatus::Hit) => &self.hits,
+            Some(CfCacheStatus::Miss) => &self.misses,
+            Some(CfCacheStatus::Expired) => &self.expired,
+            Some(CfCacheStatus::Stale) => &self.stale,
+            Some(CfCacheStatus::Updating) => &self.updating,
+            Some(CfCacheStatus::Revalidated) => &self.revalidated,
+            Some(CfCacheStatus::Bypass) => &self.bypass,
+            Some(CfCacheStatus::Dynamic) | None => &self.dynamic,
+        };
+        bump(counter);
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        BTreeMap::from([
+            ("requests", read(&self.requests)),
+            ("hits", read(&self.hits)),
+            ("misses", read(&self.misses)),
+            ("expired", read(&self.expired)),
+            ("stale", read(&self.stale)),
+            ("updating", read(&self.updating)),
+            ("revalidated", read(&self.revalidated)),
+            ("bypass", read(&self.bypass)),
+            ("dynamic", read(&self.dynamic)),
+            ("collapsed", read(&self.collapsed)),
+            ("upstream_requests", read(&self.upstream_requests)),
+            ("background_refreshes", read(&self.background_refreshes)),
+            ("worker_errors", read(&self.worker_errors)),
+        ])
+    }
+}
+
+/// Everything `/__emulator/stats` reports.
+#[derive(Debug, Serialize)]
+pub struct StatsReport {
+    pub clock_offset_ms: u64,
+    pub edge: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    pub regional: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    pub origins: BTreeMap<String, OriginReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OriginReport {
+    /// Base URL, for fault injection (`PUT {url}/__origin/faults`).
+    pub url: String,
+    /// The origin-stub's own counters (in-process origins only).
+    pub stats: Option<origin_stub::OriginStats>,
+}
+
+/// Prometheus text exposition of the same figures.
+pub fn prometheus(report: &StatsReport) -> String {
+    let mut out = String::new();
+    let tiers = [("edge", &report.edge), ("regional", &report.regional)];
+    let names: Vec<&str> = report.edge.values().next().map(|m| m.keys().copied().collect()).unwrap_or_default();
+    for name in names {
+        let _ = writeln!(out, "# TYPE edge_emulator_{name}_total counter");
+        for (tier, members) in tiers {
+            for (cache, counters) in members {
+                let _ = writeln!(
+                    out,
+                    "edge_emulator_{name}_total{{tier=\"{tier}\",cache=\"{cache}\"}} {}",
+                    counters.get(name).copied().unwrap_or(0)
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "# TYPE edge_emulator_origin_requests_total counter");
+    for (origin, o) in &report.origins {
+        if let Some(stats) = &o.stats {
+            let _ = writeln!(out, "edge_emulator_origin_requests_total{{origin=\"{origin}\"}} {}", stats.requests);
+        }
+    }
+    out
+}

@@ -1,0 +1,309 @@
+//! The CDN the emulator models: edge PoPs, regional tiers, origins, and the round-trip times
+//! between them, from the embedded default or a TOML file.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The topology compiled into the binary.
+pub const DEFAULT_TOPOLOGY: &str = include_str!("../default-topology.toml");
+
+/// Most PoPs, regional tiers or origins a file may declare.
+pub const MAX_NODES: usize = 1000;
+const EARTH_RADIUS_KM: f64 = 6371.0;
+/// Light in fibre covers about 200 km per millisecond.
+const FIBRE_KM_PER_MS: f64 = 200.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("cannot read topology file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("topology is not valid TOML: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid topology: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Fibre path length over great-circle distance.
+    #[serde(default = "default_fibre_factor")]
+    pub fibre_factor: f64,
+    /// Smallest RTT between two places (same data centre).
+    #[serde(default = "default_rtt_floor")]
+    pub rtt_floor_ms: f64,
+    /// Round trip between a client and its PoP.
+    #[serde(default = "default_client_rtt")]
+    pub client_rtt_ms: f64,
+    pub default_pop: String,
+    #[serde(rename = "pop")]
+    pub pops: Vec<Pop>,
+    #[serde(rename = "regional")]
+    pub regionals: Vec<Regional>,
+    #[serde(rename = "origin")]
+    pub origins: Vec<OriginSite>,
+    #[serde(default, rename = "rtt")]
+    pub rtt_overrides: Vec<RttOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop {
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// The regional tier this PoP's misses go to.
+    pub regional: String,
+    /// ISO 3166-1 alpha-2 codes of the clients this PoP serves.
+    #[serde(default)]
+    pub countries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regional {
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// The origin this tier's misses go to.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginSite {
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Base URL of a real origin; when absent the emulator starts an origin-stub for it.
+    pub url: Option<String>,
+    /// Service time of the in-process origin-stub.
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RttOverride {
+    pub from: String,
+    pub to: String,
+    pub ms: f64,
+}
+
+fn default_fibre_factor() -> f64 {
+    1.5
+}
+fn default_rtt_floor() -> f64 {
+    0.5
+}
+fn default_client_rtt() -> f64 {
+    5.0
+}
+
+/// A place with coordinates.
+pub trait Located {
+    fn name(&self) -> &str;
+    fn coordinates(&self) -> (f64, f64);
+}
+
+macro_rules! located {
+    ($($t:ty),*) => {$(
+        impl Located for $t {
+            fn name(&self) -> &str { &self.name }
+            fn coordinates(&self) -> (f64, f64) { (self.lat, self.lon) }
+        }
+    )*};
+}
+located!(Pop, Regional, OriginSite);
+
+impl Topology {
+    pub fn default_embedded() -> Self {
+        Self::parse(DEFAULT_TOPOLOGY).expect("the embedded topology is valid (checked by a test)")
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, TopologyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TopologyError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TopologyError> {
+        let topology: Topology = toml::from_str(text)?;
+        topology.validate()?;
+        Ok(topology)
+    }
+
+    fn validate(&self) -> Result<(), TopologyError> {
+        let invalid = |m: String| Err(TopologyError::Invalid(m));
+        if self.pops.is_empty() || self.regionals.is_empty() || self.origins.is_empty() {
+            return invalid("needs at least one [[pop]], one [[regional]] and one [[origin]]".into());
+        }
+        if self.pops.len() + self.regionals.len() + self.origins.len() > MAX_NODES {
+            return invalid(format!("more than {MAX_NODES} places"));
+        }
+        if !(1.0..=5.0).contains(&self.fibre_factor) {
+            return invalid(format!("fibre_factor {} is outside 1.0..=5.0", self.fibre_factor));
+        }
+        for (what, ms) in [("rtt_floor_ms", self.rtt_floor_ms), ("client_rtt_ms", self.client_rtt_ms)] {
+            if !(0.0..=10_000.0).contains(&ms) {
+                return invalid(format!("{what} {ms} is outside 0..=10000"));
+            }
+        }
+        let mut names = HashSet::new();
+        let places: Vec<&dyn Located> = self
+            .pops
+            .iter()
+            .map(|p| p as &dyn Located)
+            .chain(self.regionals.iter().map(|r| r as &dyn Located))
+            .chain(self.origins.iter().map(|o| o as &dyn Located))
+            .collect();
+        for place in &places {
+            let (lat, lon) = place.coordinates();
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                return invalid(format!("{} has coordinates out of range ({lat}, {lon})", place.name()));
+            }
+            if place.name().is_empty() || !place.name().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return invalid(format!("name {:?} must be letters, digits and '-'", place.name()));
+            }
+        }
+        for pop in &self.pops {
+            if !names.insert(format!("pop:{}", pop.name)) {
+                return invalid(format!("PoP {} is declared twice", pop.name));
+            }
+            if self.regional(&pop.regional).is_none() {
+                return invalid(format!("PoP {} names regional tier {:?}, which is not declared", pop.name, pop.regional));
+            }
+        }
+        for regional in &self.regionals {
+            if !names.insert(format!("regional:{}", regional.name)) {
+                return invalid(format!("regional tier {} is declared twice", regional.name));
+            }
+            if self.origin(&regional.origin).is_none() {
+                return invalid(format!("regional tier {} names origin {:?}, which is not declared", regional.name, regional.origin));
+            }
+        }
+        for origin in &self.origins {
+            if !names.insert(format!("origin:{}", origin.name)) {
+                return invalid(format!("origin {} is declared twice", origin.name));
+            }
+        }
+        if self.pop(&self.default_pop).is_none() {
+            return invalid(format!("default_pop {:?} is not a declared PoP", self.default_pop));
+        }
+        for o in &self.rtt_overrides {
+            if !(0.0..=10_000.0).contains(&o.ms) {
+                return invalid(format!("rtt {}–{} of {} ms is outside 0..=10000", o.from, o.to, o.ms));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn pop(&self, name: &str) -> Option<&Pop> {
+        self.pops.iter().find(|p| p.name == name)
+    }
+
+    pub fn regional(&self, name: &str) -> Option<&Regional> {
+        self.regionals.iter().find(|r| r.name == name)
+    }
+
+    pub fn origin(&self, name: &str) -> Option<&OriginSite> {
+        self.origins.iter().find(|o| o.name == name)
+    }
+
+    /// The PoP that serves clients of `country`, else the default PoP.
+    pub fn pop_for_country(&self, country: Option<&str>) -> &Pop {
+        country
+            .and_then(|c| self.pops.iter().find(|p| p.countries.iter().any(|pc| pc.eq_ignore_ascii_case(c))))
+            .or_else(|| self.pop(&self.default_pop))
+            .unwrap_or(&self.pops[0])
+    }
+
+    /// Round-trip time between two places: an explicit `[[rtt]]` entry, else derived from
+    /// great-circle distance.
+    pub fn rtt(&self, a: &dyn Located, b: &dyn Located) -> Duration {
+        let explicit = self.rtt_overrides.iter().find(|o| {
+            (o.from == a.name() && o.to == b.name()) || (o.from == b.name() && o.to == a.name())
+        });
+        let ms = match explicit {
+            Some(o) => o.ms,
+            None => {
+                let km = great_circle_km(a.coordinates(), b.coordinates());
+                (2.0 * km * self.fibre_factor / FIBRE_KM_PER_MS).max(self.rtt_floor_ms)
+            }
+        };
+        Duration::from_secs_f64(ms / 1000.0)
+    }
+
+    pub fn client_rtt(&self) -> Duration {
+        Duration::from_secs_f64(self.client_rtt_ms / 1000.0)
+    }
+}
+
+/// Haversine distance between two (lat, lon) points in degrees.
+pub fn great_circle_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Place(&'static str, f64, f64);
+    impl Located for Place {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn coordinates(&self) -> (f64, f64) {
+            (self.1, self.2)
+        }
+    }
+
+    #[test]
+    fn embedded_topology_is_valid() {
+        let t = Topology::default_embedded();
+        assert_eq!(t.pops.len(), 8);
+        assert_eq!(t.pop_for_country(Some("de")).name, "fra");
+        assert_eq!(t.pop_for_country(Some("AU")).name, "syd");
+        assert_eq!(t.pop_for_country(Some("ZZ")).name, "fra");
+        assert_eq!(t.pop_for_country(None).name, "fra");
+    }
+
+    #[test]
+    fn derived_rtts_match_the_brief() {
+        let t = Topology::default_embedded();
+        let ms = |a: &Place, b: &Place| t.rtt(a, b).as_secs_f64() * 1000.0;
+        let new_york = Place("nyc", 40.71, -74.01);
+        let london = Place("lon", 51.51, -0.13);
+        let los_angeles = Place("lax", 34.05, -118.24);
+        let sydney = Place("syd", -33.87, 151.21);
+        assert!((75.0..90.0).contains(&ms(&new_york, &london)), "{}", ms(&new_york, &london));
+        assert!((170.0..190.0).contains(&ms(&los_angeles, &sydney)), "{}", ms(&los_angeles, &sydney));
+        assert_eq!(ms(&london, &london), 0.5, "the floor applies in the same place");
+    }
+
+    #[test]
+    fn explicit_rtt_overrides_distance() {
+        let mut t = Topology::default_embedded();
+        t.rtt_overrides.push(RttOverride { from: "a".into(), to: "b".into(), ms: 42.0 });
+        assert_eq!(t.rtt(&Place("b", 0.0, 0.0), &Place("a", 50.0, 50.0)), Duration::from_millis(42));
+    }
+
+    #[test]
+    fn invalid_files_say_what_is_wrong() {
+        let broken = DEFAULT_TOPOLOGY.replace("regional = \"eu-central\"\ncountries = [\"GB\"", "regional = \"nowhere\"\ncountries = [\"GB\"");
+        let error = Topology::parse(&broken).unwrap_err().to_string();
+        assert!(error.contains("lhr") && error.contains("nowhere"), "{error}");
+        let error = Topology::parse("default_pop = 1").unwrap_err().to_string();
+        assert!(error.contains("TOML"), "{error}");
+    }
+}
