@@ -11,7 +11,8 @@ pub struct EmulatorClock {
 
 impl EmulatorClock {
     pub fn now(&self) -> SystemTime {
-        #[allow(clippy::disallowed_methods)] // why: this is the one place serve mode reads the OS clock
+        #[allow(clippy::disallowed_methods)]
+        // why: this is the one place serve mode reads the OS clock
         let wall = SystemTime::now();
         wall + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
     }
@@ -31,7 +32,7 @@ impl EmulatorClock {
     }
 }
 
-impl origin_stub::Clock for std::sync::Arc<EmulatorClock> {
+impl origin_stub::Clock for EmulatorClock {
     fn now(&self) -> SystemTime {
         EmulatorClock::now(self)
     }

@@ -1,1 +1,130 @@
-fn main() {}
+//! The `edge-emulator` command.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use edge_emulator::topology::Topology;
+use edge_emulator::{server, Emulator, EmulatorOptions};
+
+/// Runs the edge worker (wasm, a fresh instance per request) inside a modelled CDN — edge PoPs,
+/// regional tiers, origins, simulated round-trip times — and serves it on localhost.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the edge over HTTP, like `wrangler dev`.
+    ///
+    /// Each request lands on a PoP chosen by the `X-Emulator-Pop` header (a PoP name), else by
+    /// `CF-IPCountry` (ISO country code), else the topology's default PoP. Responses carry
+    /// CF-Cache-Status, Cache-Status (one member per tier) and Server-Timing (client, edge,
+    /// regional, origin). Send `X-Emulator-Fault: trap` to make that request's worker trap.
+    ///
+    /// Admin: GET /__emulator/stats (JSON), GET /__emulator/metrics (Prometheus),
+    /// GET|POST /__emulator/clock (POST {"advance_secs": N} moves every clock forward).
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: String,
+        /// TOML topology; the embedded default is used when absent (see `edge-emulator topology`).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// Multiplies simulated RTTs before sleeping them (1 = real time, 0 = no sleeping).
+        /// Server-Timing always reports the full simulated durations.
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
+    /// Print the topology (embedded default or a file) with its derived round-trip times.
+    Topology {
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// Print the embedded default as TOML, to start a file of your own from.
+        #[arg(long)]
+        toml: bool,
+    },
+}
+
+fn load(path: Option<&PathBuf>) -> anyhow::Result<Topology> {
+    match path {
+        Some(path) => Topology::from_file(path)
+            .context("fix the topology file, or omit --topology to use the default"),
+        None => Ok(Topology::default_embedded()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve {
+            listen,
+            topology,
+            time_scale,
+        } => serve(&listen, load(topology.as_ref())?, time_scale).await,
+        Command::Topology { topology, toml } => {
+            if toml {
+                print!("{}", edge_emulator::topology::DEFAULT_TOPOLOGY);
+            } else {
+                print_topology(&load(topology.as_ref())?);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(listen: &str, topology: Topology, time_scale: f64) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {listen}; is another emulator running? Try --listen 127.0.0.1:0"
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let emulator = Emulator::start(EmulatorOptions {
+        topology,
+        time_scale,
+    })
+    .await?;
+    // Tests read this first line to find the port.
+    println!("edge-emulator listening on http://{address}");
+    print_topology(&emulator.topology);
+    println!("\nTry:");
+    println!("  curl -si http://{address}/api/products/1 | grep -iE '^(HTTP|cf-cache-status|cache-status|server-timing|age)'");
+    println!("  curl -si -H 'CF-IPCountry: AU' http://{address}/api/products/1 | grep -iE 'cache-status|server-timing'");
+    println!("  curl -s http://{address}/__emulator/stats");
+    println!("Stop with Ctrl-C.");
+    server::run(listener, emulator, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn print_topology(topology: &Topology) {
+    println!(
+        "\n{:<6} {:<12} {:<14} {:>9}  {:<14} {:>9}",
+        "PoP", "city", "regional", "RTT ms", "origin", "RTT ms"
+    );
+    for pop in &topology.pops {
+        let regional = topology.regional(&pop.regional).expect("validated");
+        let origin = topology.origin(&regional.origin).expect("validated");
+        println!(
+            "{:<6} {:<12} {:<14} {:>9.1}  {:<14} {:>9.1}",
+            pop.name,
+            pop.city,
+            regional.name,
+            topology.rtt(pop, regional).as_secs_f64() * 1000.0,
+            origin.name,
+            topology.rtt(regional, origin).as_secs_f64() * 1000.0
+        );
+    }
+    println!(
+        "client ↔ PoP RTT {:.1} ms; default PoP {}",
+        topology.client_rtt_ms, topology.default_pop
+    );
+}

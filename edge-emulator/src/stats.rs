@@ -96,7 +96,12 @@ pub struct OriginReport {
 pub fn prometheus(report: &StatsReport) -> String {
     let mut out = String::new();
     let tiers = [("edge", &report.edge), ("regional", &report.regional)];
-    let names: Vec<&str> = report.edge.values().next().map(|m| m.keys().copied().collect()).unwrap_or_default();
+    let names: Vec<&str> = report
+        .edge
+        .values()
+        .next()
+        .map(|m| m.keys().copied().collect())
+        .unwrap_or_default();
     for name in names {
         let _ = writeln!(out, "# TYPE edge_emulator_{name}_total counter");
         for (tier, members) in tiers {
@@ -112,7 +117,11 @@ pub fn prometheus(report: &StatsReport) -> String {
     let _ = writeln!(out, "# TYPE edge_emulator_origin_requests_total counter");
     for (origin, o) in &report.origins {
         if let Some(stats) = &o.stats {
-            let _ = writeln!(out, "edge_emulator_origin_requests_total{{origin=\"{origin}\"}} {}", stats.requests);
+            let _ = writeln!(
+                out,
+                "edge_emulator_origin_requests_total{{origin=\"{origin}\"}} {}",
+                stats.requests
+            );
         }
     }
     out

@@ -15,7 +15,9 @@ pub struct MemoryStore<V> {
 
 impl<V: Clone> Default for MemoryStore<V> {
     fn default() -> Self {
-        Self { slots: Mutex::new(HashMap::new()) }
+        Self {
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -35,7 +37,10 @@ impl<V: Clone> MemoryStore<V> {
     pub fn put(&self, key: &str, value: V, keep_until: SystemTime) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if slots.len() >= MAX_SLOTS && !slots.contains_key(key) {
-            let soonest = slots.iter().min_by_key(|(_, (_, until))| *until).map(|(k, _)| k.clone());
+            let soonest = slots
+                .iter()
+                .min_by_key(|(_, (_, until))| *until)
+                .map(|(k, _)| k.clone());
             if let Some(soonest) = soonest {
                 slots.remove(&soonest);
             }

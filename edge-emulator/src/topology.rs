@@ -19,7 +19,10 @@ const FIBRE_KM_PER_MS: f64 = 200.0;
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
     #[error("cannot read topology file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("topology is not valid TOML: {0}")]
     Parse(#[from] toml::de::Error),
     #[error("invalid topology: {0}")]
@@ -128,8 +131,10 @@ impl Topology {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, TopologyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TopologyError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -142,15 +147,23 @@ impl Topology {
     fn validate(&self) -> Result<(), TopologyError> {
         let invalid = |m: String| Err(TopologyError::Invalid(m));
         if self.pops.is_empty() || self.regionals.is_empty() || self.origins.is_empty() {
-            return invalid("needs at least one [[pop]], one [[regional]] and one [[origin]]".into());
+            return invalid(
+                "needs at least one [[pop]], one [[regional]] and one [[origin]]".into(),
+            );
         }
         if self.pops.len() + self.regionals.len() + self.origins.len() > MAX_NODES {
             return invalid(format!("more than {MAX_NODES} places"));
         }
         if !(1.0..=5.0).contains(&self.fibre_factor) {
-            return invalid(format!("fibre_factor {} is outside 1.0..=5.0", self.fibre_factor));
+            return invalid(format!(
+                "fibre_factor {} is outside 1.0..=5.0",
+                self.fibre_factor
+            ));
         }
-        for (what, ms) in [("rtt_floor_ms", self.rtt_floor_ms), ("client_rtt_ms", self.client_rtt_ms)] {
+        for (what, ms) in [
+            ("rtt_floor_ms", self.rtt_floor_ms),
+            ("client_rtt_ms", self.client_rtt_ms),
+        ] {
             if !(0.0..=10_000.0).contains(&ms) {
                 return invalid(format!("{what} {ms} is outside 0..=10000"));
             }
@@ -166,10 +179,21 @@ impl Topology {
         for place in &places {
             let (lat, lon) = place.coordinates();
             if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                return invalid(format!("{} has coordinates out of range ({lat}, {lon})", place.name()));
+                return invalid(format!(
+                    "{} has coordinates out of range ({lat}, {lon})",
+                    place.name()
+                ));
             }
-            if place.name().is_empty() || !place.name().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return invalid(format!("name {:?} must be letters, digits and '-'", place.name()));
+            if place.name().is_empty()
+                || !place
+                    .name()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return invalid(format!(
+                    "name {:?} must be letters, digits and '-'",
+                    place.name()
+                ));
             }
         }
         for pop in &self.pops {
@@ -177,7 +201,10 @@ impl Topology {
                 return invalid(format!("PoP {} is declared twice", pop.name));
             }
             if self.regional(&pop.regional).is_none() {
-                return invalid(format!("PoP {} names regional tier {:?}, which is not declared", pop.name, pop.regional));
+                return invalid(format!(
+                    "PoP {} names regional tier {:?}, which is not declared",
+                    pop.name, pop.regional
+                ));
             }
         }
         for regional in &self.regionals {
@@ -185,7 +212,10 @@ impl Topology {
                 return invalid(format!("regional tier {} is declared twice", regional.name));
             }
             if self.origin(&regional.origin).is_none() {
-                return invalid(format!("regional tier {} names origin {:?}, which is not declared", regional.name, regional.origin));
+                return invalid(format!(
+                    "regional tier {} names origin {:?}, which is not declared",
+                    regional.name, regional.origin
+                ));
             }
         }
         for origin in &self.origins {
@@ -194,11 +224,17 @@ impl Topology {
             }
         }
         if self.pop(&self.default_pop).is_none() {
-            return invalid(format!("default_pop {:?} is not a declared PoP", self.default_pop));
+            return invalid(format!(
+                "default_pop {:?} is not a declared PoP",
+                self.default_pop
+            ));
         }
         for o in &self.rtt_overrides {
             if !(0.0..=10_000.0).contains(&o.ms) {
-                return invalid(format!("rtt {}–{} of {} ms is outside 0..=10000", o.from, o.to, o.ms));
+                return invalid(format!(
+                    "rtt {}–{} of {} ms is outside 0..=10000",
+                    o.from, o.to, o.ms
+                ));
             }
         }
         Ok(())
@@ -219,7 +255,11 @@ impl Topology {
     /// The PoP that serves clients of `country`, else the default PoP.
     pub fn pop_for_country(&self, country: Option<&str>) -> &Pop {
         country
-            .and_then(|c| self.pops.iter().find(|p| p.countries.iter().any(|pc| pc.eq_ignore_ascii_case(c))))
+            .and_then(|c| {
+                self.pops
+                    .iter()
+                    .find(|p| p.countries.iter().any(|pc| pc.eq_ignore_ascii_case(c)))
+            })
             .or_else(|| self.pop(&self.default_pop))
             .unwrap_or(&self.pops[0])
     }
@@ -286,23 +326,48 @@ mod tests {
         let london = Place("lon", 51.51, -0.13);
         let los_angeles = Place("lax", 34.05, -118.24);
         let sydney = Place("syd", -33.87, 151.21);
-        assert!((75.0..90.0).contains(&ms(&new_york, &london)), "{}", ms(&new_york, &london));
-        assert!((170.0..190.0).contains(&ms(&los_angeles, &sydney)), "{}", ms(&los_angeles, &sydney));
-        assert_eq!(ms(&london, &london), 0.5, "the floor applies in the same place");
+        assert!(
+            (75.0..90.0).contains(&ms(&new_york, &london)),
+            "{}",
+            ms(&new_york, &london)
+        );
+        assert!(
+            (170.0..190.0).contains(&ms(&los_angeles, &sydney)),
+            "{}",
+            ms(&los_angeles, &sydney)
+        );
+        assert_eq!(
+            ms(&london, &london),
+            0.5,
+            "the floor applies in the same place"
+        );
     }
 
     #[test]
     fn explicit_rtt_overrides_distance() {
         let mut t = Topology::default_embedded();
-        t.rtt_overrides.push(RttOverride { from: "a".into(), to: "b".into(), ms: 42.0 });
-        assert_eq!(t.rtt(&Place("b", 0.0, 0.0), &Place("a", 50.0, 50.0)), Duration::from_millis(42));
+        t.rtt_overrides.push(RttOverride {
+            from: "a".into(),
+            to: "b".into(),
+            ms: 42.0,
+        });
+        assert_eq!(
+            t.rtt(&Place("b", 0.0, 0.0), &Place("a", 50.0, 50.0)),
+            Duration::from_millis(42)
+        );
     }
 
     #[test]
     fn invalid_files_say_what_is_wrong() {
-        let broken = DEFAULT_TOPOLOGY.replace("regional = \"eu-central\"\ncountries = [\"GB\"", "regional = \"nowhere\"\ncountries = [\"GB\"");
+        let broken = DEFAULT_TOPOLOGY.replace(
+            "regional = \"eu-central\"\ncountries = [\"GB\"",
+            "regional = \"nowhere\"\ncountries = [\"GB\"",
+        );
         let error = Topology::parse(&broken).unwrap_err().to_string();
-        assert!(error.contains("lhr") && error.contains("nowhere"), "{error}");
+        assert!(
+            error.contains("lhr") && error.contains("nowhere"),
+            "{error}"
+        );
         let error = Topology::parse("default_pop = 1").unwrap_err().to_string();
         assert!(error.contains("TOML"), "{error}");
     }

@@ -25,6 +25,11 @@ pub struct Outcome {
 impl Outcome {
     /// A response produced before the cache was consulted (e.g. a 400 for bad input).
     pub fn uncached(response: Response<Body>) -> Self {
-        Self { response, deferred: Vec::new(), status: None, collapsed: false }
+        Self {
+            response,
+            deferred: Vec::new(),
+            status: None,
+            collapsed: false,
+        }
     }
 }

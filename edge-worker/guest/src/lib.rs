@@ -9,9 +9,7 @@ mod convert;
 use std::time::{Duration, SystemTime};
 
 use edge_worker::ready::now_or_never;
-use edge_worker::{
-    Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream,
-};
+use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 
 wit_bindgen::generate!({
     path: "../../wit",

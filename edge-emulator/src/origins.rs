@@ -1,0 +1,122 @@
+//! The origins behind the regional tiers: in-process origin-stubs (default) or real servers
+//! named by URL, reached over HTTP on loopback either way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge_worker::Body;
+use http::{HeaderMap, Request, Response};
+use origin_stub::{Origin, OriginConfig};
+use tokio::sync::watch;
+
+use crate::clock::EmulatorClock;
+use crate::topology::OriginSite;
+
+/// Largest origin response body the emulator reads; larger responses fail as 502.
+pub const MAX_ORIGIN_BODY: usize = 64 * 1024 * 1024;
+/// How long an origin may take to answer before the fetch fails.
+pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Request fields that describe one connection and are not forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+pub struct OriginHandle {
+    pub name: String,
+    pub base_url: String,
+    /// The in-process stub, whose counters the stats endpoint reports.
+    pub stub: Option<Arc<Origin>>,
+    client: reqwest::Client,
+}
+
+impl OriginHandle {
+    /// Sends `request` (whose URL is the client-facing one) to this origin's base URL.
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, String> {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{}{}", self.base_url.trim_end_matches('/'), path);
+        let mut headers = HeaderMap::new();
+        for (name, value) in &parts.headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        let mut response = self
+            .client
+            .request(parts.method, &url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("origin {} unreachable: {e}", self.name))?;
+        let mut built = Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            if !HOP_BY_HOP.contains(&name.as_str()) && name != "content-length" {
+                built = built.header(name, value);
+            }
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("origin {} broke off: {e}", self.name))?
+        {
+            if body.len() + chunk.len() > MAX_ORIGIN_BODY {
+                return Err(format!(
+                    "origin {} sent more than {MAX_ORIGIN_BODY} bytes",
+                    self.name
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        built.body(body).map_err(|e| e.to_string())
+    }
+}
+
+/// Starts an origin-stub for each site without a URL; they stop when `shutdown` turns true.
+pub async fn start(
+    sites: &[OriginSite],
+    clock: &Arc<EmulatorClock>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Vec<Arc<OriginHandle>>> {
+    let client = reqwest::Client::builder()
+        .timeout(ORIGIN_TIMEOUT)
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let mut handles = Vec::new();
+    for site in sites {
+        let (base_url, stub) = match &site.url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let url = format!("http://{}", listener.local_addr()?);
+                let origin = Origin::new(OriginConfig {
+                    name: site.name.clone(),
+                    latency: Duration::from_millis(site.latency_ms),
+                    clock: clock.clone(),
+                    ..OriginConfig::default()
+                });
+                let mut stop = shutdown.clone();
+                tokio::spawn(origin_stub::run(listener, origin.clone(), async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                }));
+                (url, Some(origin))
+            }
+        };
+        handles.push(Arc::new(OriginHandle {
+            name: site.name.clone(),
+            base_url,
+            stub,
+            client: client.clone(),
+        }));
+    }
+    Ok(handles)
+}

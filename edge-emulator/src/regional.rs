@@ -1,0 +1,149 @@
+//! A regional tier: the worker core's RFC 9111 flow running natively in the host as a shared
+//! cache between the edge PoPs and the origin, with request coalescing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
+use http::{HeaderValue, Request, Response};
+use tokio::sync::watch;
+
+use crate::origins::OriginHandle;
+use crate::stats::TierCounters;
+use crate::store::MemoryStore;
+use crate::Network;
+
+pub struct RegionalTier {
+    pub name: String,
+    tier: CacheTier,
+    store: MemoryStore<CacheEntry>,
+    origin: Arc<OriginHandle>,
+    rtt_to_origin: Duration,
+    network: Arc<Network>,
+    pub counters: TierCounters,
+    /// Keys being fetched; waiters watch the channel until its sender (the guard) drops.
+    inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+}
+
+/// Held by the request that fetches a key; dropping it lets the waiters look again.
+pub struct FetchGuard {
+    key: String,
+    inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+    _sender: watch::Sender<()>,
+}
+
+impl Drop for FetchGuard {
+    fn drop(&mut self) {
+        self.inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+impl RegionalTier {
+    pub fn new(
+        name: &str,
+        origin: Arc<OriginHandle>,
+        rtt_to_origin: Duration,
+        network: Arc<Network>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            tier: CacheTier::new(format!("regional-{name}"), false),
+            store: MemoryStore::default(),
+            origin,
+            rtt_to_origin,
+            network,
+            counters: TierCounters::default(),
+            inflight: Arc::default(),
+        }
+    }
+
+    /// Handles a request from an edge PoP; background refreshes run on their own task.
+    pub async fn handle(self: &Arc<Self>, request: Request<Body>) -> Response<Body> {
+        let outcome = self.tier.handle(&RegionalPlatform(self), request).await;
+        self.counters.record(outcome.status, outcome.collapsed);
+        for task in outcome.deferred {
+            let tier = self.clone();
+            tokio::spawn(async move {
+                tier.counters
+                    .background_refreshes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tier.tier.run_deferred(&RegionalPlatform(&tier), task).await;
+            });
+        }
+        outcome.response
+    }
+}
+
+/// The core's ports for a regional tier.
+struct RegionalPlatform<'a>(&'a RegionalTier);
+
+impl Platform for RegionalPlatform<'_> {
+    type Guard = FetchGuard;
+
+    fn now(&self) -> SystemTime {
+        self.0.network.clock.now()
+    }
+
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        self.0.store.get(key, self.now())
+    }
+
+    async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
+        self.0.store.put(key, entry, self.now() + keep);
+    }
+
+    async fn lock(&self, key: &str) -> Locked<FetchGuard> {
+        let waiting = {
+            let mut inflight = self.0.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match inflight.get(key) {
+                Some(receiver) => Some(receiver.clone()),
+                None => {
+                    let (sender, receiver) = watch::channel(());
+                    inflight.insert(key.to_string(), receiver);
+                    return Locked::Write(FetchGuard {
+                        key: key.to_string(),
+                        inflight: self.0.inflight.clone(),
+                        _sender: sender,
+                    });
+                }
+            }
+        };
+        if let Some(mut receiver) = waiting {
+            // Resolves with an error once the holder's guard (the sender) is dropped.
+            let _ = receiver.changed().await;
+        }
+        Locked::Read
+    }
+
+    async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
+        let tier = self.0;
+        tier.counters
+            .upstream_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        tier.network.traverse(tier.rtt_to_origin).await;
+        let mut response = tier.origin.send(request).await.map_err(FetchError)?;
+        let spent = tier
+            .network
+            .simulated(tier.rtt_to_origin, started.elapsed());
+        let timing = format!(
+            "origin;dur={:.1};desc=\"{}\"",
+            spent.as_secs_f64() * 1000.0,
+            tier.origin.name
+        );
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            response.headers_mut().append("server-timing", value);
+        }
+        Ok(Upstream::new(response))
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        if level != LogLevel::Debug {
+            eprintln!("[{level:?}] {message}");
+        }
+    }
+}

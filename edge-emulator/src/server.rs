@@ -1,0 +1,322 @@
+//! The emulator's HTTP face: every request runs through a PoP's worker; `/__emulator/` holds
+//! the admin endpoints.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body as AxumBody;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::runtime::{types, PopNode};
+use crate::stats::prometheus;
+use crate::Emulator;
+
+/// Request size limits, answered with 413 / 414 / 431 and a JSON body.
+pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+pub const MAX_URL_LEN: usize = 8 * 1024;
+pub const MAX_HEADER_COUNT: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Client request fields that are not passed to the worker: hop-by-hop (RFC 9110 §7.6.1) and
+/// the emulator's own controls.
+const NOT_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-emulator-pop",
+    "x-emulator-fault",
+];
+
+pub fn app(emulator: Arc<Emulator>) -> Router {
+    Router::new()
+        .route("/__emulator/stats", get(stats))
+        .route("/__emulator/metrics", get(metrics))
+        .route("/__emulator/clock", get(clock).post(advance_clock))
+        .fallback(edge)
+        .with_state(emulator)
+}
+
+/// Serves until `shutdown` resolves, then stops the in-process origins.
+pub async fn run(
+    listener: TcpListener,
+    emulator: Arc<Emulator>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let result = axum::serve(listener, app(emulator.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    emulator.shutdown();
+    result
+}
+
+pub fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let mut response = (
+        status,
+        Json(json!({ "error": code, "message": message.into() })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The PoP a request lands on: `X-Emulator-Pop`, else by `CF-IPCountry`, else the default.
+fn choose_pop<'a>(
+    emulator: &'a Emulator,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<PopNode>, Response> {
+    if let Some(name) = headers.get("x-emulator-pop") {
+        let name = name.to_str().unwrap_or_default();
+        return emulator.pops.get(name).ok_or_else(|| {
+            let known: Vec<&str> = emulator.pops.keys().map(String::as_str).collect();
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "unknown_pop",
+                format!("no PoP {name:?}; known PoPs: {}", known.join(", ")),
+            )
+        });
+    }
+    let country = headers.get("cf-ipcountry").and_then(|v| v.to_str().ok());
+    let pop = emulator.topology.pop_for_country(country);
+    Ok(&emulator.pops[&pop.name])
+}
+
+fn check_limits(request: &Request) -> Result<(), Response> {
+    let url_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if url_len > MAX_URL_LEN {
+        return Err(json_error(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("URLs are limited to {MAX_URL_LEN} bytes"),
+        ));
+    }
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADER_COUNT || header_bytes > MAX_HEADER_BYTES {
+        return Err(json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "at most {MAX_HEADER_COUNT} header fields and {MAX_HEADER_BYTES} bytes of them"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn edge(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
+    if let Err(response) = check_limits(&request) {
+        return response;
+    }
+    let pop = match choose_pop(&emulator, request.headers()) {
+        Ok(pop) => pop.clone(),
+        Err(response) => return response,
+    };
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
+        Ok(body) => body.to_vec(),
+        Err(_) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are limited to {MAX_REQUEST_BODY} bytes"),
+            )
+        }
+    };
+    let trap = parts
+        .headers
+        .get("x-emulator-fault")
+        .is_some_and(|v| v == "trap");
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !NOT_FORWARDED.contains(&name.as_str()))
+        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let wit_request = types::Request {
+        method: parts.method.to_string(),
+        url: format!("http://{host}{path}"),
+        headers,
+        body,
+    };
+    let ctx = types::RequestContext {
+        pop: pop.name.clone(),
+        country: parts
+            .headers
+            .get("cf-ipcountry")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+
+    let client_rtt = emulator.topology.client_rtt();
+    emulator.network.traverse(client_rtt).await;
+    let (outcome, report) = match emulator
+        .runtime
+        .handle(&pop, &wit_request, &ctx, trap)
+        .await
+    {
+        Ok(result) => result,
+        Err(failure) => {
+            pop.counters
+                .worker_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
+            let status = match failure {
+                crate::runtime::WorkerFailure::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                crate::runtime::WorkerFailure::Exhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return json_error(status, "worker_failed", failure.to_string());
+        }
+    };
+    let status = outcome
+        .response
+        .headers
+        .iter()
+        .find(|(n, _)| n == "cf-cache-status")
+        .and_then(|(_, v)| parse_cf_status(v));
+    pop.counters.record(status, false);
+    for task in outcome.deferred {
+        spawn_deferred(&emulator, &pop, task, ctx.clone());
+    }
+
+    let mut response = outcome.response;
+    let timing = format!(
+        "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
+        client_rtt.as_secs_f64() * 1000.0,
+        report.edge.as_secs_f64() * 1000.0,
+        pop.name
+    );
+    crate::convert::prepend_server_timing(&mut response.headers, &timing);
+    to_http(response)
+}
+
+fn parse_cf_status(value: &[u8]) -> Option<edge_worker::CfCacheStatus> {
+    use edge_worker::CfCacheStatus::*;
+    [
+        Hit,
+        Miss,
+        Expired,
+        Stale,
+        Updating,
+        Revalidated,
+        Bypass,
+        Dynamic,
+    ]
+    .into_iter()
+    .find(|s| s.as_str().as_bytes() == value)
+}
+
+/// Runs a worker's deferred task in its own instance after the response, once per URL at a
+/// time per PoP (a burst of stale hits triggers one refresh).
+fn spawn_deferred(
+    emulator: &Arc<Emulator>,
+    pop: &Arc<PopNode>,
+    task: types::Deferred,
+    ctx: types::RequestContext,
+) {
+    let types::Deferred::Revalidate(request) = &task;
+    let url = request.url.clone();
+    if !pop
+        .refreshing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(url.clone())
+    {
+        return;
+    }
+    let (emulator, pop) = (emulator.clone(), pop.clone());
+    tokio::spawn(async move {
+        pop.counters
+            .background_refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
+            pop.counters
+                .worker_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            eprintln!("[edge-{}] background refresh of {url}: {failure}", pop.name);
+        }
+        pop.refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&url);
+    });
+}
+
+fn to_http(response: types::Response) -> Response {
+    let mut built = Response::builder()
+        .status(StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY));
+    for (name, value) in &response.headers {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            built = built.header(name.as_str(), value);
+        }
+    }
+    built
+        .body(AxumBody::from(response.body))
+        .unwrap_or_else(|e| json_error(StatusCode::BAD_GATEWAY, "invalid_response", e.to_string()))
+}
+
+async fn stats(State(emulator): State<Arc<Emulator>>) -> Response {
+    Json(emulator.stats()).into_response()
+}
+
+async fn metrics(State(emulator): State<Arc<Emulator>>) -> Response {
+    let mut response = prometheus(&emulator.stats()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+async fn clock(State(emulator): State<Arc<Emulator>>) -> Response {
+    let clock = &emulator.network.clock;
+    Json(json!({ "now_ms": clock.now_ms(), "offset_ms": clock.offset().as_millis() as u64 }))
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    advance_secs: f64,
+}
+
+/// Moves the emulator's clock (and so every cache's and origin's idea of now) forward.
+async fn advance_clock(State(emulator): State<Arc<Emulator>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Advance>(&body) {
+        Ok(Advance { advance_secs }) if (0.0..=1e9).contains(&advance_secs) => {
+            emulator
+                .network
+                .clock
+                .advance(std::time::Duration::from_secs_f64(advance_secs));
+            clock(State(emulator)).await
+        }
+        _ => json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_clock_change",
+            "send {\"advance_secs\": N} with 0 <= N <= 1e9; time only moves forward",
+        ),
+    }
+}
