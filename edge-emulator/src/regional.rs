@@ -68,10 +68,8 @@ impl RegionalTier {
         for task in outcome.deferred {
             let tier = self.clone();
             tokio::spawn(async move {
-                tier.counters
-                    .background_refreshes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tier.tier.run_deferred(&RegionalPlatform(&tier), task).await;
+                crate::stats::bump(&tier.counters.background_refreshes);
             });
         }
         outcome.response
@@ -121,9 +119,7 @@ impl Platform for RegionalPlatform<'_> {
 
     async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
         let tier = self.0;
-        tier.counters
-            .upstream_requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::stats::bump(&tier.counters.upstream_requests);
         let started = Instant::now();
         tier.network.traverse(tier.rtt_to_origin).await;
         let mut response = tier.origin.send(request).await.map_err(FetchError)?;

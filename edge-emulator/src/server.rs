@@ -180,9 +180,7 @@ async fn edge(State(emulator): State<Arc<Emulator>>, request: Request) -> Respon
     {
         Ok(result) => result,
         Err(failure) => {
-            pop.counters
-                .worker_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::stats::bump(&pop.counters.worker_errors);
             eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
             let status = match failure {
                 crate::runtime::WorkerFailure::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -249,19 +247,15 @@ fn spawn_deferred(
     }
     let (emulator, pop) = (emulator.clone(), pop.clone());
     tokio::spawn(async move {
-        pop.counters
-            .background_refreshes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
-            pop.counters
-                .worker_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::stats::bump(&pop.counters.worker_errors);
             eprintln!("[edge-{}] background refresh of {url}: {failure}", pop.name);
         }
         pop.refreshing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&url);
+        crate::stats::bump(&pop.counters.background_refreshes);
     });
 }
 

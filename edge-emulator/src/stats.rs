@@ -32,7 +32,8 @@ pub struct TierCounters {
     pub worker_errors: AtomicU64,
 }
 
-fn bump(counter: &AtomicU64) {
+/// Adds one to a counter.
+pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 

@@ -319,10 +319,16 @@ impl CacheTier {
     }
 
     /// Background revalidation (RFC 5861 §3): a validation whose response nobody waits for.
-    async fn refresh<P: Platform>(&self, p: &P, request: Request<Body>) {
+    async fn refresh<P: Platform>(&self, p: &P, mut request: Request<Body>) {
         let Ok(key) = CacheKey::from_uri(request.uri()) else {
             return;
         };
+        // A refresh wants a fresh answer: without this an upstream cache whose copy is as old
+        // as ours would hand back its own stale-while-revalidate copy (RFC 9111 §5.2.1.3).
+        request.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("min-fresh=0"),
+        );
         // Whoever holds the lock is refreshing this key already.
         let Locked::Write(guard) = p.lock(key.as_str()).await else {
             return;

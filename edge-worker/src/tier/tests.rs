@@ -164,6 +164,11 @@ fn rfc5861_3_stale_while_revalidate_serves_stale_and_defers_one_refresh() {
         "\"v1\"",
         "refresh is conditional"
     );
+    assert_eq!(
+        p.fetched.borrow()[1].headers()["cache-control"],
+        "min-fresh=0",
+        "and asks for a fresh answer"
+    );
     let fresh = run(&edge(), &p, get("https://shop.example/a"));
     assert_eq!(cf(&fresh), "HIT");
     assert_eq!(fresh.response.body(), b"new");

@@ -1,0 +1,151 @@
+//! Drives a real `edge-emulator serve` process over HTTP on 127.0.0.1.
+
+#![allow(dead_code)] // why: each test file uses a different subset of the helpers
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Every wait in these tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running emulator; the process is killed when this is dropped.
+pub struct Emulator {
+    pub base: String,
+    pub client: reqwest::Client,
+    _child: Child,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+impl Emulator {
+    /// Starts `edge-emulator serve` on a free port with RTT sleeps off (`--time-scale 0`),
+    /// so tests run at full speed while Server-Timing still reports simulated durations.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edge-emulator"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--time-scale", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("edge-emulator starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(TIMEOUT, lines.next_line())
+            .await
+            .expect("edge-emulator printed its address in time")
+            .expect("stdout readable")
+            .expect("a first line");
+        let base = first
+            .strip_prefix("edge-emulator listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_string();
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let client = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap();
+        Self {
+            base,
+            client,
+            _child: child,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the emulator answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("a body").to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.get("/__emulator/stats").await.json()
+    }
+
+    /// Requests an origin has received for `path`.
+    pub async fn origin_requests(&self, origin: &str, path: &str) -> u64 {
+        self.stats().await["origins"][origin]["stats"]["by_path"][path]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    pub async fn origin_url(&self, origin: &str) -> String {
+        self.stats().await["origins"][origin]["url"]
+            .as_str()
+            .expect("origin url")
+            .to_string()
+    }
+
+    /// Replaces an origin's fault plan (`PUT /__origin/faults`).
+    pub async fn set_faults(&self, origin: &str, plan: Value) {
+        let url = format!("{}/__origin/faults", self.origin_url(origin).await);
+        let response = self.client.put(url).json(&plan).send().await.unwrap();
+        assert_eq!(response.status(), 200, "fault plan accepted");
+    }
+
+    /// Moves every clock in the emulator (caches and origins) forward.
+    pub async fn advance(&self, secs: u64) {
+        let response = self
+            .client
+            .post(format!("{}/__emulator/clock", self.base))
+            .json(&serde_json::json!({ "advance_secs": secs }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// Polls until `condition` holds on the stats, failing after [`TIMEOUT`].
+    pub async fn wait_for_stats(&self, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let stats = self.stats().await;
+            if condition(&stats) {
+                return stats;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {stats:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
