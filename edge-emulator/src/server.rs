@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::runtime::{types, PopNode};
+use crate::runtime::{types, PopNode, WorkerFailure};
 use crate::stats::prometheus;
 use crate::Emulator;
 
@@ -71,38 +71,82 @@ pub fn json_error(status: StatusCode, code: &str, message: impl Into<String>) ->
     response
 }
 
+/// Why the emulator refused a request before or while running the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("no PoP {name:?}; known PoPs: {known}")]
+    UnknownPop { name: String, known: String },
+    #[error("URLs are limited to {MAX_URL_LEN} bytes")]
+    UriTooLong,
+    #[error("at most {MAX_HEADER_COUNT} header fields and {MAX_HEADER_BYTES} bytes of them")]
+    HeadersTooLarge,
+    #[error("request bodies are limited to {MAX_REQUEST_BODY} bytes")]
+    BodyTooLarge,
+    #[error(transparent)]
+    Worker(#[from] WorkerFailure),
+}
+
+impl RequestError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownPop { .. } => StatusCode::BAD_REQUEST,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Worker(WorkerFailure::Trap(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Worker(WorkerFailure::Exhausted(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownPop { .. } => "unknown_pop",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::BodyTooLarge => "body_too_large",
+            Self::Worker(_) => "worker_failed",
+        }
+    }
+}
+
+impl IntoResponse for RequestError {
+    fn into_response(self) -> Response {
+        json_error(self.status(), self.code(), self.to_string())
+    }
+}
+
 /// The PoP a request lands on: `X-Emulator-Pop`, else by `CF-IPCountry`, else the default.
 fn choose_pop<'a>(
     emulator: &'a Emulator,
     headers: &HeaderMap,
-) -> Result<&'a Arc<PopNode>, Response> {
+) -> Result<&'a Arc<PopNode>, RequestError> {
     if let Some(name) = headers.get("x-emulator-pop") {
         let name = name.to_str().unwrap_or_default();
-        return emulator.pops.get(name).ok_or_else(|| {
-            let known: Vec<&str> = emulator.pops.keys().map(String::as_str).collect();
-            json_error(
-                StatusCode::BAD_REQUEST,
-                "unknown_pop",
-                format!("no PoP {name:?}; known PoPs: {}", known.join(", ")),
-            )
-        });
+        return emulator
+            .pops
+            .get(name)
+            .ok_or_else(|| RequestError::UnknownPop {
+                name: name.to_string(),
+                known: emulator
+                    .pops
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
     }
     let country = headers.get("cf-ipcountry").and_then(|v| v.to_str().ok());
     let pop = emulator.topology.pop_for_country(country);
     Ok(&emulator.pops[&pop.name])
 }
 
-fn check_limits(request: &Request) -> Result<(), Response> {
+fn check_limits(request: &Request) -> Result<(), RequestError> {
     let url_len = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
     if url_len > MAX_URL_LEN {
-        return Err(json_error(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("URLs are limited to {MAX_URL_LEN} bytes"),
-        ));
+        return Err(RequestError::UriTooLong);
     }
     let headers = request.headers();
     let header_bytes: usize = headers
@@ -110,36 +154,22 @@ fn check_limits(request: &Request) -> Result<(), Response> {
         .map(|(n, v)| n.as_str().len() + v.len())
         .sum();
     if headers.len() > MAX_HEADER_COUNT || header_bytes > MAX_HEADER_BYTES {
-        return Err(json_error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!(
-                "at most {MAX_HEADER_COUNT} header fields and {MAX_HEADER_BYTES} bytes of them"
-            ),
-        ));
+        return Err(RequestError::HeadersTooLarge);
     }
     Ok(())
 }
 
-async fn edge(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
-    if let Err(response) = check_limits(&request) {
-        return response;
-    }
-    let pop = match choose_pop(&emulator, request.headers()) {
-        Ok(pop) => pop.clone(),
-        Err(response) => return response,
-    };
+async fn edge(
+    State(emulator): State<Arc<Emulator>>,
+    request: Request,
+) -> Result<Response, RequestError> {
+    check_limits(&request)?;
+    let pop = choose_pop(&emulator, request.headers())?.clone();
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
-        Ok(body) => body.to_vec(),
-        Err(_) => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request bodies are limited to {MAX_REQUEST_BODY} bytes"),
-            )
-        }
-    };
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+        .await
+        .map_err(|_| RequestError::BodyTooLarge)?
+        .to_vec();
     let trap = parts
         .headers
         .get("x-emulator-fault")
@@ -182,11 +212,7 @@ async fn edge(State(emulator): State<Arc<Emulator>>, request: Request) -> Respon
         Err(failure) => {
             crate::stats::bump(&pop.counters.worker_errors);
             eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
-            let status = match failure {
-                crate::runtime::WorkerFailure::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                crate::runtime::WorkerFailure::Exhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            return json_error(status, "worker_failed", failure.to_string());
+            return Err(failure.into());
         }
     };
     let status = outcome
@@ -208,7 +234,7 @@ async fn edge(State(emulator): State<Arc<Emulator>>, request: Request) -> Respon
         pop.name
     );
     crate::convert::prepend_server_timing(&mut response.headers, &timing);
-    to_http(response)
+    Ok(to_http(response))
 }
 
 fn parse_cf_status(value: &[u8]) -> Option<edge_worker::CfCacheStatus> {

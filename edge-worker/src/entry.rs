@@ -29,6 +29,7 @@ const NOT_STORED: &[&str] = &[
 pub const MAX_VARY_FIELDS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // why: entries move through the ports one at a time; boxing would add an allocation per hit
 pub enum CacheEntry {
     Response(StoredResponse),
     /// The response at this key varies on these (lower-cased) request fields.

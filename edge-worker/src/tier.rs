@@ -110,7 +110,7 @@ impl CacheTier {
                 member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
                 member.detail = Some("stale-while-revalidate");
                 let mut outcome =
-                    self.from_cache(&stored, &policy, now, CfCacheStatus::Updating, &member);
+                    self.cached_response(&stored, &policy, now, CfCacheStatus::Updating, &member);
                 let (parts, _) = request.into_parts();
                 outcome
                     .deferred
@@ -199,7 +199,7 @@ impl CacheTier {
         member.hit = true;
         member.ttl = Some(ttl_seconds(ttl, Duration::ZERO));
         member.collapsed = collapsed;
-        self.from_cache(stored, policy, now, CfCacheStatus::Hit, &member)
+        self.cached_response(stored, policy, now, CfCacheStatus::Hit, &member)
     }
 
     /// Fetches, stores when allowed, and forwards what came back.
@@ -273,7 +273,7 @@ impl CacheTier {
             // RFC 5861 §4: serve the stored response instead of the error.
             member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
             member.detail = Some("stale-if-error");
-            return self.from_cache(&stored, policy, now, CfCacheStatus::Stale, &member);
+            return self.cached_response(&stored, policy, now, CfCacheStatus::Stale, &member);
         }
         let upstream = match result {
             Ok(upstream) => upstream,
@@ -297,7 +297,7 @@ impl CacheTier {
                         .put(p, key, &request_view, refreshed.clone(), &new_policy, now)
                         .await;
                     member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
-                    return self.from_cache(
+                    return self.cached_response(
                         &refreshed,
                         &new_policy,
                         now,
@@ -440,7 +440,7 @@ impl CacheTier {
     }
 
     /// A response built from a stored one, with its current Age (RFC 9111 §5.1).
-    fn from_cache(
+    fn cached_response(
         &self,
         stored: &StoredResponse,
         policy: &CachePolicy,

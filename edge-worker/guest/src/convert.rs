@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use edge_worker::{Body, CacheEntry, Deferred, StoredResponse, WorkerError};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 
-use crate::types;
+use crate::bindings::edge::worker::types;
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
     let mut headers = HeaderMap::with_capacity(fields.len());

@@ -11,13 +11,19 @@ use std::time::{Duration, SystemTime};
 use edge_worker::ready::now_or_never;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 
-wit_bindgen::generate!({
+/// Bindings generated from `wit/edge-worker.wit`.
+#[allow(clippy::too_many_arguments)] // why: generated code flattens WIT records into arguments
+mod bindings {
+    wit_bindgen::generate!({
     path: "../../wit",
-    world: "edge-worker",
-});
+        world: "edge-worker",
+        pub_export_macro: true,
+    });
+}
 
-use edge::worker::host;
-use edge::worker::types;
+use bindings::edge::worker::host;
+use bindings::edge::worker::types;
+use bindings::Guest;
 
 struct Component;
 
@@ -113,4 +119,4 @@ impl Guest for Component {
     }
 }
 
-export!(Component);
+bindings::export!(Component with_types_in bindings);

@@ -254,7 +254,8 @@ fn rfc9111_4_3_4_a_304_refreshes_the_stored_headers() {
 
 #[test]
 fn rfc9111_3_not_shared_no_store_private_authorization_set_cookie() {
-    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)])] = &[
+    type Fields = &'static [(&'static str, &'static str)];
+    let cases: &[(&str, Fields, Fields)] = &[
         (
             "no-store",
             &[("cache-control", "no-store, max-age=60")],
