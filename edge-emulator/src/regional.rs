@@ -17,7 +17,8 @@ use crate::Network;
 pub struct RegionalTier {
     pub name: String,
     tier: CacheTier,
-    store: MemoryStore<CacheEntry>,
+    /// The tier's storage; public so benchmarks and tests can seed it.
+    pub store: MemoryStore<CacheEntry>,
     origin: Arc<OriginHandle>,
     rtt_to_origin: Duration,
     network: Arc<Network>,

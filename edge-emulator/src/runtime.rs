@@ -215,6 +215,17 @@ impl WorkerRuntime {
         Ok((outcome, report))
     }
 
+    /// Creates and drops one instance without calling it: the isolation cost alone, which the
+    /// per-request benchmark reports beside the full path.
+    pub async fn instantiate_only(&self, pop: &Arc<PopNode>) -> Result<(), WorkerFailure> {
+        let mut store = self.store(pop, false);
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| WorkerFailure::Exhausted(format!("{e:#}")))
+    }
+
     /// Runs deferred work in a fresh instance.
     pub async fn run_deferred(
         &self,

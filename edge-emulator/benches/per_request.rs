@@ -1,0 +1,115 @@
+//! The host's per-request path for a 1 KiB edge cache hit: a fresh Store and instance from
+//! the `InstancePre`, `handle`, drop. The peer, measured in the same run, is the same hit
+//! through the same core running natively (the regional tier's path).
+//!
+//! Run: `cargo bench -p edge-emulator --bench per_request`
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use edge_emulator::runtime::types;
+use edge_emulator::topology::Topology;
+use edge_emulator::{Emulator, EmulatorOptions};
+use edge_worker::{CacheEntry, StoredResponse};
+use http::{HeaderMap, Response};
+
+const URL: &str = "http://bench.example/api/hit";
+
+fn one_kib_response() -> Response<Vec<u8>> {
+    Response::builder()
+        .header("cache-control", "public, max-age=86400")
+        .header("content-type", "application/json")
+        .header("etag", "\"bench\"")
+        .body(vec![b'x'; 1024])
+        .unwrap()
+}
+
+fn per_request(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emulator = runtime
+        .block_on(Emulator::start(EmulatorOptions {
+            topology: Topology::default_embedded(),
+            time_scale: 0.0,
+        }))
+        .unwrap();
+    let pop = emulator.pops["fra"].clone();
+    let regional = pop.regional.clone();
+    let now = emulator.network.clock.now();
+    let keep = now + Duration::from_secs(86_400);
+
+    // Seed the PoP cache (what the guest sees) and the regional cache (the native peer).
+    let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
+    let wit_entry = types::CacheEntry::Response(types::StoredResponse {
+        status: 200,
+        headers: stored
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+        body: stored.body.clone(),
+        vary_request_headers: Vec::new(),
+        response_time_ms: edge_emulator::clock::unix_ms(stored.response_time),
+    });
+    pop.cache
+        .put("http://bench.example/api/hit", wit_entry, keep);
+    regional.store.put(
+        "http://bench.example/api/hit",
+        CacheEntry::Response(stored),
+        keep,
+    );
+
+    let request = types::Request {
+        method: "GET".into(),
+        url: URL.into(),
+        headers: vec![("accept".into(), b"application/json".to_vec())],
+        body: Vec::new(),
+    };
+    let ctx = types::RequestContext {
+        pop: "fra".into(),
+        country: None,
+    };
+    let check = runtime
+        .block_on(emulator.runtime.handle(&pop, &request, &ctx, false))
+        .unwrap()
+        .0;
+    assert_eq!(check.response.body.len(), 1024);
+    assert!(check
+        .response
+        .headers
+        .iter()
+        .any(|(n, v)| n == "cf-cache-status" && v == b"HIT"));
+
+    let mut group = c.benchmark_group("hit_1kib");
+    group.bench_function("wasm_instance_per_request", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let (outcome, _) = emulator
+                .runtime
+                .handle(&pop, &request, &ctx, false)
+                .await
+                .unwrap();
+            outcome.response.body.len()
+        })
+    });
+    group.bench_function("instantiate_only", |b| {
+        b.to_async(&runtime).iter(|| async { emulator.runtime.instantiate_only(&pop).await.unwrap() })
+    });
+    group.bench_function("native_core", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let request = http::Request::builder()
+                .uri(URL)
+                .header("accept", "application/json")
+                .body(Vec::new())
+                .unwrap();
+            regional.handle(request).await.body().len()
+        })
+    });
+    group.finish();
+    emulator.shutdown();
+}
+
+criterion_group!(benches, per_request);
+criterion_main!(benches);
