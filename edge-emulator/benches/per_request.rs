@@ -95,7 +95,8 @@ fn per_request(c: &mut Criterion) {
         })
     });
     group.bench_function("instantiate_only", |b| {
-        b.to_async(&runtime).iter(|| async { emulator.runtime.instantiate_only(&pop).await.unwrap() })
+        b.to_async(&runtime)
+            .iter(|| async { emulator.runtime.instantiate_only(&pop).await.unwrap() })
     });
     group.bench_function("native_core", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -49,6 +49,13 @@ pub fn decide(
     request: &Request<Body>,
     now: SystemTime,
 ) -> Freshness {
+    if is_plain(request) && !policy.is_stale(now) && vary_matches(stored, request) {
+        // The common hit: what `before_request` would decide, without the full response copy
+        // (headers, formatted Date) it builds and we would throw away.
+        return Freshness::Fresh {
+            ttl: policy.time_to_live(now),
+        };
+    }
     let (revalidation, matches) = match policy.before_request(request, now) {
         BeforeRequest::Fresh(_) => {
             return Freshness::Fresh {
@@ -93,6 +100,27 @@ pub fn decide(
         stale_for,
         stale_if_error: may_serve_stale && within("stale-if-error"),
     }
+}
+
+/// A request that states no freshness requirements of its own (RFC 9111 §5.2.1, §5.4).
+fn is_plain(request: &Request<Body>) -> bool {
+    !request.headers().contains_key(http::header::CACHE_CONTROL)
+        && !request.headers().contains_key(http::header::PRAGMA)
+}
+
+/// RFC 9111 §4.1: the request's values of the fields the stored response varies on are the
+/// ones it was stored for.
+fn vary_matches(stored: &StoredResponse, request: &Request<Body>) -> bool {
+    crate::entry::vary_fields(&stored.headers)
+        .iter()
+        .all(|field| {
+            field != "*"
+                && request
+                    .headers()
+                    .get_all(field.as_str())
+                    .iter()
+                    .eq(stored.vary_request_headers.get_all(field.as_str()).iter())
+        })
 }
 
 /// How long past its freshness lifetime the response is at `now`.
