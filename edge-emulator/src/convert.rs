@@ -1,27 +1,12 @@
 //! Conversions between HTTP types and the WIT records, on the host side.
 
-use edge_worker::Body;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use edge_worker::{headers, Body};
+use http::{HeaderMap, Request, Response, StatusCode};
 
 use crate::runtime::types;
 
-pub fn headers_to_wit(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
-
-pub fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, value) in fields {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
-        let value = HeaderValue::from_bytes(&value)
-            .map_err(|_| format!("invalid value for header {name}"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
+fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String> {
+    headers::from_pairs(fields).map_err(|e| e.to_string())
 }
 
 pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, String> {
@@ -42,7 +27,7 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     let (parts, body) = response.into_parts();
     types::Response {
         status: parts.status.as_u16(),
-        headers: headers_to_wit(&parts.headers),
+        headers: headers::to_pairs(&parts.headers),
         body,
     }
 }

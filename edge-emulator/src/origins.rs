@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use edge_worker::headers::is_hop_by_hop;
 use edge_worker::Body;
 use http::{HeaderMap, Request, Response};
 use origin_stub::{Origin, OriginConfig};
@@ -16,18 +17,6 @@ use crate::topology::OriginSite;
 pub const MAX_ORIGIN_BODY: usize = 64 * 1024 * 1024;
 /// How long an origin may take to answer before the fetch fails.
 pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Request fields that describe one connection and are not forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
 
 pub struct OriginHandle {
     pub name: String,
@@ -45,7 +34,7 @@ impl OriginHandle {
         let url = format!("{}{}", self.base_url.trim_end_matches('/'), path);
         let mut headers = HeaderMap::new();
         for (name, value) in &parts.headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
+            if !is_hop_by_hop(name.as_str()) && name != http::header::HOST {
                 headers.append(name.clone(), value.clone());
             }
         }
@@ -59,7 +48,7 @@ impl OriginHandle {
             .map_err(|e| format!("origin {} unreachable: {e}", self.name))?;
         let mut built = Response::builder().status(response.status());
         for (name, value) in response.headers() {
-            if !HOP_BY_HOP.contains(&name.as_str()) && name != "content-length" {
+            if !is_hop_by_hop(name.as_str()) && name != http::header::CONTENT_LENGTH {
                 built = built.header(name, value);
             }
         }

@@ -188,6 +188,21 @@ impl WorkerRuntime {
         store
     }
 
+    /// A fresh instance on a fresh Store: the per-request isolation.
+    async fn instantiate(
+        &self,
+        pop: &Arc<PopNode>,
+        trap_armed: bool,
+    ) -> Result<(Store<GuestState>, EdgeWorker), WorkerFailure> {
+        let mut store = self.store(pop, trap_armed);
+        let worker = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| WorkerFailure::Exhausted(format!("{e:#}")))?;
+        Ok((store, worker))
+    }
+
     /// Runs `handle` in a fresh instance. A trap fails this request only.
     pub async fn handle(
         &self,
@@ -197,12 +212,7 @@ impl WorkerRuntime {
         trap_armed: bool,
     ) -> Result<(types::Outcome, RunReport), WorkerFailure> {
         let started = Instant::now();
-        let mut store = self.store(pop, trap_armed);
-        let worker = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| WorkerFailure::Exhausted(format!("{e:#}")))?;
+        let (mut store, worker) = self.instantiate(pop, trap_armed).await?;
         let outcome = worker
             .call_handle(&mut store, request, ctx)
             .await
@@ -218,12 +228,7 @@ impl WorkerRuntime {
     /// Creates and drops one instance without calling it: the isolation cost alone, which the
     /// per-request benchmark reports beside the full path.
     pub async fn instantiate_only(&self, pop: &Arc<PopNode>) -> Result<(), WorkerFailure> {
-        let mut store = self.store(pop, false);
-        self.pre
-            .instantiate_async(&mut store)
-            .await
-            .map(drop)
-            .map_err(|e| WorkerFailure::Exhausted(format!("{e:#}")))
+        self.instantiate(pop, false).await.map(drop)
     }
 
     /// Runs deferred work in a fresh instance.
@@ -233,12 +238,7 @@ impl WorkerRuntime {
         task: &types::Deferred,
         ctx: &types::RequestContext,
     ) -> Result<(), WorkerFailure> {
-        let mut store = self.store(pop, false);
-        let worker = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| WorkerFailure::Exhausted(format!("{e:#}")))?;
+        let (mut store, worker) = self.instantiate(pop, false).await?;
         worker
             .call_run_deferred(&mut store, task, ctx)
             .await

@@ -13,6 +13,9 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use edge_worker::headers::is_hop_by_hop;
+use edge_worker::CfCacheStatus;
+
 use crate::runtime::{types, PopNode, WorkerFailure};
 use crate::stats::prometheus;
 use crate::Emulator;
@@ -23,19 +26,8 @@ pub const MAX_URL_LEN: usize = 8 * 1024;
 pub const MAX_HEADER_COUNT: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// Client request fields that are not passed to the worker: hop-by-hop (RFC 9110 §7.6.1) and
-/// the emulator's own controls.
-const NOT_FORWARDED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "x-emulator-pop",
-    "x-emulator-fault",
-];
+/// The emulator's own request controls, not passed to the worker.
+const EMULATOR_CONTROLS: &[&str] = &["x-emulator-pop", "x-emulator-fault"];
 
 pub fn app(emulator: Arc<Emulator>) -> Router {
     Router::new()
@@ -183,7 +175,9 @@ async fn edge(
     let headers = parts
         .headers
         .iter()
-        .filter(|(name, _)| !NOT_FORWARDED.contains(&name.as_str()))
+        .filter(|(name, _)| {
+            !is_hop_by_hop(name.as_str()) && !EMULATOR_CONTROLS.contains(&name.as_str())
+        })
         .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
         .collect();
     let wit_request = types::Request {
@@ -220,7 +214,7 @@ async fn edge(
         .headers
         .iter()
         .find(|(n, _)| n == "cf-cache-status")
-        .and_then(|(_, v)| parse_cf_status(v));
+        .and_then(|(_, v)| CfCacheStatus::parse(v));
     pop.counters.record(status, false);
     for task in outcome.deferred {
         spawn_deferred(&emulator, &pop, task, ctx.clone());
@@ -235,22 +229,6 @@ async fn edge(
     );
     crate::convert::prepend_server_timing(&mut response.headers, &timing);
     Ok(to_http(response))
-}
-
-fn parse_cf_status(value: &[u8]) -> Option<edge_worker::CfCacheStatus> {
-    use edge_worker::CfCacheStatus::*;
-    [
-        Hit,
-        Miss,
-        Expired,
-        Stale,
-        Updating,
-        Revalidated,
-        Bypass,
-        Dynamic,
-    ]
-    .into_iter()
-    .find(|s| s.as_str().as_bytes() == value)
 }
 
 /// Runs a worker's deferred task in its own instance after the response, once per URL at a

@@ -8,22 +8,9 @@ use http_cache_semantics::{CacheOptions, CachePolicy};
 
 use crate::Body;
 
-/// Header fields a cache never stores: hop-by-hop fields (RFC 9111 §3.1, RFC 9110 §7.6.1)
-/// and per-hop reports that describe how *this* request travelled, not the resource.
-const NOT_STORED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "cache-status",
-    "cf-cache-status",
-    "server-timing",
-];
+/// Reports of how *this* request travelled, not of the resource; never stored (a hit would
+/// replay another request's path). Hop-by-hop fields are not stored either.
+const PER_HOP_REPORTS: &[&str] = &["cache-status", "cf-cache-status", "server-timing"];
 
 /// Most header names a Vary rule may nominate; a response varying on more is not stored.
 pub const MAX_VARY_FIELDS: usize = 16;
@@ -57,11 +44,10 @@ impl StoredResponse {
         response_time: SystemTime,
     ) -> Self {
         let mut headers = response.headers().clone();
-        for name in NOT_STORED {
+        for name in crate::headers::HOP_BY_HOP.iter().chain(PER_HOP_REPORTS) {
             headers.remove(*name);
         }
-        // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
-        for name in comma_list(response.headers().get_all(http::header::CONNECTION)) {
+        for name in crate::headers::connection_named(response.headers()) {
             if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
                 headers.remove(name);
             }

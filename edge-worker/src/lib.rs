@@ -11,6 +11,7 @@ pub mod cache_key;
 pub mod entry;
 pub mod error;
 pub mod freshness;
+pub mod headers;
 pub mod outcome;
 pub mod ports;
 pub mod ready;

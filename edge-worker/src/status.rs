@@ -27,6 +27,24 @@ pub enum CfCacheStatus {
 }
 
 impl CfCacheStatus {
+    pub const ALL: [Self; 8] = [
+        Self::Hit,
+        Self::Miss,
+        Self::Expired,
+        Self::Stale,
+        Self::Updating,
+        Self::Revalidated,
+        Self::Bypass,
+        Self::Dynamic,
+    ];
+
+    /// Reads a `CF-Cache-Status` value.
+    pub fn parse(value: &[u8]) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str().as_bytes() == value)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hit => "HIT",

@@ -2,28 +2,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use edge_worker::{Body, CacheEntry, Deferred, StoredResponse, WorkerError};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use edge_worker::{headers, Body, CacheEntry, Deferred, StoredResponse, WorkerError};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::bindings::edge::worker::types;
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, value) in fields {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| WorkerError::InvalidUrl(format!("invalid header name {name:?}")))?;
-        let value = HeaderValue::from_bytes(&value)
-            .map_err(|_| WorkerError::InvalidUrl(format!("invalid value for header {name}")))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
-}
-
-fn headers_to_wit(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
-        .collect()
+    headers::from_pairs(fields).map_err(|e| WorkerError::InvalidUrl(e.to_string()))
 }
 
 fn millis(time: SystemTime) -> u64 {
@@ -49,7 +34,7 @@ pub fn request_to_wit(request: Request<Body>) -> types::Request {
     types::Request {
         method: parts.method.to_string(),
         url: parts.uri.to_string(),
-        headers: headers_to_wit(&parts.headers),
+        headers: headers::to_pairs(&parts.headers),
         body,
     }
 }
@@ -66,7 +51,7 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     let (parts, body) = response.into_parts();
     types::Response {
         status: parts.status.as_u16(),
-        headers: headers_to_wit(&parts.headers),
+        headers: headers::to_pairs(&parts.headers),
         body,
     }
 }
@@ -89,9 +74,9 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
         CacheEntry::VaryRule(fields) => types::CacheEntry::VaryRule(fields.clone()),
         CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
             status: stored.status.as_u16(),
-            headers: headers_to_wit(&stored.headers),
+            headers: headers::to_pairs(&stored.headers),
             body: stored.body.clone(),
-            vary_request_headers: headers_to_wit(&stored.vary_request_headers),
+            vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
             response_time_ms: millis(stored.response_time),
         }),
     }

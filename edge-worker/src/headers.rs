@@ -1,0 +1,78 @@
+//! Header-field helpers every host needs: the hop-by-hop set (RFC 9110 §7.6.1) and the
+//! `(name, bytes)` pairs the WIT contract carries.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Fields that describe one connection, never forwarded or stored (RFC 9110 §7.6.1,
+/// RFC 9111 §3.1). Fields named in `Connection` are hop-by-hop too; see [`connection_named`].
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// The field names a message's `Connection` header lists.
+pub fn connection_named(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(http::header::CONNECTION)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+}
+
+/// A field the WIT contract carried that is not valid HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid header field {0:?}")]
+pub struct InvalidHeader(pub String);
+
+/// Header fields as WIT `headers` (wire order kept, values as bytes).
+pub fn to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+/// WIT `headers` back into a map; the first invalid name or value is an error.
+pub fn from_pairs(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, InvalidHeader> {
+    let mut headers = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let field =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| InvalidHeader(name.clone()))?;
+        let value = HeaderValue::from_bytes(&value).map_err(|_| InvalidHeader(name))?;
+        headers.append(field, value);
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_round_trip_keeping_repeated_fields() {
+        let mut headers = HeaderMap::new();
+        headers.append("set-cookie", "a=1".parse().unwrap());
+        headers.append("set-cookie", "b=2".parse().unwrap());
+        headers.append("etag", "\"x\"".parse().unwrap());
+        assert_eq!(from_pairs(to_pairs(&headers)).unwrap(), headers);
+    }
+
+    #[test]
+    fn invalid_fields_are_errors_not_panics() {
+        assert!(from_pairs(vec![("bad name".into(), b"v".to_vec())]).is_err());
+        assert!(from_pairs(vec![("x".into(), b"line\nbreak".to_vec())]).is_err());
+    }
+}
