@@ -368,4 +368,31 @@ mod tests {
         assert_eq!(staleness(&policy, &s, at(30)), Duration::ZERO);
         assert_eq!(staleness(&policy, &s, at(75)), Duration::from_secs(15));
     }
+
+    proptest::proptest! {
+        /// Whatever the origin and the client send, deciding never panics.
+        #[test]
+        fn deciding_never_panics(
+            response in proptest::collection::vec(("(cache-control|expires|date|age|vary|last-modified|etag)", "[ -~]{0,60}"), 0..6),
+            request in proptest::collection::vec(("(cache-control|pragma|accept-language)", "[ -~]{0,40}"), 0..4),
+            later in 0u64..100_000,
+        ) {
+            let to_headers = |fields: &[(String, String)]| {
+                let mut headers = HeaderMap::new();
+                for (name, value) in fields {
+                    if let Ok(value) = value.parse::<http::HeaderValue>() {
+                        headers.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value);
+                    }
+                }
+                headers
+            };
+            let mut built = Response::new(Vec::new());
+            *built.headers_mut() = to_headers(&response);
+            let request_headers = to_headers(&request);
+            let s = StoredResponse::capture(&request_headers, &built, at(0));
+            let mut r = get(&[]);
+            *r.headers_mut() = request_headers;
+            let _ = decide_at(&s, &r, later);
+        }
+    }
 }

@@ -14,6 +14,10 @@ type Script = Box<dyn Fn(&Request<Body>) -> Result<Response<Body>, FetchError>>;
 
 struct MemoryPlatform {
     now: Cell<SystemTime>,
+    /// When set, `lock` answers as if another request held it, and on release had stored
+    /// `holder_stores` (if any).
+    lock_is_held: Cell<bool>,
+    holder_stores: RefCell<Option<(String, CacheEntry)>>,
     cache: RefCell<HashMap<String, CacheEntry>>,
     upstream: RefCell<Script>,
     fetched: RefCell<Vec<Request<Body>>>,
@@ -25,6 +29,8 @@ impl MemoryPlatform {
     ) -> Self {
         Self {
             now: Cell::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            lock_is_held: Cell::new(false),
+            holder_stores: RefCell::default(),
             cache: RefCell::default(),
             upstream: RefCell::new(Box::new(upstream)),
             fetched: RefCell::default(),
@@ -56,7 +62,14 @@ impl Platform for MemoryPlatform {
     }
     type Guard = ();
     async fn lock(&self, _key: &str) -> crate::Locked<()> {
-        crate::Locked::Write(())
+        if self.lock_is_held.get() {
+            if let Some((key, entry)) = self.holder_stores.borrow_mut().take() {
+                self.cache.borrow_mut().insert(key, entry);
+            }
+            crate::Locked::Read
+        } else {
+            crate::Locked::Write(())
+        }
     }
     async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
         let result = (self.upstream.borrow())(&request);
@@ -426,4 +439,48 @@ fn upstream_failure_on_a_miss_is_a_json_502() {
     );
     let body: serde_json::Value = serde_json::from_slice(outcome.response.body()).unwrap();
     assert_eq!(body["error"], "upstream_unavailable");
+}
+
+#[test]
+fn a_request_that_waited_on_the_lock_is_served_what_the_holder_stored() {
+    let p = MemoryPlatform::new(origin("max-age=60", "once"));
+    // The "holder": fills the cache.
+    run(&edge(), &p, get("https://shop.example/c"));
+    // Expire it so the next request misses and goes for the lock...
+    p.advance(1000);
+    p.script(|_| panic!("a waiter must not fetch when the holder stored a fresh copy"));
+    // ...while another request holds it and stores a fresh copy meanwhile.
+    let fresh = StoredResponse::capture(
+        &HeaderMap::new(),
+        &Response::builder()
+            .header("cache-control", "max-age=60")
+            .body(b"fresh".to_vec())
+            .unwrap(),
+        p.now(),
+    );
+    *p.holder_stores.borrow_mut() =
+        Some(("https://shop.example/c".into(), CacheEntry::Response(fresh)));
+    p.lock_is_held.set(true);
+    let waited = run(&edge(), &p, get("https://shop.example/c?"));
+    assert_eq!(cf(&waited), "HIT");
+    assert!(waited.collapsed);
+    assert_eq!(
+        waited.response.headers()["cache-status"],
+        "edge-fra; hit; ttl=60; collapsed"
+    );
+    assert_eq!(waited.response.body(), b"fresh");
+}
+
+#[test]
+fn a_waiter_fetches_itself_when_the_holder_stored_nothing() {
+    let p = MemoryPlatform::new(|_| {
+        Ok(Response::builder()
+            .header("cache-control", "no-store")
+            .body(b"x".to_vec())
+            .unwrap())
+    });
+    p.lock_is_held.set(true);
+    let outcome = run(&edge(), &p, get("https://shop.example/n"));
+    assert_eq!(cf(&outcome), "BYPASS");
+    assert_eq!(p.fetches(), 1);
 }
