@@ -2,6 +2,7 @@
 
 use http::{header, Response, StatusCode};
 
+use crate::fields::MaskError;
 use crate::Body;
 
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,13 @@ pub enum WorkerError {
     /// Nothing usable came back from upstream and no stale response may be served.
     #[error("upstream unavailable: {0}")]
     Upstream(String),
+    /// `?fields=` or `?fields[TYPE]=` does not parse.
+    #[error(transparent)]
+    InvalidFields(#[from] MaskError),
+    /// `If-Match`, `If-Unmodified-Since` or (for unsafe methods) `If-None-Match` failed
+    /// (RFC 9110 §13.2.2).
+    #[error("a precondition of the request failed for the current representation")]
+    PreconditionFailed,
 }
 
 impl WorkerError {
@@ -19,6 +27,8 @@ impl WorkerError {
         match self {
             WorkerError::InvalidUrl(_) => StatusCode::BAD_REQUEST,
             WorkerError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            WorkerError::InvalidFields(_) => StatusCode::BAD_REQUEST,
+            WorkerError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         }
     }
 
@@ -26,12 +36,18 @@ impl WorkerError {
         match self {
             WorkerError::InvalidUrl(_) => "invalid_url",
             WorkerError::Upstream(_) => "upstream_unavailable",
+            WorkerError::InvalidFields(_) => "invalid_fields",
+            WorkerError::PreconditionFailed => "precondition_failed",
         }
     }
 
     /// A JSON error response: `{"error": code, "message": text}`.
     pub fn to_response(&self) -> Response<Body> {
-        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        let mut body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        if let WorkerError::InvalidFields(error) = self {
+            body["position"] = error.position.into();
+            body["expected"] = error.expected.into();
+        }
         let mut response = Response::new(body.to_string().into_bytes());
         *response.status_mut() = self.status();
         response.headers_mut().insert(

@@ -8,13 +8,17 @@
 
 pub mod cache_control;
 pub mod cache_key;
+pub mod conditional;
+pub mod encoding;
 pub mod entry;
 pub mod error;
+pub mod fields;
 pub mod freshness;
 pub mod headers;
 pub mod outcome;
 pub mod ports;
 pub mod ready;
+pub mod representation;
 pub mod status;
 pub mod tier;
 
@@ -23,6 +27,7 @@ pub use entry::{CacheEntry, StoredResponse};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
 pub use ports::{FetchError, Locked, LogLevel, Platform, Upstream};
+pub use representation::EdgeWorker;
 pub use status::CfCacheStatus;
 pub use tier::CacheTier;
 

@@ -84,6 +84,28 @@ impl CacheTier {
         outcome
     }
 
+    /// The stored GET response for `uri` if it is fresh now, without touching upstream: what
+    /// preconditions of an unsafe method are judged against at the edge.
+    pub async fn fresh_entry<P: Platform>(
+        &self,
+        p: &P,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Option<StoredResponse> {
+        let key = CacheKey::from_uri(uri).ok()?;
+        let Lookup::Found(stored) = self.lookup(p, &key, headers).await else {
+            return None;
+        };
+        let mut get = Request::new(Vec::new());
+        *get.uri_mut() = uri.clone();
+        *get.headers_mut() = headers.clone();
+        let policy = stored.policy(&Method::GET, uri);
+        match freshness::decide(&policy, &stored, &get, p.now()) {
+            Freshness::Fresh { .. } => Some(*stored),
+            _ => None,
+        }
+    }
+
     /// Runs deferred work produced by an earlier `handle`.
     pub async fn run_deferred<P: Platform>(&self, platform: &P, task: Deferred) {
         match task {
