@@ -20,6 +20,8 @@ pub mod ports;
 pub mod ready;
 pub mod representation;
 pub mod status;
+#[cfg(test)]
+mod test_platform;
 pub mod tier;
 
 pub use cache_key::CacheKey;

@@ -1,1 +1,225 @@
+//! The composition, natively: origin body → cache → projection → ETag → 304 → encoding.
 
+use std::io::Read;
+
+use http::{Request, Response};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::ready::now_or_never;
+use crate::test_platform::MemoryPlatform;
+
+const URL: &str = "http://shop.example/api/products/1";
+
+fn document() -> Value {
+    json!({
+        "id": 1, "name": "Lamp", "price": 12.5,
+        "seller": {"id": 3, "name": "Acme"},
+        "description": "a long description ".repeat(40),
+    })
+}
+
+fn platform() -> MemoryPlatform {
+    MemoryPlatform::new(|_| {
+        Ok(Response::builder()
+            .header("cache-control", "public, max-age=60")
+            .header("etag", "\"base\"")
+            .header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT")
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&document()).unwrap())
+            .unwrap())
+    })
+}
+
+fn worker() -> EdgeWorker {
+    EdgeWorker::new(CacheTier::new("edge-test", true))
+}
+
+fn send(p: &MemoryPlatform, method: &str, url: &str, headers: &[(&str, &str)]) -> Response<Body> {
+    let mut request = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    now_or_never(worker().handle(p, request.body(Vec::new()).unwrap()))
+        .expect("in-memory ports never wait")
+        .response
+}
+
+fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap())
+}
+
+fn decoded(response: &Response<Body>) -> Value {
+    let mut bytes = Vec::new();
+    match header(response, "content-encoding") {
+        "br" => brotli::Decompressor::new(&response.body()[..], 4096)
+            .read_to_end(&mut bytes)
+            .map(|_| ())
+            .unwrap(),
+        "gzip" => flate2::read::GzDecoder::new(&response.body()[..])
+            .read_to_end(&mut bytes)
+            .map(|_| ())
+            .unwrap(),
+        _ => bytes = response.body().clone(),
+    }
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn one_fetch_serves_every_mask_coding_and_validation() {
+    let p = platform();
+    let ab_br = send(
+        &p,
+        "GET",
+        &format!("{URL}?fields=name,id"),
+        &[("accept-encoding", "br")],
+    );
+    assert_eq!(ab_br.status(), 200);
+    assert_eq!(header(&ab_br, "content-encoding"), "br");
+    assert_eq!(header(&ab_br, "x-edge-fields"), "applied");
+    assert_eq!(header(&ab_br, "vary"), "accept-encoding");
+    assert_eq!(decoded(&ab_br), json!({"id": 1, "name": "Lamp"}));
+    assert_eq!(
+        header(&ab_br, "content-length"),
+        ab_br.body().len().to_string()
+    );
+    let etag = header(&ab_br, "etag").to_string();
+    assert!(
+        etag.starts_with("\"base-f") && etag.ends_with("-br\""),
+        "{etag}"
+    );
+
+    // RFC 9110 §13.1.2: the same mask written differently, same coding → 304 from the edge.
+    let revalidated = send(
+        &p,
+        "GET",
+        &format!("{URL}?fields=id,name"),
+        &[("accept-encoding", "br"), ("if-none-match", &etag)],
+    );
+    assert_eq!(revalidated.status(), 304);
+    assert!(revalidated.body().is_empty());
+    assert_eq!(header(&revalidated, "etag"), etag);
+    assert!(revalidated.headers().get("content-type").is_none());
+
+    // Another mask is another representation: 200.
+    let a_br = send(
+        &p,
+        "GET",
+        &format!("{URL}?fields=id"),
+        &[("accept-encoding", "br"), ("if-none-match", &etag)],
+    );
+    assert_eq!(a_br.status(), 200);
+    assert_eq!(decoded(&a_br), json!({"id": 1}));
+
+    // gzip of the same mask: its own ETag, which validates too.
+    let ab_gz = send(
+        &p,
+        "GET",
+        &format!("{URL}?fields=id,name"),
+        &[("accept-encoding", "gzip")],
+    );
+    let gz_etag = header(&ab_gz, "etag").to_string();
+    assert_ne!(gz_etag, etag);
+    assert_eq!(decoded(&ab_gz), json!({"id": 1, "name": "Lamp"}));
+    let gz_304 = send(
+        &p,
+        "GET",
+        &format!("{URL}?fields=id,name"),
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
+    );
+    assert_eq!(gz_304.status(), 304);
+
+    assert_eq!(p.fetches(), 1, "one origin fetch for all of it");
+    assert!(
+        p.fetched.borrow()[0].uri().query().is_none(),
+        "fields are not sent upstream"
+    );
+}
+
+#[test]
+fn encoded_variants_are_cached_and_reused() {
+    let p = platform();
+    let first = send(&p, "GET", URL, &[("accept-encoding", "gzip, br")]);
+    let variants = p
+        .cache
+        .borrow()
+        .keys()
+        .filter(|k| k.contains("coding=br"))
+        .count();
+    assert_eq!(variants, 1);
+    // Poison the stored variant's bytes: a hit must serve them, proving no recompression.
+    let key = p
+        .cache
+        .borrow()
+        .keys()
+        .find(|k| k.contains("coding=br"))
+        .unwrap()
+        .clone();
+    if let Some(CacheEntry::Response(stored)) = p.cache.borrow_mut().get_mut(&key) {
+        stored.body = b"cached".to_vec();
+    }
+    let second = send(&p, "GET", URL, &[("accept-encoding", "br")]);
+    assert_eq!(second.body(), b"cached");
+    assert_eq!(header(&second, "etag"), header(&first, "etag"));
+    assert_eq!(header(&second, "etag"), "\"base-br\"");
+}
+
+#[test]
+fn head_matches_get_and_identity_keeps_the_base_etag() {
+    let p = platform();
+    let get = send(&p, "GET", URL, &[("accept-encoding", "br")]);
+    let head = send(&p, "HEAD", URL, &[("accept-encoding", "br")]);
+    assert!(head.body().is_empty());
+    for name in ["etag", "content-length", "content-encoding", "vary"] {
+        assert_eq!(header(&head, name), header(&get, name), "{name}");
+    }
+    let identity = send(&p, "GET", URL, &[]);
+    assert_eq!(header(&identity, "etag"), "\"base\"");
+    assert!(identity.headers().get("content-encoding").is_none());
+    assert_eq!(decoded(&identity), document());
+}
+
+#[test]
+fn rfc9110_13_2_2_preconditions_at_the_edge() {
+    let p = platform();
+    let ims = send(
+        &p,
+        "GET",
+        URL,
+        &[("if-modified-since", "Wed, 25 Nov 2026 10:00:00 GMT")],
+    );
+    assert_eq!(ims.status(), 304);
+    let if_match = send(&p, "GET", URL, &[("if-match", "\"other\"")]);
+    assert_eq!(if_match.status(), 412);
+    // An unsafe method whose precondition fails against the fresh cached copy: 412 without
+    // contacting the origin.
+    let put = send(&p, "PUT", URL, &[("if-match", "\"stale\"")]);
+    assert_eq!(put.status(), 412);
+    assert_eq!(p.fetches(), 1);
+}
+
+#[test]
+fn masks_that_cannot_apply_pass_the_body_through_and_say_why() {
+    let bad = send(&platform(), "GET", &format!("{URL}?fields=a(b"), &[]);
+    assert_eq!(bad.status(), 400);
+    let error: Value = serde_json::from_slice(bad.body()).unwrap();
+    assert_eq!(error["error"], "invalid_fields");
+    assert_eq!(error["position"], 3);
+
+    let p = MemoryPlatform::new(|_| {
+        Ok(Response::builder()
+            .header("cache-control", "max-age=60")
+            .header("content-type", "text/plain")
+            .body(b"plain text".to_vec())
+            .unwrap())
+    });
+    let text = send(&p, "GET", &format!("{URL}?fields=a"), &[]);
+    assert_eq!(text.body(), b"plain text");
+    assert_eq!(header(&text, "x-edge-fields"), "skipped; reason=not-json");
+    // No ETag from the origin: a strong one from the bytes.
+    let etag = header(&text, "etag");
+    assert!(etag.len() == 34 && !etag.starts_with("W/"), "{etag}");
+}

@@ -1,83 +1,11 @@
 //! The tier's flow against in-memory ports and a scripted upstream, at chosen instants.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
-
 use http::{Request, Response};
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::{FetchError, Upstream};
-
-type Script = Box<dyn Fn(&Request<Body>) -> Result<Response<Body>, FetchError>>;
-
-struct MemoryPlatform {
-    now: Cell<SystemTime>,
-    /// When set, `lock` answers as if another request held it, and on release had stored
-    /// `holder_stores` (if any).
-    lock_is_held: Cell<bool>,
-    holder_stores: RefCell<Option<(String, CacheEntry)>>,
-    cache: RefCell<HashMap<String, CacheEntry>>,
-    upstream: RefCell<Script>,
-    fetched: RefCell<Vec<Request<Body>>>,
-}
-
-impl MemoryPlatform {
-    fn new(
-        upstream: impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> + 'static,
-    ) -> Self {
-        Self {
-            now: Cell::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            lock_is_held: Cell::new(false),
-            holder_stores: RefCell::default(),
-            cache: RefCell::default(),
-            upstream: RefCell::new(Box::new(upstream)),
-            fetched: RefCell::default(),
-        }
-    }
-    fn advance(&self, secs: u64) {
-        self.now.set(self.now.get() + Duration::from_secs(secs));
-    }
-    fn script(
-        &self,
-        upstream: impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> + 'static,
-    ) {
-        *self.upstream.borrow_mut() = Box::new(upstream);
-    }
-    fn fetches(&self) -> usize {
-        self.fetched.borrow().len()
-    }
-}
-
-impl Platform for MemoryPlatform {
-    fn now(&self) -> SystemTime {
-        self.now.get()
-    }
-    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        self.cache.borrow().get(key).cloned()
-    }
-    async fn cache_put(&self, key: &str, entry: CacheEntry, _keep: Duration) {
-        self.cache.borrow_mut().insert(key.to_string(), entry);
-    }
-    type Guard = ();
-    async fn lock(&self, _key: &str) -> crate::Locked<()> {
-        if self.lock_is_held.get() {
-            if let Some((key, entry)) = self.holder_stores.borrow_mut().take() {
-                self.cache.borrow_mut().insert(key, entry);
-            }
-            crate::Locked::Read
-        } else {
-            crate::Locked::Write(())
-        }
-    }
-    async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
-        let result = (self.upstream.borrow())(&request);
-        self.fetched.borrow_mut().push(request);
-        result.map(Upstream::new)
-    }
-    fn log(&self, _level: LogLevel, _message: &str) {}
-}
+use crate::test_platform::MemoryPlatform;
+use crate::FetchError;
 
 fn origin(
     cache_control: &'static str,
