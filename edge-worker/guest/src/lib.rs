@@ -9,7 +9,9 @@ mod convert;
 use std::time::{Duration, SystemTime};
 
 use edge_worker::ready::now_or_never;
-use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
+use edge_worker::{
+    Body, CacheEntry, CacheTier, EdgeWorker, FetchError, Locked, LogLevel, Platform, Upstream,
+};
 
 /// Bindings generated from `wit/edge-worker.wit`.
 #[allow(clippy::too_many_arguments)] // why: generated code flattens WIT records into arguments
@@ -73,8 +75,8 @@ impl Platform for HostPlatform {
     }
 }
 
-fn tier(ctx: &types::RequestContext) -> CacheTier {
-    CacheTier::new(format!("edge-{}", ctx.pop), true)
+fn worker(ctx: &types::RequestContext) -> EdgeWorker {
+    EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true))
 }
 
 /// Panics abort the instance (a trap); say why through our own log import first, since the
@@ -97,7 +99,7 @@ impl Guest for Component {
                 }
             }
         };
-        let outcome = now_or_never(tier(&ctx).handle(&HostPlatform, request))
+        let outcome = now_or_never(worker(&ctx).handle(&HostPlatform, request))
             .expect("host imports are synchronous, so the core never waits");
         types::Outcome {
             response: convert::response_to_wit(outcome.response),
@@ -114,7 +116,7 @@ impl Guest for Component {
         let Ok(task) = convert::deferred_from_wit(task) else {
             return;
         };
-        now_or_never(tier(&ctx).run_deferred(&HostPlatform, task))
+        now_or_never(worker(&ctx).run_deferred(&HostPlatform, task))
             .expect("host imports are synchronous, so the core never waits");
     }
 }
