@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use edge_emulator::runtime::types;
 use edge_emulator::topology::Topology;
 use edge_emulator::{Emulator, EmulatorOptions};
+use edge_worker::encoding::Coding;
 use edge_worker::{CacheEntry, StoredResponse};
 use http::{HeaderMap, Response};
 
@@ -43,19 +44,8 @@ fn per_request(c: &mut Criterion) {
 
     // Seed the PoP cache (what the guest sees) and the regional cache (the native peer).
     let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
-    let wit_entry = types::CacheEntry::Response(types::StoredResponse {
-        status: 200,
-        headers: stored
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect(),
-        body: stored.body.clone(),
-        vary_request_headers: Vec::new(),
-        response_time_ms: edge_emulator::clock::unix_ms(stored.response_time),
-    });
     pop.cache
-        .put("http://bench.example/api/hit", wit_entry, keep);
+        .put("http://bench.example/api/hit", wit_entry(&stored), keep);
     regional.store.put(
         "http://bench.example/api/hit",
         CacheEntry::Response(stored),
@@ -109,7 +99,106 @@ fn per_request(c: &mut Criterion) {
         })
     });
     group.finish();
+    compression_in_the_guest(c, &runtime, &emulator);
     emulator.shutdown();
+}
+
+/// A 100 KiB catalogue JSON hit at the edge: identity, brotli and gzip compressed in the guest
+/// on each request (the variant removed first), brotli from the cached variant; and the same
+/// compression natively, as the peer in the same run.
+fn compression_in_the_guest(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    emulator: &Emulator,
+) {
+    const JSON_URL: &str = "http://bench.example/api/catalogue";
+    let pop = emulator.pops["sin"].clone();
+    let mut products = Vec::new();
+    let body = loop {
+        products.push(origin_stub::catalogue::product(
+            products.len() as u64 + 1,
+            1,
+        ));
+        let bytes = serde_json::to_vec(&products).unwrap();
+        if bytes.len() >= 100 * 1024 {
+            break bytes;
+        }
+    };
+    let now = emulator.network.clock.now();
+    let response = Response::builder()
+        .header("cache-control", "public, max-age=86400")
+        .header("content-type", "application/json")
+        .header("etag", "\"catalogue\"")
+        .body(body.clone())
+        .unwrap();
+    let stored = StoredResponse::capture(&HeaderMap::new(), &response, now);
+    let seed = move || {
+        pop.cache.clear();
+        pop.cache.put(
+            JSON_URL,
+            wit_entry(&stored),
+            now + Duration::from_secs(86_400),
+        );
+    };
+    seed();
+    let pop = emulator.pops["sin"].clone();
+    let ctx = types::RequestContext {
+        pop: "sin".into(),
+        country: None,
+    };
+    let request = |encoding: &str| types::Request {
+        method: "GET".into(),
+        url: JSON_URL.into(),
+        headers: vec![("accept-encoding".into(), encoding.as_bytes().to_vec())],
+        body: Vec::new(),
+    };
+    let handle = |request: &types::Request| {
+        runtime
+            .block_on(emulator.runtime.handle(&pop, request, &ctx, false))
+            .unwrap()
+            .0
+            .response
+            .body
+            .len()
+    };
+    let (identity, br, gzip) = (request("identity"), request("br"), request("gzip"));
+    assert!(handle(&br) < body.len() / 4, "brotli came back");
+
+    let mut group = c.benchmark_group("json_100kib");
+    group.sample_size(30);
+    group.bench_function("guest_identity_hit", |b| b.iter(|| handle(&identity)));
+    group.bench_function("guest_brotli_cached_variant", |b| b.iter(|| handle(&br)));
+    group.bench_function("guest_brotli_compress", |b| {
+        b.iter_batched(&seed, |()| handle(&br), criterion::BatchSize::PerIteration)
+    });
+    group.bench_function("guest_gzip_compress", |b| {
+        b.iter_batched(
+            &seed,
+            |()| handle(&gzip),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("native_brotli", |b| {
+        b.iter(|| Coding::Brotli.encode(&body).len())
+    });
+    group.bench_function("native_gzip", |b| {
+        b.iter(|| Coding::Gzip.encode(&body).len())
+    });
+    group.finish();
+}
+
+fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {
+    types::CacheEntry::Response(types::StoredResponse {
+        status: stored.status.as_u16(),
+        headers: stored
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+        body: stored.body.clone(),
+        vary_request_headers: Vec::new(),
+        response_time_ms: edge_emulator::clock::unix_ms(stored.response_time),
+    })
 }
 
 criterion_group!(benches, per_request);

@@ -48,6 +48,11 @@ impl<V: Clone> MemoryStore<V> {
         slots.insert(key.to_string(), (value, keep_until));
     }
 
+    /// Empties the store (admin purge; benchmarks that must measure a cold variant).
+    pub fn clear(&self) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     pub fn len(&self) -> usize {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
