@@ -1,7 +1,7 @@
 //! Arbitrary request URL and response/request header values through the cache key, the
 //! Cache-Control and Vary parsers, storage capture and the freshness decision: none may panic.
 //!
-//! Run: `cargo +nightly fuzz run cache_decision` from edge-worker/.
+//! Run: `edge-worker/fuzz/run.sh cache_decision 120` (stable), or `cargo +nightly fuzz run cache_decision`.
 
 #![no_main]
 

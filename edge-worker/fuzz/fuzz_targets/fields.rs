@@ -2,7 +2,7 @@
 //! panic, the canonical form must be a fixed point, and valid JSON in must give valid JSON
 //! out that agrees with projecting through a `serde_json::Value` tree.
 //!
-//! Run: `cargo +nightly fuzz run fields` from edge-worker/.
+//! Run: `edge-worker/fuzz/run.sh fields 300` (stable), or `cargo +nightly fuzz run fields`.
 
 #![no_main]
 

@@ -1,7 +1,7 @@
 //! Arbitrary Accept-Encoding and conditional request fields: negotiation and precondition
 //! evaluation may not panic.
 //!
-//! Run: `cargo +nightly fuzz run negotiation` from edge-worker/.
+//! Run: `edge-worker/fuzz/run.sh negotiation 120` (stable), or `cargo +nightly fuzz run negotiation`.
 
 #![no_main]
 
