@@ -273,13 +273,21 @@ mod tests {
         assert_eq!(tag("W/\"x\"").derive("br").to_string(), "W/\"x-br\"");
     }
 
+    /// (name, method, request fields, expected)
+    type Case<'a> = (
+        &'a str,
+        &'a Method,
+        Vec<(&'static str, &'a str)>,
+        Precondition,
+    );
+
     #[test]
     fn rfc9110_13_2_2_precedence_table() {
         let etag = tag("\"v1\"");
         let modified = httpdate::parse_http_date(MODIFIED).ok();
         let get = Method::GET;
         let put = Method::PUT;
-        let cases: Vec<(&str, &Method, Vec<(&'static str, &str)>, Precondition)> = vec![
+        let cases: Vec<Case> = vec![
             ("no preconditions", &get, vec![], Precondition::Proceed),
             // §13.1.2 If-None-Match: weak comparison, lists, `*`.
             (
