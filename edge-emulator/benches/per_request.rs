@@ -103,45 +103,26 @@ fn per_request(c: &mut Criterion) {
     emulator.shutdown();
 }
 
-/// A 100 KiB catalogue JSON hit at the edge: identity, brotli and gzip compressed in the guest
-/// on each request (the variant removed first), brotli from the cached variant; and the same
-/// compression natively, as the peer in the same run.
+/// Catalogue JSON hits at the edge (1 KiB, 100 KiB, 1 MiB): identity; brotli and gzip
+/// compressed in the guest on each request (the cached variant removed first); brotli from the
+/// cached variant; and the same compression natively, as the peer in the same run.
 fn compression_in_the_guest(
     c: &mut Criterion,
     runtime: &tokio::runtime::Runtime,
     emulator: &Emulator,
 ) {
     const JSON_URL: &str = "http://bench.example/api/catalogue";
-    let pop = emulator.pops["sin"].clone();
     let mut products = Vec::new();
-    let body = loop {
+    let catalogue = loop {
         products.push(origin_stub::catalogue::product(
             products.len() as u64 + 1,
             1,
         ));
         let bytes = serde_json::to_vec(&products).unwrap();
-        if bytes.len() >= 100 * 1024 {
+        if bytes.len() >= 1024 * 1024 {
             break bytes;
         }
     };
-    let now = emulator.network.clock.now();
-    let response = Response::builder()
-        .header("cache-control", "public, max-age=86400")
-        .header("content-type", "application/json")
-        .header("etag", "\"catalogue\"")
-        .body(body.clone())
-        .unwrap();
-    let stored = StoredResponse::capture(&HeaderMap::new(), &response, now);
-    let seed = move || {
-        pop.cache.clear();
-        pop.cache.put(
-            JSON_URL,
-            wit_entry(&stored),
-            now + Duration::from_secs(86_400),
-        );
-    };
-    seed();
-    let pop = emulator.pops["sin"].clone();
     let ctx = types::RequestContext {
         pop: "sin".into(),
         country: None,
@@ -152,39 +133,65 @@ fn compression_in_the_guest(
         headers: vec![("accept-encoding".into(), encoding.as_bytes().to_vec())],
         body: Vec::new(),
     };
-    let handle = |request: &types::Request| {
-        runtime
-            .block_on(emulator.runtime.handle(&pop, request, &ctx, false))
-            .unwrap()
-            .0
-            .response
-            .body
-            .len()
-    };
     let (identity, br, gzip) = (request("identity"), request("br"), request("gzip"));
-    assert!(handle(&br) < body.len() / 4, "brotli came back");
+    for (name, size) in [
+        ("1kib", 1024),
+        ("100kib", 100 * 1024),
+        ("1mib", 1024 * 1024),
+    ] {
+        let body = catalogue[..size].to_vec();
+        let now = emulator.network.clock.now();
+        let response = Response::builder()
+            .header("cache-control", "public, max-age=86400")
+            .header("content-type", "application/json")
+            .header("etag", "\"catalogue\"")
+            .body(body.clone())
+            .unwrap();
+        let stored = StoredResponse::capture(&HeaderMap::new(), &response, now);
+        let pop = emulator.pops["sin"].clone();
+        let seed = move || {
+            pop.cache.clear();
+            pop.cache.put(
+                JSON_URL,
+                wit_entry(&stored),
+                now + Duration::from_secs(86_400),
+            );
+        };
+        seed();
+        let pop = emulator.pops["sin"].clone();
+        let handle = |request: &types::Request| {
+            runtime
+                .block_on(emulator.runtime.handle(&pop, request, &ctx, false))
+                .unwrap()
+                .0
+                .response
+                .body
+                .len()
+        };
+        assert!(handle(&br) < body.len() / 2, "brotli came back");
 
-    let mut group = c.benchmark_group("json_100kib");
-    group.sample_size(30);
-    group.bench_function("guest_identity_hit", |b| b.iter(|| handle(&identity)));
-    group.bench_function("guest_brotli_cached_variant", |b| b.iter(|| handle(&br)));
-    group.bench_function("guest_brotli_compress", |b| {
-        b.iter_batched(&seed, |()| handle(&br), criterion::BatchSize::PerIteration)
-    });
-    group.bench_function("guest_gzip_compress", |b| {
-        b.iter_batched(
-            &seed,
-            |()| handle(&gzip),
-            criterion::BatchSize::PerIteration,
-        )
-    });
-    group.bench_function("native_brotli", |b| {
-        b.iter(|| Coding::Brotli.encode(&body).len())
-    });
-    group.bench_function("native_gzip", |b| {
-        b.iter(|| Coding::Gzip.encode(&body).len())
-    });
-    group.finish();
+        let mut group = c.benchmark_group(format!("json_{name}"));
+        group.throughput(criterion::Throughput::Bytes(size as u64));
+        group.sample_size(if size > 100 * 1024 { 10 } else { 30 });
+        group.bench_function("guest_identity_hit", |b| b.iter(|| handle(&identity)));
+        group.bench_function("guest_brotli_cached_variant", |b| b.iter(|| handle(&br)));
+        for (coding, request) in [("brotli", &br), ("gzip", &gzip)] {
+            group.bench_function(format!("guest_{coding}_compress"), |b| {
+                b.iter_batched(
+                    &seed,
+                    |()| handle(request),
+                    criterion::BatchSize::PerIteration,
+                )
+            });
+        }
+        group.bench_function("native_brotli", |b| {
+            b.iter(|| Coding::Brotli.encode(&body).len())
+        });
+        group.bench_function("native_gzip", |b| {
+            b.iter(|| Coding::Gzip.encode(&body).len())
+        });
+        group.finish();
+    }
 }
 
 fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {
