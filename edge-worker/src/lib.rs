@@ -6,6 +6,7 @@
 //! time-dependent call takes `now` from [`Platform::now`], and work that must happen after the
 //! response (a background refresh) comes back as a [`Deferred`] value for the caller to run.
 
+pub mod auth;
 pub mod cache_control;
 pub mod cache_key;
 pub mod conditional;

@@ -1,0 +1,146 @@
+//! Verification keys, each pinned to one algorithm (RFC 8725 §3.1): the token's `alg` must
+//! equal the key's, so it never chooses the key type, and an RSA public key can never be used
+//! as an HMAC secret.
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+
+/// One key as configured (TOML in the emulator, JSON in a Cloudflare var).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Matched against the token's `kid`; a key without one matches tokens without a `kid`.
+    pub kid: Option<String>,
+    /// The one algorithm this key verifies, e.g. `ES256`.
+    pub alg: Algorithm,
+    /// HMAC secret (HS*), as text.
+    pub secret: Option<String>,
+    /// Public key in PEM (RS*, PS*, ES*, EdDSA).
+    pub pem: Option<String>,
+    /// Public key as a JWK (JSON text).
+    pub jwk: Option<String>,
+}
+
+/// A usable key and the algorithm it is pinned to.
+#[derive(Clone)]
+pub struct PinnedKey {
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for PinnedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("PinnedKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key {kid:?}: give exactly one of secret, pem or jwk")]
+    Source { kid: Option<String> },
+    #[error("key {kid:?}: an HMAC secret is only for HS256/384/512, and HS* needs a secret")]
+    SecretMismatch { kid: Option<String> },
+    #[error("key {kid:?}: HMAC secrets must be at least 32 bytes (RFC 7518 §3.2)")]
+    ShortSecret { kid: Option<String> },
+    #[error("key {kid:?}: {reason}")]
+    Unusable { kid: Option<String>, reason: String },
+}
+
+fn is_hmac(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+impl PinnedKey {
+    pub fn from_config(config: &KeyConfig) -> Result<PinnedKey, KeyError> {
+        let kid = config.kid.clone();
+        let unusable = |e: jsonwebtoken::errors::Error| KeyError::Unusable {
+            kid: kid.clone(),
+            reason: e.to_string(),
+        };
+        let key = match (&config.secret, &config.pem, &config.jwk) {
+            (Some(secret), None, None) => {
+                if !is_hmac(config.alg) {
+                    return Err(KeyError::SecretMismatch { kid });
+                }
+                if secret.len() < 32 {
+                    return Err(KeyError::ShortSecret { kid });
+                }
+                DecodingKey::from_secret(secret.as_bytes())
+            }
+            (None, Some(pem), None) => {
+                let pem = pem.as_bytes();
+                match config.alg {
+                    Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem).map_err(unusable)?,
+                    Algorithm::ES256 | Algorithm::ES384 => {
+                        DecodingKey::from_ec_pem(pem).map_err(unusable)?
+                    }
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(pem).map_err(unusable)?,
+                    _ => return Err(KeyError::SecretMismatch { kid }),
+                }
+            }
+            (None, None, Some(jwk)) => {
+                let jwk: Jwk = serde_json::from_str(jwk).map_err(|e| KeyError::Unusable {
+                    kid: kid.clone(),
+                    reason: format!("not a JWK: {e}"),
+                })?;
+                if is_hmac(config.alg) {
+                    return Err(KeyError::SecretMismatch { kid });
+                }
+                DecodingKey::from_jwk(&jwk).map_err(unusable)?
+            }
+            _ => return Err(KeyError::Source { kid }),
+        };
+        // The key's family must match the pinned algorithm's (a PEM RSA key pinned to ES256
+        // would otherwise fail only at verification time).
+        if key.family() != config.alg.family() {
+            return Err(KeyError::Unusable {
+                kid,
+                reason: format!("key type does not fit {:?}", config.alg),
+            });
+        }
+        Ok(PinnedKey {
+            kid,
+            alg: config.alg,
+            key,
+        })
+    }
+}
+
+/// The keys a verifier may use.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<PinnedKey>,
+}
+
+impl KeySet {
+    pub fn new(keys: Vec<PinnedKey>) -> Self {
+        Self { keys }
+    }
+
+    pub fn from_configs(configs: &[KeyConfig]) -> Result<Self, KeyError> {
+        configs
+            .iter()
+            .map(PinnedKey::from_config)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::new)
+    }
+
+    /// The key for a token's `kid` and `alg`: the `kid` must match exactly (absent matches
+    /// absent) and the key's pinned algorithm must equal `alg`.
+    pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Option<&PinnedKey> {
+        self.keys
+            .iter()
+            .find(|k| k.kid.as_deref() == kid && k.alg == alg)
+    }
+}
