@@ -21,6 +21,17 @@ pub enum CacheEntry {
     Response(StoredResponse),
     /// The response at this key varies on these (lower-cased) request fields.
     VaryRule(Vec<String>),
+    /// A token whose signature was verified: its claims, kept so a burst of requests with the
+    /// same token pays for the signature once (claims and time are still checked each time).
+    VerifiedToken(VerifiedToken),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The header's `typ`, for routes that require one.
+    pub typ: Option<String>,
+    /// The claims as JSON text.
+    pub claims: String,
 }
 
 /// A stored response with what RFC 9111 needs to reuse it.

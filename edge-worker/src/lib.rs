@@ -26,7 +26,7 @@ mod test_platform;
 pub mod tier;
 
 pub use cache_key::CacheKey;
-pub use entry::{CacheEntry, StoredResponse};
+pub use entry::{CacheEntry, StoredResponse, VerifiedToken};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
 pub use ports::{FetchError, Locked, LogLevel, Platform, Upstream};

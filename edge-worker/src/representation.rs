@@ -9,12 +9,14 @@
 //! request on the cached body; encoded variants are cached beside it under a key that holds the
 //! base ETag, the canonical mask and the coding, so a repeated hit costs no compression.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::auth::{self, AuthPolicy};
 use crate::conditional::{self, EntityTag, Precondition};
 use crate::encoding::{self, Coding, MIN_COMPRESS_SIZE};
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
@@ -30,10 +32,13 @@ const VARIANT_KEEP: Duration = Duration::from_secs(600);
 /// Says whether `?fields=` was applied: `applied`, or `skipped; reason=...`.
 pub const FIELDS_HEADER: &str = "x-edge-fields";
 
-/// The edge worker: an RFC 9111 cache tier plus the representation steps in front of it.
+/// The edge worker: the auth gate, then an RFC 9111 cache tier with the representation steps
+/// around it.
 #[derive(Debug, Clone)]
 pub struct EdgeWorker {
     pub tier: CacheTier,
+    /// `None`: every route is public.
+    pub auth: Option<Arc<AuthPolicy>>,
 }
 
 /// What the client asked of the representation.
@@ -47,10 +52,20 @@ struct Wanted {
 
 impl EdgeWorker {
     pub fn new(tier: CacheTier) -> Self {
-        Self { tier }
+        Self { tier, auth: None }
     }
 
-    pub async fn handle<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
+    pub fn with_auth(mut self, auth: Arc<AuthPolicy>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    pub async fn handle<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
+        if let Some(auth) = &self.auth {
+            if let Err(refused) = auth::admit(auth, p, &mut request).await {
+                return Outcome::uncached(*refused);
+            }
+        }
         let (mut parts, body) = request.into_parts();
         let (uri, fields) = match fields::take_from_uri(&parts.uri) {
             Ok(taken) => taken,

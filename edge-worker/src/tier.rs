@@ -161,7 +161,7 @@ impl CacheTier {
     /// Finds the stored response for a request, following a Vary rule to its variant slot.
     async fn lookup<P: Platform>(&self, p: &P, key: &CacheKey, request: &HeaderMap) -> Lookup {
         match p.cache_get(key.as_str()).await {
-            None => Lookup::Miss(Forward::UriMiss),
+            None | Some(CacheEntry::VerifiedToken(_)) => Lookup::Miss(Forward::UriMiss),
             Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
             Some(CacheEntry::VaryRule(fields)) => {
                 match p.cache_get(&key.variant(&fields, request)).await {

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use edge_worker::{headers, Body, CacheEntry, Deferred, StoredResponse, WorkerError};
+use edge_worker::{
+    headers, Body, CacheEntry, Deferred, StoredResponse, VerifiedToken, WorkerError,
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::bindings::edge::worker::types;
@@ -59,6 +61,12 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
 pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
     match entry {
         types::CacheEntry::VaryRule(fields) => Some(CacheEntry::VaryRule(fields)),
+        types::CacheEntry::VerifiedToken(token) => {
+            Some(CacheEntry::VerifiedToken(VerifiedToken {
+                typ: token.typ,
+                claims: token.claims,
+            }))
+        }
         types::CacheEntry::Response(stored) => Some(CacheEntry::Response(StoredResponse {
             status: StatusCode::from_u16(stored.status).ok()?,
             headers: headers_from_wit(stored.headers).ok()?,
@@ -72,6 +80,12 @@ pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
 pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
     match entry {
         CacheEntry::VaryRule(fields) => types::CacheEntry::VaryRule(fields.clone()),
+        CacheEntry::VerifiedToken(token) => {
+            types::CacheEntry::VerifiedToken(types::VerifiedToken {
+                typ: token.typ.clone(),
+                claims: token.claims.clone(),
+            })
+        }
         CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
             status: stored.status.as_u16(),
             headers: headers::to_pairs(&stored.headers),

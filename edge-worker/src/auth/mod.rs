@@ -6,6 +6,8 @@
 //! platform clock (`claims.rs`).
 
 mod claims;
+mod config;
+mod gate;
 mod keys;
 mod token;
 
@@ -17,6 +19,8 @@ use jsonwebtoken::{decode, Validation};
 use serde_json::{Map, Value};
 
 pub use claims::{check, Expectations, VerifiedClaims, MAX_LEEWAY};
+pub use config::{AuthConfig, AuthPolicy, ConfigError, ForwardedClaim, Mode, RouteConfig};
+pub use gate::{admit, TOKEN_CACHE_MAX};
 pub use keys::{KeyConfig, KeyError, KeySet, PinnedKey};
 pub use token::{parse_header, TokenHeader, MAX_TOKEN_LEN};
 

@@ -552,3 +552,112 @@ proptest! {
         let _ = verifier().verify(&hs(&header, &claims), &expectations(), now());
     }
 }
+
+mod gate {
+    use std::sync::Arc;
+
+    use http::{Request, Response};
+
+    use super::*;
+    use crate::ready::now_or_never;
+    use crate::test_platform::MemoryPlatform;
+    use crate::{CacheTier, EdgeWorker};
+
+    fn policy() -> Arc<AuthPolicy> {
+        let config: AuthConfig = serde_json::from_value(serde_json::json!({
+            "realm": "shop",
+            "keys": [{"kid": "hs", "alg": "HS256", "secret": SECRET}],
+            "routes": [
+                {"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"},
+                {"path": "/api/feed", "mode": "optional", "issuer": "https://issuer.example", "audience": "edge"}
+            ],
+            "forward": [{"claim": "sub", "header": "x-auth-sub"}, {"claim": "scope", "header": "x-auth-scope"}]
+        }))
+        .unwrap();
+        Arc::new(config.build().unwrap())
+    }
+
+    fn origin() -> MemoryPlatform {
+        let p = MemoryPlatform::new(|_| {
+            Ok(Response::builder()
+                .header("cache-control", "private, max-age=60")
+                .header("content-type", "application/json")
+                .body(b"{}".to_vec())
+                .unwrap())
+        });
+        p.now.set(now());
+        p
+    }
+
+    fn send(p: &MemoryPlatform, path: &str, headers: &[(&str, &str)]) -> Response<Body> {
+        let mut request = Request::builder().uri(format!("http://shop.example{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let worker = EdgeWorker::new(CacheTier::new("edge-test", true)).with_auth(policy());
+        now_or_never(worker.handle(p, request.body(Vec::new()).unwrap()))
+            .unwrap()
+            .response
+    }
+
+    #[test]
+    fn rejected_requests_never_reach_the_origin() {
+        let p = origin();
+        let expired = hs(HS_HEADER, &good_claims().replace(&(NOW + 600).to_string(), &(NOW - 100).to_string()));
+        let cases = [
+            (vec![], 401, "Bearer realm=\"shop\""),
+            (vec![("authorization", "Basic dXNlcg==")], 400, "invalid_request"),
+            (vec![("authorization", "Bearer not-a-jwt")], 401, "invalid_token"),
+            (vec![("authorization", format!("Bearer {expired}").leak() as &str)], 401, "token expired"),
+        ];
+        for (headers, status, challenge) in cases {
+            let response = send(&p, "/api/users/1", &headers);
+            assert_eq!(response.status(), status, "{headers:?}");
+            let www = response.headers()["www-authenticate"].to_str().unwrap();
+            assert!(www.contains(challenge), "{www}");
+        }
+        assert_eq!(p.fetches(), 0);
+    }
+
+    #[test]
+    fn a_verified_request_forwards_claims_not_the_token_nor_spoofed_headers() {
+        let p = origin();
+        let claims = good_claims().replace(r#""sub":"user-1""#, r#""sub":"user-1","scope":["read","write"]"#);
+        let token = hs(HS_HEADER, &claims);
+        let bearer = format!("Bearer {token}");
+        let response = send(&p, "/api/users/1", &[("authorization", &bearer), ("x-auth-sub", "admin")]);
+        assert_eq!(response.status(), 200);
+        {
+            let fetched = &p.fetched.borrow()[0];
+            assert_eq!(fetched.headers()["x-auth-sub"], "user-1");
+            assert_eq!(fetched.headers()["x-auth-scope"], "read write");
+            assert!(fetched.headers().get("authorization").is_none());
+        }
+
+        // A public route: spoofed identity and the token are dropped too.
+        send(&p, "/api/products/1", &[("authorization", &bearer), ("x-auth-sub", "admin")]);
+        let fetched = &p.fetched.borrow()[1];
+        assert!(fetched.headers().get("x-auth-sub").is_none());
+        assert!(fetched.headers().get("authorization").is_none());
+    }
+
+    #[test]
+    fn optional_routes_pass_anonymous_requests_and_check_tokens_sent() {
+        let p = origin();
+        assert_eq!(send(&p, "/api/feed", &[]).status(), 200);
+        assert_eq!(send(&p, "/api/feed", &[("authorization", "Bearer x.y.z")]).status(), 401);
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let p = origin();
+        let token = hs(HS_HEADER, &good_claims());
+        let bearer = format!("Bearer {token}");
+        assert_eq!(send(&p, "/api/users/1", &[("authorization", &bearer)]).status(), 200);
+        let cached = p.cache.borrow().keys().filter(|k| k.starts_with("jwt:")).count();
+        assert_eq!(cached, 1);
+        // Time is still checked on a cached token: 600 s later it has expired.
+        p.advance(600 + 31);
+        assert_eq!(send(&p, "/api/users/1", &[("authorization", &bearer)]).status(), 401);
+    }
+}

@@ -1,0 +1,172 @@
+//! The auth configuration: keys, per-route policy, what to forward. One serde shape for every
+//! host: TOML in the emulator (`[auth]`), JSON in a Cloudflare var (keys' secrets as secrets).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Expectations, KeyConfig, KeyError, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
+
+/// Most routes, keys and forwarded claims a configuration may list.
+pub const MAX_ROUTES: usize = 256;
+pub const MAX_KEYS: usize = 64;
+pub const MAX_FORWARDED: usize = 16;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// No token needed; a token sent is neither checked nor lets the response be cached apart.
+    #[default]
+    Public,
+    /// A valid token is needed: 401 before the origin otherwise.
+    Required,
+    /// A token is verified if present; requests without one pass anonymously.
+    Optional,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A path pattern: `*` matches any run of characters, e.g. `/api/users/*`.
+    pub path: String,
+    pub mode: Mode,
+    #[serde(default, flatten)]
+    pub expect: Expectations,
+}
+
+/// A claim sent to the origin as a request header after verification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedClaim {
+    pub claim: String,
+    pub header: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The `realm` of `WWW-Authenticate` challenges.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Clock-skew allowance for exp/nbf/iat in seconds (default 30, at most 300).
+    #[serde(default)]
+    pub leeway_secs: Option<u64>,
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// First match wins; a path no route matches is public.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Claims forwarded to the origin; the same headers sent by a client are always removed.
+    #[serde(default)]
+    pub forward: Vec<ForwardedClaim>,
+    /// Whether the client's Authorization header goes to the origin (default: no).
+    #[serde(default)]
+    pub forward_authorization: bool,
+}
+
+fn default_realm() -> String {
+    "edge".to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("too many {what} (limit {limit})")]
+    TooMany { what: &'static str, limit: usize },
+    #[error("forwarded claim {claim:?}: {header:?} is not a valid header name")]
+    Header { claim: String, header: String },
+}
+
+/// A configuration ready to use: keys parsed, limits checked.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    pub config: AuthConfig,
+    pub verifier: Verifier,
+    pub forward: Vec<(String, http::HeaderName)>,
+}
+
+impl AuthConfig {
+    pub fn build(self) -> Result<AuthPolicy, ConfigError> {
+        for (what, count, limit) in [
+            ("routes", self.routes.len(), MAX_ROUTES),
+            ("keys", self.keys.len(), MAX_KEYS),
+            ("forwarded claims", self.forward.len(), MAX_FORWARDED),
+        ] {
+            if count > limit {
+                return Err(ConfigError::TooMany { what, limit });
+            }
+        }
+        let mut verifier = Verifier::new(KeySet::from_configs(&self.keys)?);
+        verifier.leeway = self
+            .leeway_secs
+            .map_or(DEFAULT_LEEWAY, Duration::from_secs)
+            .min(MAX_LEEWAY);
+        let forward = self
+            .forward
+            .iter()
+            .map(|f| {
+                http::HeaderName::from_bytes(f.header.as_bytes())
+                    .map(|name| (f.claim.clone(), name))
+                    .map_err(|_| ConfigError::Header {
+                        claim: f.claim.clone(),
+                        header: f.header.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(AuthPolicy {
+            config: self,
+            verifier,
+            forward,
+        })
+    }
+}
+
+impl AuthPolicy {
+    /// The route for a path: the first whose pattern matches, else public.
+    pub fn route(&self, path: &str) -> Option<&RouteConfig> {
+        self.config.routes.iter().find(|r| glob(&r.path, path))
+    }
+}
+
+/// `*` matches any run of characters (including `/`); everything else literally.
+fn glob(pattern: &str, path: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = path.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn path_patterns() {
+        for (pattern, path, matches) in [
+            ("/api/users/*", "/api/users/7", true),
+            ("/api/users/*", "/api/users/7/orders", true),
+            ("/api/users/*", "/api/users", false),
+            ("/api/users/*", "/api/products/1", false),
+            ("/api/*/orders", "/api/users/7/orders", true),
+            ("/api/*/orders", "/api/users/7/orders/1", false),
+            ("/exact", "/exact", true),
+            ("/exact", "/exact/", false),
+            ("*", "/anything", true),
+        ] {
+            assert_eq!(glob(pattern, path), matches, "{pattern} vs {path}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The auth gate in front of everything else at the edge: decides per route whether a request
+//! goes on, and what of its identity goes to the origin.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::config::{AuthPolicy, Mode};
+use super::{bearer_token, check, parse_header, AuthError, VerifiedClaims};
+use crate::{Body, CacheEntry, Platform, VerifiedToken};
+
+/// Longest a verified token is remembered, whatever its `exp`.
+pub const TOKEN_CACHE_MAX: Duration = Duration::from_secs(300);
+/// Longest forwarded claim value; longer values are not forwarded.
+const MAX_FORWARDED_VALUE: usize = 1024;
+
+/// Lets `request` through (rewritten for the origin) or answers it with a 401/400.
+pub async fn admit<P: Platform>(
+    policy: &AuthPolicy,
+    p: &P,
+    request: &mut Request<Body>,
+) -> Result<Option<VerifiedClaims>, Box<Response<Body>>> {
+    let realm = &policy.config.realm;
+    let refuse = |e: AuthError| Box::new(e.to_response(realm));
+    // Identity headers come only from us: drop whatever a client sent (spoofing).
+    for (_, name) in &policy.forward {
+        request.headers_mut().remove(name);
+    }
+    let route = policy.route(request.uri().path());
+    let mode = route.map_or(Mode::Public, |r| r.mode);
+    if mode == Mode::Public {
+        if !policy.config.forward_authorization {
+            request.headers_mut().remove(header::AUTHORIZATION);
+        }
+        return Ok(None);
+    }
+    let token = match bearer_token(request.headers()).map_err(refuse)? {
+        Some(token) => token.to_string(),
+        None if mode == Mode::Required => return Err(refuse(AuthError::Missing)),
+        None => return Ok(None),
+    };
+    let expect = route.map(|r| r.expect.clone()).unwrap_or_default();
+    let claims = verified(policy, p, &token, &expect).await.map_err(refuse)?;
+    for (claim, name) in &policy.forward {
+        let value = match claims.all.get(claim) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
+            // `scope`-like arrays of strings travel space-separated (RFC 8693 §4.2).
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => continue,
+        };
+        if value.len() <= MAX_FORWARDED_VALUE {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                request.headers_mut().insert(name.clone(), value);
+            }
+        }
+    }
+    if !policy.config.forward_authorization {
+        request.headers_mut().remove(header::AUTHORIZATION);
+    }
+    Ok(Some(claims))
+}
+
+/// Verifies a token, or takes its claims from the verified-token cache; time and the route's
+/// expectations are checked every time.
+async fn verified<P: Platform>(
+    policy: &AuthPolicy,
+    p: &P,
+    token: &str,
+    expect: &super::Expectations,
+) -> Result<VerifiedClaims, AuthError> {
+    let now = p.now();
+    let key = format!("jwt:{:x}", Sha256::digest(token.as_bytes()));
+    if let Some(CacheEntry::VerifiedToken(cached)) = p.cache_get(&key).await {
+        if let Ok(claims) = serde_json::from_str(&cached.claims) {
+            return check(claims, cached.typ.as_deref(), expect, now, policy.verifier.leeway);
+        }
+    }
+    let claims = policy.verifier.verify(token, expect, now)?;
+    let typ = parse_header(token).ok().and_then(|h| h.typ);
+    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp) + policy.verifier.leeway;
+    let keep = until
+        .duration_since(now)
+        .unwrap_or_default()
+        .min(TOKEN_CACHE_MAX);
+    if !keep.is_zero() {
+        let entry = VerifiedToken {
+            typ,
+            claims: Value::Object(claims.all.clone()).to_string(),
+        };
+        p.cache_put(&key, CacheEntry::VerifiedToken(entry), keep).await;
+    }
+    Ok(claims)
+}
