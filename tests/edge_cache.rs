@@ -138,12 +138,12 @@ async fn a_304_from_the_origin_refreshes_the_regional_copy() {
 #[tokio::test]
 async fn private_and_no_store_responses_are_never_served_to_a_second_client() {
     let emulator = Emulator::start().await;
-    // /api/users/{id} is `private, max-age=60`; /api/time is `no-store`.
+    // /api/users/{id} is `private, max-age=60` (and needs a token); /api/time is `no-store`.
+    let alice = format!("Bearer {}", common::demo_token("alice"));
+    let bob = format!("Bearer {}", common::demo_token("bob"));
     for path in ["/api/users/7", "/api/time"] {
-        let alice = emulator
-            .get_with(path, &[("authorization", "Bearer alice")])
-            .await;
-        let bob = emulator.get(path).await;
+        let alice = emulator.get_with(path, &[("authorization", &alice)]).await;
+        let bob = emulator.get_with(path, &[("authorization", &bob)]).await;
         for reply in [&alice, &bob] {
             assert_eq!(reply.status, 200);
             assert_eq!(reply.header("cf-cache-status"), "BYPASS", "{path}");

@@ -35,6 +35,7 @@ fn per_request(c: &mut Criterion) {
         .block_on(Emulator::start(EmulatorOptions {
             topology: Topology::default_embedded(),
             time_scale: 0.0,
+            auth_toml: Some(edge_emulator::DEFAULT_AUTH.to_string()),
         }))
         .unwrap();
     let pop = emulator.pops["fra"].clone();

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod convert;
+pub mod demo_token;
 pub mod origins;
 pub mod regional;
 pub mod runtime;
@@ -52,6 +53,24 @@ pub struct EmulatorOptions {
     pub topology: Topology,
     /// Multiplies every simulated RTT before sleeping it; 0 sleeps none.
     pub time_scale: f64,
+    /// The worker's auth configuration (TOML text); `None`: every route is public.
+    pub auth_toml: Option<String>,
+}
+
+/// The default auth configuration: `/api/users/*` needs a token signed with a demo key.
+pub const DEFAULT_AUTH: &str = include_str!("../default-auth.toml");
+
+/// Parses and checks an auth configuration (keys included) and returns it as the JSON the
+/// worker reads.
+pub fn auth_config_json(toml_text: &str) -> anyhow::Result<String> {
+    let value: toml::Value = toml::from_str(toml_text)?;
+    let json = serde_json::to_value(value)?;
+    let config: edge_worker::auth::AuthConfig = serde_json::from_value(json.clone())?;
+    let policy = config.build()?;
+    policy
+        .verifier()
+        .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?;
+    Ok(json.to_string())
 }
 
 /// The running CDN model: the worker runtime, PoPs, regional tiers and origins.
@@ -72,6 +91,14 @@ impl Emulator {
             "--time-scale must be within 0..=100 (1 sleeps real RTTs, 0 none)"
         );
         let topology = options.topology;
+        let auth_config: Option<Arc<str>> = match &options.auth_toml {
+            Some(text) => Some(
+                auth_config_json(text)
+                    .map_err(|e| anyhow::anyhow!("invalid auth configuration: {e:#}"))?
+                    .into(),
+            ),
+            None => None,
+        };
         let clock = Arc::new(EmulatorClock::default());
         let network = Arc::new(Network {
             clock: clock.clone(),
@@ -112,6 +139,7 @@ impl Emulator {
                 network: network.clone(),
                 counters: Default::default(),
                 refreshing: Default::default(),
+                auth_config: auth_config.clone(),
             };
             pops.insert(pop.name.clone(), Arc::new(node));
         }

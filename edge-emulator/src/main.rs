@@ -38,6 +38,28 @@ enum Command {
         /// Server-Timing always reports the full simulated durations.
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        /// TOML auth configuration (keys, per-route policy, forwarded claims). The embedded
+        /// default makes /api/users/* require a token signed with a demo key (see `token`).
+        #[arg(long, conflicts_with = "no_auth")]
+        auth: Option<PathBuf>,
+        /// Serve every route as public (no JWT verification).
+        #[arg(long)]
+        no_auth: bool,
+    },
+    /// Print a JWT the default auth configuration accepts (signed with a demo key), e.g.
+    /// `curl -H "Authorization: Bearer $(edge-emulator token)" localhost:8787/api/users/1`.
+    Token {
+        /// The `sub` claim.
+        #[arg(long, default_value = "user-1")]
+        sub: String,
+        /// Lifetime in seconds from now.
+        #[arg(long, default_value_t = 600)]
+        ttl_secs: u64,
+        /// An optional `scope` claim, e.g. "read write".
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long, value_enum, default_value = "hs256")]
+        alg: edge_emulator::demo_token::DemoAlg,
     },
     /// Print the topology (embedded default or a file) with its derived round-trip times.
     Topology {
@@ -64,7 +86,34 @@ async fn main() -> anyhow::Result<()> {
             listen,
             topology,
             time_scale,
-        } => serve(&listen, load(topology.as_ref())?, time_scale).await,
+            auth,
+            no_auth,
+        } => {
+            let auth_toml = match (auth, no_auth) {
+                (_, true) => None,
+                (Some(path), false) => Some(std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read the auth configuration {}", path.display())
+                })?),
+                (None, false) => Some(edge_emulator::DEFAULT_AUTH.to_string()),
+            };
+            serve(&listen, load(topology.as_ref())?, time_scale, auth_toml).await
+        }
+        Command::Token {
+            sub,
+            ttl_secs,
+            scope,
+            alg,
+        } => {
+            let token = edge_emulator::demo_token::mint(
+                alg,
+                &sub,
+                scope.as_deref(),
+                std::time::SystemTime::now(),
+                std::time::Duration::from_secs(ttl_secs),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Topology { topology, toml } => {
             if toml {
                 print!("{}", edge_emulator::topology::DEFAULT_TOPOLOGY);
@@ -76,7 +125,12 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(listen: &str, topology: Topology, time_scale: f64) -> anyhow::Result<()> {
+async fn serve(
+    listen: &str,
+    topology: Topology,
+    time_scale: f64,
+    auth_toml: Option<String>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
@@ -88,6 +142,7 @@ async fn serve(listen: &str, topology: Topology, time_scale: f64) -> anyhow::Res
     let emulator = Emulator::start(EmulatorOptions {
         topology,
         time_scale,
+        auth_toml,
     })
     .await?;
     // Tests read this first line to find the port.

@@ -48,6 +48,8 @@ pub struct PopNode {
     pub counters: TierCounters,
     /// URLs whose background refresh is running, so a burst of stale hits refreshes once.
     pub refreshing: Mutex<HashSet<String>>,
+    /// The worker's auth configuration as JSON; `None`: every route is public.
+    pub auth_config: Option<Arc<str>>,
 }
 
 /// Why a request's worker run failed; the host answers it with 5xx and carries on.
@@ -132,6 +134,11 @@ impl edge::worker::host::Host for GuestState {
         let mut response = crate::convert::response_to_wit(response);
         crate::convert::prepend_server_timing(&mut response.headers, &timing);
         Ok(Ok(response))
+    }
+
+    async fn auth_config(&mut self) -> wasmtime::Result<Option<String>> {
+        self.check_trap()?;
+        Ok(self.pop.auth_config.as_deref().map(str::to_string))
     }
 
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {

@@ -20,6 +20,9 @@ pub enum WorkerError {
     /// (RFC 9110 §13.2.2).
     #[error("a precondition of the request failed for the current representation")]
     PreconditionFailed,
+    /// The worker's own configuration is unusable: nothing the client can fix.
+    #[error("worker misconfigured: {0}")]
+    Config(String),
 }
 
 impl WorkerError {
@@ -29,6 +32,7 @@ impl WorkerError {
             WorkerError::Upstream(_) => StatusCode::BAD_GATEWAY,
             WorkerError::InvalidFields(_) => StatusCode::BAD_REQUEST,
             WorkerError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            WorkerError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -38,6 +42,7 @@ impl WorkerError {
             WorkerError::Upstream(_) => "upstream_unavailable",
             WorkerError::InvalidFields(_) => "invalid_fields",
             WorkerError::PreconditionFailed => "precondition_failed",
+            WorkerError::Config(_) => "worker_misconfigured",
         }
     }
 

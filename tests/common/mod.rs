@@ -27,6 +27,19 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// A token the default auth configuration accepts, for `sub`, valid for ten minutes of wall
+/// time (tests that advance the emulator clock past that need a longer one).
+pub fn demo_token(sub: &str) -> String {
+    edge_emulator::demo_token::mint(
+        edge_emulator::demo_token::DemoAlg::Hs256,
+        sub,
+        None,
+        std::time::SystemTime::now(),
+        Duration::from_secs(600),
+    )
+    .expect("the demo key signs")
+}
+
 impl Reply {
     pub fn header(&self, name: &str) -> &str {
         self.headers

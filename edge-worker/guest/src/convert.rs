@@ -61,12 +61,10 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
 pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
     match entry {
         types::CacheEntry::VaryRule(fields) => Some(CacheEntry::VaryRule(fields)),
-        types::CacheEntry::VerifiedToken(token) => {
-            Some(CacheEntry::VerifiedToken(VerifiedToken {
-                typ: token.typ,
-                claims: token.claims,
-            }))
-        }
+        types::CacheEntry::VerifiedToken(token) => Some(CacheEntry::VerifiedToken(VerifiedToken {
+            typ: token.typ,
+            claims: token.claims,
+        })),
         types::CacheEntry::Response(stored) => Some(CacheEntry::Response(StoredResponse {
             status: StatusCode::from_u16(stored.status).ok()?,
             headers: headers_from_wit(stored.headers).ok()?,

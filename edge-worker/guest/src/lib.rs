@@ -6,11 +6,14 @@
 
 mod convert;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use edge_worker::auth::AuthConfig;
 use edge_worker::ready::now_or_never;
 use edge_worker::{
     Body, CacheEntry, CacheTier, EdgeWorker, FetchError, Locked, LogLevel, Platform, Upstream,
+    WorkerError,
 };
 
 /// Bindings generated from `wit/edge-worker.wit`.
@@ -75,8 +78,18 @@ impl Platform for HostPlatform {
     }
 }
 
-fn worker(ctx: &types::RequestContext) -> EdgeWorker {
-    EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true))
+/// The worker for this PoP, with the host's auth configuration. An unusable configuration is
+/// refused by the host at start-up; if one arrives anyway the worker fails closed (500).
+fn worker(ctx: &types::RequestContext) -> Result<EdgeWorker, WorkerError> {
+    let worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
+    let Some(json) = host::auth_config() else {
+        return Ok(worker);
+    };
+    let policy = serde_json::from_str::<AuthConfig>(&json)
+        .map_err(|e| e.to_string())
+        .and_then(|config| config.build().map_err(|e| e.to_string()))
+        .map_err(|e| WorkerError::Config(format!("auth configuration: {e}")))?;
+    Ok(worker.with_auth(Arc::new(policy)))
 }
 
 /// Panics abort the instance (a trap); say why through our own log import first, since the
@@ -99,7 +112,16 @@ impl Guest for Component {
                 }
             }
         };
-        let outcome = now_or_never(worker(&ctx).handle(&HostPlatform, request))
+        let worker = match worker(&ctx) {
+            Ok(worker) => worker,
+            Err(error) => {
+                return types::Outcome {
+                    response: convert::response_to_wit(error.to_response()),
+                    deferred: Vec::new(),
+                }
+            }
+        };
+        let outcome = now_or_never(worker.handle(&HostPlatform, request))
             .expect("host imports are synchronous, so the core never waits");
         types::Outcome {
             response: convert::response_to_wit(outcome.response),
@@ -116,7 +138,9 @@ impl Guest for Component {
         let Ok(task) = convert::deferred_from_wit(task) else {
             return;
         };
-        now_or_never(worker(&ctx).run_deferred(&HostPlatform, task))
+        // Deferred work is cache revalidation: it needs no auth configuration.
+        let worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
+        now_or_never(worker.run_deferred(&HostPlatform, task))
             .expect("host imports are synchronous, so the core never waits");
     }
 }

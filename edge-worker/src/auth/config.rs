@@ -1,11 +1,12 @@
 //! The auth configuration: keys, per-route policy, what to forward. One serde shape for every
 //! host: TOML in the emulator (`[auth]`), JSON in a Cloudflare var (keys' secrets as secrets).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Expectations, KeyConfig, KeyError, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
+use super::{Expectations, KeyConfig, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
 
 /// Most routes, keys and forwarded claims a configuration may list.
 pub const MAX_ROUTES: usize = 256;
@@ -70,20 +71,21 @@ fn default_realm() -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(transparent)]
-    Key(#[from] KeyError),
     #[error("too many {what} (limit {limit})")]
     TooMany { what: &'static str, limit: usize },
     #[error("forwarded claim {claim:?}: {header:?} is not a valid header name")]
     Header { claim: String, header: String },
 }
 
-/// A configuration ready to use: keys parsed, limits checked.
-#[derive(Debug, Clone)]
+/// A configuration ready to use: limits and header names checked. Keys are parsed on the first
+/// verification, because a wasm instance lives for one request and most requests either hit a
+/// public route or carry a token already in the verified-token cache.
+#[derive(Debug)]
 pub struct AuthPolicy {
     pub config: AuthConfig,
-    pub verifier: Verifier,
+    pub leeway: Duration,
     pub forward: Vec<(String, http::HeaderName)>,
+    verifier: OnceLock<Result<Verifier, String>>,
 }
 
 impl AuthConfig {
@@ -97,8 +99,7 @@ impl AuthConfig {
                 return Err(ConfigError::TooMany { what, limit });
             }
         }
-        let mut verifier = Verifier::new(KeySet::from_configs(&self.keys)?);
-        verifier.leeway = self
+        let leeway = self
             .leeway_secs
             .map_or(DEFAULT_LEEWAY, Duration::from_secs)
             .min(MAX_LEEWAY);
@@ -116,13 +117,29 @@ impl AuthConfig {
             .collect::<Result<_, _>>()?;
         Ok(AuthPolicy {
             config: self,
-            verifier,
+            leeway,
             forward,
+            verifier: OnceLock::new(),
         })
     }
 }
 
 impl AuthPolicy {
+    /// The verifier, its keys parsed on first use. A host should call this once at start-up
+    /// so that a bad key is reported before the first request.
+    pub fn verifier(&self) -> Result<&Verifier, &str> {
+        self.verifier
+            .get_or_init(|| {
+                let mut verifier = Verifier::new(
+                    KeySet::from_configs(&self.config.keys).map_err(|e| e.to_string())?,
+                );
+                verifier.leeway = self.leeway;
+                Ok(verifier)
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
     /// The route for a path: the first whose pattern matches, else public.
     pub fn route(&self, path: &str) -> Option<&RouteConfig> {
         self.config.routes.iter().find(|r| glob(&r.path, path))

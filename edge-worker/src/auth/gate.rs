@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{AuthPolicy, Mode};
 use super::{bearer_token, check, parse_header, AuthError, VerifiedClaims};
-use crate::{Body, CacheEntry, Platform, VerifiedToken};
+use crate::{Body, CacheEntry, LogLevel, Platform, VerifiedToken};
 
 /// Longest a verified token is remembered, whatever its `exp`.
 pub const TOKEN_CACHE_MAX: Duration = Duration::from_secs(300);
@@ -81,12 +81,17 @@ async fn verified<P: Platform>(
     let key = format!("jwt:{:x}", Sha256::digest(token.as_bytes()));
     if let Some(CacheEntry::VerifiedToken(cached)) = p.cache_get(&key).await {
         if let Ok(claims) = serde_json::from_str(&cached.claims) {
-            return check(claims, cached.typ.as_deref(), expect, now, policy.verifier.leeway);
+            return check(claims, cached.typ.as_deref(), expect, now, policy.leeway);
         }
     }
-    let claims = policy.verifier.verify(token, expect, now)?;
+    let verifier = policy.verifier().map_err(|e| {
+        p.log(LogLevel::Error, &format!("auth keys unusable: {e}"));
+        // Fail closed, and do not tell the client about our keys.
+        AuthError::invalid("token cannot be verified")
+    })?;
+    let claims = verifier.verify(token, expect, now)?;
     let typ = parse_header(token).ok().and_then(|h| h.typ);
-    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp) + policy.verifier.leeway;
+    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp) + policy.leeway;
     let keep = until
         .duration_since(now)
         .unwrap_or_default()
@@ -96,7 +101,8 @@ async fn verified<P: Platform>(
             typ,
             claims: Value::Object(claims.all.clone()).to_string(),
         };
-        p.cache_put(&key, CacheEntry::VerifiedToken(entry), keep).await;
+        p.cache_put(&key, CacheEntry::VerifiedToken(entry), keep)
+            .await;
     }
     Ok(claims)
 }

@@ -184,4 +184,6 @@ impl Verifier {
 }
 
 #[cfg(test)]
+mod adversarial;
+#[cfg(test)]
 mod tests;
