@@ -4,10 +4,11 @@
 //!
 //! Run: `cargo bench -p edge-emulator --bench per_request`
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edge_emulator::runtime::types;
+use edge_emulator::runtime::{types, PopNode};
 use edge_emulator::topology::Topology;
 use edge_emulator::{Emulator, EmulatorOptions};
 use edge_worker::encoding::Coding;
@@ -43,10 +44,24 @@ fn per_request(c: &mut Criterion) {
     let now = emulator.network.clock.now();
     let keep = now + Duration::from_secs(86_400);
 
-    // Seed the PoP cache (what the guest sees) and the regional cache (the native peer).
+    // The same PoP without an auth configuration: what auth costs a public-route hit.
+    let open_pop = Arc::new(PopNode {
+        name: pop.name.clone(),
+        cache: Default::default(),
+        regional: pop.regional.clone(),
+        rtt_to_regional: pop.rtt_to_regional,
+        network: pop.network.clone(),
+        counters: Default::default(),
+        refreshing: Default::default(),
+        auth_config: None,
+    });
+
+    // Seed the PoP caches (what the guest sees) and the regional cache (the native peer).
     let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
-    pop.cache
-        .put("http://bench.example/api/hit", wit_entry(&stored), keep);
+    for pop in [&pop, &open_pop] {
+        pop.cache
+            .put("http://bench.example/api/hit", wit_entry(&stored), keep);
+    }
     regional.store.put(
         "http://bench.example/api/hit",
         CacheEntry::Response(stored),
@@ -80,6 +95,16 @@ fn per_request(c: &mut Criterion) {
             let (outcome, _) = emulator
                 .runtime
                 .handle(&pop, &request, &ctx, false)
+                .await
+                .unwrap();
+            outcome.response.body.len()
+        })
+    });
+    group.bench_function("wasm_instance_per_request_without_auth", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let (outcome, _) = emulator
+                .runtime
+                .handle(&open_pop, &request, &ctx, false)
                 .await
                 .unwrap();
             outcome.response.body.len()
