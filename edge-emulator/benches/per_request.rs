@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo bench -p edge-emulator --bench per_request`
 
+#[path = "../../edge-worker/src/auth/adversarial.rs"]
+#[allow(dead_code)] // why: the table's other helpers serve the tests
+mod adversarial;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +18,7 @@ use edge_emulator::{Emulator, EmulatorOptions};
 use edge_worker::encoding::Coding;
 use edge_worker::{CacheEntry, StoredResponse};
 use http::{HeaderMap, Response};
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 const URL: &str = "http://bench.example/api/hit";
 
@@ -126,6 +131,7 @@ fn per_request(c: &mut Criterion) {
     });
     group.finish();
     compression_in_the_guest(c, &runtime, &emulator);
+    jwt_in_the_guest(c, &runtime, &emulator);
     emulator.shutdown();
 }
 
@@ -218,6 +224,113 @@ fn compression_in_the_guest(
         });
         group.finish();
     }
+}
+
+/// A cache hit on a route that requires a token, per algorithm: verified in the guest on each
+/// request (the verified-token cache emptied first) and answered from the verified-token cache.
+fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulator: &Emulator) {
+    const USER_URL: &str = "http://bench.example/api/users/1";
+    let now_secs = emulator.network.clock.now_ms() / 1000;
+    let config = serde_json::json!({
+        "keys": [
+            {"kid": "hs", "alg": "HS256", "secret": adversarial::SECRET},
+            {"kid": "es", "alg": "ES256", "pem": adversarial::ES256_PUBLIC},
+            {"kid": "rs", "alg": "RS256", "pem": adversarial::RS256_PUBLIC},
+            {"kid": "ed", "alg": "EdDSA", "pem": adversarial::ED_PUBLIC},
+        ],
+        "routes": [{"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
+    });
+    let pop = Arc::new(PopNode {
+        name: "fra".into(),
+        cache: Default::default(),
+        regional: emulator.pops["fra"].regional.clone(),
+        rtt_to_regional: Duration::ZERO,
+        network: emulator.network.clone(),
+        counters: Default::default(),
+        refreshing: Default::default(),
+        auth_config: Some(config.to_string().into()),
+    });
+    let now = emulator.network.clock.now();
+    let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
+    let seed = || {
+        pop.cache.clear();
+        pop.cache.put(
+            USER_URL,
+            wit_entry(&stored),
+            now + Duration::from_secs(86_400),
+        );
+    };
+    seed();
+    let claims = adversarial::good_claims(now_secs);
+    let key = |pem: &str, ec: bool| {
+        if ec {
+            EncodingKey::from_ec_pem(pem.as_bytes()).unwrap()
+        } else {
+            EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
+        }
+    };
+    let tokens = [
+        (
+            "HS256",
+            adversarial::hs(r#"{"alg":"HS256","kid":"hs"}"#, &claims),
+        ),
+        (
+            "ES256",
+            adversarial::signed(
+                r#"{"alg":"ES256","kid":"es"}"#,
+                &claims,
+                Algorithm::ES256,
+                &key(adversarial::ES256_PRIVATE, true),
+            ),
+        ),
+        (
+            "RS256",
+            adversarial::signed(
+                r#"{"alg":"RS256","kid":"rs"}"#,
+                &claims,
+                Algorithm::RS256,
+                &key(adversarial::RS256_PRIVATE, false),
+            ),
+        ),
+        (
+            "EdDSA",
+            adversarial::signed(
+                r#"{"alg":"EdDSA","kid":"ed"}"#,
+                &claims,
+                Algorithm::EdDSA,
+                &EncodingKey::from_ed_pem(adversarial::ED_PRIVATE.as_bytes()).unwrap(),
+            ),
+        ),
+    ];
+    let ctx = types::RequestContext {
+        pop: "fra".into(),
+        country: None,
+    };
+    let mut group = c.benchmark_group("jwt_guest");
+    for (alg, token) in &tokens {
+        let request = types::Request {
+            method: "GET".into(),
+            url: USER_URL.into(),
+            headers: vec![(
+                "authorization".into(),
+                format!("Bearer {token}").into_bytes(),
+            )],
+            body: Vec::new(),
+        };
+        let handle = || {
+            let (outcome, _) = runtime
+                .block_on(emulator.runtime.handle(&pop, &request, &ctx, false))
+                .unwrap();
+            assert_eq!(outcome.response.status, 200, "{alg}");
+            outcome.response.body.len()
+        };
+        handle();
+        group.bench_function(format!("{alg}/verify"), |b| {
+            b.iter_batched(seed, |()| handle(), criterion::BatchSize::PerIteration)
+        });
+        group.bench_function(format!("{alg}/token_cache_hit"), |b| b.iter(handle));
+    }
+    group.finish();
 }
 
 fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {

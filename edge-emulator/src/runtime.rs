@@ -267,6 +267,8 @@ fn engine_config() -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
+        // The guest is built with +wide-arithmetic (see build.rs).
+        .wasm_wide_arithmetic(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

@@ -1,0 +1,137 @@
+//! JWT verification cost per algorithm, natively: full verification (shape checks, signature,
+//! claims) against the same request answered from the verified-token cache.
+//!
+//! Run: `cargo bench -p edge-worker --bench auth`
+
+#[path = "../src/auth/adversarial.rs"]
+#[allow(dead_code)] // why: the table's other helpers serve the tests
+mod adversarial;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use edge_worker::auth::{admit, AuthConfig, AuthPolicy};
+use edge_worker::ready::now_or_never;
+use edge_worker::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream};
+use http::Request;
+use jsonwebtoken::{Algorithm, EncodingKey};
+
+const NOW: u64 = 1_795_564_800;
+
+/// Just enough of a platform for the gate: a clock and a cache.
+#[derive(Default)]
+struct Bench {
+    cache: RefCell<HashMap<String, CacheEntry>>,
+}
+
+impl Platform for Bench {
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        self.cache.borrow().get(key).cloned()
+    }
+    async fn cache_put(&self, key: &str, entry: CacheEntry, _keep: Duration) {
+        self.cache.borrow_mut().insert(key.to_string(), entry);
+    }
+    type Guard = ();
+    async fn lock(&self, _key: &str) -> Locked<()> {
+        Locked::Write(())
+    }
+    async fn fetch(&self, _request: Request<Body>) -> Result<Upstream, FetchError> {
+        Err(FetchError("the benchmark has no upstream".into()))
+    }
+    fn log(&self, _level: LogLevel, _message: &str) {}
+}
+
+fn policy() -> AuthPolicy {
+    let config: AuthConfig = serde_json::from_value(serde_json::json!({
+        "keys": [
+            {"kid": "hs", "alg": "HS256", "secret": adversarial::SECRET},
+            {"kid": "es", "alg": "ES256", "pem": adversarial::ES256_PUBLIC},
+            {"kid": "rs", "alg": "RS256", "pem": adversarial::RS256_PUBLIC},
+            {"kid": "ed", "alg": "EdDSA", "pem": adversarial::ED_PUBLIC},
+        ],
+        "routes": [{"path": "/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
+    }))
+    .unwrap();
+    let policy = config.build().unwrap();
+    policy.verifier().unwrap();
+    policy
+}
+
+fn verify(c: &mut Criterion) {
+    let policy = policy();
+    let claims = adversarial::good_claims(NOW);
+    let tokens = [
+        (
+            "HS256",
+            adversarial::hs(r#"{"alg":"HS256","kid":"hs"}"#, &claims),
+        ),
+        (
+            "ES256",
+            adversarial::signed(
+                r#"{"alg":"ES256","kid":"es"}"#,
+                &claims,
+                Algorithm::ES256,
+                &EncodingKey::from_ec_pem(adversarial::ES256_PRIVATE.as_bytes()).unwrap(),
+            ),
+        ),
+        (
+            "RS256",
+            adversarial::signed(
+                r#"{"alg":"RS256","kid":"rs"}"#,
+                &claims,
+                Algorithm::RS256,
+                &EncodingKey::from_rsa_pem(adversarial::RS256_PRIVATE.as_bytes()).unwrap(),
+            ),
+        ),
+        (
+            "EdDSA",
+            adversarial::signed(
+                r#"{"alg":"EdDSA","kid":"ed"}"#,
+                &claims,
+                Algorithm::EdDSA,
+                &EncodingKey::from_ed_pem(adversarial::ED_PRIVATE.as_bytes()).unwrap(),
+            ),
+        ),
+    ];
+    let mut group = c.benchmark_group("jwt_native");
+    for (alg, token) in &tokens {
+        let request = || {
+            Request::builder()
+                .uri("http://shop.example/api/users/1")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Vec::new())
+                .unwrap()
+        };
+        group.bench_function(format!("{alg}/verify"), |b| {
+            b.iter(|| {
+                let platform = Bench::default();
+                let mut request = request();
+                now_or_never(admit(&policy, &platform, black_box(&mut request)))
+                    .unwrap()
+                    .unwrap()
+            })
+        });
+        let platform = Bench::default();
+        now_or_never(admit(&policy, &platform, &mut request()))
+            .unwrap()
+            .unwrap();
+        group.bench_function(format!("{alg}/token_cache_hit"), |b| {
+            b.iter(|| {
+                let mut request = request();
+                now_or_never(admit(&policy, &platform, black_box(&mut request)))
+                    .unwrap()
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verify);
+criterion_main!(benches);
