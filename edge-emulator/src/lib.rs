@@ -67,9 +67,7 @@ pub fn auth_config_json(toml_text: &str) -> anyhow::Result<String> {
     let json = serde_json::to_value(value)?;
     let config: edge_worker::auth::AuthConfig = serde_json::from_value(json.clone())?;
     let policy = config.build()?;
-    policy
-        .verifier()
-        .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?;
+    policy.check_keys()?;
     Ok(json.to_string())
 }
 

@@ -59,7 +59,7 @@ fn policy() -> AuthPolicy {
     }))
     .unwrap();
     let policy = config.build().unwrap();
-    policy.verifier().unwrap();
+    policy.check_keys().unwrap();
     policy
 }
 

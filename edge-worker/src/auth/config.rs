@@ -1,12 +1,11 @@
 //! The auth configuration: keys, per-route policy, what to forward. One serde shape for every
 //! host: TOML in the emulator (`[auth]`), JSON in a Cloudflare var (keys' secrets as secrets).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Expectations, KeyConfig, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
+use super::{Expectations, KeyConfig, KeyError, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
 
 /// Most routes, keys and forwarded claims a configuration may list.
 pub const MAX_ROUTES: usize = 256;
@@ -77,15 +76,14 @@ pub enum ConfigError {
     Header { claim: String, header: String },
 }
 
-/// A configuration ready to use: limits and header names checked. Keys are parsed on the first
-/// verification, because a wasm instance lives for one request and most requests either hit a
-/// public route or carry a token already in the verified-token cache.
+/// A configuration ready to use: limits and header names checked. Keys are parsed when first
+/// used (see `KeySet`).
 #[derive(Debug)]
 pub struct AuthPolicy {
     pub config: AuthConfig,
     pub leeway: Duration,
     pub forward: Vec<(String, http::HeaderName)>,
-    verifier: OnceLock<Result<Verifier, String>>,
+    pub verifier: Verifier,
 }
 
 impl AuthConfig {
@@ -115,29 +113,24 @@ impl AuthConfig {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let verifier = Verifier {
+            keys: KeySet::from_configs(&self.keys),
+            leeway,
+        };
         Ok(AuthPolicy {
             config: self,
             leeway,
             forward,
-            verifier: OnceLock::new(),
+            verifier,
         })
     }
 }
 
 impl AuthPolicy {
-    /// The verifier, its keys parsed on first use. A host should call this once at start-up
-    /// so that a bad key is reported before the first request.
-    pub fn verifier(&self) -> Result<&Verifier, &str> {
-        self.verifier
-            .get_or_init(|| {
-                let mut verifier = Verifier::new(
-                    KeySet::from_configs(&self.config.keys).map_err(|e| e.to_string())?,
-                );
-                verifier.leeway = self.leeway;
-                Ok(verifier)
-            })
-            .as_ref()
-            .map_err(String::as_str)
+    /// Parses every key now: hosts call this at start-up so that a bad key is reported
+    /// before the first request.
+    pub fn check_keys(&self) -> Result<(), KeyError> {
+        self.verifier.keys.check_all()
     }
 
     /// The route for a path: the first whose pattern matches, else public.

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{AuthPolicy, Mode};
 use super::{bearer_token, check, parse_header, AuthError, VerifiedClaims};
-use crate::{Body, CacheEntry, LogLevel, Platform, VerifiedToken};
+use crate::{Body, CacheEntry, Platform, VerifiedToken};
 
 /// Longest a verified token is remembered, whatever its `exp`.
 pub const TOKEN_CACHE_MAX: Duration = Duration::from_secs(300);
@@ -84,12 +84,7 @@ async fn verified<P: Platform>(
             return check(claims, cached.typ.as_deref(), expect, now, policy.leeway);
         }
     }
-    let verifier = policy.verifier().map_err(|e| {
-        p.log(LogLevel::Error, &format!("auth keys unusable: {e}"));
-        // Fail closed, and do not tell the client about our keys.
-        AuthError::invalid("token cannot be verified")
-    })?;
-    let claims = verifier.verify(token, expect, now)?;
+    let claims = policy.verifier.verify(token, expect, now)?;
     let typ = parse_header(token).ok().and_then(|h| h.typ);
     let until = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp) + policy.leeway;
     let keep = until

@@ -2,6 +2,8 @@
 //! equal the key's, so it never chooses the key type, and an RSA public key can never be used
 //! as an HMAC secret.
 
+use std::sync::OnceLock;
+
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
@@ -117,30 +119,53 @@ impl PinnedKey {
     }
 }
 
-/// The keys a verifier may use.
-#[derive(Debug, Clone, Default)]
+/// The keys a verifier may use, each parsed on first use: a wasm instance lives for one
+/// request, and parsing every configured key (an RSA key costs tens of µs in the guest) to use
+/// one would be paid on every verification.
+#[derive(Debug, Default)]
 pub struct KeySet {
-    keys: Vec<PinnedKey>,
+    keys: Vec<(KeyConfig, OnceLock<Result<PinnedKey, String>>)>,
+}
+
+impl Clone for KeySet {
+    fn clone(&self) -> Self {
+        Self::from_configs(&self.configs())
+    }
 }
 
 impl KeySet {
-    pub fn new(keys: Vec<PinnedKey>) -> Self {
-        Self { keys }
+    pub fn from_configs(configs: &[KeyConfig]) -> Self {
+        Self {
+            keys: configs
+                .iter()
+                .map(|c| (c.clone(), OnceLock::new()))
+                .collect(),
+        }
     }
 
-    pub fn from_configs(configs: &[KeyConfig]) -> Result<Self, KeyError> {
-        configs
-            .iter()
-            .map(PinnedKey::from_config)
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self::new)
+    fn configs(&self) -> Vec<KeyConfig> {
+        self.keys.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// Parses every key: hosts call this at start-up so a bad key is reported before the
+    /// first request.
+    pub fn check_all(&self) -> Result<(), KeyError> {
+        for (config, _) in &self.keys {
+            PinnedKey::from_config(config)?;
+        }
+        Ok(())
     }
 
     /// The key for a token's `kid` and `alg`: the `kid` must match exactly (absent matches
-    /// absent) and the key's pinned algorithm must equal `alg`.
-    pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Option<&PinnedKey> {
-        self.keys
+    /// absent) and the key's pinned algorithm must equal `alg`. `Some(Err)` when that key
+    /// does not parse.
+    pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Option<Result<&PinnedKey, &str>> {
+        let (config, parsed) = self
+            .keys
             .iter()
-            .find(|k| k.kid.as_deref() == kid && k.alg == alg)
+            .find(|(k, _)| k.kid.as_deref() == kid && k.alg == alg)?;
+        let parsed =
+            parsed.get_or_init(|| PinnedKey::from_config(config).map_err(|e| e.to_string()));
+        Some(parsed.as_ref().map_err(String::as_str))
     }
 }

@@ -31,7 +31,7 @@ fn verifier() -> Verifier {
         key("rs", Algorithm::RS256, None, Some(RS256_PUBLIC)),
         key("ed", Algorithm::EdDSA, None, Some(ED_PUBLIC)),
     ];
-    Verifier::new(KeySet::from_configs(&configs).unwrap())
+    Verifier::new(KeySet::from_configs(&configs))
 }
 
 fn expectations() -> Expectations {
