@@ -152,6 +152,9 @@ async fn serve(
     println!("  curl -si http://{address}/api/products/1 | grep -iE '^(HTTP|cf-cache-status|cache-status|server-timing|age)'");
     println!("  curl -si -H 'CF-IPCountry: AU' http://{address}/api/products/1 | grep -iE 'cache-status|server-timing'");
     println!("  curl -s http://{address}/__emulator/stats");
+    println!("  curl -si -H 'Accept-Encoding: br' 'http://{address}/api/products/1?fields=id,name,price' | grep -iE '^(HTTP|content-encoding|etag|x-edge-fields)'");
+    println!("  curl -si http://{address}/api/users/1    # 401: needs a token; with one:");
+    println!("  curl -si -H \"Authorization: Bearer $(cargo run -q --release -p edge-emulator -- token)\" http://{address}/api/users/1");
     println!("Stop with Ctrl-C.");
     server::run(listener, emulator, async {
         let _ = tokio::signal::ctrl_c().await;
