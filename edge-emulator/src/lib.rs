@@ -97,6 +97,11 @@ impl Emulator {
             ),
             None => None,
         };
+        // Without an auth configuration the edge is transparent to Authorization.
+        let strip_authorization = auth_config.as_deref().is_some_and(|json| {
+            serde_json::from_str::<edge_worker::auth::AuthConfig>(json)
+                .is_ok_and(|c| !c.forward_authorization)
+        });
         let clock = Arc::new(EmulatorClock::default());
         let network = Arc::new(Network {
             clock: clock.clone(),
@@ -116,12 +121,13 @@ impl Emulator {
         for site in &topology.regionals {
             let origin_site = topology.origin(&site.origin).expect("validated topology");
             let rtt = topology.rtt(site, origin_site);
-            let tier = RegionalTier::new(
+            let mut tier = RegionalTier::new(
                 &site.name,
                 origins[&site.origin].clone(),
                 rtt,
                 network.clone(),
             );
+            tier.strip_authorization = strip_authorization;
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let mut pops = BTreeMap::new();

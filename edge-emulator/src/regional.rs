@@ -23,6 +23,9 @@ pub struct RegionalTier {
     rtt_to_origin: Duration,
     network: Arc<Network>,
     pub counters: TierCounters,
+    /// Drop the client's Authorization on the hop to the origin (the auth configuration's
+    /// `forward_authorization = false`); it travels between our tiers for RFC 9111 §3.5.
+    pub strip_authorization: bool,
     /// Keys being fetched; waiters watch the channel until its sender (the guard) drops.
     inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
 }
@@ -58,6 +61,7 @@ impl RegionalTier {
             rtt_to_origin,
             network,
             counters: TierCounters::default(),
+            strip_authorization: false,
             inflight: Arc::default(),
         }
     }
@@ -118,8 +122,11 @@ impl Platform for RegionalPlatform<'_> {
         Locked::Read
     }
 
-    async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
+    async fn fetch(&self, mut request: Request<Body>) -> Result<Upstream, FetchError> {
         let tier = self.0;
+        if tier.strip_authorization {
+            request.headers_mut().remove(http::header::AUTHORIZATION);
+        }
         crate::stats::bump(&tier.counters.upstream_requests);
         let started = Instant::now();
         tier.network.traverse(tier.rtt_to_origin).await;

@@ -59,7 +59,9 @@ pub struct AuthConfig {
     /// Claims forwarded to the origin; the same headers sent by a client are always removed.
     #[serde(default)]
     pub forward: Vec<ForwardedClaim>,
-    /// Whether the client's Authorization header goes to the origin (default: no).
+    /// Whether the client's Authorization header goes to the origin (default: no). It always
+    /// travels between our own tiers, so that none of them shares an authenticated response
+    /// the origin did not mark shareable (RFC 9111 §3.5); the hop to the origin drops it.
     #[serde(default)]
     pub forward_authorization: bool,
 }

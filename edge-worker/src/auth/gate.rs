@@ -63,9 +63,10 @@ pub async fn admit<P: Platform>(
             }
         }
     }
-    if !policy.config.forward_authorization {
-        request.headers_mut().remove(header::AUTHORIZATION);
-    }
+    // The Authorization field stays on the request through the cache tiers, so each applies
+    // RFC 9111 §3.5 (an authenticated response is shared only if it says public, s-maxage or
+    // must-revalidate). The host removes it on the hop to the origin unless
+    // `forward_authorization` (AuthConfig) says otherwise.
     Ok(Some(claims))
 }
 
