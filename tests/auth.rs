@@ -138,6 +138,45 @@ async fn missing_and_malformed_credentials_with_the_default_configuration() {
     let token = format!("Bearer {}", common::demo_token("user-7"));
     let ok = emulator.get_with(USER, &[("authorization", &token)]).await;
     assert_eq!(ok.status, 200);
-    assert_eq!(emulator.get("/api/products/1").await.status, 200);
+    let product = emulator
+        .get_with(
+            "/api/products/1",
+            &[("authorization", &token), ("x-auth-sub", "admin")],
+        )
+        .await;
+    assert_eq!(product.status, 200);
     assert_eq!(emulator.origin_requests("eu-west", USER).await, 1);
+    // The origin saw the verified subject once (the user route) and never the token or the
+    // client's spoofed X-Auth-Sub.
+    let origin = &emulator.stats().await["origins"]["eu-west"]["stats"];
+    assert_eq!(origin["with_authorization"], 0);
+    assert_eq!(origin["with_auth_sub"], 1);
+}
+
+#[tokio::test]
+async fn invalid_auth_configuration_stops_serve_with_a_clear_message() {
+    let path = std::env::temp_dir().join(format!("edge-bad-auth-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[[keys]]\nkid = \"k\"\nalg = \"HS256\"\nsecret = \"short\"\n",
+    )
+    .unwrap();
+    let _file = AuthFile(path.clone());
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_edge-emulator"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            path.to_str().unwrap(),
+        ])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(common::TIMEOUT, run)
+        .await
+        .expect("serve exits at once on a bad configuration")
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
 }

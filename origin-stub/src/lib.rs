@@ -65,6 +65,10 @@ pub struct OriginStats {
     pub not_modified: u64,
     /// Requests answered with an injected fault.
     pub faults: u64,
+    /// Requests that carried an Authorization header (the edge drops it unless configured).
+    pub with_authorization: u64,
+    /// Requests that carried `X-Auth-Sub` (a verified subject forwarded by the edge).
+    pub with_auth_sub: u64,
     pub by_path: BTreeMap<String, u64>,
 }
 

@@ -54,6 +54,8 @@ async fn count_and_inject(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_string();
+    let authorized = request.headers().contains_key(header::AUTHORIZATION);
+    let identified = request.headers().contains_key("x-auth-sub");
     let now = origin.config.clock.now();
     let (fails, plan) = {
         let plan = origin
@@ -67,6 +69,8 @@ async fn count_and_inject(
     {
         let mut stats = origin.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.requests += 1;
+        stats.with_authorization += u64::from(authorized);
+        stats.with_auth_sub += u64::from(identified);
         *stats.by_path.entry(path).or_default() += 1;
         if fails {
             stats.faults += 1;
