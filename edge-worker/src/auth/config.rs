@@ -135,10 +135,52 @@ impl AuthPolicy {
         self.verifier.keys.check_all()
     }
 
-    /// The route for a path: the first whose pattern matches, else public.
+    /// The route for a path: the first whose pattern matches, else public. The path is
+    /// normalised first, so `/api/%75sers/7`, `/api//users/7` and `/api/x/../users/7` cannot
+    /// slip past a `/api/users/*` rule to an origin that normalises them.
     pub fn route(&self, path: &str) -> Option<&RouteConfig> {
-        self.config.routes.iter().find(|r| glob(&r.path, path))
+        let path = normalise(path);
+        self.config.routes.iter().find(|r| glob(&r.path, &path))
     }
+}
+
+/// Decodes percent-encoded unreserved characters (RFC 3986 §2.3), collapses repeated slashes
+/// and removes dot segments (§5.2.4). Written here because `http` leaves paths as sent.
+fn normalise(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let c = (h * 16 + l) as u8;
+                if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                    decoded.push(c);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    let decoded = String::from_utf8_lossy(&decoded);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = format!("/{}", segments.join("/"));
+    if decoded.ends_with('/') && out.len() > 1 {
+        out.push('/');
+    }
+    out
 }
 
 /// `*` matches any run of characters (including `/`); everything else literally.
@@ -163,7 +205,25 @@ fn glob(pattern: &str, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, normalise};
+
+    #[test]
+    fn paths_are_normalised_before_matching() {
+        for (path, expected) in [
+            ("/api/users/7", "/api/users/7"),
+            ("/api/%75sers/7", "/api/users/7"),
+            ("/api//users/7", "/api/users/7"),
+            ("/api/x/../users/7", "/api/users/7"),
+            ("/api/./users/7/", "/api/users/7/"),
+            ("/../../api/users/7", "/api/users/7"),
+            ("/api/users%2F7", "/api/users%2F7"),
+            ("/%", "/%"),
+            ("/%4", "/%4"),
+            ("", "/"),
+        ] {
+            assert_eq!(normalise(path), expected, "{path}");
+        }
+    }
 
     #[test]
     fn path_patterns() {

@@ -271,6 +271,9 @@ mod gate {
             let www = response.headers()["www-authenticate"].to_str().unwrap();
             assert!(www.contains(challenge), "{www}");
         }
+        for disguised in ["/api/%75sers/1", "/api//users/1", "/api/x/../users/1"] {
+            assert_eq!(send(&p, disguised, &[]).status(), 401, "{disguised}");
+        }
         assert_eq!(p.fetches(), 0);
     }
 
