@@ -180,3 +180,33 @@ async fn invalid_auth_configuration_stops_serve_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("at least 32 bytes"), "{stderr}");
 }
+
+#[tokio::test]
+async fn keys_from_the_origins_jwks_are_fetched_once_through_the_tiers() {
+    let emulator = Emulator::start().await;
+    for sub in ["ann", "bob", "cat"] {
+        let token = edge_emulator::demo_token::mint(
+            edge_emulator::demo_token::DemoAlg::Es256Jwks,
+            sub,
+            None,
+            SystemTime::now(),
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+        let reply = emulator
+            .get_with(USER, &[("authorization", &format!("Bearer {token}"))])
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{sub}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(
+        emulator
+            .origin_requests("eu-west", "/.well-known/jwks.json")
+            .await,
+        1
+    );
+}

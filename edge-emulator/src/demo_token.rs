@@ -15,6 +15,8 @@ pub const DEMO_AUDIENCE: &str = "edge-demo";
 pub enum DemoAlg {
     Hs256,
     Es256,
+    /// ES256 with the kid published in the origin's JWKS.
+    Es256Jwks,
 }
 
 /// A signed token for `sub`, valid from `now` for `ttl`.
@@ -41,7 +43,7 @@ pub fn mint(
             Header::new(Algorithm::HS256),
             EncodingKey::from_secret(DEMO_SECRET.as_bytes()),
         ),
-        DemoAlg::Es256 => (
+        DemoAlg::Es256 | DemoAlg::Es256Jwks => (
             Header::new(Algorithm::ES256),
             EncodingKey::from_ec_pem(DEMO_ES256_PRIVATE.as_bytes())?,
         ),
@@ -51,6 +53,7 @@ pub fn mint(
             match alg {
                 DemoAlg::Hs256 => "demo-hs256",
                 DemoAlg::Es256 => "demo-es256",
+                DemoAlg::Es256Jwks => "demo-es256-jwks",
             }
             .to_string(),
         ),

@@ -239,8 +239,10 @@ fn spawn_deferred(
     task: types::Deferred,
     ctx: types::RequestContext,
 ) {
-    let types::Deferred::Revalidate(request) = &task;
-    let url = request.url.clone();
+    let url = match &task {
+        types::Deferred::Revalidate(request) => request.url.clone(),
+        types::Deferred::RefreshJwks(url) => format!("jwks:{url}"),
+    };
     if !pop
         .refreshing
         .lock()

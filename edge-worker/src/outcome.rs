@@ -7,9 +7,12 @@ use crate::{Body, CfCacheStatus};
 /// Work to run after the response has been sent (Cloudflare's `ctx.waitUntil`, the
 /// emulator's second instance). A value, not a callback, so it can cross the wasm boundary.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // why: a handful per response at most; boxing buys nothing
 pub enum Deferred {
     /// Refresh the stored response for this request (RFC 5861 §3 background revalidation).
     Revalidate(Request<Body>),
+    /// Refetch the JWKS at this URL before it expires.
+    RefreshJwks(String),
 }
 
 #[derive(Debug)]

@@ -61,11 +61,19 @@ impl EdgeWorker {
     }
 
     pub async fn handle<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
+        let mut auth_work = Vec::new();
         if let Some(auth) = &self.auth {
-            if let Err(refused) = auth::admit(auth, p, &mut request).await {
-                return Outcome::uncached(*refused);
+            match auth::admit(auth, p, &mut request).await {
+                Ok(admitted) => auth_work = admitted.deferred,
+                Err(refused) => return Outcome::uncached(*refused),
             }
         }
+        let mut outcome = self.handle_admitted(p, request).await;
+        outcome.deferred.extend(auth_work);
+        outcome
+    }
+
+    async fn handle_admitted<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
         let (mut parts, body) = request.into_parts();
         let (uri, fields) = match fields::take_from_uri(&parts.uri) {
             Ok(taken) => taken,
@@ -102,7 +110,12 @@ impl EdgeWorker {
     }
 
     pub async fn run_deferred<P: Platform>(&self, p: &P, task: Deferred) {
-        self.tier.run_deferred(p, task).await;
+        match task {
+            Deferred::RefreshJwks(url) => {
+                auth::refresh_jwks(p, &url).await;
+            }
+            task => self.tier.run_deferred(p, task).await,
+        }
     }
 
     /// Unsafe methods go to the origin, but a precondition that already fails against the

@@ -17,6 +17,8 @@ pub struct MemoryPlatform {
     pub lock_is_held: Cell<bool>,
     pub holder_stores: RefCell<Option<(String, CacheEntry)>>,
     pub cache: RefCell<HashMap<String, CacheEntry>>,
+    /// When each slot stops being kept (the `keep` of `cache_put`).
+    pub kept_until: RefCell<HashMap<String, SystemTime>>,
     pub upstream: RefCell<Script>,
     pub fetched: RefCell<Vec<Request<Body>>>,
 }
@@ -30,6 +32,7 @@ impl MemoryPlatform {
             lock_is_held: Cell::new(false),
             holder_stores: RefCell::default(),
             cache: RefCell::default(),
+            kept_until: RefCell::default(),
             upstream: RefCell::new(Box::new(upstream)),
             fetched: RefCell::default(),
         }
@@ -53,10 +56,22 @@ impl Platform for MemoryPlatform {
         self.now.get()
     }
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        let expired = self
+            .kept_until
+            .borrow()
+            .get(key)
+            .is_some_and(|until| *until <= self.now.get());
+        if expired {
+            self.cache.borrow_mut().remove(key);
+            self.kept_until.borrow_mut().remove(key);
+        }
         self.cache.borrow().get(key).cloned()
     }
-    async fn cache_put(&self, key: &str, entry: CacheEntry, _keep: Duration) {
+    async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         self.cache.borrow_mut().insert(key.to_string(), entry);
+        self.kept_until
+            .borrow_mut()
+            .insert(key.to_string(), self.now.get() + keep);
     }
     type Guard = ();
     async fn lock(&self, _key: &str) -> crate::Locked<()> {

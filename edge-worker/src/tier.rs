@@ -110,6 +110,8 @@ impl CacheTier {
     pub async fn run_deferred<P: Platform>(&self, platform: &P, task: Deferred) {
         match task {
             Deferred::Revalidate(request) => self.refresh(platform, request).await,
+            // Auth work; `EdgeWorker::run_deferred` runs it before reaching the tier.
+            Deferred::RefreshJwks(_) => {}
         }
     }
 

@@ -18,6 +18,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use faults::FaultPlan;
+pub use routes::DEMO_JWKS;
 
 /// The origin's clock. The emulator passes its own so that Date headers agree with the
 /// edge's idea of now when tests move time forward.

@@ -35,6 +35,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/api/users/{id}", get(user))
         .route("/api/time", get(time))
         .route("/static/{name}", get(asset))
+        .route("/.well-known/jwks.json", get(jwks))
         .layer(middleware::from_fn_with_state(
             origin.clone(),
             count_and_inject,
@@ -160,6 +161,24 @@ fn representation(
     }
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     (StatusCode::OK, headers, body).into_response()
+}
+
+/// The demo signing keys as a JWKS (RFC 7517 §5): the public half of the ES256 demo key
+/// (edge-worker/src/auth/demo/), under kid `demo-es256-jwks`.
+pub const DEMO_JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"a6Sqz1wmVVbTwIJMI1EOoubtu-m20RHv6AbeoRci46o","y":"pWquv3yvcmAPZYf_KCX4WLeeTig2cWX9thYqQ4ohNSI","kid":"demo-es256-jwks","alg":"ES256","use":"sig"}]}"#;
+
+async fn jwks() -> Response {
+    let mut response = DEMO_JWKS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
 }
 
 fn not_found(what: &str) -> Response {

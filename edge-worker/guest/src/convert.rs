@@ -97,6 +97,7 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
 pub fn deferred_to_wit(task: Deferred) -> types::Deferred {
     match task {
         Deferred::Revalidate(request) => types::Deferred::Revalidate(request_to_wit(request)),
+        Deferred::RefreshJwks(url) => types::Deferred::RefreshJwks(url),
     }
 }
 
@@ -105,5 +106,6 @@ pub fn deferred_from_wit(task: types::Deferred) -> Result<Deferred, WorkerError>
         types::Deferred::Revalidate(request) => {
             Ok(Deferred::Revalidate(request_from_wit(request)?))
         }
+        types::Deferred::RefreshJwks(url) => Ok(Deferred::RefreshJwks(url)),
     }
 }

@@ -138,8 +138,9 @@ impl Guest for Component {
         let Ok(task) = convert::deferred_from_wit(task) else {
             return;
         };
-        // Deferred work is cache revalidation: it needs no auth configuration.
-        let worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
+        let Ok(worker) = worker(&ctx) else {
+            return;
+        };
         now_or_never(worker.run_deferred(&HostPlatform, task))
             .expect("host imports are synchronous, so the core never waits");
     }

@@ -9,20 +9,27 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::config::{AuthPolicy, Mode};
-use super::{bearer_token, check, parse_header, AuthError, VerifiedClaims};
-use crate::{Body, CacheEntry, Platform, VerifiedToken};
+use super::{bearer_token, check, jwks, parse_header, AuthError, VerifiedClaims};
+use crate::{Body, CacheEntry, Deferred, Platform, VerifiedToken};
 
 /// Longest a verified token is remembered, whatever its `exp`.
 pub const TOKEN_CACHE_MAX: Duration = Duration::from_secs(300);
 /// Longest forwarded claim value; longer values are not forwarded.
 const MAX_FORWARDED_VALUE: usize = 1024;
 
+/// A request let through: who it is (if anyone) and work for after the response.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    pub claims: Option<VerifiedClaims>,
+    pub deferred: Vec<Deferred>,
+}
+
 /// Lets `request` through (rewritten for the origin) or answers it with a 401/400.
 pub async fn admit<P: Platform>(
     policy: &AuthPolicy,
     p: &P,
     request: &mut Request<Body>,
-) -> Result<Option<VerifiedClaims>, Box<Response<Body>>> {
+) -> Result<Admitted, Box<Response<Body>>> {
     let realm = &policy.config.realm;
     let refuse = |e: AuthError| Box::new(e.to_response(realm));
     // Identity headers come only from us: drop whatever a client sent (spoofing).
@@ -35,15 +42,18 @@ pub async fn admit<P: Platform>(
         if !policy.config.forward_authorization {
             request.headers_mut().remove(header::AUTHORIZATION);
         }
-        return Ok(None);
+        return Ok(Admitted::default());
     }
     let token = match bearer_token(request.headers()).map_err(refuse)? {
         Some(token) => token.to_string(),
         None if mode == Mode::Required => return Err(refuse(AuthError::Missing)),
-        None => return Ok(None),
+        None => return Ok(Admitted::default()),
     };
     let expect = route.map(|r| r.expect.clone()).unwrap_or_default();
-    let claims = verified(policy, p, &token, &expect).await.map_err(refuse)?;
+    let mut deferred = Vec::new();
+    let claims = verified(policy, p, &token, &expect, &mut deferred)
+        .await
+        .map_err(refuse)?;
     for (claim, name) in &policy.forward {
         let value = match claims.all.get(claim) {
             Some(Value::String(s)) => s.clone(),
@@ -67,7 +77,10 @@ pub async fn admit<P: Platform>(
     // RFC 9111 §3.5 (an authenticated response is shared only if it says public, s-maxage or
     // must-revalidate). The host removes it on the hop to the origin unless
     // `forward_authorization` (AuthConfig) says otherwise.
-    Ok(Some(claims))
+    Ok(Admitted {
+        claims: Some(claims),
+        deferred,
+    })
 }
 
 /// Verifies a token, or takes its claims from the verified-token cache; time and the route's
@@ -77,6 +90,7 @@ async fn verified<P: Platform>(
     p: &P,
     token: &str,
     expect: &super::Expectations,
+    deferred: &mut Vec<Deferred>,
 ) -> Result<VerifiedClaims, AuthError> {
     let now = p.now();
     let key = format!("jwt:{:x}", Sha256::digest(token.as_bytes()));
@@ -85,8 +99,24 @@ async fn verified<P: Platform>(
             return check(claims, cached.typ.as_deref(), expect, now, policy.leeway);
         }
     }
-    let claims = policy.verifier.verify(token, expect, now)?;
-    let typ = parse_header(token).ok().and_then(|h| h.typ);
+    let header = parse_header(token)?;
+    let verifier = &policy.verifier;
+    let claims = match (
+        verifier.keys.select(header.kid.as_deref(), header.alg),
+        verifier.keys.jwks_for(header.alg),
+        header.kid.as_deref(),
+    ) {
+        // A static key for (kid, alg), or no JWKS to look in: the static path decides.
+        (Some(_), _, _) | (None, None, _) | (None, Some(_), None) => {
+            verifier.verify(token, expect, now)?
+        }
+        (None, Some(url), Some(kid)) => {
+            let (key, refresh) = jwks::key_for(p, url, header.alg, kid).await?;
+            deferred.extend(refresh);
+            verifier.verify_with(token, &header, &key, expect, now)?
+        }
+    };
+    let typ = header.typ;
     let until = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp) + policy.leeway;
     let keep = until
         .duration_since(now)

@@ -22,6 +22,9 @@ pub struct KeyConfig {
     pub pem: Option<String>,
     /// Public key as a JWK (JSON text).
     pub jwk: Option<String>,
+    /// A JWKS URL (RFC 7517 §5), fetched through the upstream port; `alg` applies to every key
+    /// in it and tokens must name a `kid`. Leave `kid` unset.
+    pub jwks_url: Option<String>,
 }
 
 /// A usable key and the algorithm it is pinned to.
@@ -65,6 +68,10 @@ impl PinnedKey {
             kid: kid.clone(),
             reason: e.to_string(),
         };
+        if config.jwks_url.is_some() {
+            // Its keys arrive at run time (jwks.rs); here only its shape is checked.
+            return Err(KeyError::Source { kid });
+        }
         let key = match (&config.secret, &config.pem, &config.jwk) {
             (Some(secret), None, None) => {
                 if !is_hmac(config.alg) {
@@ -151,9 +158,35 @@ impl KeySet {
     /// first request.
     pub fn check_all(&self) -> Result<(), KeyError> {
         for (config, _) in &self.keys {
-            PinnedKey::from_config(config)?;
+            match &config.jwks_url {
+                Some(url) => {
+                    let inline =
+                        config.secret.is_some() || config.pem.is_some() || config.jwk.is_some();
+                    if inline
+                        || config.kid.is_some()
+                        || is_hmac(config.alg)
+                        || url.parse::<http::Uri>().is_err()
+                    {
+                        return Err(KeyError::Unusable {
+                            kid: config.kid.clone(),
+                            reason: format!("jwks_url {url:?} needs an absolute URL, an asymmetric alg and no kid, secret, pem or jwk"),
+                        });
+                    }
+                }
+                None => {
+                    PinnedKey::from_config(config)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The JWKS URL configured for `alg`, if any.
+    pub fn jwks_for(&self, alg: Algorithm) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k.alg == alg && k.jwks_url.is_some())
+            .and_then(|(k, _)| k.jwks_url.as_deref())
     }
 
     /// The key for a token's `kid` and `alg`: the `kid` must match exactly (absent matches
@@ -163,7 +196,7 @@ impl KeySet {
         let (config, parsed) = self
             .keys
             .iter()
-            .find(|(k, _)| k.kid.as_deref() == kid && k.alg == alg)?;
+            .find(|(k, _)| k.jwks_url.is_none() && k.kid.as_deref() == kid && k.alg == alg)?;
         let parsed =
             parsed.get_or_init(|| PinnedKey::from_config(config).map_err(|e| e.to_string()));
         Some(parsed.as_ref().map_err(String::as_str))

@@ -8,6 +8,7 @@
 mod claims;
 mod config;
 mod gate;
+mod jwks;
 mod keys;
 mod token;
 
@@ -20,7 +21,8 @@ use serde_json::{Map, Value};
 
 pub use claims::{check, Expectations, VerifiedClaims, MAX_LEEWAY};
 pub use config::{AuthConfig, AuthPolicy, ConfigError, ForwardedClaim, Mode, RouteConfig};
-pub use gate::{admit, TOKEN_CACHE_MAX};
+pub use gate::{admit, Admitted, TOKEN_CACHE_MAX};
+pub use jwks::{refresh as refresh_jwks, KID_MISS_COOLDOWN};
 pub use keys::{KeyConfig, KeyError, KeySet, PinnedKey};
 pub use token::{parse_header, TokenHeader, MAX_TOKEN_LEN};
 
@@ -165,6 +167,21 @@ impl Verifier {
             .ok_or_else(|| AuthError::invalid("no key accepts this token"))?
             // A key the host failed to check at start-up: fail closed, say nothing of it.
             .map_err(|_| AuthError::invalid("token cannot be verified"))?;
+        self.verify_with(token, &header, key, expect, now)
+    }
+
+    /// Verifies with a key already chosen for the token's (`kid`, `alg`).
+    pub fn verify_with(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+        key: &PinnedKey,
+        expect: &Expectations,
+        now: SystemTime,
+    ) -> Result<VerifiedClaims, AuthError> {
+        if key.alg != header.alg {
+            return Err(AuthError::invalid("no key accepts this token"));
+        }
         let mut validation = Validation::new(key.alg);
         // Time, audience and issuer are ours to check (see claims.rs).
         validation.validate_exp = false;

@@ -24,6 +24,7 @@ fn verifier() -> Verifier {
         secret: secret.map(str::to_string),
         pem: pem.map(str::to_string),
         jwk: None,
+        jwks_url: None,
     };
     let configs = [
         key("hs", Algorithm::HS256, Some(SECRET), None),
@@ -95,6 +96,7 @@ fn keys_are_pinned_and_checked_at_configuration() {
         secret: secret.map(str::to_string),
         pem: pem.map(str::to_string),
         jwk: None,
+        jwks_url: None,
     };
     assert!(PinnedKey::from_config(&config(Algorithm::HS256, Some("short"), None)).is_err());
     assert!(PinnedKey::from_config(&config(Algorithm::RS256, Some(SECRET), None)).is_err());
@@ -341,6 +343,185 @@ mod gate {
         p.advance(600 + 31);
         assert_eq!(
             send(&p, "/api/users/1", &[("authorization", &bearer)]).status(),
+            401
+        );
+    }
+}
+
+mod jwks {
+    use std::sync::Arc;
+
+    use http::{Request, Response};
+
+    use super::*;
+    use crate::ready::now_or_never;
+    use crate::test_platform::MemoryPlatform;
+    use crate::{CacheTier, Deferred, EdgeWorker, FetchError, Outcome};
+    use jsonwebtoken::EncodingKey;
+
+    const JWKS_URL: &str = "https://keys.example/.well-known/jwks.json";
+    const USER_URL: &str = "http://shop.example/api/users/1";
+
+    fn policy() -> Arc<AuthPolicy> {
+        let config: AuthConfig = serde_json::from_value(serde_json::json!({
+            "keys": [{"alg": "ES256", "jwks_url": JWKS_URL}],
+            "routes": [{"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
+        }))
+        .unwrap();
+        let policy = config.build().unwrap();
+        policy.check_keys().unwrap();
+        Arc::new(policy)
+    }
+
+    /// Upstream: the JWKS (while `jwks_up`), and a user document.
+    fn platform(jwks_up: bool) -> MemoryPlatform {
+        let p = MemoryPlatform::new(move |request| {
+            if request.uri().path() == "/.well-known/jwks.json" {
+                if !jwks_up {
+                    return Err(FetchError("connection refused".into()));
+                }
+                return Ok(Response::builder()
+                    .header("cache-control", "max-age=300")
+                    .body(origin_stub::DEMO_JWKS.as_bytes().to_vec())
+                    .unwrap());
+            }
+            Ok(Response::builder()
+                .header("cache-control", "private")
+                .body(b"{}".to_vec())
+                .unwrap())
+        });
+        p.now.set(now());
+        p
+    }
+
+    fn token(kid: &str, sub: &str, now: u64) -> String {
+        let key = EncodingKey::from_ec_pem(ES256_PRIVATE.as_bytes()).unwrap();
+        let claims = good_claims(now).replace("user-1", sub);
+        signed(
+            &format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#),
+            &claims,
+            Algorithm::ES256,
+            &key,
+        )
+    }
+
+    fn send(p: &MemoryPlatform, token: &str) -> Outcome {
+        let request = Request::builder()
+            .uri(USER_URL)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Vec::new())
+            .unwrap();
+        let worker = EdgeWorker::new(CacheTier::new("edge-test", true)).with_auth(policy());
+        now_or_never(worker.handle(p, request)).unwrap()
+    }
+
+    fn jwks_fetches(p: &MemoryPlatform) -> usize {
+        p.fetched
+            .borrow()
+            .iter()
+            .filter(|r| r.uri().path() == "/.well-known/jwks.json")
+            .count()
+    }
+
+    fn clock(p: &MemoryPlatform) -> u64 {
+        p.now
+            .get()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[test]
+    fn the_set_is_fetched_once_and_reused() {
+        let p = platform(true);
+        for sub in ["a", "b", "c"] {
+            assert_eq!(
+                send(&p, &token("demo-es256-jwks", sub, NOW))
+                    .response
+                    .status(),
+                200,
+                "{sub}"
+            );
+        }
+        assert_eq!(jwks_fetches(&p), 1);
+    }
+
+    #[test]
+    fn an_unknown_kid_refetches_at_most_once_per_cooldown() {
+        let p = platform(true);
+        send(&p, &token("demo-es256-jwks", "a", NOW));
+        for sub in ["x", "y", "z"] {
+            assert_eq!(
+                send(&p, &token("rotated-away", sub, NOW)).response.status(),
+                401
+            );
+        }
+        assert_eq!(
+            jwks_fetches(&p),
+            2,
+            "one refetch for the burst of unknown kids"
+        );
+        p.advance(KID_MISS_COOLDOWN.as_secs() + 1);
+        send(&p, &token("rotated-away", "w", clock(&p)));
+        assert_eq!(jwks_fetches(&p), 3);
+    }
+
+    #[test]
+    fn refreshed_in_the_background_near_expiry_and_served_stale_when_the_endpoint_fails() {
+        let p = platform(true);
+        send(&p, &token("demo-es256-jwks", "a", NOW));
+        // 80% into its 300 s lifetime: still used, and a refresh is scheduled.
+        p.advance(250);
+        let outcome = send(&p, &token("demo-es256-jwks", "b", clock(&p)));
+        assert_eq!(outcome.response.status(), 200);
+        assert!(outcome
+            .deferred
+            .iter()
+            .any(|d| matches!(d, Deferred::RefreshJwks(url) if url == JWKS_URL)));
+
+        // Expired and the endpoint is down: the stored set still verifies.
+        p.advance(400);
+        p.script(|request| {
+            if request.uri().path() == "/.well-known/jwks.json" {
+                Err(FetchError("connection refused".into()))
+            } else {
+                Ok(Response::builder()
+                    .header("cache-control", "private")
+                    .body(b"{}".to_vec())
+                    .unwrap())
+            }
+        });
+        let stale = send(&p, &token("demo-es256-jwks", "c", clock(&p)));
+        assert_eq!(stale.response.status(), 200);
+    }
+
+    #[test]
+    fn no_set_and_no_endpoint_fails_closed() {
+        let p = platform(false);
+        assert_eq!(
+            send(&p, &token("demo-es256-jwks", "a", NOW))
+                .response
+                .status(),
+            401
+        );
+    }
+
+    #[test]
+    fn a_jwks_key_that_names_another_alg_is_not_used() {
+        let p = MemoryPlatform::new(|_| {
+            Ok(Response::builder()
+                .body(
+                    origin_stub::DEMO_JWKS
+                        .replace("\"ES256\"", "\"ES384\"")
+                        .into_bytes(),
+                )
+                .unwrap())
+        });
+        p.now.set(now());
+        assert_eq!(
+            send(&p, &token("demo-es256-jwks", "a", NOW))
+                .response
+                .status(),
             401
         );
     }
