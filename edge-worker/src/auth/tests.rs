@@ -526,3 +526,26 @@ mod jwks {
         );
     }
 }
+
+#[test]
+fn an_inline_jwk_key_verifies() {
+    let set: serde_json::Value = serde_json::from_str(origin_stub::DEMO_JWKS).unwrap();
+    let config = KeyConfig {
+        kid: Some("es".into()),
+        alg: Algorithm::ES256,
+        secret: None,
+        pem: None,
+        jwk: Some(set["keys"][0].to_string()),
+        jwks_url: None,
+    };
+    let verifier = Verifier::new(KeySet::from_configs(&[config]));
+    verifier.keys.check_all().unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(ES256_PRIVATE.as_bytes()).unwrap();
+    let token = signed(
+        r#"{"alg":"ES256","kid":"es"}"#,
+        &good_claims(NOW),
+        Algorithm::ES256,
+        &key,
+    );
+    assert!(verifier.verify(&token, &expectations(), now()).is_ok());
+}
