@@ -73,10 +73,11 @@ async fn adversarial_tokens_through_the_wasm_guest() {
         .unwrap()
         .as_secs();
     let mut accepted = 0;
+    let mut origin_count = 0;
     for (name, token, verdict) in table(now) {
         let bearer = format!("Bearer {token}");
         let reply = emulator.get_with(USER, &[("authorization", &bearer)]).await;
-        match verdict {
+        match &verdict {
             Verdict::Accept => {
                 assert_eq!(
                     reply.status,
@@ -106,14 +107,19 @@ async fn adversarial_tokens_through_the_wasm_guest() {
                 }
             }
         }
-        // Only accepted tokens reach the origin.
-        assert_eq!(
-            emulator.origin_requests("eu-west", USER).await,
-            accepted,
-            "{name}: the origin count"
-        );
+        // A refused request never reaches the origin. (Accepted ones share one subject, so
+        // after the first they are answered from that subject's private cache.)
+        let count = emulator.origin_requests("eu-west", USER).await;
+        if matches!(verdict, Verdict::Refuse(_)) {
+            assert_eq!(count, origin_count, "{name}: the origin count");
+        }
+        origin_count = count;
     }
     assert!(accepted >= 4);
+    assert_eq!(
+        origin_count, 1,
+        "one origin request, for the first accepted token"
+    );
 }
 
 #[tokio::test]
@@ -209,4 +215,31 @@ async fn keys_from_the_origins_jwks_are_fetched_once_through_the_tiers() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn private_user_data_is_cached_per_subject_and_never_crosses_users() {
+    let emulator = Emulator::start().await;
+    let alice = format!("Bearer {}", common::demo_token("alice"));
+    let bob = format!("Bearer {}", common::demo_token("bob"));
+    let first = emulator.get_with(USER, &[("authorization", &alice)]).await;
+    assert_eq!(first.json()["viewer"], "alice");
+    assert_eq!(
+        first.header("cf-cache-status"),
+        "BYPASS",
+        "private: not in the shared cache"
+    );
+    let again = emulator.get_with(USER, &[("authorization", &alice)]).await;
+    assert_eq!(again.json()["viewer"], "alice");
+    assert_eq!(again.header("cf-cache-status"), "HIT");
+    assert!(again
+        .header("cache-status")
+        .starts_with("edge-fra-private; hit"));
+    let other = emulator.get_with(USER, &[("authorization", &bob)]).await;
+    assert_eq!(
+        other.json()["viewer"],
+        "bob",
+        "bob never receives alice's cached body"
+    );
+    assert_eq!(emulator.origin_requests("eu-west", USER).await, 2);
 }

@@ -86,6 +86,11 @@ impl StoredResponse {
     /// host can inspect. The request side carries only the Vary-nominated fields, which is all
     /// the policy consults when matching a later request.
     pub fn policy(&self, method: &Method, uri: &Uri) -> CachePolicy {
+        self.policy_with(method, uri, cache_options())
+    }
+
+    /// The policy under other options (the edge's private per-subject cache is not shared).
+    pub fn policy_with(&self, method: &Method, uri: &Uri, options: CacheOptions) -> CachePolicy {
         let mut request = Request::new(());
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri.clone();
@@ -93,7 +98,7 @@ impl StoredResponse {
         let mut response = Response::new(());
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers.clone();
-        CachePolicy::new_options(&request, &response, self.response_time, cache_options())
+        CachePolicy::new_options(&request, &response, self.response_time, options)
     }
 
     /// How long the entry stays worth keeping after `now`: its remaining freshness plus the

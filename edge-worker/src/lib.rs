@@ -18,6 +18,7 @@ pub mod freshness;
 pub mod headers;
 pub mod outcome;
 pub mod ports;
+pub mod private_cache;
 pub mod ready;
 pub mod representation;
 pub mod status;

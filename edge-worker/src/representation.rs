@@ -20,6 +20,7 @@ use crate::auth::{self, AuthPolicy};
 use crate::conditional::{self, EntityTag, Precondition};
 use crate::encoding::{self, Coding, MIN_COMPRESS_SIZE};
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
+use crate::private_cache;
 use crate::{
     Body, CacheEntry, CacheKey, CacheTier, CfCacheStatus, Deferred, Outcome, Platform,
     StoredResponse, WorkerError,
@@ -62,18 +63,28 @@ impl EdgeWorker {
 
     pub async fn handle<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
         let mut auth_work = Vec::new();
+        let mut subject = None;
         if let Some(auth) = &self.auth {
             match auth::admit(auth, p, &mut request).await {
-                Ok(admitted) => auth_work = admitted.deferred,
+                Ok(admitted) => {
+                    auth_work = admitted.deferred;
+                    subject = admitted.claims.and_then(|c| c.sub);
+                }
                 Err(refused) => return Outcome::uncached(*refused),
             }
         }
-        let mut outcome = self.handle_admitted(p, request).await;
+        let mut outcome = self.handle_admitted(p, request, subject.as_deref()).await;
         outcome.deferred.extend(auth_work);
         outcome
     }
 
-    async fn handle_admitted<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
+    /// `subject`: the verified `sub`, which gives the request a private cache space.
+    async fn handle_admitted<P: Platform>(
+        &self,
+        p: &P,
+        request: Request<Body>,
+        subject: Option<&str>,
+    ) -> Outcome {
         let (mut parts, body) = request.into_parts();
         let (uri, fields) = match fields::take_from_uri(&parts.uri) {
             Ok(taken) => taken,
@@ -102,9 +113,31 @@ impl EdgeWorker {
         // HEAD is answered from the GET representation so both carry the same fields.
         let (mut parts, body) = request.into_parts();
         parts.method = Method::GET;
+        // The URL's authority is the host (as in the tier); a Host field would not match.
+        parts.headers.remove(header::HOST);
+        let request = Request::from_parts(parts, body);
+        if let Some(subject) = subject {
+            if let Some(mut outcome) =
+                private_cache::lookup(p, &self.tier.name, subject, &key, &request).await
+            {
+                // Private bytes: no encoded variant goes to the shared space (`cache: None`).
+                outcome.response = self
+                    .represent(p, &key, None, outcome.response, &wanted)
+                    .await;
+                return outcome;
+            }
+        }
+        let (parts, body) = request.into_parts();
+        let view = Request::from_parts(parts.clone(), ());
         let mut outcome = self.tier.handle(p, Request::from_parts(parts, body)).await;
+        let mut cache = outcome.status;
+        if let (Some(subject), Some(CfCacheStatus::Bypass)) = (subject, outcome.status) {
+            if private_cache::store(p, subject, &key, &view, &outcome.response).await {
+                cache = None;
+            }
+        }
         outcome.response = self
-            .represent(p, &key, outcome.status, outcome.response, &wanted)
+            .represent(p, &key, cache, outcome.response, &wanted)
             .await;
         outcome
     }

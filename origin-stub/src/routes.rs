@@ -258,7 +258,13 @@ async fn user(Path(id): Path<String>, headers: HeaderMap) -> Response {
     else {
         return not_found(&format!("no user {id:?}; ids run from 1 to {USER_COUNT}"));
     };
-    let body = serde_json::to_vec(&catalogue::user(id)).unwrap_or_default();
+    let mut document = catalogue::user(id);
+    // Who is looking, as the edge forwards it: what makes this response private to them.
+    document["viewer"] = headers
+        .get("x-auth-sub")
+        .and_then(|v| v.to_str().ok())
+        .map_or(serde_json::Value::Null, |sub| sub.into());
+    let body = serde_json::to_vec(&document).unwrap_or_default();
     let modified = SystemTime::UNIX_EPOCH + CATALOGUE_EPOCH;
     representation(
         &headers,

@@ -314,6 +314,52 @@ mod gate {
     }
 
     #[test]
+    fn private_responses_are_cached_per_subject_and_never_shared() {
+        let p = MemoryPlatform::new(|request| {
+            let sub = request.headers()["x-auth-sub"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            Ok(Response::builder()
+                .header("cache-control", "private, max-age=60")
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"owner":"{sub}"}}"#).into_bytes())
+                .unwrap())
+        });
+        p.now.set(now());
+        let bearer = |sub: &str| {
+            format!(
+                "Bearer {}",
+                hs(HS_HEADER, &good_claims(NOW).replace("user-1", sub))
+            )
+        };
+        let (alice, bob) = (bearer("alice"), bearer("bob"));
+        let first = send(&p, "/api/users/1", &[("authorization", &alice)]);
+        assert_eq!(first.body(), br#"{"owner":"alice"}"#);
+        assert_eq!(first.headers()["cf-cache-status"], "BYPASS");
+        let again = send(&p, "/api/users/1", &[("authorization", &alice)]);
+        assert_eq!(again.body(), br#"{"owner":"alice"}"#);
+        assert_eq!(again.headers()["cf-cache-status"], "HIT");
+        assert!(again.headers()["cache-status"]
+            .to_str()
+            .unwrap()
+            .starts_with("edge-test-private; hit"));
+        assert_eq!(p.fetches(), 1);
+        let other = send(&p, "/api/users/1", &[("authorization", &bob)]);
+        assert_eq!(
+            other.body(),
+            br#"{"owner":"bob"}"#,
+            "bob never gets alice's body"
+        );
+        assert_eq!(p.fetches(), 2);
+        // Expired after max-age: fetched again.
+        p.advance(61);
+        let expired = send(&p, "/api/users/1", &[("authorization", &alice)]);
+        assert_eq!(expired.headers()["cf-cache-status"], "BYPASS");
+        assert_eq!(p.fetches(), 3);
+    }
+
+    #[test]
     fn optional_routes_pass_anonymous_requests_and_check_tokens_sent() {
         let p = origin();
         assert_eq!(send(&p, "/api/feed", &[]).status(), 200);
