@@ -243,3 +243,31 @@ async fn private_user_data_is_cached_per_subject_and_never_crosses_users() {
     );
     assert_eq!(emulator.origin_requests("eu-west", USER).await, 2);
 }
+
+#[tokio::test]
+async fn authorization_field_variants_through_the_wasm_guest() {
+    let emulator = Emulator::start().await;
+    let token = common::demo_token("user-7");
+    let cases = [
+        (
+            format!("bearer {token}"),
+            200,
+            "the scheme is case-insensitive",
+        ),
+        (format!("BEARER {token}"), 200, "upper case too"),
+        (format!("Bearer   {token}"), 200, "several spaces"),
+        (
+            format!("  Bearer {token}  "),
+            200,
+            "leading and trailing spaces",
+        ),
+        (format!("Bearer {token} extra"), 400, "two tokens"),
+        (format!("Bearer{token}"), 400, "no space"),
+        (format!("Token {token}"), 400, "another scheme"),
+        ("Bearer".to_string(), 400, "no token"),
+    ];
+    for (value, status, why) in cases {
+        let reply = emulator.get_with(USER, &[("authorization", &value)]).await;
+        assert_eq!(reply.status, status, "{why}");
+    }
+}
