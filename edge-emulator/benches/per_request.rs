@@ -50,16 +50,7 @@ fn per_request(c: &mut Criterion) {
     let keep = now + Duration::from_secs(86_400);
 
     // The same PoP without an auth configuration: what auth costs a public-route hit.
-    let open_pop = Arc::new(PopNode {
-        name: pop.name.clone(),
-        cache: Default::default(),
-        regional: pop.regional.clone(),
-        rtt_to_regional: pop.rtt_to_regional,
-        network: pop.network.clone(),
-        counters: Default::default(),
-        refreshing: Default::default(),
-        auth_config: None,
-    });
+    let open_pop = pop_with_auth(&pop, None);
 
     // Seed the PoP caches (what the guest sees) and the regional cache (the native peer).
     let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
@@ -240,16 +231,7 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
         ],
         "routes": [{"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
     });
-    let pop = Arc::new(PopNode {
-        name: "fra".into(),
-        cache: Default::default(),
-        regional: emulator.pops["fra"].regional.clone(),
-        rtt_to_regional: Duration::ZERO,
-        network: emulator.network.clone(),
-        counters: Default::default(),
-        refreshing: Default::default(),
-        auth_config: Some(config.to_string().into()),
-    });
+    let pop = pop_with_auth(&emulator.pops["fra"], Some(config.to_string()));
     let now = emulator.network.clock.now();
     let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
     let seed = || {
@@ -331,6 +313,20 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
         group.bench_function(format!("{alg}/token_cache_hit"), |b| b.iter(handle));
     }
     group.finish();
+}
+
+/// A PoP like `pop` with an empty cache and its own auth configuration.
+fn pop_with_auth(pop: &PopNode, auth_config: Option<String>) -> Arc<PopNode> {
+    Arc::new(PopNode {
+        name: pop.name.clone(),
+        cache: Default::default(),
+        regional: pop.regional.clone(),
+        rtt_to_regional: pop.rtt_to_regional,
+        network: pop.network.clone(),
+        counters: Default::default(),
+        refreshing: Default::default(),
+        auth_config: auth_config.map(Into::into),
+    })
 }
 
 fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {

@@ -177,12 +177,7 @@ fn parse_qvalue(text: &str) -> Option<u16> {
 /// Whether a media type is worth compressing: text, JSON, JavaScript, XML, SVG and the like.
 /// Images, video, archives and fonts in WOFF2 are compressed already.
 pub fn is_compressible(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = crate::headers::media_type(content_type);
     essence.starts_with("text/")
         || essence.ends_with("+json")
         || essence.ends_with("+xml")

@@ -57,6 +57,17 @@ pub fn from_pairs(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, InvalidHea
     Ok(headers)
 }
 
+/// The media type of a Content-Type value, lower-cased, without parameters
+/// (`Application/JSON; charset=utf-8` → `application/json`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,12 +109,7 @@ pub fn take_from_uri(uri: &Uri) -> Result<(Uri, Option<FieldSelection>), MaskErr
 
 /// Whether a `Content-Type` is JSON (`application/json` or any `+json` type).
 pub fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = crate::headers::media_type(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
