@@ -15,39 +15,13 @@ const USER: &str = "/api/users/7";
 
 /// The adversarial table's keys and expectations, as an emulator auth file.
 fn adversarial_config() -> String {
-    let pem = |name: &str, text: &str| format!("pem = \"\"\"\n{text}\"\"\"\n# {name}\n");
-    format!(
-        r#"realm = "test"
-[[keys]]
-kid = "hs"
-alg = "HS256"
-secret = "{secret}"
-[[keys]]
-kid = "es"
-alg = "ES256"
-{es}
-[[keys]]
-kid = "rs"
-alg = "RS256"
-{rs}
-[[keys]]
-kid = "ed"
-alg = "EdDSA"
-{ed}
-[[routes]]
-path = "/api/users/*"
-mode = "required"
-issuer = "https://issuer.example"
-audience = "edge"
-[[forward]]
-claim = "sub"
-header = "x-auth-sub"
-"#,
-        secret = adversarial::SECRET,
-        es = pem("es", adversarial::ES256_PUBLIC),
-        rs = pem("rs", adversarial::RS256_PUBLIC),
-        ed = pem("ed", adversarial::ED_PUBLIC),
-    )
+    let config = serde_json::json!({
+        "realm": "test",
+        "keys": adversarial::keys_config(),
+        "routes": [{"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
+        "forward": [{"claim": "sub", "header": "x-auth-sub"}],
+    });
+    toml::to_string(&config).expect("JSON objects are TOML tables")
 }
 
 /// Starts the emulator with the adversarial configuration; the file is removed on drop.

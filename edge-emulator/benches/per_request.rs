@@ -18,7 +18,6 @@ use edge_emulator::{Emulator, EmulatorOptions};
 use edge_worker::encoding::Coding;
 use edge_worker::{CacheEntry, StoredResponse};
 use http::{HeaderMap, Response};
-use jsonwebtoken::{Algorithm, EncodingKey};
 
 const URL: &str = "http://bench.example/api/hit";
 
@@ -223,12 +222,7 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
     const USER_URL: &str = "http://bench.example/api/users/1";
     let now_secs = emulator.network.clock.now_ms() / 1000;
     let config = serde_json::json!({
-        "keys": [
-            {"kid": "hs", "alg": "HS256", "secret": adversarial::SECRET},
-            {"kid": "es", "alg": "ES256", "pem": adversarial::ES256_PUBLIC},
-            {"kid": "rs", "alg": "RS256", "pem": adversarial::RS256_PUBLIC},
-            {"kid": "ed", "alg": "EdDSA", "pem": adversarial::ED_PUBLIC},
-        ],
+        "keys": adversarial::keys_config(),
         "routes": [{"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
     });
     let pop = pop_with_auth(&emulator.pops["fra"], Some(config.to_string()));
@@ -243,47 +237,7 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
         );
     };
     seed();
-    let claims = adversarial::good_claims(now_secs);
-    let key = |pem: &str, ec: bool| {
-        if ec {
-            EncodingKey::from_ec_pem(pem.as_bytes()).unwrap()
-        } else {
-            EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
-        }
-    };
-    let tokens = [
-        (
-            "HS256",
-            adversarial::hs(r#"{"alg":"HS256","kid":"hs"}"#, &claims),
-        ),
-        (
-            "ES256",
-            adversarial::signed(
-                r#"{"alg":"ES256","kid":"es"}"#,
-                &claims,
-                Algorithm::ES256,
-                &key(adversarial::ES256_PRIVATE, true),
-            ),
-        ),
-        (
-            "RS256",
-            adversarial::signed(
-                r#"{"alg":"RS256","kid":"rs"}"#,
-                &claims,
-                Algorithm::RS256,
-                &key(adversarial::RS256_PRIVATE, false),
-            ),
-        ),
-        (
-            "EdDSA",
-            adversarial::signed(
-                r#"{"alg":"EdDSA","kid":"ed"}"#,
-                &claims,
-                Algorithm::EdDSA,
-                &EncodingKey::from_ed_pem(adversarial::ED_PRIVATE.as_bytes()).unwrap(),
-            ),
-        ),
-    ];
+    let tokens = adversarial::valid_tokens(now_secs);
     let ctx = types::RequestContext {
         pop: "fra".into(),
         country: None,

@@ -17,7 +17,6 @@ use edge_worker::auth::{admit, AuthConfig, AuthPolicy};
 use edge_worker::ready::now_or_never;
 use edge_worker::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::Request;
-use jsonwebtoken::{Algorithm, EncodingKey};
 
 const NOW: u64 = 1_795_564_800;
 
@@ -49,12 +48,7 @@ impl Platform for Bench {
 
 fn policy() -> AuthPolicy {
     let config: AuthConfig = serde_json::from_value(serde_json::json!({
-        "keys": [
-            {"kid": "hs", "alg": "HS256", "secret": adversarial::SECRET},
-            {"kid": "es", "alg": "ES256", "pem": adversarial::ES256_PUBLIC},
-            {"kid": "rs", "alg": "RS256", "pem": adversarial::RS256_PUBLIC},
-            {"kid": "ed", "alg": "EdDSA", "pem": adversarial::ED_PUBLIC},
-        ],
+        "keys": adversarial::keys_config(),
         "routes": [{"path": "/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
     }))
     .unwrap();
@@ -65,40 +59,7 @@ fn policy() -> AuthPolicy {
 
 fn verify(c: &mut Criterion) {
     let policy = policy();
-    let claims = adversarial::good_claims(NOW);
-    let tokens = [
-        (
-            "HS256",
-            adversarial::hs(r#"{"alg":"HS256","kid":"hs"}"#, &claims),
-        ),
-        (
-            "ES256",
-            adversarial::signed(
-                r#"{"alg":"ES256","kid":"es"}"#,
-                &claims,
-                Algorithm::ES256,
-                &EncodingKey::from_ec_pem(adversarial::ES256_PRIVATE.as_bytes()).unwrap(),
-            ),
-        ),
-        (
-            "RS256",
-            adversarial::signed(
-                r#"{"alg":"RS256","kid":"rs"}"#,
-                &claims,
-                Algorithm::RS256,
-                &EncodingKey::from_rsa_pem(adversarial::RS256_PRIVATE.as_bytes()).unwrap(),
-            ),
-        ),
-        (
-            "EdDSA",
-            adversarial::signed(
-                r#"{"alg":"EdDSA","kid":"ed"}"#,
-                &claims,
-                Algorithm::EdDSA,
-                &EncodingKey::from_ed_pem(adversarial::ED_PRIVATE.as_bytes()).unwrap(),
-            ),
-        ),
-    ];
+    let tokens = adversarial::valid_tokens(NOW);
     let mut group = c.benchmark_group("jwt_native");
     for (alg, token) in &tokens {
         let request = || {

@@ -10,18 +10,9 @@ use edge_worker::fields::{project, Mask, Selection};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-fn reference(value: &Value, selection: &Selection) -> Value {
-    match (value, selection) {
-        (_, Selection::All) => value.clone(),
-        (Value::Object(map), Selection::Members(members)) => Value::Object(
-            map.iter()
-                .filter_map(|(k, v)| members.select(k).map(|s| (k.clone(), reference(v, &s))))
-                .collect(),
-        ),
-        (Value::Array(items), _) => Value::Array(items.iter().map(|v| reference(v, selection)).collect()),
-        _ => value.clone(),
-    }
-}
+#[path = "../../src/fields/reference.rs"]
+mod reference;
+use reference::reference;
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());

@@ -52,11 +52,55 @@ pub enum Verdict {
 }
 pub use Verdict::*;
 
+/// The table's keys, as the `keys` list of an auth configuration.
+pub fn keys_config() -> serde_json::Value {
+    serde_json::json!([
+        {"kid": "hs", "alg": "HS256", "secret": SECRET},
+        {"kid": "es", "alg": "ES256", "pem": ES256_PUBLIC},
+        {"kid": "rs", "alg": "RS256", "pem": RS256_PUBLIC},
+        {"kid": "ed", "alg": "EdDSA", "pem": ED_PUBLIC},
+    ])
+}
+
+/// One valid token per algorithm for `now`, signed with the demo keys: (alg, token).
+pub fn valid_tokens(now: u64) -> Vec<(&'static str, String)> {
+    let good = good_claims(now);
+    let sign = |name: &'static str, kid: &str, alg, key: EncodingKey| {
+        let header = format!(r#"{{"alg":"{name}","kid":"{kid}"}}"#);
+        (name, signed(&header, &good, alg, &key))
+    };
+    vec![
+        sign("HS256", "hs", Algorithm::HS256, hs_key()),
+        sign(
+            "ES256",
+            "es",
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(ES256_PRIVATE.as_bytes()).unwrap(),
+        ),
+        sign(
+            "RS256",
+            "rs",
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(RS256_PRIVATE.as_bytes()).unwrap(),
+        ),
+        sign(
+            "EdDSA",
+            "ed",
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap(),
+        ),
+    ]
+}
+
 pub fn table(now: u64) -> Vec<(&'static str, String, Verdict)> {
     let good = good_claims(now);
-    let es = EncodingKey::from_ec_pem(ES256_PRIVATE.as_bytes()).unwrap();
-    let rs = EncodingKey::from_rsa_pem(RS256_PRIVATE.as_bytes()).unwrap();
-    let ed = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
+    let valid_for = |alg: &str| {
+        valid_tokens(now)
+            .into_iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, token)| token)
+            .unwrap()
+    };
     let valid = hs(HS_HEADER, &good);
     let parts: Vec<&str> = valid.split('.').collect();
     let claims_at = |field: &str| {
@@ -64,36 +108,9 @@ pub fn table(now: u64) -> Vec<(&'static str, String, Verdict)> {
     };
     vec![
         ("HS256 valid", valid.clone(), Accept),
-        (
-            "ES256 valid",
-            signed(
-                r#"{"alg":"ES256","kid":"es"}"#,
-                &good,
-                Algorithm::ES256,
-                &es,
-            ),
-            Accept,
-        ),
-        (
-            "RS256 valid",
-            signed(
-                r#"{"alg":"RS256","kid":"rs"}"#,
-                &good,
-                Algorithm::RS256,
-                &rs,
-            ),
-            Accept,
-        ),
-        (
-            "EdDSA valid",
-            signed(
-                r#"{"alg":"EdDSA","kid":"ed"}"#,
-                &good,
-                Algorithm::EdDSA,
-                &ed,
-            ),
-            Accept,
-        ),
+        ("ES256 valid", valid_for("ES256"), Accept),
+        ("RS256 valid", valid_for("RS256"), Accept),
+        ("EdDSA valid", valid_for("EdDSA"), Accept),
         (
             "aud as array containing ours",
             hs(

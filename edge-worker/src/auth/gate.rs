@@ -106,9 +106,11 @@ async fn verified<P: Platform>(
         verifier.keys.jwks_for(header.alg),
         header.kid.as_deref(),
     ) {
-        // A static key for (kid, alg), or no JWKS to look in: the static path decides.
-        (Some(_), _, _) | (None, None, _) | (None, Some(_), None) => {
-            verifier.verify(token, expect, now)?
+        (Some(Ok(key)), _, _) => verifier.verify_with(token, &header, key, expect, now)?,
+        // A key the host failed to check at start-up: fail closed, say nothing of it.
+        (Some(Err(_)), _, _) => return Err(AuthError::invalid("token cannot be verified")),
+        (None, None, _) | (None, Some(_), None) => {
+            return Err(AuthError::invalid("no key accepts this token"))
         }
         (None, Some(url), Some(kid)) => {
             let (key, refresh) = jwks::key_for(p, url, header.alg, kid).await?;

@@ -18,20 +18,7 @@ fn now() -> SystemTime {
 }
 
 fn verifier() -> Verifier {
-    let key = |kid: &str, alg, secret: Option<&str>, pem: Option<&str>| KeyConfig {
-        kid: Some(kid.to_string()),
-        alg,
-        secret: secret.map(str::to_string),
-        pem: pem.map(str::to_string),
-        jwk: None,
-        jwks_url: None,
-    };
-    let configs = [
-        key("hs", Algorithm::HS256, Some(SECRET), None),
-        key("es", Algorithm::ES256, None, Some(ES256_PUBLIC)),
-        key("rs", Algorithm::RS256, None, Some(RS256_PUBLIC)),
-        key("ed", Algorithm::EdDSA, None, Some(ED_PUBLIC)),
-    ];
+    let configs: Vec<KeyConfig> = serde_json::from_value(keys_config()).unwrap();
     Verifier::new(KeySet::from_configs(&configs))
 }
 

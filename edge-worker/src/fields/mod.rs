@@ -4,6 +4,8 @@
 mod jsonapi;
 mod mask;
 mod project;
+#[cfg(test)]
+mod reference;
 
 use std::fmt;
 

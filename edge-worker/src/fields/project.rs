@@ -365,22 +365,7 @@ mod tests {
         })
     }
 
-    /// The same projection through a `serde_json::Value` tree: the reference the fast path
-    /// must agree with.
-    fn reference(value: &Value, selection: &Selection) -> Value {
-        match (value, selection) {
-            (_, Selection::All) => value.clone(),
-            (Value::Object(map), Selection::Members(members)) => Value::Object(
-                map.iter()
-                    .filter_map(|(k, v)| members.select(k).map(|s| (k.clone(), reference(v, &s))))
-                    .collect(),
-            ),
-            (Value::Array(items), _) => {
-                Value::Array(items.iter().map(|v| reference(v, selection)).collect())
-            }
-            _ => value.clone(),
-        }
-    }
+    use crate::fields::reference::reference;
 
     proptest! {
         #[test]
