@@ -20,6 +20,13 @@ pub enum WorkerError {
     /// (RFC 9110 §13.2.2).
     #[error("a precondition of the request failed for the current representation")]
     PreconditionFailed,
+    /// No origin the request may use answered: all failed, timed out or have open circuits.
+    #[error("no origin available (tried {origins}{}); retry after {}s", pinned.as_ref().map(|p| format!("; residency {p} allows no other")).unwrap_or_default(), retry_after_secs(*retry_after))]
+    NoOrigin {
+        origins: String,
+        pinned: Option<String>,
+        retry_after: std::time::Duration,
+    },
     /// The worker's own configuration is unusable: nothing the client can fix.
     #[error("worker misconfigured: {0}")]
     Config(String),
@@ -32,6 +39,7 @@ impl WorkerError {
             WorkerError::Upstream(_) => StatusCode::BAD_GATEWAY,
             WorkerError::InvalidFields(_) => StatusCode::BAD_REQUEST,
             WorkerError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            WorkerError::NoOrigin { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WorkerError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -42,6 +50,7 @@ impl WorkerError {
             WorkerError::Upstream(_) => "upstream_unavailable",
             WorkerError::InvalidFields(_) => "invalid_fields",
             WorkerError::PreconditionFailed => "precondition_failed",
+            WorkerError::NoOrigin { .. } => "no_origin_available",
             WorkerError::Config(_) => "worker_misconfigured",
         }
     }
@@ -63,6 +72,17 @@ impl WorkerError {
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
         );
+        if let WorkerError::NoOrigin { retry_after, .. } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs(*retry_after)),
+            );
+        }
         response
     }
+}
+
+/// Retry-After is whole seconds (RFC 9110 §10.2.3): round up, and never say 0.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod private_cache;
 pub mod ready;
 pub mod representation;
+pub mod routing;
 pub mod status;
 #[cfg(test)]
 mod test_platform;
@@ -30,7 +31,7 @@ pub use cache_key::CacheKey;
 pub use entry::{CacheEntry, StoredResponse, VerifiedToken};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
-pub use ports::{FetchError, Locked, LogLevel, Platform, Upstream};
+pub use ports::{FetchError, Hedged, Locked, LogLevel, Platform, Upstream};
 pub use representation::EdgeWorker;
 pub use status::CfCacheStatus;
 pub use tier::CacheTier;

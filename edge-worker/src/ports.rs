@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, Response};
 
+use crate::routing::Admission;
 use crate::{Body, CacheEntry};
 
 /// A response from upstream, and whether it was shared with other waiting requests.
@@ -22,6 +23,14 @@ impl Upstream {
             collapsed: false,
         }
     }
+}
+
+/// The answer to [`Platform::fetch_hedged`].
+#[derive(Debug)]
+pub struct Hedged {
+    pub upstream: Upstream,
+    /// Whether the second (backup) request answered first.
+    pub backup_won: bool,
 }
 
 /// The answer to [`Platform::lock`]: request coalescing as a value (pingora-cache's `Locked`).
@@ -74,4 +83,28 @@ pub trait Platform {
     async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError>;
 
     fn log(&self, level: LogLevel, message: &str);
+
+    /// Whether `origin` may be tried now, from the passive-health record the host keeps
+    /// across requests ([`crate::routing::HealthBoard`]). Hosts without one admit everything.
+    fn origin_admit(&self, _origin: &str) -> Admission {
+        Admission::Allow
+    }
+
+    /// Records how a request to `origin` went (`ok`: an answer that was not a 5xx).
+    fn origin_report(&self, _origin: &str, _ok: bool) {}
+
+    /// Sends `primary`; if it has not answered after `after`, sends `backup` too and returns
+    /// the first usable answer ("The Tail at Scale" hedged requests). A platform that cannot
+    /// run two fetches at once sends `primary` only.
+    async fn fetch_hedged(
+        &self,
+        primary: Request<Body>,
+        _backup: Request<Body>,
+        _after: Duration,
+    ) -> Result<Hedged, FetchError> {
+        self.fetch(primary).await.map(|upstream| Hedged {
+            upstream,
+            backup_won: false,
+        })
+    }
 }

@@ -21,6 +21,7 @@ use crate::conditional::{self, EntityTag, Precondition};
 use crate::encoding::{self, Coding, MIN_COMPRESS_SIZE};
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
 use crate::private_cache;
+use crate::routing::{self, Routed, Router};
 use crate::{
     Body, CacheEntry, CacheKey, CacheTier, CfCacheStatus, Deferred, Outcome, Platform,
     StoredResponse, WorkerError,
@@ -40,6 +41,8 @@ pub struct EdgeWorker {
     pub tier: CacheTier,
     /// `None`: every route is public.
     pub auth: Option<Arc<AuthPolicy>>,
+    /// `None`: one upstream, the platform's.
+    pub routing: Option<Arc<Router>>,
 }
 
 /// What the client asked of the representation.
@@ -53,7 +56,16 @@ struct Wanted {
 
 impl EdgeWorker {
     pub fn new(tier: CacheTier) -> Self {
-        Self { tier, auth: None }
+        Self {
+            tier,
+            auth: None,
+            routing: None,
+        }
+    }
+
+    pub fn with_routing(mut self, router: Arc<Router>) -> Self {
+        self.routing = Some(router);
+        self
     }
 
     pub fn with_auth(mut self, auth: Arc<AuthPolicy>) -> Self {
@@ -61,7 +73,15 @@ impl EdgeWorker {
         self
     }
 
+    /// Handles one request. Hosts put the request's [`routing::Geo`] into its extensions.
     pub async fn handle<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
+        if let Some(redirect) = self
+            .routing
+            .as_deref()
+            .and_then(|router| routing::redirect(router, &request))
+        {
+            return Outcome::uncached(redirect);
+        }
         let mut auth_work = Vec::new();
         let mut subject = None;
         if let Some(auth) = &self.auth {
@@ -73,7 +93,15 @@ impl EdgeWorker {
                 Err(refused) => return Outcome::uncached(*refused),
             }
         }
-        let mut outcome = self.handle_admitted(p, request, subject.as_deref()).await;
+        // Auth fetches (JWKS) go to their own URLs; only the tier's fetches are routed.
+        let mut outcome = match self.routing.as_deref() {
+            Some(router) => {
+                let routed = Routed { inner: p, router };
+                self.handle_admitted(&routed, request, subject.as_deref())
+                    .await
+            }
+            None => self.handle_admitted(p, request, subject.as_deref()).await,
+        };
         outcome.deferred.extend(auth_work);
         outcome
     }
@@ -147,7 +175,13 @@ impl EdgeWorker {
             Deferred::RefreshJwks(url) => {
                 auth::refresh_jwks(p, &url).await;
             }
-            task => self.tier.run_deferred(p, task).await,
+            task => match self.routing.as_deref() {
+                Some(router) => {
+                    let routed = Routed { inner: p, router };
+                    self.tier.run_deferred(&routed, task).await
+                }
+                None => self.tier.run_deferred(p, task).await,
+            },
         }
     }
 

@@ -21,6 +21,8 @@ pub struct MemoryPlatform {
     pub kept_until: RefCell<HashMap<String, SystemTime>>,
     pub upstream: RefCell<Script>,
     pub fetched: RefCell<Vec<Request<Body>>>,
+    /// Passive health, when a test routes between origins.
+    pub health: Option<crate::routing::HealthBoard>,
 }
 
 impl MemoryPlatform {
@@ -35,6 +37,7 @@ impl MemoryPlatform {
             kept_until: RefCell::default(),
             upstream: RefCell::new(Box::new(upstream)),
             fetched: RefCell::default(),
+            health: None,
         }
     }
     pub fn advance(&self, secs: u64) {
@@ -90,4 +93,16 @@ impl Platform for MemoryPlatform {
         result.map(Upstream::new)
     }
     fn log(&self, _level: LogLevel, _message: &str) {}
+    fn origin_admit(&self, origin: &str) -> crate::routing::Admission {
+        self.health
+            .as_ref()
+            .map_or(crate::routing::Admission::Allow, |h| {
+                h.admit(origin, self.now.get())
+            })
+    }
+    fn origin_report(&self, origin: &str, ok: bool) {
+        if let Some(health) = &self.health {
+            health.record(origin, self.now.get(), ok);
+        }
+    }
 }

@@ -283,6 +283,15 @@ impl CacheTier {
     ) -> Outcome {
         let mut member = CacheStatusMember::new(&self.name);
         member.fwd = Some(Forward::Stale);
+        let mut revalidation = revalidation;
+        // The validation request is built anew; keep what the host attached (geo) and say
+        // whether a stale copy may stand in if it fails.
+        revalidation.extensions = request.extensions().clone();
+        if serve_stale.is_some() {
+            revalidation
+                .extensions
+                .insert(crate::routing::StaleFallback);
+        }
         let result = p.fetch(Request::from_parts(revalidation, Vec::new())).await;
         let now = p.now();
         let failed = match &result {

@@ -1,0 +1,159 @@
+//! Geo routing: which regional origin serves a request, and how the worker survives that
+//! origin failing.
+//!
+//! ```text
+//! Geo (request.cf / the emulator's PoP) ─▶ Router::plan ─▶ [primary, failover…]
+//!     ─▶ Routed::fetch: skip open circuits, try in order (idempotent methods only),
+//!        hedge a slow GET, report health ─▶ response + X-Edge-Origin-Region
+//! ```
+//! Policy, in order: explicit country rules; data-residency pins (a pinned request never
+//! leaves its allowed set: it gets stale content or a 503); otherwise the nearest origin by
+//! great-circle distance, biased as Route 53 geoproximity does. The decision is pure and
+//! allocation-light (one small Vec per request); health state lives in the host across
+//! requests ([`HealthBoard`]), because worker instances live for one request.
+
+mod breaker;
+mod config;
+mod geo;
+mod send;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub use breaker::{Admission, BreakerState, CircuitBreaker, HealthBoard, HealthSnapshot};
+pub use config::{
+    BreakerConfig, CountryRule, HedgeConfig, OriginConfig, OriginSpec, RedirectConfig,
+    ResidencyPin, RoutingConfig, RoutingConfigError, MAX_ORIGINS,
+};
+pub use geo::{great_circle_km, Geo, GeoPoint};
+pub use send::{redirect, Routed, StaleFallback, ORIGIN_REGION_HEADER};
+
+use config::{country_key, CountryKey};
+
+/// Why an origin was chosen; shown as `reason=` in `X-Edge-Origin-Region`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// An explicit country rule.
+    Rule,
+    /// The nearest origin the client's residency pin allows.
+    Residency,
+    /// The nearest origin by (biased) great-circle distance.
+    Nearest,
+    /// The primary failed or its circuit is open; this is the next allowed origin.
+    Failover,
+    /// No location known: the first allowed origin in the configuration.
+    Default,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rule => "rule",
+            Reason::Residency => "residency",
+            Reason::Nearest => "nearest",
+            Reason::Failover => "failover",
+            Reason::Default => "default",
+        }
+    }
+}
+
+/// One origin a request may go to, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Index into [`Router::origins`].
+    pub origin: usize,
+    pub reason: Reason,
+}
+
+/// The origins a request may use, best first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePlan {
+    pub candidates: Vec<Candidate>,
+    /// The residency pin that restricted the candidates, by name.
+    pub pin: Option<usize>,
+}
+
+/// A checked routing configuration, ready for per-request decisions.
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub origins: Vec<OriginSpec>,
+    rule_by_country: HashMap<CountryKey, usize>,
+    /// (name, allowed-origins mask) per pin.
+    pins: Vec<(String, u64)>,
+    pin_by_country: HashMap<CountryKey, usize>,
+    pub failover: bool,
+    /// `Some(302 | 307)`: redirect mode.
+    pub redirect_status: Option<u16>,
+    pub breaker: BreakerConfig,
+    pub hedge_after: Option<Duration>,
+}
+
+impl Router {
+    /// Decides the candidate origins for a request from `geo`.
+    pub fn plan(&self, geo: &Geo) -> RoutePlan {
+        let key = geo.country.as_deref().and_then(country_key);
+        let pin = key.and_then(|k| self.pin_by_country.get(&k).copied());
+        let allowed = match pin {
+            Some(p) => self.pins[p].1,
+            None => u64::MAX,
+        };
+        let mut order: Vec<(f64, usize)> = (0..self.origins.len())
+            .filter(|&i| allowed & (1 << i) != 0)
+            .map(|i| {
+                let distance = geo.location.map_or(0.0, |(lat, lon)| {
+                    let origin = &self.origins[i];
+                    GeoPoint::new(lat, lon).distance_km(&origin.location) * origin.distance_factor
+                });
+                (distance, i)
+            })
+            .collect();
+        // Stable: ties keep the configuration's order.
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let rule = key
+            .and_then(|k| self.rule_by_country.get(&k).copied())
+            .filter(|&i| allowed & (1 << i) != 0);
+        let primary = rule.unwrap_or(order[0].1);
+        let reason = match (rule, pin, geo.location) {
+            (Some(_), _, _) => Reason::Rule,
+            (None, Some(_), _) => Reason::Residency,
+            (None, None, Some(_)) => Reason::Nearest,
+            (None, None, None) => Reason::Default,
+        };
+        let mut candidates = vec![Candidate {
+            origin: primary,
+            reason,
+        }];
+        if self.failover {
+            candidates.extend(
+                order
+                    .iter()
+                    .filter(|&&(_, i)| i != primary)
+                    .map(|&(_, origin)| Candidate {
+                        origin,
+                        reason: Reason::Failover,
+                    }),
+            );
+        }
+        RoutePlan { candidates, pin }
+    }
+
+    /// The name of a residency pin.
+    pub fn pin_name(&self, pin: usize) -> &str {
+        &self.pins[pin].0
+    }
+
+    pub fn origin_named(&self, name: &str) -> Option<&OriginSpec> {
+        self.origins.iter().find(|o| o.name == name)
+    }
+
+    /// The origin whose URL has this authority (`host[:port]`): how a host recognises which
+    /// origin a routed fetch is for.
+    pub fn origin_for_authority(&self, authority: &str) -> Option<&OriginSpec> {
+        self.origins
+            .iter()
+            .find(|o| o.authority.as_str().eq_ignore_ascii_case(authority))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! Carrying out a route plan: the core's upstream fetch, wrapped so the tier above it never
+//! knows there is more than one origin.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri};
+
+use super::{Admission, Candidate, Geo, OriginSpec, Reason, Router};
+use crate::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream, WorkerError};
+
+/// Names the origin that produced a response and why: `eu-west; reason=nearest`.
+pub const ORIGIN_REGION_HEADER: &str = "x-edge-origin-region";
+
+/// Put into a request's extensions by the tier when it holds a stale response it may serve
+/// if the fetch fails (RFC 5861 stale-if-error): then a failed primary is answered from cache
+/// rather than from a farther origin.
+#[derive(Debug, Clone, Copy)]
+pub struct StaleFallback;
+
+/// A [`Platform`] whose `fetch` goes to the origins a [`Router`] picks; everything else is the
+/// inner platform's.
+pub struct Routed<'a, P> {
+    pub inner: &'a P,
+    pub router: &'a Router,
+}
+
+impl<P: Platform> Platform for Routed<'_, P> {
+    type Guard = P::Guard;
+
+    fn now(&self) -> std::time::SystemTime {
+        self.inner.now()
+    }
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        self.inner.cache_get(key).await
+    }
+    async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
+        self.inner.cache_put(key, entry, keep).await
+    }
+    async fn lock(&self, key: &str) -> Locked<P::Guard> {
+        self.inner.lock(key).await
+    }
+    async fn fetch(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
+        self.send(request).await
+    }
+    fn log(&self, level: LogLevel, message: &str) {
+        self.inner.log(level, message)
+    }
+    fn origin_admit(&self, origin: &str) -> Admission {
+        self.inner.origin_admit(origin)
+    }
+    fn origin_report(&self, origin: &str, ok: bool) {
+        self.inner.origin_report(origin, ok)
+    }
+}
+
+/// RFC 9110 §9.2.2: only these may be sent twice.
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// The request for `origin`: same method, path, query, fields and body; the origin's
+/// scheme and authority.
+fn aimed_at(parts: &http::request::Parts, body: &Body, origin: &OriginSpec) -> Request<Body> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme(origin.scheme.clone())
+        .authority(origin.authority.clone())
+        .path_and_query(path)
+        .build()
+        .unwrap_or_else(|_| parts.uri.clone());
+    let mut request = Request::new(body.clone());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = parts.headers.clone();
+    *request.extensions_mut() = parts.extensions.clone();
+    request
+}
+
+/// A response is a failure of its origin when the server says so (5xx).
+fn healthy(result: &Result<Upstream, FetchError>) -> bool {
+    result
+        .as_ref()
+        .is_ok_and(|u| !u.response.status().is_server_error())
+}
+
+fn annotate(response: &mut Response<Body>, origin: &str, reason: Reason) {
+    let value = format!("{origin}; reason={}", reason.as_str());
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(ORIGIN_REGION_HEADER, value);
+    }
+    let timing = format!("route;desc=\"{origin} {}\"", reason.as_str());
+    if let Ok(value) = HeaderValue::from_str(&timing) {
+        response.headers_mut().append("server-timing", value);
+    }
+}
+
+impl<P: Platform> Routed<'_, P> {
+    async fn send(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
+        let geo = request
+            .extensions()
+            .get::<Geo>()
+            .cloned()
+            .unwrap_or_default();
+        let plan = self.router.plan(&geo);
+        let stale_fallback = request.extensions().get::<StaleFallback>().is_some();
+        let (parts, body) = request.into_parts();
+        let retryable = idempotent(&parts.method);
+        let mut retry_after: Option<Duration> = None;
+        let mut last: Option<(Result<Upstream, FetchError>, Candidate)> = None;
+        let mut next = 0;
+        while next < plan.candidates.len() {
+            if last.is_some() && (!retryable || stale_fallback) {
+                // POST is never replayed; a stale copy beats a farther origin.
+                break;
+            }
+            let candidate = plan.candidates[next];
+            next += 1;
+            let origin = &self.router.origins[candidate.origin];
+            if let Admission::Reject { retry_after: wait } = self.inner.origin_admit(&origin.name) {
+                retry_after = Some(retry_after.map_or(wait, |r| r.min(wait)));
+                continue;
+            }
+            let (result, served_by) = match self.hedge_partner(&parts, &plan.candidates[next..]) {
+                Some((after, partner)) => {
+                    let (result, backup_won) =
+                        self.hedged(&parts, &body, origin, partner, after).await;
+                    if backup_won {
+                        // The partner is used up; continue after it.
+                        next += 1 + plan.candidates[next..]
+                            .iter()
+                            .position(|c| c.origin == partner.origin)
+                            .unwrap_or(0);
+                        (result, partner)
+                    } else {
+                        (result, candidate)
+                    }
+                }
+                None => (
+                    self.inner.fetch(aimed_at(&parts, &body, origin)).await,
+                    candidate,
+                ),
+            };
+            let served_origin = &self.router.origins[served_by.origin].name;
+            let ok = healthy(&result);
+            self.inner.origin_report(served_origin, ok);
+            if ok {
+                return result.map(|mut upstream| {
+                    annotate(&mut upstream.response, served_origin, served_by.reason);
+                    upstream
+                });
+            }
+            if let Err(error) = &result {
+                self.inner.log(
+                    LogLevel::Warn,
+                    &format!("origin {served_origin}: {}", error.0),
+                );
+            }
+            last = Some((result, served_by));
+        }
+        match last {
+            // The last origin tried answered (with a 5xx): pass its answer on, so stale-if-error
+            // and the client see what the origin said.
+            Some((Ok(mut upstream), by)) => {
+                annotate(
+                    &mut upstream.response,
+                    &self.router.origins[by.origin].name,
+                    by.reason,
+                );
+                Ok(upstream)
+            }
+            // A request that may not be replayed failed in flight: the origin may have acted
+            // on it, so say so (502) rather than invite a retry.
+            Some((Err(error), _)) if !retryable => Err(error),
+            // Nothing answered, or every circuit was open: 503 with Retry-After.
+            _ => {
+                let tried: Vec<&str> = plan
+                    .candidates
+                    .iter()
+                    .map(|c| self.router.origins[c.origin].name.as_str())
+                    .collect();
+                let pin = plan.pin.map(|p| self.router.pin_name(p));
+                let error = WorkerError::NoOrigin {
+                    origins: tried.join(", "),
+                    pinned: pin.map(str::to_string),
+                    retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
+                };
+                Ok(Upstream::new(error.to_response()))
+            }
+        }
+    }
+
+    /// A GET may be hedged to the next candidate whose circuit admits it.
+    fn hedge_partner(
+        &self,
+        parts: &http::request::Parts,
+        rest: &[Candidate],
+    ) -> Option<(Duration, Candidate)> {
+        let after = self.router.hedge_after?;
+        if parts.method != Method::GET {
+            return None;
+        }
+        let partner = rest.iter().copied().find(|c| {
+            self.inner
+                .origin_admit(&self.router.origins[c.origin].name)
+                .admitted()
+        })?;
+        Some((after, partner))
+    }
+
+    async fn hedged(
+        &self,
+        parts: &http::request::Parts,
+        body: &Body,
+        primary: &OriginSpec,
+        partner: Candidate,
+        after: Duration,
+    ) -> (Result<Upstream, FetchError>, bool) {
+        let backup = &self.router.origins[partner.origin];
+        match self
+            .inner
+            .fetch_hedged(
+                aimed_at(parts, body, primary),
+                aimed_at(parts, body, backup),
+                after,
+            )
+            .await
+        {
+            Ok(hedged) => (Ok(hedged.upstream), hedged.backup_won),
+            Err(error) => (Err(error), false),
+        }
+    }
+}
+
+/// Redirect mode (answer at the edge, touch no origin): the chosen origin's public host with
+/// the client's path and query. `None` when the router is not in redirect mode.
+pub fn redirect(router: &Router, request: &Request<Body>) -> Option<Response<Body>> {
+    let status = StatusCode::from_u16(router.redirect_status?).ok()?;
+    let geo = request
+        .extensions()
+        .get::<Geo>()
+        .cloned()
+        .unwrap_or_default();
+    let plan = router.plan(&geo);
+    let chosen = plan.candidates.first()?;
+    let origin = &router.origins[chosen.origin];
+    let host = origin.redirect_host.as_ref()?;
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("https://{host}{path}");
+    let mut response = Response::new(Vec::new());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).ok()?);
+    // The answer depends on where the client is: no shared cache may keep it.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    annotate(&mut response, &origin.name, chosen.reason);
+    Some(response)
+}
