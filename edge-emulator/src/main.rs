@@ -26,7 +26,13 @@ enum Command {
     /// regional, origin). Send `X-Emulator-Fault: trap` to make that request's worker trap.
     ///
     /// Admin: GET /__emulator/stats (JSON), GET /__emulator/metrics (Prometheus),
-    /// GET|POST /__emulator/clock (POST {"advance_secs": N} moves every clock forward).
+    /// GET|POST /__emulator/clock (POST {"advance_secs": N} moves every clock forward),
+    /// GET /__emulator/origins (per-origin requests, failures, failovers, hedges, circuits),
+    /// GET|PUT /__emulator/origins/NAME/faults (e.g. {"down_for_secs": 30},
+    /// {"extra_latency_ms": 2000}, {"flap_period_ms": 1000}; {} clears).
+    ///
+    /// Geo routing: the worker picks the regional origin (country rules, residency pins,
+    /// nearest to the client's PoP) and says which in `X-Edge-Origin-Region`.
     Serve {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -45,6 +51,14 @@ enum Command {
         /// Serve every route as public (no JWT verification).
         #[arg(long)]
         no_auth: bool,
+        /// TOML routing configuration (regional origins, country rules, residency pins,
+        /// circuit breaker, hedging, redirect mode). The embedded default routes to the
+        /// nearest of us-east, eu-west and ap-southeast and pins EU/EEA clients to eu-west.
+        #[arg(long, conflicts_with = "no_routing")]
+        routing: Option<PathBuf>,
+        /// No geo routing: each PoP's misses go to its regional tier's own origin.
+        #[arg(long)]
+        no_routing: bool,
     },
     /// Print a JWT the default auth configuration accepts (signed with a demo key), e.g.
     /// `curl -H "Authorization: Bearer $(edge-emulator token)" localhost:8787/api/users/1`.
@@ -88,15 +102,21 @@ async fn main() -> anyhow::Result<()> {
             time_scale,
             auth,
             no_auth,
+            routing,
+            no_routing,
         } => {
-            let auth_toml = match (auth, no_auth) {
-                (_, true) => None,
-                (Some(path), false) => Some(std::fs::read_to_string(&path).with_context(|| {
-                    format!("cannot read the auth configuration {}", path.display())
-                })?),
-                (None, false) => Some(edge_emulator::DEFAULT_AUTH.to_string()),
+            let options = EmulatorOptions {
+                topology: load(topology.as_ref())?,
+                time_scale,
+                auth_toml: configuration(auth, no_auth, "auth", edge_emulator::DEFAULT_AUTH)?,
+                routing_toml: configuration(
+                    routing,
+                    no_routing,
+                    "routing",
+                    edge_emulator::DEFAULT_ROUTING,
+                )?,
             };
-            serve(&listen, load(topology.as_ref())?, time_scale, auth_toml).await
+            serve(&listen, options).await
         }
         Command::Token {
             sub,
@@ -125,12 +145,23 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(
-    listen: &str,
-    topology: Topology,
-    time_scale: f64,
-    auth_toml: Option<String>,
-) -> anyhow::Result<()> {
+/// A worker configuration: the file given, none when switched off, else the embedded default.
+fn configuration(
+    path: Option<PathBuf>,
+    off: bool,
+    what: &str,
+    default: &str,
+) -> anyhow::Result<Option<String>> {
+    match (path, off) {
+        (_, true) => Ok(None),
+        (Some(path), false) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the {what} configuration {}", path.display()))
+            .map(Some),
+        (None, false) => Ok(Some(default.to_string())),
+    }
+}
+
+async fn serve(listen: &str, options: EmulatorOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
@@ -139,12 +170,7 @@ async fn serve(
             )
         })?;
     let address = listener.local_addr()?;
-    let emulator = Emulator::start(EmulatorOptions {
-        topology,
-        time_scale,
-        auth_toml,
-    })
-    .await?;
+    let emulator = Emulator::start(options).await?;
     // Tests read this first line to find the port.
     println!("edge-emulator listening on http://{address}");
     print_topology(&emulator.topology);
@@ -152,6 +178,8 @@ async fn serve(
     println!("  curl -si http://{address}/api/products/1 | grep -iE '^(HTTP|cf-cache-status|cache-status|server-timing|age)'");
     println!("  curl -si -H 'CF-IPCountry: AU' http://{address}/api/products/1 | grep -iE 'cache-status|server-timing'");
     println!("  curl -s http://{address}/__emulator/stats");
+    println!("  curl -si -H 'CF-IPCountry: US' http://{address}/api/products/2 | grep -i x-edge-origin-region");
+    println!("  curl -s -X PUT -d '{{\"down_for_secs\": 60}}' http://{address}/__emulator/origins/us-east/faults   # then the US request fails over");
     println!("  curl -si -H 'Accept-Encoding: br' 'http://{address}/api/products/1?fields=id,name,price' | grep -iE '^(HTTP|content-encoding|etag|x-edge-fields)'");
     println!("  curl -si http://{address}/api/users/1    # 401: needs a token; with one:");
     println!("  curl -si -H \"Authorization: Bearer $(cargo run -q --release -p edge-emulator -- token)\" http://{address}/api/users/1");

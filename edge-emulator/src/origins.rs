@@ -71,27 +71,39 @@ impl OriginHandle {
 }
 
 /// Starts an origin-stub for each site without a URL; they stop when `shutdown` turns true.
+/// `connect_timeout` gives each origin's connect timeout (the routing configuration's).
 pub async fn start(
     sites: &[OriginSite],
     clock: &Arc<EmulatorClock>,
+    connect_timeout: impl Fn(&str) -> Option<Duration>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<Arc<OriginHandle>>> {
-    let client = reqwest::Client::builder()
-        .timeout(ORIGIN_TIMEOUT)
-        .pool_max_idle_per_host(256)
-        .build()?;
     let mut handles = Vec::new();
     for site in sites {
+        let mut client = reqwest::Client::builder()
+            .timeout(ORIGIN_TIMEOUT)
+            .pool_max_idle_per_host(256);
+        if let Some(timeout) = connect_timeout(&site.name) {
+            client = client.connect_timeout(timeout);
+        }
+        let client = client.build()?;
         let (base_url, stub) = match &site.url {
             Some(url) => (url.clone(), None),
             None => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 let url = format!("http://{}", listener.local_addr()?);
+                let faults = match &site.faults {
+                    Some(plan) => plan
+                        .clone()
+                        .resolve(clock.now())
+                        .map_err(|e| anyhow::anyhow!("origin {} faults: {e}", site.name))?,
+                    None => Default::default(),
+                };
                 let origin = Origin::new(OriginConfig {
                     name: site.name.clone(),
                     latency: Duration::from_millis(site.latency_ms),
                     clock: clock.clone(),
-                    ..OriginConfig::default()
+                    faults,
                 });
                 let mut stop = shutdown.clone();
                 tokio::spawn(origin_stub::run(listener, origin.clone(), async move {
@@ -104,7 +116,7 @@ pub async fn start(
             name: site.name.clone(),
             base_url,
             stub,
-            client: client.clone(),
+            client,
         }));
     }
     Ok(handles)

@@ -1,26 +1,38 @@
 //! A regional tier: the worker core's RFC 9111 flow running natively in the host as a shared
 //! cache between the edge PoPs and the origin, with request coalescing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use edge_worker::routing::Router;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::{HeaderValue, Request, Response};
 use tokio::sync::watch;
 
 use crate::origins::OriginHandle;
-use crate::stats::TierCounters;
+use crate::stats::{OriginCounters, TierCounters};
 use crate::store::MemoryStore;
 use crate::Network;
+
+/// An origin this tier can reach, and the round trip to it.
+pub struct OriginLink {
+    pub origin: Arc<OriginHandle>,
+    pub rtt: Duration,
+    pub counters: Arc<OriginCounters>,
+}
 
 pub struct RegionalTier {
     pub name: String,
     tier: CacheTier,
     /// The tier's storage; public so benchmarks and tests can seed it.
     pub store: MemoryStore<CacheEntry>,
-    origin: Arc<OriginHandle>,
-    rtt_to_origin: Duration,
+    /// Where misses go when the worker did not route them (no routing configuration).
+    default_origin: String,
+    /// Every origin by name: the worker's routing picks one by the fetched URL's host.
+    origins: BTreeMap<String, OriginLink>,
+    /// Names the origin a routed URL's authority stands for.
+    router: Option<Arc<Router>>,
     network: Arc<Network>,
     pub counters: TierCounters,
     /// Drop the client's Authorization on the hop to the origin (the auth configuration's
@@ -47,23 +59,35 @@ impl Drop for FetchGuard {
 }
 
 impl RegionalTier {
+    /// `default_origin` must be a key of `origins`.
     pub fn new(
         name: &str,
-        origin: Arc<OriginHandle>,
-        rtt_to_origin: Duration,
+        default_origin: &str,
+        origins: BTreeMap<String, OriginLink>,
+        router: Option<Arc<Router>>,
         network: Arc<Network>,
     ) -> Self {
         Self {
             name: name.to_string(),
             tier: CacheTier::new(format!("regional-{name}"), false),
             store: MemoryStore::default(),
-            origin,
-            rtt_to_origin,
+            default_origin: default_origin.to_string(),
+            origins,
+            router,
             network,
             counters: TierCounters::default(),
             strip_authorization: false,
             inflight: Arc::default(),
         }
+    }
+
+    /// The origin a request goes to: the routed one its URL names, else this tier's default.
+    pub fn link_for(&self, uri: &http::Uri) -> &OriginLink {
+        uri.authority()
+            .zip(self.router.as_deref())
+            .and_then(|(authority, router)| router.origin_for_authority(authority.as_str()))
+            .and_then(|spec| self.origins.get(&spec.name))
+            .unwrap_or(&self.origins[&self.default_origin])
     }
 
     /// Handles a request from an edge PoP; background refreshes run on their own task.
@@ -128,16 +152,16 @@ impl Platform for RegionalPlatform<'_> {
             request.headers_mut().remove(http::header::AUTHORIZATION);
         }
         crate::stats::bump(&tier.counters.upstream_requests);
+        let link = tier.link_for(request.uri());
+        crate::stats::bump(&link.counters.requests);
         let started = Instant::now();
-        tier.network.traverse(tier.rtt_to_origin).await;
-        let mut response = tier.origin.send(request).await.map_err(FetchError)?;
-        let spent = tier
-            .network
-            .simulated(tier.rtt_to_origin, started.elapsed());
+        tier.network.traverse(link.rtt).await;
+        let mut response = link.origin.send(request).await.map_err(FetchError)?;
+        let spent = tier.network.simulated(link.rtt, started.elapsed());
         let timing = format!(
             "origin;dur={:.1};desc=\"{}\"",
             spent.as_secs_f64() * 1000.0,
-            tier.origin.name
+            link.origin.name
         );
         if let Ok(value) = HeaderValue::from_str(&timing) {
             response.headers_mut().append("server-timing", value);

@@ -330,7 +330,7 @@ async fn set_faults(State(origin): State<Arc<Origin>>, body: axum::body::Bytes) 
         Err(message) => (
             StatusCode::BAD_REQUEST,
             Json(json!({ "error": "invalid_fault_plan", "message": message,
-                "example": { "error_rate": 0.5, "error_status": 503, "extra_latency_ms": 100, "down_for_secs": 30 } })),
+                "example": { "error_rate": 0.5, "error_status": 503, "extra_latency_ms": 100, "down_for_secs": 30, "flap_period_ms": 2000 } })),
         )
             .into_response(),
     }
