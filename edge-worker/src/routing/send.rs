@@ -97,9 +97,16 @@ fn annotate(response: &mut Response<Body>, origin: &str, reason: Reason) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(ORIGIN_REGION_HEADER, value);
     }
-    let timing = format!("route;desc=\"{origin} {}\"", reason.as_str());
+    // One field line, the routing decision first, then the hops upstream already reported.
+    let mut timing = format!("route;desc=\"{origin} {}\"", reason.as_str());
+    for upstream in response.headers().get_all("server-timing") {
+        if let Ok(upstream) = upstream.to_str() {
+            timing.push_str(", ");
+            timing.push_str(upstream);
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(&timing) {
-        response.headers_mut().append("server-timing", value);
+        response.headers_mut().insert("server-timing", value);
     }
 }
 
