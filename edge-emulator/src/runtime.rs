@@ -267,13 +267,16 @@ impl edge::worker::host::Host for GuestState {
         }))
     }
 
-    async fn routing_config(&mut self) -> wasmtime::Result<Option<String>> {
+    async fn routing_config(&mut self) -> wasmtime::Result<Option<types::RoutingSource>> {
         self.check_trap()?;
         Ok(self
             .pop
             .routing
             .as_ref()
-            .map(|routing| routing.config_json.to_string()))
+            .map(|routing| types::RoutingSource {
+                json: routing.config_json.to_string(),
+                redirect: routing.router.redirect_status.is_some(),
+            }))
     }
 
     async fn origin_admit(&mut self, origin: String) -> wasmtime::Result<Result<(), u64>> {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use edge_worker::auth::AuthConfig;
 use edge_worker::ready::now_or_never;
-use edge_worker::routing::{Admission, Geo, RoutingConfig};
+use edge_worker::routing::{Admission, Geo, LazyRouter};
 use edge_worker::{
     Body, CacheEntry, CacheTier, Deferred, EdgeWorker, FetchError, Hedged, Locked, LogLevel,
     Platform, Upstream, WorkerError,
@@ -130,12 +130,9 @@ fn geo(ctx: &types::RequestContext) -> Geo {
 /// refused by the host at start-up; if one arrives anyway the worker fails closed (500).
 fn worker(ctx: &types::RequestContext) -> Result<EdgeWorker, WorkerError> {
     let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
-    if let Some(json) = host::routing_config() {
-        let router = serde_json::from_str::<RoutingConfig>(&json)
-            .map_err(|e| e.to_string())
-            .and_then(|config| config.build().map_err(|e| e.to_string()))
-            .map_err(|e| WorkerError::Config(format!("routing configuration: {e}")))?;
-        worker = worker.with_routing(Arc::new(router));
+    if let Some(source) = host::routing_config() {
+        let router = LazyRouter::from_json(source.json, source.redirect);
+        worker = worker.with_lazy_routing(Arc::new(router));
     }
     let Some(json) = host::auth_config() else {
         return Ok(worker);

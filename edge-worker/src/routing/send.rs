@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 
-use super::{Admission, Candidate, Geo, OriginSpec, Reason, Router};
+use super::{Admission, Candidate, Geo, LazyRouter, OriginSpec, Reason, Router};
 use crate::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream, WorkerError};
 
 /// Names the origin that produced a response and why: `eu-west; reason=nearest`.
@@ -23,7 +23,7 @@ pub struct StaleFallback;
 /// inner platform's.
 pub struct Routed<'a, P> {
     pub inner: &'a P,
-    pub router: &'a Router,
+    pub router: &'a LazyRouter,
 }
 
 impl<P: Platform> Platform for Routed<'_, P> {
@@ -112,12 +112,19 @@ fn annotate(response: &mut Response<Body>, origin: &str, reason: Reason) {
 
 impl<P: Platform> Routed<'_, P> {
     async fn send(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
+        let router = match self.router.get() {
+            Ok(router) => router,
+            Err(problem) => {
+                let error = WorkerError::Config(format!("routing configuration: {problem}"));
+                return Ok(Upstream::new(error.to_response()));
+            }
+        };
         let geo = request
             .extensions()
             .get::<Geo>()
             .cloned()
             .unwrap_or_default();
-        let plan = self.router.plan(&geo);
+        let plan = router.plan(&geo);
         let stale_fallback = request.extensions().get::<StaleFallback>().is_some();
         let (parts, body) = request.into_parts();
         let retryable = idempotent(&parts.method);
@@ -131,32 +138,34 @@ impl<P: Platform> Routed<'_, P> {
             }
             let candidate = plan.candidates[next];
             next += 1;
-            let origin = &self.router.origins[candidate.origin];
+            let origin = &router.origins[candidate.origin];
             if let Admission::Reject { retry_after: wait } = self.inner.origin_admit(&origin.name) {
                 retry_after = Some(retry_after.map_or(wait, |r| r.min(wait)));
                 continue;
             }
-            let (result, served_by) = match self.hedge_partner(&parts, &plan.candidates[next..]) {
-                Some((after, partner)) => {
-                    let (result, backup_won) =
-                        self.hedged(&parts, &body, origin, partner, after).await;
-                    if backup_won {
-                        // The partner is used up; continue after it.
-                        next += 1 + plan.candidates[next..]
-                            .iter()
-                            .position(|c| c.origin == partner.origin)
-                            .unwrap_or(0);
-                        (result, partner)
-                    } else {
-                        (result, candidate)
+            let (result, served_by) =
+                match self.hedge_partner(router, &parts, &plan.candidates[next..]) {
+                    Some((after, partner)) => {
+                        let (result, backup_won) = self
+                            .hedged(router, &parts, &body, origin, partner, after)
+                            .await;
+                        if backup_won {
+                            // The partner is used up; continue after it.
+                            next += 1 + plan.candidates[next..]
+                                .iter()
+                                .position(|c| c.origin == partner.origin)
+                                .unwrap_or(0);
+                            (result, partner)
+                        } else {
+                            (result, candidate)
+                        }
                     }
-                }
-                None => (
-                    self.inner.fetch(aimed_at(&parts, &body, origin)).await,
-                    candidate,
-                ),
-            };
-            let served_origin = &self.router.origins[served_by.origin].name;
+                    None => (
+                        self.inner.fetch(aimed_at(&parts, &body, origin)).await,
+                        candidate,
+                    ),
+                };
+            let served_origin = &router.origins[served_by.origin].name;
             let ok = healthy(&result);
             self.inner.origin_report(served_origin, ok);
             if ok {
@@ -179,7 +188,7 @@ impl<P: Platform> Routed<'_, P> {
             Some((Ok(mut upstream), by)) => {
                 annotate(
                     &mut upstream.response,
-                    &self.router.origins[by.origin].name,
+                    &router.origins[by.origin].name,
                     by.reason,
                 );
                 Ok(upstream)
@@ -192,9 +201,9 @@ impl<P: Platform> Routed<'_, P> {
                 let tried: Vec<&str> = plan
                     .candidates
                     .iter()
-                    .map(|c| self.router.origins[c.origin].name.as_str())
+                    .map(|c| router.origins[c.origin].name.as_str())
                     .collect();
-                let pin = plan.pin.map(|p| self.router.pin_name(p));
+                let pin = plan.pin.map(|p| router.pin_name(p));
                 let error = WorkerError::NoOrigin {
                     origins: tried.join(", "),
                     pinned: pin.map(str::to_string),
@@ -208,30 +217,33 @@ impl<P: Platform> Routed<'_, P> {
     /// A GET may be hedged to the next candidate whose circuit admits it.
     fn hedge_partner(
         &self,
+        router: &Router,
         parts: &http::request::Parts,
         rest: &[Candidate],
     ) -> Option<(Duration, Candidate)> {
-        let after = self.router.hedge_after?;
+        let after = router.hedge_after?;
         if parts.method != Method::GET {
             return None;
         }
         let partner = rest.iter().copied().find(|c| {
             self.inner
-                .origin_admit(&self.router.origins[c.origin].name)
+                .origin_admit(&router.origins[c.origin].name)
                 .admitted()
         })?;
         Some((after, partner))
     }
 
+    #[allow(clippy::too_many_arguments)] // why: one private call site; a struct would only rename them
     async fn hedged(
         &self,
+        router: &Router,
         parts: &http::request::Parts,
         body: &Body,
         primary: &OriginSpec,
         partner: Candidate,
         after: Duration,
     ) -> (Result<Upstream, FetchError>, bool) {
-        let backup = &self.router.origins[partner.origin];
+        let backup = &router.origins[partner.origin];
         match self
             .inner
             .fetch_hedged(
