@@ -2,6 +2,7 @@
 //! cache between the edge PoPs and the origin, with request coalescing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -92,40 +93,67 @@ impl RegionalTier {
 
     /// Handles a request from an edge PoP; background refreshes run on their own task.
     pub async fn handle(self: &Arc<Self>, request: Request<Body>) -> Response<Body> {
-        let outcome = self.tier.handle(&RegionalPlatform(self), request).await;
+        self.handle_timed(request).await.0
+    }
+
+    /// Handles a request and says how much simulated time its origin hops stand for beyond
+    /// the real time they took (the RTTs not slept when `time_scale` < 1), so the PoP's
+    /// Server-Timing covers the whole path to the origin.
+    pub async fn handle_timed(
+        self: &Arc<Self>,
+        request: Request<Body>,
+    ) -> (Response<Body>, Duration) {
+        let platform = RegionalPlatform::new(self);
+        let outcome = self.tier.handle(&platform, request).await;
         self.counters.record(outcome.status, outcome.collapsed);
         for task in outcome.deferred {
             let tier = self.clone();
             tokio::spawn(async move {
-                tier.tier.run_deferred(&RegionalPlatform(&tier), task).await;
+                tier.tier
+                    .run_deferred(&RegionalPlatform::new(&tier), task)
+                    .await;
                 crate::stats::bump(&tier.counters.background_refreshes);
             });
         }
-        outcome.response
+        let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
+        (outcome.response, unslept)
     }
 }
 
-/// The core's ports for a regional tier.
-struct RegionalPlatform<'a>(&'a RegionalTier);
+/// The core's ports for a regional tier, for one request.
+struct RegionalPlatform<'a> {
+    tier: &'a RegionalTier,
+    /// Simulated origin time not slept, in nanoseconds (atomic: host futures must be Send).
+    unslept_ns: AtomicU64,
+}
+
+impl<'a> RegionalPlatform<'a> {
+    fn new(tier: &'a RegionalTier) -> Self {
+        Self {
+            tier,
+            unslept_ns: AtomicU64::new(0),
+        }
+    }
+}
 
 impl Platform for RegionalPlatform<'_> {
     type Guard = FetchGuard;
 
     fn now(&self) -> SystemTime {
-        self.0.network.clock.now()
+        self.tier.network.clock.now()
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        self.0.store.get(key, self.now())
+        self.tier.store.get(key, self.now())
     }
 
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
-        self.0.store.put(key, entry, self.now() + keep);
+        self.tier.store.put(key, entry, self.now() + keep);
     }
 
     async fn lock(&self, key: &str) -> Locked<FetchGuard> {
         let waiting = {
-            let mut inflight = self.0.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inflight = self.tier.inflight.lock().unwrap_or_else(|e| e.into_inner());
             match inflight.get(key) {
                 Some(receiver) => Some(receiver.clone()),
                 None => {
@@ -133,7 +161,7 @@ impl Platform for RegionalPlatform<'_> {
                     inflight.insert(key.to_string(), receiver);
                     return Locked::Write(FetchGuard {
                         key: key.to_string(),
-                        inflight: self.0.inflight.clone(),
+                        inflight: self.tier.inflight.clone(),
                         _sender: sender,
                     });
                 }
@@ -147,7 +175,7 @@ impl Platform for RegionalPlatform<'_> {
     }
 
     async fn fetch(&self, mut request: Request<Body>) -> Result<Upstream, FetchError> {
-        let tier = self.0;
+        let tier = self.tier;
         if tier.strip_authorization {
             request.headers_mut().remove(http::header::AUTHORIZATION);
         }
@@ -157,7 +185,10 @@ impl Platform for RegionalPlatform<'_> {
         let started = Instant::now();
         tier.network.traverse(link.rtt).await;
         let mut response = link.origin.send(request).await.map_err(FetchError)?;
-        let spent = tier.network.simulated(link.rtt, started.elapsed());
+        let real = started.elapsed();
+        let spent = tier.network.simulated(link.rtt, real);
+        let unslept = u64::try_from(spent.saturating_sub(real).as_nanos()).unwrap_or(u64::MAX);
+        self.unslept_ns.fetch_add(unslept, Ordering::Relaxed);
         let timing = format!(
             "origin;dur={:.1};desc=\"{}\"",
             spent.as_secs_f64() * 1000.0,

@@ -116,24 +116,29 @@ impl PopNode {
         });
         let trip = async {
             self.network.traverse(self.rtt_to_regional).await;
-            self.regional.handle(request).await
+            self.regional.handle_timed(request).await
         };
-        let result = match limit {
-            Some((origin, timeout, bound)) => {
-                tokio::time::timeout(bound, trip).await.map_err(|_| {
-                    format!(
+        let (result, unslept) = match limit {
+            Some((origin, timeout, bound)) => match tokio::time::timeout(bound, trip).await {
+                Ok((response, unslept)) => (Ok(response), unslept),
+                Err(_) => (
+                    Err(format!(
                         "origin {origin} sent no response head within {} ms",
                         timeout.as_millis()
-                    )
-                })
+                    )),
+                    Duration::ZERO,
+                ),
+            },
+            None => {
+                let (response, unslept) = trip.await;
+                (Ok(response), unslept)
             }
-            None => Ok(trip.await),
         };
         let real = started.elapsed();
         Hop {
             result,
             real,
-            simulated: self.network.simulated(self.rtt_to_regional, real),
+            simulated: self.network.simulated(self.rtt_to_regional, real) + unslept,
         }
     }
 }
