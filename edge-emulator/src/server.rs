@@ -364,24 +364,24 @@ async fn origins(State(emulator): State<Arc<Emulator>>) -> Response {
 }
 
 /// The in-process origin-stub named `name`, or the error response saying why not.
-fn stub(emulator: &Emulator, name: &str) -> Result<Arc<origin_stub::Origin>, Response> {
+fn stub(emulator: &Emulator, name: &str) -> Result<Arc<origin_stub::Origin>, Box<Response>> {
     let Some(handle) = emulator.origins.get(name) else {
         let known: Vec<&str> = emulator.origins.keys().map(String::as_str).collect();
-        return Err(json_error(
+        return Err(Box::new(json_error(
             StatusCode::NOT_FOUND,
             "unknown_origin",
             format!("no origin {name:?}; known origins: {}", known.join(", ")),
-        ));
+        )));
     };
     handle.stub.clone().ok_or_else(|| {
-        json_error(
+        Box::new(json_error(
             StatusCode::CONFLICT,
             "external_origin",
             format!(
                 "origin {name} is a real server ({}); inject faults there",
                 handle.base_url
             ),
-        )
+        ))
     })
 }
 
@@ -398,7 +398,7 @@ async fn origin_faults(
                 .clone(),
         )
         .into_response(),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -412,7 +412,7 @@ async fn set_origin_faults(
 ) -> Response {
     let origin = match stub(&emulator, &name) {
         Ok(origin) => origin,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let plan = serde_json::from_slice::<origin_stub::FaultPlan>(&body)
         .map_err(|e| e.to_string())
