@@ -345,3 +345,29 @@ fn redirect_mode_answers_at_the_edge_with_path_and_query() {
     );
     assert_eq!(p.fetches(), 0);
 }
+
+proptest::proptest! {
+    /// Any client: the plan lists each origin at most once, only allowed ones, and a pinned
+    /// client's plan never leaves its pin.
+    #[test]
+    fn plans_respect_residency_and_never_repeat_an_origin(
+        country in proptest::sample::select(vec!["US", "DE", "FR", "IN", "JP", "ZZ", "GB"]),
+        lat in -90.0f64..=90.0,
+        lon in -180.0f64..=180.0,
+        located in proptest::bool::ANY,
+    ) {
+        let r = router();
+        let geo = Geo::new(Some(country), None, None, located.then_some((lat, lon)));
+        let plan = r.plan(&geo);
+        let mut seen = std::collections::HashSet::new();
+        for c in &plan.candidates {
+            proptest::prop_assert!(seen.insert(c.origin));
+        }
+        if ["DE", "FR"].contains(&country) {
+            proptest::prop_assert_eq!(plan.candidates.len(), 1);
+            proptest::prop_assert_eq!(&r.origins[plan.candidates[0].origin].name, "eu-west");
+        } else {
+            proptest::prop_assert_eq!(plan.candidates.len(), 3);
+        }
+    }
+}
