@@ -139,6 +139,14 @@ impl Router {
         RoutePlan { candidates, pin }
     }
 
+    /// The plan for a request from the [`Geo`] its host attached (none: no location known).
+    pub fn plan_for<B>(&self, request: &http::Request<B>) -> RoutePlan {
+        match request.extensions().get::<Geo>() {
+            Some(geo) => self.plan(geo),
+            None => self.plan(&Geo::default()),
+        }
+    }
+
     /// The name of a residency pin.
     pub fn pin_name(&self, pin: usize) -> &str {
         &self.pins[pin].0

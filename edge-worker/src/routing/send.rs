@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 
-use super::{Admission, Candidate, Geo, LazyRouter, OriginSpec, Reason, Router};
+use super::{Admission, Candidate, LazyRouter, OriginSpec, Reason, Router};
 use crate::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream, WorkerError};
 
 /// Names the origin that produced a response and why: `eu-west; reason=nearest`.
@@ -119,12 +119,7 @@ impl<P: Platform> Routed<'_, P> {
                 return Ok(Upstream::new(error.to_response()));
             }
         };
-        let geo = request
-            .extensions()
-            .get::<Geo>()
-            .cloned()
-            .unwrap_or_default();
-        let plan = router.plan(&geo);
+        let plan = router.plan_for(&request);
         let stale_fallback = request.extensions().get::<StaleFallback>().is_some();
         let (parts, body) = request.into_parts();
         let retryable = idempotent(&parts.method);
@@ -263,12 +258,7 @@ impl<P: Platform> Routed<'_, P> {
 /// the client's path and query. `None` when the router is not in redirect mode.
 pub fn redirect(router: &Router, request: &Request<Body>) -> Option<Response<Body>> {
     let status = StatusCode::from_u16(router.redirect_status?).ok()?;
-    let geo = request
-        .extensions()
-        .get::<Geo>()
-        .cloned()
-        .unwrap_or_default();
-    let plan = router.plan(&geo);
+    let plan = router.plan_for(request);
     let chosen = plan.candidates.first()?;
     let origin = &router.origins[chosen.origin];
     let host = origin.redirect_host.as_ref()?;

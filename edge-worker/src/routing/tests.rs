@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::MemoryPlatform;
+use crate::test_platform::{header, MemoryPlatform};
 use crate::{Body, CacheTier, EdgeWorker, FetchError};
 
 /// EU/EEA members pinned to EU origins; three regions as in the emulator's default topology.
@@ -178,13 +178,6 @@ fn send(p: &MemoryPlatform, method: &str, path: &str, geo: Geo) -> Response<Body
     now_or_never(worker().handle(p, request))
         .expect("in-memory ports never wait")
         .response
-}
-
-fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .map_or("", |v| v.to_str().unwrap())
 }
 
 fn hosts_fetched(p: &MemoryPlatform) -> Vec<String> {
