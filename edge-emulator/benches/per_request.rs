@@ -42,6 +42,7 @@ fn per_request(c: &mut Criterion) {
             time_scale: 0.0,
             auth_toml: Some(edge_emulator::DEFAULT_AUTH.to_string()),
             routing_toml: Some(edge_emulator::DEFAULT_ROUTING.to_string()),
+            ..EmulatorOptions::new(Topology::default_embedded())
         }))
         .unwrap();
     let pop = emulator.pops["fra"].clone();

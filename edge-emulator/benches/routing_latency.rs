@@ -62,6 +62,7 @@ async fn run(name: &str, routing: &str) -> BTreeMap<String, Histogram<u64>> {
         time_scale: 0.0,
         auth_toml: None,
         routing_toml: Some(routing.to_string()),
+        ..EmulatorOptions::new(Topology::default_embedded())
     })
     .await
     .expect("the emulator starts");

@@ -15,7 +15,7 @@ pub mod topology;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
@@ -60,6 +60,28 @@ pub struct EmulatorOptions {
     /// The worker's routing configuration (TOML text); `None`: each PoP's misses go to its
     /// regional tier's origin.
     pub routing_toml: Option<String>,
+    /// Virtual time from this start (the simulator, inside a paused tokio runtime), with
+    /// origins called in-process; `None`: wall time and origins over loopback HTTP.
+    pub virtual_start: Option<SystemTime>,
+    /// Each edge PoP's cache capacity in bytes (LRU); `None`: only the slot limit.
+    pub edge_capacity_bytes: Option<u64>,
+    /// Whether regional tiers cache; `false` makes them pass-through (an edge-only CDN).
+    pub regional_caching: bool,
+}
+
+impl EmulatorOptions {
+    /// Serve-mode defaults: real time (scale 1), no auth, no routing, caching regional tiers.
+    pub fn new(topology: Topology) -> Self {
+        Self {
+            topology,
+            time_scale: 1.0,
+            auth_toml: None,
+            routing_toml: None,
+            virtual_start: None,
+            edge_capacity_bytes: None,
+            regional_caching: true,
+        }
+    }
 }
 
 /// The default routing: nearest of the three regions, EU/EEA pinned to eu-west.
@@ -150,7 +172,10 @@ impl Emulator {
             serde_json::from_str::<edge_worker::auth::AuthConfig>(json)
                 .is_ok_and(|c| !c.forward_authorization)
         });
-        let clock = Arc::new(EmulatorClock::default());
+        let clock = Arc::new(match options.virtual_start {
+            Some(start) => EmulatorClock::virtual_from(start),
+            None => EmulatorClock::default(),
+        });
         let network = Arc::new(Network {
             clock: clock.clone(),
             time_scale: options.time_scale,
@@ -175,7 +200,13 @@ impl Emulator {
                 .map(|o| o.connect_timeout)
         };
         let origins: BTreeMap<String, Arc<OriginHandle>> =
-            origins::start(&topology.origins, &clock, connect_timeout, stop)
+            origins::start(
+                &topology.origins,
+                &clock,
+                connect_timeout,
+                options.virtual_start.is_some(),
+                stop,
+            )
                 .await?
                 .into_iter()
                 .map(|o| (o.name.clone(), o))
@@ -208,6 +239,7 @@ impl Emulator {
                 network.clone(),
             );
             tier.strip_authorization = strip_authorization;
+            tier.caching = options.regional_caching;
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let mut pops = BTreeMap::new();
@@ -217,7 +249,7 @@ impl Emulator {
                 .expect("validated topology");
             let node = PopNode {
                 name: pop.name.clone(),
-                cache: store::MemoryStore::default(),
+                cache: store::MemoryStore::with_capacity(options.edge_capacity_bytes),
                 regional: regionals[&pop.regional].clone(),
                 rtt_to_regional: topology.rtt(pop, regional_site),
                 network: network.clone(),

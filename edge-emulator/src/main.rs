@@ -115,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
                     "routing",
                     edge_emulator::DEFAULT_ROUTING,
                 )?,
+                ..EmulatorOptions::new(Topology::default_embedded())
             };
             serve(&listen, options).await
         }

@@ -39,6 +39,8 @@ pub struct RegionalTier {
     /// Drop the client's Authorization on the hop to the origin (the auth configuration's
     /// `forward_authorization = false`); it travels between our tiers for RFC 9111 §3.5.
     pub strip_authorization: bool,
+    /// `false`: forward every request without caching (an edge-only CDN).
+    pub caching: bool,
     /// Keys being fetched; waiters watch the channel until its sender (the guard) drops.
     inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
 }
@@ -78,6 +80,7 @@ impl RegionalTier {
             network,
             counters: TierCounters::default(),
             strip_authorization: false,
+            caching: true,
             inflight: Arc::default(),
         }
     }
@@ -104,6 +107,16 @@ impl RegionalTier {
         request: Request<Body>,
     ) -> (Response<Body>, Duration) {
         let platform = RegionalPlatform::new(self);
+        if !self.caching {
+            let response = match platform.fetch(request).await {
+                Ok(upstream) => upstream.response,
+                Err(error) => edge_worker::WorkerError::Upstream(error.0).to_response(),
+            };
+            self.counters
+                .record(Some(edge_worker::CfCacheStatus::Dynamic), false);
+            let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
+            return (response, unslept);
+        }
         let outcome = self.tier.handle(&platform, request).await;
         self.counters.record(outcome.status, outcome.collapsed);
         for task in outcome.deferred {
