@@ -9,6 +9,7 @@ pub mod origins;
 pub mod regional;
 pub mod runtime;
 pub mod server;
+pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod topology;
@@ -199,18 +200,17 @@ impl Emulator {
                 .and_then(|r| r.origin_named(name))
                 .map(|o| o.connect_timeout)
         };
-        let origins: BTreeMap<String, Arc<OriginHandle>> =
-            origins::start(
-                &topology.origins,
-                &clock,
-                connect_timeout,
-                options.virtual_start.is_some(),
-                stop,
-            )
-                .await?
-                .into_iter()
-                .map(|o| (o.name.clone(), o))
-                .collect();
+        let origins: BTreeMap<String, Arc<OriginHandle>> = origins::start(
+            &topology.origins,
+            &clock,
+            connect_timeout,
+            options.virtual_start.is_some(),
+            stop,
+        )
+        .await?
+        .into_iter()
+        .map(|o| (o.name.clone(), o))
+        .collect();
         let origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>> = Arc::new(
             origins
                 .keys()

@@ -105,6 +105,7 @@ impl PopNode {
     /// Sends `request` to the regional tier, bounded by the routed origin's first-byte
     /// timeout (plus the scaled round trips on the way).
     async fn hop(self: &Arc<Self>, request: http::Request<edge_worker::Body>) -> Hop {
+        crate::stats::bump(&self.counters.upstream_requests);
         let started = Instant::now();
         let limit = self.routed_origin(request.uri()).map(|origin| {
             let rtts = self.rtt_to_regional + self.regional.link_for(request.uri()).rtt;

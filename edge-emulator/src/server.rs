@@ -191,31 +191,37 @@ async fn edge(
         headers,
         body,
     };
-    let ctx = types::RequestContext {
-        pop: pop.name.clone(),
-        country: parts
-            .headers
-            .get("cf-ipcountry")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        continent: None,
-        // Clients are placed at their PoP: the emulator knows no finer location.
-        latitude: Some(pop.location.0),
-        longitude: Some(pop.location.1),
-    };
+    let country = parts
+        .headers
+        .get("cf-ipcountry")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ctx = context(&pop, country);
 
+    let response = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
+        .await
+        .inspect_err(|failure| {
+            eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
+        })?;
+    Ok(to_http(response))
+}
+
+/// One client request at a PoP, as `serve` and the simulator run it: the client's round
+/// trip, the worker in a fresh instance, counters, deferred work spawned, Server-Timing.
+pub async fn serve_at_pop(
+    emulator: &Arc<Emulator>,
+    pop: &Arc<PopNode>,
+    request: types::Request,
+    ctx: types::RequestContext,
+    trap: bool,
+) -> Result<types::Response, WorkerFailure> {
     let client_rtt = emulator.topology.client_rtt();
     emulator.network.traverse(client_rtt).await;
-    let (outcome, report) = match emulator
-        .runtime
-        .handle(&pop, &wit_request, &ctx, trap)
-        .await
-    {
+    let (outcome, report) = match emulator.runtime.handle(pop, &request, &ctx, trap).await {
         Ok(result) => result,
         Err(failure) => {
             crate::stats::bump(&pop.counters.worker_errors);
-            eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
-            return Err(failure.into());
+            return Err(failure);
         }
     };
     let status = outcome
@@ -225,11 +231,10 @@ async fn edge(
         .find(|(n, _)| n == "cf-cache-status")
         .and_then(|(_, v)| CfCacheStatus::parse(v));
     pop.counters.record(status, false);
-    count_failover(&emulator, status, &outcome.response.headers);
+    count_failover(emulator, status, &outcome.response.headers);
     for task in outcome.deferred {
-        spawn_deferred(&emulator, &pop, task, ctx.clone());
+        spawn_deferred(emulator, pop, task, ctx.clone());
     }
-
     let mut response = outcome.response;
     let timing = format!(
         "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
@@ -238,7 +243,19 @@ async fn edge(
         pop.name
     );
     crate::convert::prepend_server_timing(&mut response.headers, &timing);
-    Ok(to_http(response))
+    Ok(response)
+}
+
+/// The request context a PoP gives the worker: its name and location, the client's country.
+pub fn context(pop: &PopNode, country: Option<String>) -> types::RequestContext {
+    types::RequestContext {
+        pop: pop.name.clone(),
+        country,
+        continent: None,
+        // Clients are placed at their PoP: the emulator knows no finer location.
+        latitude: Some(pop.location.0),
+        longitude: Some(pop.location.1),
+    }
 }
 
 /// Counts a response that a failover origin produced for this request (not a stored copy

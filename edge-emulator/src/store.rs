@@ -215,7 +215,11 @@ mod tests {
         assert_eq!(store.bytes(), 300);
         assert_eq!(store.evictions(), 1);
         store.put("huge", 301u64, later);
-        assert_eq!(store.get("huge", t0), None, "larger than the cache: not stored");
+        assert_eq!(
+            store.get("huge", t0),
+            None,
+            "larger than the cache: not stored"
+        );
         store.put("a", 50u64, later);
         assert_eq!(store.bytes(), 250, "replacing a slot replaces its weight");
     }

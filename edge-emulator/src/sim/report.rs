@@ -64,7 +64,8 @@ pub struct TierFigures {
     pub collapsed: u64,
     /// Requests this tier sent upstream.
     pub upstream_requests: u64,
-    /// hits + stale served + revalidated, over requests (0 when no requests).
+    /// Requests answered from this tier's cache without asking upstream (hits and stale
+    /// served), over requests (0 when no requests). Revalidations count as upstream requests.
     pub hit_ratio: f64,
 }
 

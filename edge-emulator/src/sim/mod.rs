@@ -1,0 +1,5 @@
+//! `edge-emulator simulate`: replay a workload under a virtual clock and report what each
+//! tier absorbed, what the origin still saw and what clients waited.
+
+pub mod report;
+pub mod workload;
