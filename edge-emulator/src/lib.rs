@@ -34,11 +34,23 @@ use crate::topology::Topology;
 pub struct Network {
     pub clock: Arc<EmulatorClock>,
     pub time_scale: f64,
+    /// Relative RTT jitter (standard deviation); 0: exact RTTs.
+    pub jitter: f64,
+    /// Seeded draws for the jitter: one run's hops draw in the same order every time.
+    pub rng: std::sync::Mutex<fastrand::Rng>,
 }
 
 impl Network {
-    /// Waits out one round trip of `rtt` (scaled).
+    /// Waits out one round trip of `rtt` (scaled, jittered).
     pub async fn traverse(&self, rtt: Duration) {
+        let rtt = if self.jitter > 0.0 {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let (u, v) = (1.0 - rng.f64(), rng.f64());
+            let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+            rtt.mul_f64((1.0 + self.jitter * z).max(0.0))
+        } else {
+            rtt
+        };
         let scaled = rtt.mul_f64(self.time_scale);
         if !scaled.is_zero() {
             tokio::time::sleep(scaled).await;
@@ -68,6 +80,10 @@ pub struct EmulatorOptions {
     pub edge_capacity_bytes: Option<u64>,
     /// Whether regional tiers cache; `false` makes them pass-through (an edge-only CDN).
     pub regional_caching: bool,
+    /// Each hop's RTT × (1 + jitter·N(0,1)), clamped at 0; 0 keeps RTTs exact.
+    pub jitter: f64,
+    /// Seeds the jitter draws.
+    pub seed: u64,
 }
 
 impl EmulatorOptions {
@@ -81,6 +97,8 @@ impl EmulatorOptions {
             virtual_start: None,
             edge_capacity_bytes: None,
             regional_caching: true,
+            jitter: 0.0,
+            seed: 0,
         }
     }
 }
@@ -177,9 +195,15 @@ impl Emulator {
             Some(start) => EmulatorClock::virtual_from(start),
             None => EmulatorClock::default(),
         });
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&options.jitter),
+            "jitter must be within 0..=1 (a relative standard deviation)"
+        );
         let network = Arc::new(Network {
             clock: clock.clone(),
             time_scale: options.time_scale,
+            jitter: options.jitter,
+            rng: std::sync::Mutex::new(fastrand::Rng::with_seed(options.seed)),
         });
         let runtime = WorkerRuntime::new(runtime::WORKER_COMPONENT)
             .map_err(|e| anyhow::anyhow!("cannot load the worker component: {e:?}"))?;

@@ -60,6 +60,14 @@ enum Command {
         #[arg(long)]
         no_routing: bool,
     },
+    /// Replay a workload under a virtual clock and report what each tier absorbed, what the
+    /// origins still saw, and what clients waited.
+    ///
+    /// The real wasm worker handles every request; RTTs, origin service times and TTLs run on
+    /// a virtual clock, so ~1M requests take seconds and the same seed gives the same JSON.
+    /// Without arguments: the embedded default scenario (see --print-scenario) on the default
+    /// topology, auth and routing.
+    Simulate(SimulateArgs),
     /// Print a JWT the default auth configuration accepts (signed with a demo key), e.g.
     /// `curl -H "Authorization: Bearer $(edge-emulator token)" localhost:8787/api/users/1`.
     Token {
@@ -83,6 +91,46 @@ enum Command {
         #[arg(long)]
         toml: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Scenario TOML (settings and workload); the embedded default when absent.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Print the embedded default scenario, to start a file of your own from.
+    #[arg(long)]
+    print_scenario: bool,
+    /// Override the scenario's number of requests.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override the scenario's tiering.
+    #[arg(long, value_enum)]
+    tiering: Option<edge_emulator::sim::scenario::Tiering>,
+    /// Override each PoP's cache capacity (MiB, LRU).
+    #[arg(long)]
+    edge_capacity_mib: Option<f64>,
+    /// Add the worker's measured compute time to each latency (makes reports vary run to run).
+    #[arg(long)]
+    add_compute: bool,
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Auth configuration TOML (default: the embedded one).
+    #[arg(long, conflicts_with = "no_auth")]
+    auth: Option<PathBuf>,
+    #[arg(long)]
+    no_auth: bool,
+    /// Routing configuration TOML (default: the embedded one).
+    #[arg(long, conflicts_with = "no_routing")]
+    routing: Option<PathBuf>,
+    #[arg(long)]
+    no_routing: bool,
+    /// Write the JSON report here ("-": standard output).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 fn load(path: Option<&PathBuf>) -> anyhow::Result<Topology> {
@@ -119,6 +167,10 @@ async fn main() -> anyhow::Result<()> {
             };
             serve(&listen, options).await
         }
+        // The simulator runs its own paused runtime, which must not nest inside this one.
+        Command::Simulate(args) => std::thread::spawn(move || simulate(args))
+            .join()
+            .map_err(|_| anyhow::anyhow!("the simulation thread panicked"))?,
         Command::Token {
             sub,
             ttl_secs,
@@ -214,4 +266,68 @@ fn print_topology(topology: &Topology) {
         "client ↔ PoP RTT {:.1} ms; default PoP {}",
         topology.client_rtt_ms, topology.default_pop
     );
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    use edge_emulator::sim::{engine, scenario::Scenario, workload::Generator};
+    if args.print_scenario {
+        print!("{}", edge_emulator::sim::scenario::DEFAULT_SCENARIO);
+        return Ok(());
+    }
+    let mut scenario = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the scenario {}", path.display()))?;
+            Scenario::parse(&text).context(
+                "fix the scenario file (start from `edge-emulator simulate --print-scenario`)",
+            )?
+        }
+        None => Scenario::default_embedded(),
+    };
+    if let Some(requests) = args.requests {
+        scenario.workload.requests = requests;
+    }
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if let Some(tiering) = args.tiering {
+        scenario.tiering = tiering;
+    }
+    if args.edge_capacity_mib.is_some() {
+        scenario.edge_capacity_mib = args.edge_capacity_mib;
+    }
+    scenario.workload.validate()?;
+    let topology = load(args.topology.as_ref())?;
+    let auth = configuration(args.auth, args.no_auth, "auth", edge_emulator::DEFAULT_AUTH)?;
+    let routing = configuration(
+        args.routing,
+        args.no_routing,
+        "routing",
+        edge_emulator::DEFAULT_ROUTING,
+    )?;
+    let mut setup = scenario.setup(topology, auth, routing);
+    setup.add_compute = args.add_compute;
+    let progress = indicatif::ProgressBar::new(scenario.workload.requests).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} simulating {pos}/{len} requests [{bar:30}] {per_sec} {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    let events = Generator::new(scenario.workload.clone(), scenario.seed);
+    let (report, wall) = engine::simulate(&setup, events, scenario.workload.requests, &progress)?;
+    progress.finish_and_clear();
+    let json = serde_json::to_string_pretty(&report)?;
+    match args.json.as_deref() {
+        Some(path) if path.as_os_str() == "-" => println!("{json}"),
+        Some(path) => std::fs::write(path, &json)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {}
+    }
+    eprintln!(
+        "{} requests in {:.1} s of wall time: {:.0} simulated requests/s",
+        wall.requests,
+        wall.elapsed.as_secs_f64(),
+        wall.requests_per_second()
+    );
+    Ok(())
 }

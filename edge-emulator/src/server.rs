@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use edge_worker::headers::is_hop_by_hop;
 use edge_worker::CfCacheStatus;
 
-use crate::runtime::{types, PopNode, WorkerFailure};
+use crate::runtime::{types, PopNode, RunReport, WorkerFailure};
 use crate::stats::prometheus;
 use crate::Emulator;
 
@@ -198,7 +198,7 @@ async fn edge(
         .map(str::to_string);
     let ctx = context(&pop, country);
 
-    let response = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
+    let (response, _) = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
         .await
         .inspect_err(|failure| {
             eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
@@ -214,7 +214,7 @@ pub async fn serve_at_pop(
     request: types::Request,
     ctx: types::RequestContext,
     trap: bool,
-) -> Result<types::Response, WorkerFailure> {
+) -> Result<(types::Response, RunReport), WorkerFailure> {
     let client_rtt = emulator.topology.client_rtt();
     emulator.network.traverse(client_rtt).await;
     let (outcome, report) = match emulator.runtime.handle(pop, &request, &ctx, trap).await {
@@ -243,7 +243,7 @@ pub async fn serve_at_pop(
         pop.name
     );
     crate::convert::prepend_server_timing(&mut response.headers, &timing);
-    Ok(response)
+    Ok((response, report))
 }
 
 /// The request context a PoP gives the worker: its name and location, the client's country.

@@ -214,12 +214,7 @@ impl Generator {
             sum += *p;
             *p = sum;
         }
-        let sizes = (0..spec.objects)
-            .map(|_| {
-                let z = normal(&mut rng);
-                ((spec.median_bytes as f64) * (spec.size_sigma * z).exp()).clamp(64.0, 8e6) as u64
-            })
-            .collect();
+        let sizes = draw_sizes(&spec, &mut rng);
         let weights = |map: &BTreeMap<String, f64>| -> Vec<(String, f64)> {
             let total: f64 = map.values().sum();
             let mut acc = 0.0;
@@ -378,6 +373,21 @@ impl Iterator for Generator {
         self.next_base = self.base_after(at);
         Some(self.read(at, None))
     }
+}
+
+/// Each object's size, as the generator with this seed draws them.
+pub fn object_sizes(spec: &WorkloadSpec, seed: u64) -> Vec<u64> {
+    draw_sizes(spec, &mut fastrand::Rng::with_seed(seed))
+}
+
+/// Log-normal around the median; the generator's first draws.
+fn draw_sizes(spec: &WorkloadSpec, rng: &mut fastrand::Rng) -> Vec<u64> {
+    (0..spec.objects)
+        .map(|_| {
+            let z = normal(rng);
+            ((spec.median_bytes as f64) * (spec.size_sigma * z).exp()).clamp(64.0, 8e6) as u64
+        })
+        .collect()
 }
 
 fn exponential(rng: &mut fastrand::Rng, rate: f64) -> f64 {
