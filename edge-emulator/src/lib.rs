@@ -9,6 +9,7 @@ pub mod origins;
 pub mod regional;
 pub mod runtime;
 pub mod server;
+pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod topology;
