@@ -11,7 +11,7 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 64.0;
-const TOP: f64 = 36.0;
+const TOP: f64 = 48.0;
 const BOTTOM: f64 = 56.0;
 
 /// Distinguishable on white and for the common colour-vision deficiencies (Okabe–Ito).
@@ -109,26 +109,26 @@ pub fn short_number(value: f64) -> String {
     }
 }
 
-fn open(out: &mut String, title: &str) {
-    let _ = write!(
-        out,
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{t}\">\
-         <text x=\"{LEFT}\" y=\"20\" class=\"title\">{t}</text>",
-        t = escape(title)
-    );
-}
-
-fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
-    let mut x = LEFT;
-    let y = HEIGHT - 12.0;
+/// Wraps a chart's body in its `<svg>` with the title on top and the legend below, the legend
+/// wrapping onto as many rows as it needs (the drawing grows taller to fit them).
+fn finish(title: &str, body: &str, entries: &[(&str, &str, bool)]) -> String {
+    const ROW: f64 = 16.0;
+    let mut legend = String::new();
+    let (mut x, mut y) = (LEFT, HEIGHT - 12.0);
     for (label, color, dashed) in entries {
+        // Approximate text width; the legend only needs to not overlap itself.
+        let width = 30.0 + 6.5 * label.chars().count() as f64;
+        if x > LEFT && x + width > WIDTH {
+            x = LEFT;
+            y += ROW;
+        }
         let dash = if *dashed {
             " stroke-dasharray=\"5 3\""
         } else {
             ""
         };
         let _ = write!(
-            out,
+            legend,
             "<line x1=\"{x}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/>\
              <text x=\"{tx}\" y=\"{y}\" class=\"legend\">{label}</text>",
             y0 = y - 4.0,
@@ -136,25 +136,29 @@ fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
             tx = x + 22.0,
             label = escape(label),
         );
-        // Approximate text width; the legend only needs to not overlap itself.
-        x += 40.0 + 6.5 * label.chars().count() as f64;
+        x += width + 10.0;
     }
+    let height = y + 12.0;
+    format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{t}\">\
+         <text x=\"{LEFT}\" y=\"18\" class=\"title\">{t}</text>{body}{legend}</svg>",
+        t = escape(title)
+    )
 }
 
-fn no_data(out: &mut String) {
-    let _ = write!(
-        out,
-        "<text x=\"{x}\" y=\"{y}\" class=\"empty\" text-anchor=\"middle\">no data</text></svg>",
+fn no_data(title: &str) -> String {
+    let body = format!(
+        "<text x=\"{x}\" y=\"{y}\" class=\"empty\" text-anchor=\"middle\">no data</text>",
         x = WIDTH / 2.0,
         y = HEIGHT / 2.0
     );
+    finish(title, &body, &[])
 }
 
 /// Renders a line chart; series without finite points are left out of scales but kept in the
 /// legend, and a chart with no points at all says "no data".
 pub fn line_chart(chart: &LineChart<'_>) -> String {
     let mut out = String::new();
-    open(&mut out, chart.title);
     let finite = |s: &Series| -> Vec<(f64, f64)> {
         s.points
             .iter()
@@ -166,8 +170,7 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
     let cleaned: Vec<Vec<(f64, f64)>> = chart.series.iter().map(finite).collect();
     let all_points = || cleaned.iter().flatten();
     if all_points().next().is_none() {
-        no_data(&mut out);
-        return out;
+        return no_data(chart.title);
     }
     let y_max = |right: bool| {
         chart
@@ -185,21 +188,29 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
     let x_max = all_points()
         .map(|(x, _)| *x)
         .fold(f64::NEG_INFINITY, f64::max);
-    let (x_ticks, x_lo, x_hi, to_unit): (Vec<f64>, f64, f64, fn(f64) -> f64) = match chart.x_scale {
+    // Axis range in axis units: values for a linear axis, log10 of values for a log one.
+    let (x_ticks, x_lo, x_hi): (Vec<f64>, f64, f64) = match chart.x_scale {
         XScale::Linear => {
             let (ticks, top) = linear_ticks(x_max);
-            (ticks, 0.0, top, |x| x)
+            (ticks, 0.0, top)
         }
         XScale::Log => {
-            let lo = x_min.log10().floor();
-            let hi = x_max.log10().ceil().max(lo + 1.0);
+            let hi = x_max.log10().ceil();
+            // Twelve decades are plenty for latency; points below are pinned to the left edge.
+            let lo = x_min.log10().floor().clamp(hi - 12.0, hi - 1.0);
             let ticks = (lo as i32..=hi as i32).map(|e| 10f64.powi(e)).collect();
-            (ticks, lo, hi, f64::log10)
+            (ticks, lo, hi)
         }
     };
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
-    let px = |x: f64| LEFT + (to_unit(x) - x_lo) / (x_hi - x_lo) * plot_w;
+    let px = |x: f64| {
+        let unit = match chart.x_scale {
+            XScale::Linear => x,
+            XScale::Log => x.log10(),
+        };
+        LEFT + ((unit - x_lo) / (x_hi - x_lo)).clamp(0.0, 1.0) * plot_w
+    };
     let py = |y: f64, top: f64| TOP + plot_h - (y / top).clamp(0.0, 1.0) * plot_h;
 
     for &t in &left_ticks {
@@ -282,19 +293,15 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
         .iter()
         .map(|s| (s.label.as_str(), s.color, s.dashed))
         .collect();
-    legend(&mut out, &entries);
-    out.push_str("</svg>");
-    out
+    finish(chart.title, &out, &entries)
 }
 
 /// Renders grouped bars from zero; negative and non-finite values draw as empty bars.
 pub fn bar_chart(chart: &BarChart<'_>) -> String {
     let mut out = String::new();
-    open(&mut out, chart.title);
     let value = |v: f64| if v.is_finite() && v > 0.0 { v } else { 0.0 };
     if chart.categories.is_empty() || chart.series.is_empty() {
-        no_data(&mut out);
-        return out;
+        return no_data(chart.title);
     }
     let max = chart
         .series
@@ -357,9 +364,7 @@ pub fn bar_chart(chart: &BarChart<'_>) -> String {
         .enumerate()
         .map(|(i, (label, _))| (label.as_str(), PALETTE[i % PALETTE.len()], false))
         .collect();
-    legend(&mut out, &entries);
-    out.push_str("</svg>");
-    out
+    finish(chart.title, &out, &entries)
 }
 
 #[cfg(test)]
