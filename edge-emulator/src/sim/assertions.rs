@@ -335,6 +335,15 @@ impl Assertion {
     }
 }
 
+/// So clap can parse `--assert` values straight into assertions.
+impl std::str::FromStr for Assertion {
+    type Err = AssertionError;
+
+    fn from_str(text: &str) -> Result<Assertion, AssertionError> {
+        Assertion::parse(text)
+    }
+}
+
 /// Splits `250ms` / `0.25 s` / `95%` / `0.95` into the metric's unit.
 fn parse_value(metric: &Metric, value: &str, assertion: &str) -> Result<f64, AssertionError> {
     if value.is_empty() {
@@ -431,6 +440,7 @@ pub fn check(assertions: &[Assertion], report: &Report) -> Vec<AssertionOutcome>
 pub(crate) mod tests {
     use super::*;
     use crate::sim::report::*;
+    use proptest::prelude::*;
     use std::collections::BTreeMap;
 
     fn latency(p50: f64, p99: f64) -> LatencySummary {
@@ -685,5 +695,56 @@ pub(crate) mod tests {
             "regional_hit_ratio >= 0: the report has no \"regional\" tier ✗"
         );
         assert!(check(&[], &report).is_empty());
+    }
+
+    fn metric_strategy() -> impl Strategy<Value = Metric> {
+        let percentile = proptest::sample::select(vec![
+            Percentile::P50,
+            Percentile::P90,
+            Percentile::P95,
+            Percentile::P99,
+            Percentile::P999,
+        ]);
+        prop_oneof![
+            proptest::sample::select(vec![
+                Metric::Offload,
+                Metric::ByteOffload,
+                Metric::OriginRequests,
+                Metric::OriginPeakRps,
+                Metric::HitRatio,
+                Metric::RegionalHitRatio,
+                Metric::Errors,
+            ]),
+            (
+                percentile,
+                proptest::option::of("[a-z0-9][a-z0-9._-]{0,20}")
+            )
+                .prop_map(|(percentile, region)| Metric::Latency { percentile, region }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn display_parses_back_to_the_same_assertion(
+            metric in metric_strategy(),
+            op in proptest::sample::select(vec![Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq]),
+            value in -1e6..1e6_f64,
+        ) {
+            let assertion = Assertion { metric, op, value };
+            prop_assert_eq!(Assertion::parse(&assertion.to_string()), Ok(assertion));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC*") {
+            let _ = Assertion::parse(&text);
+        }
+
+        #[test]
+        fn assertion_like_text_never_panics(text in "(p99|offload|errors|\\[|\\]|[<>=!]|[0-9.eE+-]|ms|s|%| ){0,12}") {
+            if let Ok(assertion) = Assertion::parse(&text) {
+                prop_assert!(assertion.value.is_finite());
+                let _ = assertion.check(&sample_report("any")).to_string();
+            }
+        }
     }
 }

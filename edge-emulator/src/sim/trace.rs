@@ -181,6 +181,8 @@ pub fn parse_trace(text: &str, format: TraceFormat) -> Result<Vec<TraceRecord>, 
     if text.len() > MAX_TRACE_BYTES {
         return Err(TraceError::TooLarge { bytes: text.len() });
     }
+    // Spreadsheet exports often start with a byte-order mark, which would glue onto "time".
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         TraceFormat::Csv => parse_csv(text),
         TraceFormat::JsonLines => parse_json_lines(text),
@@ -211,8 +213,15 @@ enum Column {
 
 impl Column {
     fn from_name(name: &str) -> Option<Column> {
-        let name = name.trim().to_ascii_lowercase().replace('-', "_");
-        Some(match name.as_str() {
+        // Exact names are the common case; only other spellings pay for normalising.
+        if let Some(column) = Column::from_exact_name(name) {
+            return Some(column);
+        }
+        Column::from_exact_name(&name.trim().to_ascii_lowercase().replace('-', "_"))
+    }
+
+    fn from_exact_name(name: &str) -> Option<Column> {
+        Some(match name {
             "time" => Column::Time,
             "country" => Column::Country,
             "pop" => Column::Pop,
@@ -378,24 +387,21 @@ fn parse_json_lines(text: &str) -> Result<Vec<TraceRecord>, TraceError> {
             return Err(at_line(LineProblem::NotAnObject));
         };
         let keys = columns(object.keys().map(String::as_str)).map_err(at_line)?;
-        // Numbers are only meaningful for time; keep their text so both formats share parsing.
-        let number_texts: Vec<String> = object
-            .values()
-            .map(|v| match v {
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => String::new(),
-            })
-            .collect();
+        // A number is only meaningful for time; its text goes through the same parsing as CSV's.
+        let mut time_number = String::new();
         let mut raw = RawRecord::default();
-        for ((&column, (key, value)), number_text) in keys.iter().zip(&object).zip(&number_texts) {
+        for (&column, (key, value)) in keys.iter().zip(&object) {
             match value {
                 serde_json::Value::Null => {}
                 serde_json::Value::String(s) => raw.set(column, s.trim()),
-                serde_json::Value::Number(_) if column == Column::Time => {
-                    raw.set(column, number_text)
+                serde_json::Value::Number(n) if column == Column::Time => {
+                    time_number = n.to_string();
                 }
                 _ => return Err(at_line(LineProblem::NotAString(excerpt(key)))),
             }
+        }
+        if !time_number.is_empty() {
+            raw.set(Column::Time, &time_number);
         }
         builder.push(&raw, line)?;
     }

@@ -89,6 +89,14 @@ fn csv_columns_in_any_order_with_defaults_and_comments() {
         records[0].headers,
         vec![("accept-encoding".into(), "gzip".into())]
     );
+    // A byte-order mark from a spreadsheet export is not part of the first column's name.
+    assert_eq!(csv("\u{feff}time,pop,url\n1,fra,/\n").unwrap().len(), 1);
+    assert_eq!(
+        jsonl("\u{feff}{\"time\":1,\"pop\":\"fra\",\"url\":\"/\"}")
+            .unwrap()
+            .len(),
+        1
+    );
     // A header alone is an empty trace, not an error.
     assert_eq!(csv("time,pop,url\n").unwrap(), vec![]);
 }
