@@ -175,6 +175,33 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         ]);
     }
 
+    let c = &report.outcomes;
+    let mut outcomes = Grid::new(
+        "Responses to clients",
+        &[
+            "",
+            "hits",
+            "misses",
+            "SWR",
+            "stale-if-error",
+            "revalidated",
+            "collapsed",
+            "304 to clients",
+            "errors",
+        ],
+    );
+    outcomes.row(vec![
+        "edge".to_string(),
+        c.hits.to_string(),
+        c.misses.to_string(),
+        c.stale_while_revalidate.to_string(),
+        c.stale_if_error.to_string(),
+        c.revalidated.to_string(),
+        c.collapsed.to_string(),
+        c.not_modified_to_clients.to_string(),
+        c.errors.to_string(),
+    ]);
+
     let o = &report.origin;
     let mut origin = Grid::new(
         "Origin",
@@ -227,7 +254,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         ]);
     }
 
-    let mut grids = vec![tiers, origin, latency, byte_grid];
+    let mut grids = vec![tiers, outcomes, origin, latency, byte_grid];
     if !report.bounds.is_empty() {
         grids.push(bounds);
     }
@@ -235,7 +262,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
 }
 
 /// The report as plain text for a terminal: a scenario line, the offload, then tables of tiers,
-/// origin, latency per region, bytes and analytic bounds.
+/// responses to clients, origin, latency per region, bytes and analytic bounds (when any).
 pub fn table(report: &Report) -> String {
     let mut out = format!("{}\n{}\n", scenario_line(report), offload_line(report));
     for grid in report_grids(report) {
@@ -554,6 +581,8 @@ mod tests {
             "| edge-fra ",
             "90.0%",
             "stale-if-error",
+            "Responses to clients",
+            "304 to clients",
             "Origin",
             "293.0 KiB",
             "61.0",

@@ -144,6 +144,8 @@ pub enum LineProblem {
     NoLocationColumn,
     #[error("{0:?} must be a string")]
     NotAString(String),
+    #[error("time must be a number of seconds or an RFC 3339 timestamp string")]
+    BadTimeType,
     #[error("{0:?} is missing")]
     MissingField(&'static str),
     #[error("neither country nor pop is given")]
@@ -397,6 +399,7 @@ fn parse_json_lines(text: &str) -> Result<Vec<TraceRecord>, TraceError> {
                 serde_json::Value::Number(n) if column == Column::Time => {
                     time_number = n.to_string();
                 }
+                _ if column == Column::Time => return Err(at_line(LineProblem::BadTimeType)),
                 _ => return Err(at_line(LineProblem::NotAString(excerpt(key)))),
             }
         }

@@ -292,7 +292,7 @@ fn jsonl_errors_name_the_line() {
         ),
         (
             "{\"time\":true,\"pop\":\"a\",\"url\":\"/\"}\n",
-            "line 1: \"time\" must be a string",
+            "line 1: time must be a number of seconds or an RFC 3339",
         ),
         (
             "{\"time\":0,\"pop\":\"a\",\"path\":\"/\"}\n",
