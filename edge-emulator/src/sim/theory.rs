@@ -416,6 +416,45 @@ mod tests {
         }
     }
 
+    /// Hit ratio of a TTL cache (entries live `ttl_s` from fetch) fed Poisson requests.
+    fn simulate_ttl(rates: &[f64], ttl_s: f64, duration_s: f64, seed: u64) -> f64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let (mut hits, mut requests) = (0_u64, 0_u64);
+        for &rate in rates {
+            let (mut now, mut expires) = (0.0, f64::NEG_INFINITY);
+            loop {
+                // Exponential inter-arrival time; 1 − u avoids ln(0).
+                now += -(1.0 - rng.f64()).ln() / rate;
+                if now > duration_s {
+                    break;
+                }
+                requests += 1;
+                if now < expires {
+                    hits += 1;
+                } else {
+                    expires = now + ttl_s;
+                }
+            }
+        }
+        hits as f64 / requests as f64
+    }
+
+    #[test]
+    fn ttl_agrees_with_a_simulated_ttl_cache() {
+        let rates: Vec<f64> = zipf_probabilities(200, 0.9)
+            .iter()
+            .map(|p| p * 50.0)
+            .collect();
+        for (ttl, seed) in [(1.0, 3), (10.0, 5), (60.0, 9)] {
+            let predicted = ttl_hit_ratio(&rates, ttl);
+            let simulated = simulate_ttl(&rates, ttl, 5_000.0, seed);
+            assert!(
+                close(predicted, simulated, 0.01),
+                "T={ttl}: theory {predicted:.4}, simulated {simulated:.4}"
+            );
+        }
+    }
+
     // --- tiers ---
 
     #[test]
