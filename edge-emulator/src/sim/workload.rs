@@ -149,12 +149,7 @@ impl WorkloadSpec {
     }
 }
 
-/// Zipf probabilities p_i ∝ 1/i^α, i = 1..=n.
-pub fn zipf(n: usize, alpha: f64) -> Vec<f64> {
-    let weights: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-alpha)).collect();
-    let total: f64 = weights.iter().sum();
-    weights.into_iter().map(|w| w / total).collect()
-}
+use super::theory::zipf_probabilities as zipf;
 
 /// One thing that happens in a simulation.
 #[derive(Debug, Clone, PartialEq)]
