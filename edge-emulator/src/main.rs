@@ -68,6 +68,9 @@ enum Command {
     /// Without arguments: the embedded default scenario (see --print-scenario) on the default
     /// topology, auth and routing.
     Simulate(SimulateArgs),
+    /// Run the same workload against several configurations (tiered vs edge-only, SWR on vs
+    /// off, TTLs, capacities) and show the figures side by side, two runs at a time.
+    Compare(CompareArgs),
     /// Print a JWT the default auth configuration accepts (signed with a demo key), e.g.
     /// `curl -H "Authorization: Bearer $(edge-emulator token)" localhost:8787/api/users/1`.
     Token {
@@ -95,18 +98,61 @@ enum Command {
 
 #[derive(clap::Args)]
 struct SimulateArgs {
-    /// Scenario TOML (settings and workload); the embedded default when absent.
-    #[arg(long)]
-    scenario: Option<PathBuf>,
+    #[command(flatten)]
+    common: SimCommon,
+    /// Replay a trace (CSV or JSON Lines; columns in --help) instead of generating the
+    /// scenario's workload. `edge-emulator/traces/example.csv` is one.
+    #[arg(long, long_help = edge_emulator::sim::trace::TRACE_COLUMNS_HELP)]
+    trace: Option<PathBuf>,
     /// Print the embedded default scenario, to start a file of your own from.
     #[arg(long)]
     print_scenario: bool,
+    /// Write the JSON report here ("-": standard output). Same inputs and seed, same bytes.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the HTML report (self-contained, with charts) here.
+    #[arg(long, default_value = "edge-emulator-report.html")]
+    html: PathBuf,
+    /// Do not write the HTML report.
+    #[arg(long)]
+    no_html: bool,
+    /// A threshold the run must meet, e.g. 'offload>=0.95' or 'p99<250ms'; repeatable. The
+    /// command exits with status 1 when any is missed.
+    #[arg(long = "assert", value_name = "EXPR", long_help = edge_emulator::sim::assertions::METRICS_HELP)]
+    assertions: Vec<edge_emulator::sim::assertions::Assertion>,
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    common: SimCommon,
+    /// Configurations to compare, each a change to the scenario: tiered, edge-only,
+    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing. Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
+    variants: Vec<String>,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long, default_value = "edge-emulator-compare.html")]
+    html: PathBuf,
+    #[arg(long)]
+    no_html: bool,
+}
+
+/// Settings `simulate` and `compare` share.
+#[derive(clap::Args, Clone)]
+struct SimCommon {
+    /// Scenario TOML (settings and workload); the embedded default when absent.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
     /// Override the scenario's number of requests.
     #[arg(long)]
     requests: Option<u64>,
     /// Override the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Override the scenario's warm-up (requests before it are not measured).
+    #[arg(long)]
+    warmup_s: Option<f64>,
     /// Override the scenario's tiering.
     #[arg(long, value_enum)]
     tiering: Option<edge_emulator::sim::scenario::Tiering>,
@@ -128,9 +174,6 @@ struct SimulateArgs {
     routing: Option<PathBuf>,
     #[arg(long)]
     no_routing: bool,
-    /// Write the JSON report here ("-": standard output).
-    #[arg(long)]
-    json: Option<PathBuf>,
 }
 
 fn load(path: Option<&PathBuf>) -> anyhow::Result<Topology> {
@@ -171,6 +214,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => std::thread::spawn(move || simulate(args))
             .join()
             .map_err(|_| anyhow::anyhow!("the simulation thread panicked"))?,
+        Command::Compare(args) => std::thread::spawn(move || compare(args))
+            .join()
+            .map_err(|_| anyhow::anyhow!("the comparison thread panicked"))?,
         Command::Token {
             sub,
             ttl_secs,
@@ -268,66 +314,248 @@ fn print_topology(topology: &Topology) {
     );
 }
 
+use edge_emulator::sim::engine::{self, SimSetup};
+use edge_emulator::sim::render;
+use edge_emulator::sim::report::Report;
+use edge_emulator::sim::scenario::Scenario;
+use edge_emulator::sim::workload::{self, Generator};
+
+impl SimCommon {
+    /// The scenario with the command line's overrides, and the engine's setup for it.
+    fn setup(&self) -> anyhow::Result<(Scenario, SimSetup)> {
+        let mut scenario = match &self.scenario {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the scenario {}", path.display()))?;
+                Scenario::parse(&text).context(
+                    "fix the scenario file (start from `edge-emulator simulate --print-scenario`)",
+                )?
+            }
+            None => Scenario::default_embedded(),
+        };
+        if let Some(requests) = self.requests {
+            scenario.workload.requests = requests;
+        }
+        if let Some(seed) = self.seed {
+            scenario.seed = seed;
+        }
+        if let Some(warmup) = self.warmup_s {
+            scenario.warmup_s = warmup;
+        }
+        if let Some(tiering) = self.tiering {
+            scenario.tiering = tiering;
+        }
+        if self.edge_capacity_mib.is_some() {
+            scenario.edge_capacity_mib = self.edge_capacity_mib;
+        }
+        scenario.workload.validate()?;
+        let topology = load(self.topology.as_ref())?;
+        let auth = configuration(
+            self.auth.clone(),
+            self.no_auth,
+            "auth",
+            edge_emulator::DEFAULT_AUTH,
+        )?;
+        let routing = configuration(
+            self.routing.clone(),
+            self.no_routing,
+            "routing",
+            edge_emulator::DEFAULT_ROUTING,
+        )?;
+        let mut setup = scenario.setup(topology, auth, routing);
+        setup.add_compute = self.add_compute;
+        Ok((scenario, setup))
+    }
+}
+
+fn progress_bar(requests: u64, label: &str) -> anyhow::Result<indicatif::ProgressBar> {
+    Ok(indicatif::ProgressBar::new(requests).with_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {label:<12} {{pos}}/{{len}} [{{bar:30}}] {{per_sec}} {{eta}}"
+        ))?
+        .progress_chars("=> "),
+    ))
+}
+
+/// Writes the JSON (when asked) and the HTML (unless switched off) reports.
+fn write_reports(
+    reports: &[Report],
+    json: Option<&std::path::Path>,
+    html: &std::path::Path,
+    no_html: bool,
+) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        let text = if reports.len() == 1 {
+            serde_json::to_string_pretty(&reports[0])?
+        } else {
+            serde_json::to_string_pretty(reports)?
+        };
+        if path.as_os_str() == "-" {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    if !no_html {
+        std::fs::write(html, render::html(reports))
+            .with_context(|| format!("cannot write {}", html.display()))?;
+        println!("HTML report: {}", html.display());
+    }
+    Ok(())
+}
+
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    use edge_emulator::sim::{engine, scenario::Scenario, workload::Generator};
     if args.print_scenario {
         print!("{}", edge_emulator::sim::scenario::DEFAULT_SCENARIO);
         return Ok(());
     }
-    let mut scenario = match &args.scenario {
+    let (scenario, mut setup) = args.common.setup()?;
+    let (events, total): (Box<dyn Iterator<Item = workload::SimEvent>>, u64) = match &args.trace {
         Some(path) => {
+            let format = edge_emulator::sim::trace::TraceFormat::from_path(path)?;
             let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the scenario {}", path.display()))?;
-            Scenario::parse(&text).context(
-                "fix the scenario file (start from `edge-emulator simulate --print-scenario`)",
-            )?
+                .with_context(|| format!("cannot read the trace {}", path.display()))?;
+            let records = edge_emulator::sim::trace::parse_trace(&text, format)
+                .with_context(|| format!("fix the trace {}", path.display()))?;
+            let total = records.len() as u64;
+            setup.spec = None;
+            setup.workload = format!("trace {} ({total} requests)", path.display());
+            if args.common.warmup_s.is_none() {
+                setup.warmup_s = 0.0;
+            }
+            (Box::new(workload::from_trace(records)), total)
         }
-        None => Scenario::default_embedded(),
+        None => (
+            Box::new(Generator::new(scenario.workload.clone(), scenario.seed)),
+            scenario.workload.requests,
+        ),
     };
-    if let Some(requests) = args.requests {
-        scenario.workload.requests = requests;
-    }
-    if let Some(seed) = args.seed {
-        scenario.seed = seed;
-    }
-    if let Some(tiering) = args.tiering {
-        scenario.tiering = tiering;
-    }
-    if args.edge_capacity_mib.is_some() {
-        scenario.edge_capacity_mib = args.edge_capacity_mib;
-    }
-    scenario.workload.validate()?;
-    let topology = load(args.topology.as_ref())?;
-    let auth = configuration(args.auth, args.no_auth, "auth", edge_emulator::DEFAULT_AUTH)?;
-    let routing = configuration(
-        args.routing,
-        args.no_routing,
-        "routing",
-        edge_emulator::DEFAULT_ROUTING,
-    )?;
-    let mut setup = scenario.setup(topology, auth, routing);
-    setup.add_compute = args.add_compute;
-    let progress = indicatif::ProgressBar::new(scenario.workload.requests).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} simulating {pos}/{len} requests [{bar:30}] {per_sec} {eta}",
-        )?
-        .progress_chars("=> "),
-    );
-    let events = Generator::new(scenario.workload.clone(), scenario.seed);
-    let (report, wall) = engine::simulate(&setup, events, scenario.workload.requests, &progress)?;
+    let progress = progress_bar(total, "simulating")?;
+    let (report, wall) = engine::simulate(&setup, events, total, &progress)?;
     progress.finish_and_clear();
-    let json = serde_json::to_string_pretty(&report)?;
-    match args.json.as_deref() {
-        Some(path) if path.as_os_str() == "-" => println!("{json}"),
-        Some(path) => std::fs::write(path, &json)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {}
+    if args.json.as_deref().is_none_or(|p| p.as_os_str() != "-") {
+        print!("{}", render::table(&report));
     }
+    write_reports(
+        std::slice::from_ref(&report),
+        args.json.as_deref(),
+        &args.html,
+        args.no_html,
+    )?;
     eprintln!(
-        "{} requests in {:.1} s of wall time: {:.0} simulated requests/s",
+        "{} requests in {:.1} s of wall time: {:.0} simulated requests/s (one core)",
         wall.requests,
         wall.elapsed.as_secs_f64(),
         wall.requests_per_second()
     );
+    let outcomes = edge_emulator::sim::assertions::check(&args.assertions, &report);
+    for outcome in &outcomes {
+        eprintln!("{outcome}");
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    if failed > 0 {
+        eprintln!("{failed} of {} assertions failed", outcomes.len());
+        std::process::exit(1);
+    }
     Ok(())
+}
+
+/// Applies one `--variants` entry to a copy of the setup.
+fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<SimSetup> {
+    let mut setup = base.clone();
+    let mut spec = scenario.workload.clone();
+    let number = |text: &str| -> anyhow::Result<f64> {
+        text.parse::<f64>()
+            .ok()
+            .filter(|n| *n >= 0.0)
+            .with_context(|| format!("variant {name:?}: {text:?} is not a number ≥ 0"))
+    };
+    match name.split_once('=') {
+        None if name == "tiered" => setup.regional_caching = true,
+        None if name == "edge-only" => setup.regional_caching = false,
+        None if name == "no-routing" => setup.routing_toml = None,
+        Some(("swr", v)) => spec.swr_s = number(v)? as u64,
+        Some(("ttl", v)) => spec.ttl_s = number(v)? as u64,
+        Some(("capacity-mib", v)) => {
+            setup.edge_capacity_bytes = Some((number(v)? * 1024.0 * 1024.0) as u64)
+        }
+        _ => anyhow::bail!(
+            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS \
+             or capacity-mib=MIB"
+        ),
+    }
+    spec.validate()?;
+    setup.name = name.to_string();
+    setup.workload = spec.describe();
+    setup.spec = Some(spec);
+    Ok(setup)
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let (scenario, base) = args.common.setup()?;
+    anyhow::ensure!(
+        (2..=render::MAX_COMPARED_REPORTS).contains(&args.variants.len()),
+        "compare needs 2 to {} variants",
+        render::MAX_COMPARED_REPORTS
+    );
+    let setups = args
+        .variants
+        .iter()
+        .map(|name| variant(&base, &scenario, name.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bars = indicatif::MultiProgress::new();
+    let slots: Vec<std::sync::Mutex<Option<anyhow::Result<(Report, engine::WallFigures)>>>> =
+        setups.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Each configuration is its own deterministic run: two at a time use both cores.
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(setup) = setups.get(i) else { break };
+                let result = run_variant(setup, &bars);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            });
+        }
+    });
+    let mut reports = Vec::new();
+    for (setup, slot) in setups.iter().zip(slots) {
+        let result = slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .context("a comparison run did not finish")?;
+        let (report, wall) = result.with_context(|| format!("variant {}", setup.name))?;
+        eprintln!(
+            "{}: {} requests in {:.1} s of wall time ({:.0}/s)",
+            setup.name,
+            wall.requests,
+            wall.elapsed.as_secs_f64(),
+            wall.requests_per_second()
+        );
+        reports.push(report);
+    }
+    if args.json.as_deref().is_none_or(|p| p.as_os_str() != "-") {
+        print!("{}", render::compare_table(&reports));
+    }
+    write_reports(&reports, args.json.as_deref(), &args.html, args.no_html)
+}
+
+fn run_variant(
+    setup: &SimSetup,
+    bars: &indicatif::MultiProgress,
+) -> anyhow::Result<(Report, engine::WallFigures)> {
+    let spec = setup
+        .spec
+        .clone()
+        .context("variants are generated workloads")?;
+    let bar = bars.add(progress_bar(spec.requests, &setup.name)?);
+    let result = engine::simulate(
+        setup,
+        Generator::new(spec.clone(), setup.seed),
+        spec.requests,
+        &bar,
+    );
+    bar.finish_and_clear();
+    result
 }

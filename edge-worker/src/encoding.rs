@@ -75,12 +75,22 @@ impl Coding {
     }
 }
 
+/// The smallest brotli window that holds the whole body, as the C library's one-shot
+/// `BrotliEncoderCompress` picks it, but at least 17 bits: a window larger than the input buys
+/// no compression and the ring buffer is allocated (and zeroed) by window size, while below
+/// 17 bits the `brotli` crate picks its H40 hasher family, which it does not implement, and
+/// falls back to H6 with default tables that take far more memory than H5.
+fn window_bits(len: usize) -> i32 {
+    let bits = usize::BITS - len.saturating_sub(1).leading_zeros();
+    (bits as i32).clamp(17, BROTLI_WINDOW as i32)
+}
+
 /// Brotli at a given quality (0–11); public so the benchmark can compare qualities.
 pub fn brotli_at(body: &[u8], quality: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() / 4);
     let params = brotli::enc::BrotliEncoderParams {
         quality: quality.min(11) as i32,
-        lgwin: BROTLI_WINDOW as i32,
+        lgwin: window_bits(body.len()),
         size_hint: body.len(),
         ..Default::default()
     };

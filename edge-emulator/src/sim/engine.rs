@@ -99,7 +99,8 @@ pub fn simulate(
         .enable_time()
         .start_paused(true)
         .build()?;
-    #[allow(clippy::disallowed_methods)] // why: wall time of the whole run, for the throughput figure only
+    #[allow(clippy::disallowed_methods)]
+    // why: wall time of the whole run, for the throughput figure only
     let wall = std::time::Instant::now();
     progress.set_length(total_hint);
     let report = runtime.block_on(run(setup, events, progress))?;
@@ -171,8 +172,16 @@ async fn run(
                     (emulator.clone(), collector.clone(), token.clone());
                 let add_compute = setup.add_compute;
                 tasks.spawn(async move {
-                    serve(&emulator, &collector, read, &token, bucket, measured, add_compute)
-                        .await;
+                    serve(
+                        &emulator,
+                        &collector,
+                        read,
+                        &token,
+                        bucket,
+                        measured,
+                        add_compute,
+                    )
+                    .await;
                 });
                 progress.inc(1);
             }
@@ -315,7 +324,9 @@ async fn serve(
     if let (Some(identity), Some(_)) = (read.identity_bytes, header("content-encoding")) {
         c.saved_by_compression += identity.saturating_sub(body_len);
     }
-    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+    let micros = u64::try_from(latency.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
     for key in [pop.regional.name.clone(), "all".to_string()] {
         let histogram = c
             .latencies
@@ -390,7 +401,11 @@ fn build_report(
         })
         .collect();
     let figures = |name: String, rows: &[&BTreeMap<&'static str, u64>]| {
-        let sum = |key: &str| rows.iter().map(|r| r.get(key).copied().unwrap_or(0)).sum::<u64>();
+        let sum = |key: &str| {
+            rows.iter()
+                .map(|r| r.get(key).copied().unwrap_or(0))
+                .sum::<u64>()
+        };
         let requests = sum("requests");
         let served = sum("hits") + sum("updating") + sum("stale");
         TierFigures {
@@ -446,7 +461,11 @@ fn build_report(
         stale_while_revalidate: edge.stale_while_revalidate,
         stale_if_error: edge.stale_if_error,
         revalidated: edge.revalidated,
-        collapsed: tiers.iter().filter(|t| t.name == "edge" || t.name == "regional").map(|t| t.collapsed).sum(),
+        collapsed: tiers
+            .iter()
+            .filter(|t| t.name == "edge" || t.name == "regional")
+            .map(|t| t.collapsed)
+            .sum(),
         not_modified_to_clients: collector.not_modified,
         errors: collector.errors,
     };
@@ -456,6 +475,7 @@ fn build_report(
         .map(|(name, h)| (name.clone(), summarise(h)))
         .collect();
     let bounds = bounds(setup, edge.hit_ratio, &tiers);
+    let served_from_origin = collector.served_by_tier.get("origin").copied().unwrap_or(0);
     let mut served_by_tier = collector.served_by_tier;
     served_by_tier.entry("origin".into()).or_insert(0);
     Report {
@@ -470,7 +490,8 @@ fn build_report(
         },
         offload: Offload {
             requests: round(ratio(origin_requests, reads)),
-            bytes: round(ratio(from_origin, collector.to_clients)),
+            // Byte hit ratio: the share of bytes clients received that a cache tier served.
+            bytes: round(ratio(served_from_origin, collector.to_clients)),
         },
         tiers,
         origin: OriginLoad {
@@ -557,7 +578,11 @@ fn bounds(setup: &SimSetup, edge_hit_ratio: f64, tiers: &[TierFigures]) -> Vec<B
                     share * super::theory::ttl_hit_ratio(&pop_rates, ttl)
                 })
                 .sum();
-            out.push(figure("edge hit ratio (TTL, Jung et al.)", edge_hit_ratio, bound));
+            out.push(figure(
+                "edge hit ratio (TTL, Jung et al.)",
+                edge_hit_ratio,
+                bound,
+            ));
         }
         Some(capacity) => {
             let sizes = object_weights(spec, setup.seed);
@@ -586,7 +611,11 @@ fn bounds(setup: &SimSetup, edge_hit_ratio: f64, tiers: &[TierFigures]) -> Vec<B
             bound,
         ));
         let overall = 1.0 - (1.0 - edge_hit_ratio) * (1.0 - regional.hit_ratio);
-        out.push(figure("offload by requests vs single-cache TTL bound", overall, aggregate));
+        out.push(figure(
+            "offload by requests vs single-cache TTL bound",
+            overall,
+            aggregate,
+        ));
     }
     out
 }

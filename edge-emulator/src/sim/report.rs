@@ -43,7 +43,9 @@ pub struct ScenarioSummary {
 pub struct Offload {
     /// 1 − origin requests / client requests.
     pub requests: f64,
-    /// 1 − origin response bytes / client response bytes.
+    /// Byte hit ratio: 1 − (bytes clients received that came from an origin) / (bytes
+    /// clients received). Origin bytes themselves are in `bytes.from_origin` (identity, before
+    /// the edge compresses or trims them).
     pub bytes: f64,
 }
 

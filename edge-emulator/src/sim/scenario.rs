@@ -58,7 +58,9 @@ impl Scenario {
         let scenario: Scenario = toml::from_str(text)?;
         scenario.workload.validate()?;
         if !(scenario.bucket_s > 0.0 && scenario.bucket_s <= 3600.0) {
-            return Err(ScenarioError::Invalid("bucket_s must be within (0, 3600]".into()));
+            return Err(ScenarioError::Invalid(
+                "bucket_s must be within (0, 3600]".into(),
+            ));
         }
         if !(scenario.warmup_s >= 0.0) {
             return Err(ScenarioError::Invalid("warmup_s must be ≥ 0".into()));

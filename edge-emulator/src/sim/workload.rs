@@ -385,6 +385,22 @@ fn draw_sizes(spec: &WorkloadSpec, rng: &mut fastrand::Rng) -> Vec<u64> {
         .collect()
 }
 
+/// A replayed trace as simulation events; If-None-Match comes from the trace itself.
+pub fn from_trace(records: Vec<super::trace::TraceRecord>) -> impl Iterator<Item = SimEvent> {
+    records.into_iter().map(|r| SimEvent {
+        at_s: r.time_s,
+        kind: EventKind::Read(Read {
+            country: r.country,
+            pop: r.pop,
+            method: r.method,
+            path: r.path,
+            headers: r.headers,
+            conditional: false,
+            identity_bytes: None,
+        }),
+    })
+}
+
 fn exponential(rng: &mut fastrand::Rng, rate: f64) -> f64 {
     -(1.0 - rng.f64()).ln() / rate
 }
