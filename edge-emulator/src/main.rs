@@ -420,7 +420,12 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("fix the trace {}", path.display()))?;
             let total = records.len() as u64;
             setup.spec = None;
-            setup.workload = format!("trace {} ({total} requests)", path.display());
+            // The file name only, so the report does not depend on where it was run from.
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            );
+            setup.workload = format!("trace {name} ({total} requests)");
             if args.common.warmup_s.is_none() {
                 setup.warmup_s = 0.0;
             }

@@ -421,7 +421,7 @@ fn build_report(
             hit_ratio: if requests == 0 {
                 0.0
             } else {
-                served as f64 / requests as f64
+                round(served as f64 / requests as f64)
             },
         }
     };

@@ -1,0 +1,122 @@
+//! `edge-emulator simulate` and `compare` as users run them: the real binary, its exit codes,
+//! its JSON, HTML and table.
+
+use std::process::Command;
+
+fn emulator() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edge-emulator"))
+}
+
+fn manifest(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn replaying_the_example_trace_gives_the_committed_report() {
+    let output = emulator()
+        .args(["simulate", "--no-html", "--json", "-", "--trace"])
+        .arg(manifest("traces/example.csv"))
+        .output()
+        .expect("edge-emulator runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = std::fs::read_to_string(manifest("traces/example.expected.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        expected.trim_end(),
+        "regenerate with: edge-emulator simulate --trace edge-emulator/traces/example.csv \
+         --json edge-emulator/traces/example.expected.json --no-html"
+    );
+}
+
+#[test]
+fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
+    let dir = std::env::temp_dir().join(format!("edge-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("report.html");
+    let json = dir.join("report.json");
+    let run = |extra: &[&str]| {
+        emulator()
+            .args([
+                "simulate",
+                "--requests",
+                "3000",
+                "--warmup-s",
+                "0.5",
+                "--json",
+            ])
+            .arg(&json)
+            .arg("--html")
+            .arg(&html)
+            .args(extra)
+            .output()
+            .expect("edge-emulator runs")
+    };
+    let passed = run(&["--assert", "offload>=0.2", "--assert", "p99<10s"]);
+    let stdout = String::from_utf8_lossy(&passed.stdout);
+    let stderr = String::from_utf8_lossy(&passed.stderr);
+    assert!(passed.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("Offload:") && stdout.contains("Latency"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("offload >= 0.2: measured"), "{stderr}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.matches("<svg").count() >= 4, "charts in the page");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["scenario"]["name"], "default");
+    assert!(report["offload"]["requests"].as_f64().unwrap() > 0.2);
+
+    let missed = run(&["--assert", "offload>=0.999"]);
+    assert_eq!(
+        missed.status.code(),
+        Some(1),
+        "a missed threshold fails the command"
+    );
+    assert!(String::from_utf8_lossy(&missed.stderr).contains("1 of 1 assertions failed"));
+
+    let bad = run(&["--assert", "offlaod>=1"]);
+    assert_eq!(bad.status.code(), Some(2), "clap refuses an unknown metric");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_shows_tiered_and_edge_only_side_by_side() {
+    let dir = std::env::temp_dir().join(format!("edge-cmp-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("compare.json");
+    let output = emulator()
+        .args([
+            "compare",
+            "--requests",
+            "2000",
+            "--warmup-s",
+            "0.2",
+            "--variants",
+            "tiered,edge-only",
+            "--no-html",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("edge-emulator runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("tiered") && stdout.contains("edge-only"),
+        "{stdout}"
+    );
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let origin = |i: usize| reports[i]["origin"]["requests"].as_u64().unwrap();
+    assert!(origin(0) < origin(1), "the regional tier absorbs requests");
+    let _ = std::fs::remove_dir_all(&dir);
+}
