@@ -510,7 +510,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         .map(|name| variant(&base, &scenario, name.trim()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bars = indicatif::MultiProgress::new();
-    let slots: Vec<std::sync::Mutex<Option<anyhow::Result<(Report, engine::WallFigures)>>>> =
+    let slots: Vec<std::sync::Mutex<Option<RunResult>>> =
         setups.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Each configuration is its own deterministic run: two at a time use both cores.
@@ -546,10 +546,10 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     write_reports(&reports, args.json.as_deref(), &args.html, args.no_html)
 }
 
-fn run_variant(
-    setup: &SimSetup,
-    bars: &indicatif::MultiProgress,
-) -> anyhow::Result<(Report, engine::WallFigures)> {
+/// One comparison run's outcome.
+type RunResult = anyhow::Result<(Report, engine::WallFigures)>;
+
+fn run_variant(setup: &SimSetup, bars: &indicatif::MultiProgress) -> RunResult {
     let spec = setup
         .spec
         .clone()

@@ -142,24 +142,6 @@ pub fn asset(name: &str) -> Option<(&'static str, String)> {
     Some((kind, body))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn products_are_deterministic_and_2_to_20_kib() {
-        assert_eq!(product(7, 0), product(7, 0));
-        assert_ne!(product(7, 0), product(7, 1));
-        for id in 1..=PRODUCT_COUNT {
-            let size = serde_json::to_vec(&product(id, 0)).unwrap().len();
-            assert!(
-                (2048..=20 * 1024).contains(&size),
-                "product {id} is {size} bytes"
-            );
-        }
-    }
-}
-
 /// A JSON document of about `bytes` bytes for object `id` at `version`: records of words and
 /// numbers, as compressible as the catalogue, the same bytes for the same inputs.
 pub fn object(id: u64, version: u64, bytes: usize) -> Vec<u8> {
@@ -180,4 +162,22 @@ pub fn object(id: u64, version: u64, bytes: usize) -> Vec<u8> {
     }
     out.push_str("]}");
     out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_are_deterministic_and_2_to_20_kib() {
+        assert_eq!(product(7, 0), product(7, 0));
+        assert_ne!(product(7, 0), product(7, 1));
+        for id in 1..=PRODUCT_COUNT {
+            let size = serde_json::to_vec(&product(id, 0)).unwrap().len();
+            assert!(
+                (2048..=20 * 1024).contains(&size),
+                "product {id} is {size} bytes"
+            );
+        }
+    }
 }

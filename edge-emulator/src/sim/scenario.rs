@@ -62,7 +62,7 @@ impl Scenario {
                 "bucket_s must be within (0, 3600]".into(),
             ));
         }
-        if !(scenario.warmup_s >= 0.0) {
+        if scenario.warmup_s.is_nan() || scenario.warmup_s < 0.0 {
             return Err(ScenarioError::Invalid("warmup_s must be ≥ 0".into()));
         }
         if scenario

@@ -106,7 +106,7 @@ impl WorkloadSpec {
                 return bad(format!("{what} must be within 0..=1"));
             }
         }
-        if self.countries.is_empty() || self.countries.values().any(|w| !(*w >= 0.0)) {
+        if self.countries.is_empty() || self.countries.values().any(|w| w.is_nan() || *w < 0.0) {
             return bad("countries needs at least one country with a weight ≥ 0".into());
         }
         if self.countries.values().sum::<f64>() <= 0.0 {
