@@ -72,7 +72,9 @@ build() {
     [[ ${EDGE_CF_NO_DEFAULT_FEATURES:-} == 1 ]] && features+=(--no-default-features)
     [[ -n ${EDGE_CF_FEATURES:-} ]] && features+=(--features "$EDGE_CF_FEATURES")
     # binaryen's npm wasm-opt is a Node script: put Node 22 first on PATH for it and wrangler.
-    PATH=$(dirname "$NODE_BIN"):$TOOLS/bin:$PATH \
+    # Its own target dir: the build may run inside `cargo test`, which holds the workspace's.
+    CARGO_TARGET_DIR=$ROOT/target/cloudflare \
+        PATH=$(dirname "$NODE_BIN"):$TOOLS/bin:$PATH \
         WASM_BINDGEN_BIN=$TOOLS/bin/wasm-bindgen \
         WASM_OPT_BIN=$BIN/wasm-opt \
         ESBUILD_BIN=$BIN/esbuild \
