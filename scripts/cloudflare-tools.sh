@@ -73,7 +73,13 @@ build() {
     [[ -n ${EDGE_CF_FEATURES:-} ]] && features+=(--features "$EDGE_CF_FEATURES")
     # binaryen's npm wasm-opt is a Node script: put Node 22 first on PATH for it and wrangler.
     # Its own target dir: the build may run inside `cargo test`, which holds the workspace's.
+    # Size over speed for the upload (Cloudflare's limit is on the gzipped bundle): the
+    # release profile overridden for this target dir only, so host builds keep theirs.
     CARGO_TARGET_DIR=$ROOT/target/cloudflare \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+        CARGO_PROFILE_RELEASE_LTO=fat \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+        CARGO_PROFILE_RELEASE_DEBUG=false \
         PATH=$(dirname "$NODE_BIN"):$TOOLS/bin:$PATH \
         WASM_BINDGEN_BIN=$TOOLS/bin/wasm-bindgen \
         WASM_OPT_BIN=$BIN/wasm-opt \
