@@ -275,6 +275,21 @@ pub async fn jwt_accept_and_reject(t: &impl Target) {
     assert_eq!(ok.status, 200, "{}", t.name());
     assert_eq!(ok.json()["viewer"], "user-7", "{}", t.name());
     assert_eq!(t.origin_requests(USER).await, 1, "{}", t.name());
+
+    // ES256 too (the Cloudflare build's trimmed crypto keeps it; see auth/crypto.rs).
+    let es256 = edge_emulator::demo_token::mint(
+        edge_emulator::demo_token::DemoAlg::Es256,
+        "user-8",
+        None,
+        std::time::SystemTime::now(),
+        Duration::from_secs(600),
+    )
+    .expect("the demo ES256 key signs");
+    let ok = t
+        .get_with(USER, &[("authorization", &format!("Bearer {es256}"))])
+        .await;
+    assert_eq!(ok.status, 200, "{}: ES256", t.name());
+    assert_eq!(ok.json()["viewer"], "user-8", "{}", t.name());
 }
 
 /// The client's country reaches the worker. Routing by it (origins per region) is the geo
