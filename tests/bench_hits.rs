@@ -55,15 +55,29 @@ async fn cache_hit_throughput_workerd_vs_emulator() {
         workerd.send("GET", PATH, &[]).await;
         emulator.get(PATH).await;
     }
-    assert_eq!(workerd.send("GET", PATH, &[]).await.header("cf-cache-status"), "HIT");
+    assert_eq!(
+        workerd
+            .send("GET", PATH, &[])
+            .await
+            .header("cf-cache-status"),
+        "HIT"
+    );
     assert_eq!(emulator.get(PATH).await.header("cf-cache-status"), "HIT");
 
     let (mut on_workerd, mut on_emulator) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let url = format!("{}{PATH}", workerd.base);
-        on_workerd.push(tokio::task::spawn_blocking(move || wrk(&url)).await.unwrap());
+        on_workerd.push(
+            tokio::task::spawn_blocking(move || wrk(&url))
+                .await
+                .unwrap(),
+        );
         let url = format!("{}{PATH}", emulator.base);
-        on_emulator.push(tokio::task::spawn_blocking(move || wrk(&url)).await.unwrap());
+        on_emulator.push(
+            tokio::task::spawn_blocking(move || wrk(&url))
+                .await
+                .unwrap(),
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (w, e) = (median(on_workerd.clone()), median(on_emulator.clone()));

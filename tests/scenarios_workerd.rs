@@ -65,8 +65,7 @@ impl Target for Workerd {
     }
 
     async fn age_past_swr(&self) {
-        tokio::time::sleep(SHORT_MAX_AGE + SHORT_SWR + std::time::Duration::from_millis(500))
-            .await
+        tokio::time::sleep(SHORT_MAX_AGE + SHORT_SWR + std::time::Duration::from_millis(500)).await
     }
 }
 
@@ -79,11 +78,23 @@ async fn cache_slots_go_through_the_cache_api() {
     let workerd = Workerd::start().await;
     let first = workerd.get(scenarios::PRODUCT).await;
     assert_eq!(first.status, 200);
-    let puts = workerd.cache.puts.load(std::sync::atomic::Ordering::Relaxed);
+    let puts = workerd
+        .cache
+        .puts
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert!(puts >= 1, "the MISS stored a slot: {puts}");
-    let hits_before = workerd.cache.hits.load(std::sync::atomic::Ordering::Relaxed);
+    let hits_before = workerd
+        .cache
+        .hits
+        .load(std::sync::atomic::Ordering::Relaxed);
     let second = workerd.get(scenarios::PRODUCT).await;
     assert_eq!(second.header("cf-cache-status"), "HIT");
-    assert!(workerd.cache.hits.load(std::sync::atomic::Ordering::Relaxed) > hits_before);
+    assert!(
+        workerd
+            .cache
+            .hits
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > hits_before
+    );
     assert_eq!(second.header("x-edge-colo"), "cloudflare");
 }

@@ -109,7 +109,9 @@ fn origin_override(text: &str) -> Result<OriginOverride, ConfigError> {
     let error = || ConfigError::Origin(text.to_string());
     let uri: Uri = text.parse().map_err(|_| error())?;
     let parts = uri.into_parts();
-    let scheme = parts.scheme.filter(|s| *s == Scheme::HTTP || *s == Scheme::HTTPS);
+    let scheme = parts
+        .scheme
+        .filter(|s| *s == Scheme::HTTP || *s == Scheme::HTTPS);
     let path_is_root = parts
         .path_and_query
         .as_ref()
@@ -182,12 +184,16 @@ mod tests {
         .unwrap();
         let origin = settings.origin.as_ref();
         let zone: Authority = "api.example.com".parse().unwrap();
-        let own: Uri = "https://api.example.com/api/products/1?x=1".parse().unwrap();
+        let own: Uri = "https://api.example.com/api/products/1?x=1"
+            .parse()
+            .unwrap();
         assert_eq!(
             upstream_uri(&own, Some(&zone), origin).to_string(),
             "http://127.0.0.1:9000/api/products/1?x=1"
         );
-        let jwks: Uri = "https://auth.example/.well-known/jwks.json".parse().unwrap();
+        let jwks: Uri = "https://auth.example/.well-known/jwks.json"
+            .parse()
+            .unwrap();
         assert_eq!(upstream_uri(&jwks, Some(&zone), origin), jwks);
         assert_eq!(upstream_uri(&own, Some(&zone), None), own);
     }

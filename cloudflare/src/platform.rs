@@ -35,7 +35,10 @@ impl CfPlatform {
     /// The Cache API keys only by URL: every slot of ours is a GET of
     /// `https://<zone>/__edge-cache/<key, percent-encoded>`.
     fn slot_url(&self, key: &str) -> String {
-        let zone = self.zone.as_ref().map_or("edge-cache.invalid", |z| z.host());
+        let zone = self
+            .zone
+            .as_ref()
+            .map_or("edge-cache.invalid", |z| z.host());
         let key: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
         format!("https://{zone}{CACHE_PATH}{key}")
     }
@@ -59,7 +62,10 @@ impl Platform for CfPlatform {
         match codec::decode(&bytes) {
             Ok(entry) => Some(entry),
             Err(error) => {
-                self.log(LogLevel::Warn, &format!("cache slot {key:?} unusable: {error}"));
+                self.log(
+                    LogLevel::Warn,
+                    &format!("cache slot {key:?} unusable: {error}"),
+                );
                 None
             }
         }

@@ -236,7 +236,10 @@ pub async fn compression(t: &impl Target) {
         assert_eq!(reply.status, 200, "{}", t.name());
         assert_eq!(reply.header("content-encoding"), header, "{}", t.name());
         assert!(
-            reply.header("vary").to_ascii_lowercase().contains("accept-encoding"),
+            reply
+                .header("vary")
+                .to_ascii_lowercase()
+                .contains("accept-encoding"),
             "{}",
             t.name()
         );
@@ -254,13 +257,13 @@ pub async fn jwt_accept_and_reject(t: &impl Target) {
     let missing = t.get(USER).await;
     assert_eq!(missing.status, 401, "{}", t.name());
     assert!(
-        missing.header("www-authenticate").starts_with("Bearer realm="),
+        missing
+            .header("www-authenticate")
+            .starts_with("Bearer realm="),
         "{}",
         t.name()
     );
-    let bad = t
-        .get_with(USER, &[("authorization", "Bearer a.b.c")])
-        .await;
+    let bad = t.get_with(USER, &[("authorization", "Bearer a.b.c")]).await;
     assert_eq!(bad.status, 401, "{}", t.name());
     assert!(
         bad.header("www-authenticate")

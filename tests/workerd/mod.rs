@@ -77,7 +77,10 @@ pub fn built() -> &'static Built {
             if started.elapsed() > BUILD_TIMEOUT {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{} took longer than {BUILD_TIMEOUT:?}", script.display()));
+                return Err(format!(
+                    "{} took longer than {BUILD_TIMEOUT:?}",
+                    script.display()
+                ));
             }
             std::thread::sleep(Duration::from_millis(200));
         };
@@ -87,8 +90,7 @@ pub fn built() -> &'static Built {
         let built = Built {
             index_js: root.join("build/index.js"),
             wasm: root.join("build/index_bg.wasm"),
-            workerd: root
-                .join("tools/npm/node_modules/@cloudflare/workerd-linux-64/bin/workerd"),
+            workerd: root.join("tools/npm/node_modules/@cloudflare/workerd-linux-64/bin/workerd"),
         };
         for path in [&built.index_js, &built.wasm, &built.workerd] {
             if !path.exists() {
@@ -460,8 +462,14 @@ const worker :Workerd.Worker = (
         let mut child = command.spawn().expect("workerd starts");
         let log = Arc::new(Mutex::new(String::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
         ]
         .into_iter()
         .flatten()
@@ -484,7 +492,10 @@ const worker :Workerd.Worker = (
         // Ready when the socket accepts.
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -519,7 +530,10 @@ const worker :Workerd.Worker = (
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(error) => panic!("workerd answers: {error}; log: {}", self.log.lock().unwrap()),
+            Err(error) => panic!(
+                "workerd answers: {error}; log: {}",
+                self.log.lock().unwrap()
+            ),
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();

@@ -203,8 +203,8 @@ impl Verifier {
     }
 }
 
-pub mod crypto;
 #[cfg(test)]
 mod adversarial;
+pub mod crypto;
 #[cfg(test)]
 mod tests;
