@@ -123,3 +123,59 @@ mod small {
         }
     }
 }
+
+/// The trimmed provider against tokens the full one signed (`edge-emulator token`, demo keys).
+/// Run with `cargo test -p edge-worker --no-default-features --features jwt-es256 --lib
+/// auth::crypto` (CI does); with the default features these check the full provider instead.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::DecodingKey;
+
+    const HS256: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImRlbW8taHMyNTYifQ.eyJhdWQiOiJlZGdlLWRlbW8iLCJleHAiOjE3OTU2MTcyODIsImlhdCI6MTc5NTYxNzIyMiwiaXNzIjoiaHR0cHM6Ly9kZW1vLmVkZ2UuZXhhbXBsZSIsInN1YiI6ImNyeXB0by10ZXN0In0.uClCk9wYMBiUptIn68tPvugbr63Mtnfpw4Qpmc0G7Yw";
+    const ES256: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6ImRlbW8tZXMyNTYifQ.eyJhdWQiOiJlZGdlLWRlbW8iLCJleHAiOjE3OTU2MTcyODIsImlhdCI6MTc5NTYxNzIyMiwiaXNzIjoiaHR0cHM6Ly9kZW1vLmVkZ2UuZXhhbXBsZSIsInN1YiI6ImNyeXB0by10ZXN0In0.cxkA77jS5MLEvdd19GOIIDdwk0rpGIslj09KZplhQZXRX35A5ulPevUDltbQdlzsyJIEQmH4_wSd2kbVdt2tRA";
+    const SECRET: &[u8] = b"edge-demo-secret-change-me-0123456789";
+
+    fn verify(token: &str, key: &DecodingKey, alg: Algorithm) -> bool {
+        install();
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg).unwrap_or(false)
+    }
+
+    fn flipped(token: &str) -> String {
+        let mut bytes = token.as_bytes().to_vec();
+        let at = bytes.len() - 5;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn hmac_tokens_verify_and_tampering_fails() {
+        let key = DecodingKey::from_secret(SECRET);
+        assert!(verify(HS256, &key, Algorithm::HS256));
+        assert!(!verify(&flipped(HS256), &key, Algorithm::HS256));
+        let other = DecodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!");
+        assert!(!verify(HS256, &other, Algorithm::HS256));
+    }
+
+    #[test]
+    fn es256_tokens_verify_when_compiled_in() {
+        let key = DecodingKey::from_ec_pem(include_bytes!("demo/es256-public.pem")).unwrap();
+        assert_eq!(
+            supported(Algorithm::ES256),
+            verify(ES256, &key, Algorithm::ES256)
+        );
+        assert!(!verify(&flipped(ES256), &key, Algorithm::ES256));
+    }
+
+    #[test]
+    fn what_is_left_out_is_refused_not_panicking() {
+        let key = DecodingKey::from_ec_pem(include_bytes!("demo/es256-public.pem")).unwrap();
+        // An ES384 check of the ES256 token: unsupported or wrong curve, never true.
+        assert!(!verify(ES256, &key, Algorithm::ES384));
+        assert_eq!(
+            supported(Algorithm::RS256),
+            cfg!(feature = "jwt-all-algorithms")
+        );
+    }
+}
