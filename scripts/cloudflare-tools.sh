@@ -10,7 +10,7 @@
 #   scripts/cloudflare-tools.sh build     # tools + build/ (worker-build --release)
 #   scripts/cloudflare-tools.sh check     # tools + build + wrangler dry run into dist/ (default)
 #
-# Environment: EDGE_CF_FEATURES (cargo features of the adapter, default: its defaults),
+# Environment: EDGE_CF_OPT_LEVEL (rustc opt-level, default s), EDGE_CF_FEATURES (cargo features of the adapter, default: its defaults),
 # EDGE_CF_NO_DEFAULT_FEATURES=1 to build without the adapter's default features.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +76,7 @@ build() {
     # Size over speed for the upload (Cloudflare's limit is on the gzipped bundle): the
     # release profile overridden for this target dir only, so host builds keep theirs.
     CARGO_TARGET_DIR=$ROOT/target/cloudflare \
-        CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=${EDGE_CF_OPT_LEVEL:-s} \
         CARGO_PROFILE_RELEASE_LTO=fat \
         CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
         CARGO_PROFILE_RELEASE_DEBUG=false \
