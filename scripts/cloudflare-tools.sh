@@ -10,8 +10,11 @@
 #   scripts/cloudflare-tools.sh build     # tools + build/ (worker-build --release)
 #   scripts/cloudflare-tools.sh check     # tools + build + wrangler dry run into dist/ (default)
 #
-# Environment: EDGE_CF_OPT_LEVEL (rustc opt-level, default s), EDGE_CF_FEATURES (cargo features of the adapter, default: its defaults),
-# EDGE_CF_NO_DEFAULT_FEATURES=1 to build without the adapter's default features.
+# Environment:
+#   EDGE_CF_FEATURES              cargo features of the adapter (e.g. jwt-all-algorithms)
+#   EDGE_CF_NO_DEFAULT_FEATURES=1 build without the adapter's default features
+#   EDGE_CF_OPT_LEVEL             rustc opt-level for the wasm (default s)
+#   EDGE_CF_KEEP_NAMES=1          keep the wasm name section (symbol names in stack traces)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -86,6 +89,16 @@ build() {
         ESBUILD_BIN=$BIN/esbuild \
         "$TOOLS/bin/worker-build" --release --out-dir ../build cloudflare \
         ${features[@]+"${features[@]}"} >&2
+    # worker-build keeps wasm's name section (function names for stack traces: about 250 KiB,
+    # 80 KiB gzipped). Dropped unless EDGE_CF_KEEP_NAMES=1: the upload limit is on the gzipped
+    # bundle, and the core does not panic by design.
+    if [[ ${EDGE_CF_KEEP_NAMES:-} != 1 ]]; then
+        PATH=$(dirname "$NODE_BIN"):$PATH "$BIN/wasm-opt" "$ROOT/build/index_bg.wasm" \
+            --strip-debug --enable-mutable-globals --enable-sign-ext \
+            --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue \
+            --enable-reference-types --enable-exception-handling \
+            -o "$ROOT/build/index_bg.wasm" >&2
+    fi
 }
 
 check() {
