@@ -41,6 +41,8 @@ fn per_request(c: &mut Criterion) {
             topology: Topology::default_embedded(),
             time_scale: 0.0,
             auth_toml: Some(edge_emulator::DEFAULT_AUTH.to_string()),
+            routing_toml: Some(edge_emulator::DEFAULT_ROUTING.to_string()),
+            ..EmulatorOptions::new(Topology::default_embedded())
         }))
         .unwrap();
     let pop = emulator.pops["fra"].clone();
@@ -69,10 +71,7 @@ fn per_request(c: &mut Criterion) {
         headers: vec![("accept".into(), b"application/json".to_vec())],
         body: Vec::new(),
     };
-    let ctx = types::RequestContext {
-        pop: "fra".into(),
-        country: None,
-    };
+    let ctx = context("fra");
     let check = runtime
         .block_on(emulator.runtime.handle(&pop, &request, &ctx, false))
         .unwrap()
@@ -145,10 +144,7 @@ fn compression_in_the_guest(
             break bytes;
         }
     };
-    let ctx = types::RequestContext {
-        pop: "sin".into(),
-        country: None,
-    };
+    let ctx = context("sin");
     let request = |encoding: &str| types::Request {
         method: "GET".into(),
         url: JSON_URL.into(),
@@ -238,10 +234,7 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
     };
     seed();
     let tokens = adversarial::valid_tokens(now_secs);
-    let ctx = types::RequestContext {
-        pop: "fra".into(),
-        country: None,
-    };
+    let ctx = context("fra");
     let mut group = c.benchmark_group("jwt_guest");
     for (alg, token) in &tokens {
         let request = types::Request {
@@ -280,6 +273,8 @@ fn pop_with_auth(pop: &PopNode, auth_config: Option<String>) -> Arc<PopNode> {
         counters: Default::default(),
         refreshing: Default::default(),
         auth_config: auth_config.map(Into::into),
+        routing: pop.routing.clone(),
+        location: pop.location,
     })
 }
 
@@ -299,3 +294,16 @@ fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {
 
 criterion_group!(benches, per_request);
 criterion_main!(benches);
+
+/// Where a benchmark request comes from: a PoP, at the PoP's own location, no country.
+fn context(pop: &str) -> types::RequestContext {
+    let site = Topology::default_embedded();
+    let site = site.pop(pop).expect("a default PoP");
+    types::RequestContext {
+        pop: pop.into(),
+        country: None,
+        continent: None,
+        latitude: Some(site.lat),
+        longitude: Some(site.lon),
+    }
+}

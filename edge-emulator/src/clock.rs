@@ -7,14 +7,33 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, Default)]
 pub struct EmulatorClock {
     offset_ms: AtomicU64,
+    /// Virtual time (the simulator): this start plus how far the tokio runtime's paused clock
+    /// has moved since `at`. `None`: wall time (serve).
+    virtual_base: Option<(SystemTime, tokio::time::Instant)>,
 }
 
 impl EmulatorClock {
+    /// A clock that reads the tokio runtime's clock, which the simulator runs paused: it moves
+    /// only when every task waits on a timer, straight to the next deadline. Create it inside
+    /// that runtime.
+    pub fn virtual_from(start: SystemTime) -> Self {
+        Self {
+            offset_ms: AtomicU64::new(0),
+            virtual_base: Some((start, tokio::time::Instant::now())),
+        }
+    }
+
     pub fn now(&self) -> SystemTime {
-        #[allow(clippy::disallowed_methods)]
-        // why: this is the one place serve mode reads the OS clock
-        let wall = SystemTime::now();
-        wall + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
+        let base = match self.virtual_base {
+            Some((start, at)) => start + at.elapsed(),
+            None => {
+                #[allow(clippy::disallowed_methods)]
+                // why: this is the one place serve mode reads the OS clock
+                let wall = SystemTime::now();
+                wall
+            }
+        };
+        base + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
     }
 
     pub fn now_ms(&self) -> u64 {

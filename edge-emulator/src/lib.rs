@@ -9,21 +9,24 @@ pub mod origins;
 pub mod regional;
 pub mod runtime;
 pub mod server;
+pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod topology;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
 use crate::clock::EmulatorClock;
 use crate::origins::OriginHandle;
-use crate::regional::RegionalTier;
-use crate::runtime::{PopNode, WorkerRuntime};
-use crate::stats::{OriginReport, StatsReport};
+use edge_worker::routing::HealthBoard;
+
+use crate::regional::{OriginLink, RegionalTier};
+use crate::runtime::{PopNode, PopRouting, WorkerRuntime};
+use crate::stats::{OriginCounters, OriginReport, OriginRouting, StatsReport};
 use crate::topology::Topology;
 
 /// Simulated time on the wire: hops are slept for `rtt × time_scale`, and reported at their
@@ -31,11 +34,23 @@ use crate::topology::Topology;
 pub struct Network {
     pub clock: Arc<EmulatorClock>,
     pub time_scale: f64,
+    /// Relative RTT jitter (standard deviation); 0: exact RTTs.
+    pub jitter: f64,
+    /// Seeded draws for the jitter: one run's hops draw in the same order every time.
+    pub rng: std::sync::Mutex<fastrand::Rng>,
 }
 
 impl Network {
-    /// Waits out one round trip of `rtt` (scaled).
+    /// Waits out one round trip of `rtt` (scaled, jittered).
     pub async fn traverse(&self, rtt: Duration) {
+        let rtt = if self.jitter > 0.0 {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let (u, v) = (1.0 - rng.f64(), rng.f64());
+            let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+            rtt.mul_f64((1.0 + self.jitter * z).max(0.0))
+        } else {
+            rtt
+        };
         let scaled = rtt.mul_f64(self.time_scale);
         if !scaled.is_zero() {
             tokio::time::sleep(scaled).await;
@@ -55,6 +70,79 @@ pub struct EmulatorOptions {
     pub time_scale: f64,
     /// The worker's auth configuration (TOML text); `None`: every route is public.
     pub auth_toml: Option<String>,
+    /// The worker's routing configuration (TOML text); `None`: each PoP's misses go to its
+    /// regional tier's origin.
+    pub routing_toml: Option<String>,
+    /// Virtual time from this start (the simulator, inside a paused tokio runtime), with
+    /// origins called in-process; `None`: wall time and origins over loopback HTTP.
+    pub virtual_start: Option<SystemTime>,
+    /// Each edge PoP's cache capacity in bytes (LRU); `None`: only the slot limit.
+    pub edge_capacity_bytes: Option<u64>,
+    /// Whether regional tiers cache; `false` makes them pass-through (an edge-only CDN).
+    pub regional_caching: bool,
+    /// Each hop's RTT × (1 + jitter·N(0,1)), clamped at 0; 0 keeps RTTs exact.
+    pub jitter: f64,
+    /// Seeds the jitter draws.
+    pub seed: u64,
+}
+
+impl EmulatorOptions {
+    /// Serve-mode defaults: real time (scale 1), no auth, no routing, caching regional tiers.
+    pub fn new(topology: Topology) -> Self {
+        Self {
+            topology,
+            time_scale: 1.0,
+            auth_toml: None,
+            routing_toml: None,
+            virtual_start: None,
+            edge_capacity_bytes: None,
+            regional_caching: true,
+            jitter: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+/// The default routing: nearest of the three regions, EU/EEA pinned to eu-west.
+pub const DEFAULT_ROUTING: &str = include_str!("../default-routing.toml");
+
+/// A TOML configuration as the JSON value the worker parses.
+fn toml_to_json(toml_text: &str) -> anyhow::Result<serde_json::Value> {
+    let value: toml::Value = toml::from_str(toml_text)?;
+    Ok(serde_json::to_value(value)?)
+}
+
+/// Parses and checks a routing configuration against the topology (every routed origin must
+/// be one of its `[[origin]]`s) and returns its JSON for the worker and the prepared router.
+pub fn routing_config(
+    toml_text: &str,
+    topology: &Topology,
+) -> anyhow::Result<(String, edge_worker::routing::Router)> {
+    let json = toml_to_json(toml_text)?;
+    let config: edge_worker::routing::RoutingConfig = serde_json::from_value(json.clone())?;
+    let router = config.build()?;
+    for (i, origin) in router.origins.iter().enumerate() {
+        anyhow::ensure!(
+            topology.origin(&origin.name).is_some(),
+            "routing origin {:?} is not an [[origin]] of the topology (it has: {})",
+            origin.name,
+            topology
+                .origins
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        anyhow::ensure!(
+            router.origins[..i]
+                .iter()
+                .all(|o| o.authority != origin.authority),
+            "routing origins must have distinct URL hosts; {} repeats {}",
+            origin.name,
+            origin.authority
+        );
+    }
+    Ok((json.to_string(), router))
 }
 
 /// The default auth configuration: `/api/users/*` needs a token signed with a demo key.
@@ -63,8 +151,7 @@ pub const DEFAULT_AUTH: &str = include_str!("../default-auth.toml");
 /// Parses and checks an auth configuration (keys included) and returns it as the JSON the
 /// worker reads.
 pub fn auth_config_json(toml_text: &str) -> anyhow::Result<String> {
-    let value: toml::Value = toml::from_str(toml_text)?;
-    let json = serde_json::to_value(value)?;
+    let json = toml_to_json(toml_text)?;
     let config: edge_worker::auth::AuthConfig = serde_json::from_value(json.clone())?;
     let policy = config.build()?;
     policy.check_keys()?;
@@ -79,6 +166,8 @@ pub struct Emulator {
     pub pops: BTreeMap<String, Arc<PopNode>>,
     pub regionals: BTreeMap<String, Arc<RegionalTier>>,
     pub origins: BTreeMap<String, Arc<OriginHandle>>,
+    /// Routing counters per origin (requests, failures, failovers, hedges).
+    pub origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -102,32 +191,79 @@ impl Emulator {
             serde_json::from_str::<edge_worker::auth::AuthConfig>(json)
                 .is_ok_and(|c| !c.forward_authorization)
         });
-        let clock = Arc::new(EmulatorClock::default());
+        let clock = Arc::new(match options.virtual_start {
+            Some(start) => EmulatorClock::virtual_from(start),
+            None => EmulatorClock::default(),
+        });
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&options.jitter),
+            "jitter must be within 0..=1 (a relative standard deviation)"
+        );
         let network = Arc::new(Network {
             clock: clock.clone(),
             time_scale: options.time_scale,
+            jitter: options.jitter,
+            rng: std::sync::Mutex::new(fastrand::Rng::with_seed(options.seed)),
         });
         let runtime = WorkerRuntime::new(runtime::WORKER_COMPONENT)
             .map_err(|e| anyhow::anyhow!("cannot load the worker component: {e:?}"))?;
         let runtime = Arc::new(runtime);
+        let routing = match &options.routing_toml {
+            Some(text) => {
+                let (json, router) = routing_config(text, &topology)
+                    .map_err(|e| anyhow::anyhow!("invalid routing configuration: {e:#}"))?;
+                Some((Arc::<str>::from(json), Arc::new(router)))
+            }
+            None => None,
+        };
+        let router = routing.as_ref().map(|(_, router)| router.clone());
         let (shutdown, stop) = watch::channel(false);
-        let origins: BTreeMap<String, Arc<OriginHandle>> =
-            origins::start(&topology.origins, &clock, stop)
-                .await?
-                .into_iter()
-                .map(|o| (o.name.clone(), o))
-                .collect();
+        let connect_timeout = |name: &str| {
+            router
+                .as_ref()
+                .and_then(|r| r.origin_named(name))
+                .map(|o| o.connect_timeout)
+        };
+        let origins: BTreeMap<String, Arc<OriginHandle>> = origins::start(
+            &topology.origins,
+            &clock,
+            connect_timeout,
+            options.virtual_start.is_some(),
+            stop,
+        )
+        .await?
+        .into_iter()
+        .map(|o| (o.name.clone(), o))
+        .collect();
+        let origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>> = Arc::new(
+            origins
+                .keys()
+                .map(|name| (name.clone(), Arc::default()))
+                .collect(),
+        );
         let mut regionals = BTreeMap::new();
         for site in &topology.regionals {
-            let origin_site = topology.origin(&site.origin).expect("validated topology");
-            let rtt = topology.rtt(site, origin_site);
+            let links = topology
+                .origins
+                .iter()
+                .map(|origin| {
+                    let link = OriginLink {
+                        origin: origins[&origin.name].clone(),
+                        rtt: topology.rtt(site, origin),
+                        counters: origin_counters[&origin.name].clone(),
+                    };
+                    (origin.name.clone(), link)
+                })
+                .collect();
             let mut tier = RegionalTier::new(
                 &site.name,
-                origins[&site.origin].clone(),
-                rtt,
+                &site.origin,
+                links,
+                router.clone(),
                 network.clone(),
             );
             tier.strip_authorization = strip_authorization;
+            tier.caching = options.regional_caching;
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let mut pops = BTreeMap::new();
@@ -137,13 +273,26 @@ impl Emulator {
                 .expect("validated topology");
             let node = PopNode {
                 name: pop.name.clone(),
-                cache: store::MemoryStore::default(),
+                cache: store::MemoryStore::with_capacity(options.edge_capacity_bytes),
                 regional: regionals[&pop.regional].clone(),
                 rtt_to_regional: topology.rtt(pop, regional_site),
                 network: network.clone(),
                 counters: Default::default(),
                 refreshing: Default::default(),
                 auth_config: auth_config.clone(),
+                routing: routing.as_ref().map(|(json, router)| {
+                    let health = HealthBoard::new(router.breaker);
+                    for origin in &router.origins {
+                        health.track(&origin.name);
+                    }
+                    Arc::new(PopRouting {
+                        config_json: json.clone(),
+                        router: router.clone(),
+                        health,
+                        origins: origin_counters.clone(),
+                    })
+                }),
+                location: (pop.lat, pop.lon),
             };
             pops.insert(pop.name.clone(), Arc::new(node));
         }
@@ -154,8 +303,30 @@ impl Emulator {
             pops,
             regionals,
             origins,
+            origin_counters,
             shutdown,
         }))
+    }
+
+    /// Per origin: the counters and, from every PoP, the circuit state.
+    pub fn routing_report(&self) -> BTreeMap<String, OriginRouting> {
+        let mut report: BTreeMap<String, OriginRouting> = self
+            .origin_counters
+            .iter()
+            .map(|(name, counters)| (name.clone(), counters.report()))
+            .collect();
+        for (pop, node) in &self.pops {
+            let Some(routing) = &node.routing else {
+                continue;
+            };
+            for (origin, health) in routing.health.snapshot() {
+                if let Some(entry) = report.get_mut(&origin) {
+                    entry.breaker_state_changes += health.state_changes;
+                    entry.breakers.insert(pop.clone(), health.state);
+                }
+            }
+        }
+        report
     }
 
     pub fn stats(&self) -> StatsReport {
@@ -185,6 +356,7 @@ impl Emulator {
                     )
                 })
                 .collect(),
+            routing: self.routing_report(),
         }
     }
 

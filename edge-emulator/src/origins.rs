@@ -1,6 +1,7 @@
 //! The origins behind the regional tiers: in-process origin-stubs (default) or real servers
 //! named by URL, reached over HTTP on loopback either way.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,12 +24,64 @@ pub struct OriginHandle {
     pub base_url: String,
     /// The in-process stub, whose counters the stats endpoint reports.
     pub stub: Option<Arc<Origin>>,
-    client: reqwest::Client,
+    transport: Transport,
+    /// Response body bytes this origin has sent.
+    pub bytes_sent: AtomicU64,
+}
+
+/// How requests reach an origin.
+enum Transport {
+    /// HTTP over loopback (serve): what a real origin sees.
+    Http(reqwest::Client),
+    /// A direct call into the stub's router (the simulator): no sockets, so nothing real-time
+    /// can advance the paused virtual clock, and runs are deterministic.
+    InProcess(axum::Router),
 }
 
 impl OriginHandle {
     /// Sends `request` (whose URL is the client-facing one) to this origin's base URL.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, String> {
+        let response = match &self.transport {
+            Transport::Http(client) => self.send_http(client, request).await,
+            Transport::InProcess(router) => self.send_in_process(router, request).await,
+        }?;
+        self.bytes_sent
+            .fetch_add(response.body().len() as u64, Ordering::Relaxed);
+        Ok(response)
+    }
+
+    async fn send_in_process(
+        &self,
+        router: &axum::Router,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, String> {
+        use tower::ServiceExt;
+        let (mut parts, body) = request.into_parts();
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("origin {}: {e}", self.name))?;
+        parts.headers.remove(http::header::HOST);
+        let request = Request::from_parts(parts, axum::body::Body::from(body));
+        let response = router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| format!("origin {}: {e}", self.name))?;
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, MAX_ORIGIN_BODY)
+            .await
+            .map_err(|e| format!("origin {} broke off: {e}", self.name))?;
+        Ok(Response::from_parts(parts, body.to_vec()))
+    }
+
+    async fn send_http(
+        &self,
+        client: &reqwest::Client,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, String> {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{}{}", self.base_url.trim_end_matches('/'), path);
@@ -38,8 +91,7 @@ impl OriginHandle {
                 headers.append(name.clone(), value.clone());
             }
         }
-        let mut response = self
-            .client
+        let mut response = client
             .request(parts.method, &url)
             .headers(headers)
             .body(body)
@@ -71,40 +123,69 @@ impl OriginHandle {
 }
 
 /// Starts an origin-stub for each site without a URL; they stop when `shutdown` turns true.
+/// `connect_timeout` gives each origin's connect timeout (the routing configuration's).
+/// `in_process`: call the stubs directly instead of over loopback HTTP (the simulator; sites
+/// with a URL are refused then).
 pub async fn start(
     sites: &[OriginSite],
     clock: &Arc<EmulatorClock>,
+    connect_timeout: impl Fn(&str) -> Option<Duration>,
+    in_process: bool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<Arc<OriginHandle>>> {
-    let client = reqwest::Client::builder()
-        .timeout(ORIGIN_TIMEOUT)
-        .pool_max_idle_per_host(256)
-        .build()?;
     let mut handles = Vec::new();
     for site in sites {
+        if in_process && site.url.is_some() {
+            anyhow::bail!(
+                "origin {} is a real server ({}); the simulator runs in-process origins only: \
+                 remove its url from the topology",
+                site.name,
+                site.url.as_deref().unwrap_or_default()
+            );
+        }
+        let mut client = reqwest::Client::builder()
+            .timeout(ORIGIN_TIMEOUT)
+            .pool_max_idle_per_host(256);
+        if let Some(timeout) = connect_timeout(&site.name) {
+            client = client.connect_timeout(timeout);
+        }
+        let mut transport = Transport::Http(client.build()?);
         let (base_url, stub) = match &site.url {
             Some(url) => (url.clone(), None),
             None => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                let url = format!("http://{}", listener.local_addr()?);
+                let faults = match &site.faults {
+                    Some(plan) => plan
+                        .clone()
+                        .resolve(clock.now())
+                        .map_err(|e| anyhow::anyhow!("origin {} faults: {e}", site.name))?,
+                    None => Default::default(),
+                };
                 let origin = Origin::new(OriginConfig {
                     name: site.name.clone(),
                     latency: Duration::from_millis(site.latency_ms),
                     clock: clock.clone(),
-                    ..OriginConfig::default()
+                    faults,
                 });
-                let mut stop = shutdown.clone();
-                tokio::spawn(origin_stub::run(listener, origin.clone(), async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                }));
-                (url, Some(origin))
+                if in_process {
+                    transport = Transport::InProcess(origin_stub::app(origin.clone()));
+                    (format!("in-process://{}", site.name), Some(origin))
+                } else {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                    let url = format!("http://{}", listener.local_addr()?);
+                    let mut stop = shutdown.clone();
+                    tokio::spawn(origin_stub::run(listener, origin.clone(), async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    }));
+                    (url, Some(origin))
+                }
             }
         };
         handles.push(Arc::new(OriginHandle {
             name: site.name.clone(),
             base_url,
             stub,
-            client: client.clone(),
+            transport,
+            bytes_sent: AtomicU64::new(0),
         }));
     }
     Ok(handles)

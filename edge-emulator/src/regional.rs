@@ -1,31 +1,46 @@
 //! A regional tier: the worker core's RFC 9111 flow running natively in the host as a shared
 //! cache between the edge PoPs and the origin, with request coalescing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use edge_worker::routing::Router;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::{HeaderValue, Request, Response};
 use tokio::sync::watch;
 
 use crate::origins::OriginHandle;
-use crate::stats::TierCounters;
+use crate::stats::{OriginCounters, TierCounters};
 use crate::store::MemoryStore;
 use crate::Network;
+
+/// An origin this tier can reach, and the round trip to it.
+pub struct OriginLink {
+    pub origin: Arc<OriginHandle>,
+    pub rtt: Duration,
+    pub counters: Arc<OriginCounters>,
+}
 
 pub struct RegionalTier {
     pub name: String,
     tier: CacheTier,
     /// The tier's storage; public so benchmarks and tests can seed it.
     pub store: MemoryStore<CacheEntry>,
-    origin: Arc<OriginHandle>,
-    rtt_to_origin: Duration,
+    /// Where misses go when the worker did not route them (no routing configuration).
+    default_origin: String,
+    /// Every origin by name: the worker's routing picks one by the fetched URL's host.
+    origins: BTreeMap<String, OriginLink>,
+    /// Names the origin a routed URL's authority stands for.
+    router: Option<Arc<Router>>,
     network: Arc<Network>,
     pub counters: TierCounters,
     /// Drop the client's Authorization on the hop to the origin (the auth configuration's
     /// `forward_authorization = false`); it travels between our tiers for RFC 9111 §3.5.
     pub strip_authorization: bool,
+    /// `false`: forward every request without caching (an edge-only CDN).
+    pub caching: bool,
     /// Keys being fetched; waiters watch the channel until its sender (the guard) drops.
     inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
 }
@@ -47,61 +62,111 @@ impl Drop for FetchGuard {
 }
 
 impl RegionalTier {
+    /// `default_origin` must be a key of `origins`.
     pub fn new(
         name: &str,
-        origin: Arc<OriginHandle>,
-        rtt_to_origin: Duration,
+        default_origin: &str,
+        origins: BTreeMap<String, OriginLink>,
+        router: Option<Arc<Router>>,
         network: Arc<Network>,
     ) -> Self {
         Self {
             name: name.to_string(),
             tier: CacheTier::new(format!("regional-{name}"), false),
             store: MemoryStore::default(),
-            origin,
-            rtt_to_origin,
+            default_origin: default_origin.to_string(),
+            origins,
+            router,
             network,
             counters: TierCounters::default(),
             strip_authorization: false,
+            caching: true,
             inflight: Arc::default(),
         }
     }
 
+    /// The origin a request goes to: the routed one its URL names, else this tier's default.
+    pub fn link_for(&self, uri: &http::Uri) -> &OriginLink {
+        uri.authority()
+            .zip(self.router.as_deref())
+            .and_then(|(authority, router)| router.origin_for_authority(authority.as_str()))
+            .and_then(|spec| self.origins.get(&spec.name))
+            .unwrap_or(&self.origins[&self.default_origin])
+    }
+
     /// Handles a request from an edge PoP; background refreshes run on their own task.
     pub async fn handle(self: &Arc<Self>, request: Request<Body>) -> Response<Body> {
-        let outcome = self.tier.handle(&RegionalPlatform(self), request).await;
+        self.handle_timed(request).await.0
+    }
+
+    /// Handles a request and says how much simulated time its origin hops stand for beyond
+    /// the real time they took (the RTTs not slept when `time_scale` < 1), so the PoP's
+    /// Server-Timing covers the whole path to the origin.
+    pub async fn handle_timed(
+        self: &Arc<Self>,
+        request: Request<Body>,
+    ) -> (Response<Body>, Duration) {
+        let platform = RegionalPlatform::new(self);
+        if !self.caching {
+            let response = match platform.fetch(request).await {
+                Ok(upstream) => upstream.response,
+                Err(error) => edge_worker::WorkerError::Upstream(error.0).to_response(),
+            };
+            self.counters
+                .record(Some(edge_worker::CfCacheStatus::Dynamic), false);
+            let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
+            return (response, unslept);
+        }
+        let outcome = self.tier.handle(&platform, request).await;
         self.counters.record(outcome.status, outcome.collapsed);
         for task in outcome.deferred {
             let tier = self.clone();
             tokio::spawn(async move {
-                tier.tier.run_deferred(&RegionalPlatform(&tier), task).await;
+                tier.tier
+                    .run_deferred(&RegionalPlatform::new(&tier), task)
+                    .await;
                 crate::stats::bump(&tier.counters.background_refreshes);
             });
         }
-        outcome.response
+        let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
+        (outcome.response, unslept)
     }
 }
 
-/// The core's ports for a regional tier.
-struct RegionalPlatform<'a>(&'a RegionalTier);
+/// The core's ports for a regional tier, for one request.
+struct RegionalPlatform<'a> {
+    tier: &'a RegionalTier,
+    /// Simulated origin time not slept, in nanoseconds (atomic: host futures must be Send).
+    unslept_ns: AtomicU64,
+}
+
+impl<'a> RegionalPlatform<'a> {
+    fn new(tier: &'a RegionalTier) -> Self {
+        Self {
+            tier,
+            unslept_ns: AtomicU64::new(0),
+        }
+    }
+}
 
 impl Platform for RegionalPlatform<'_> {
     type Guard = FetchGuard;
 
     fn now(&self) -> SystemTime {
-        self.0.network.clock.now()
+        self.tier.network.clock.now()
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        self.0.store.get(key, self.now())
+        self.tier.store.get(key, self.now())
     }
 
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
-        self.0.store.put(key, entry, self.now() + keep);
+        self.tier.store.put(key, entry, self.now() + keep);
     }
 
     async fn lock(&self, key: &str) -> Locked<FetchGuard> {
         let waiting = {
-            let mut inflight = self.0.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inflight = self.tier.inflight.lock().unwrap_or_else(|e| e.into_inner());
             match inflight.get(key) {
                 Some(receiver) => Some(receiver.clone()),
                 None => {
@@ -109,7 +174,7 @@ impl Platform for RegionalPlatform<'_> {
                     inflight.insert(key.to_string(), receiver);
                     return Locked::Write(FetchGuard {
                         key: key.to_string(),
-                        inflight: self.0.inflight.clone(),
+                        inflight: self.tier.inflight.clone(),
                         _sender: sender,
                     });
                 }
@@ -123,21 +188,24 @@ impl Platform for RegionalPlatform<'_> {
     }
 
     async fn fetch(&self, mut request: Request<Body>) -> Result<Upstream, FetchError> {
-        let tier = self.0;
+        let tier = self.tier;
         if tier.strip_authorization {
             request.headers_mut().remove(http::header::AUTHORIZATION);
         }
         crate::stats::bump(&tier.counters.upstream_requests);
+        let link = tier.link_for(request.uri());
+        crate::stats::bump(&link.counters.requests);
         let started = Instant::now();
-        tier.network.traverse(tier.rtt_to_origin).await;
-        let mut response = tier.origin.send(request).await.map_err(FetchError)?;
-        let spent = tier
-            .network
-            .simulated(tier.rtt_to_origin, started.elapsed());
+        tier.network.traverse(link.rtt).await;
+        let mut response = link.origin.send(request).await.map_err(FetchError)?;
+        let real = started.elapsed();
+        let spent = tier.network.simulated(link.rtt, real);
+        let unslept = u64::try_from(spent.saturating_sub(real).as_nanos()).unwrap_or(u64::MAX);
+        self.unslept_ns.fetch_add(unslept, Ordering::Relaxed);
         let timing = format!(
             "origin;dur={:.1};desc=\"{}\"",
             spent.as_secs_f64() * 1000.0,
-            tier.origin.name
+            link.origin.name
         );
         if let Ok(value) = HeaderValue::from_str(&timing) {
             response.headers_mut().append("server-timing", value);

@@ -6,7 +6,7 @@
 //! 4 MiB kept resident (about 7 µs per instantiate here), async host calls on fibers so one
 //! request's upstream wait does not block others.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,10 @@ use wasmtime::{
     StoreLimits, StoreLimitsBuilder,
 };
 
+use edge_worker::routing::{Admission, HealthBoard, Router};
+
 use crate::regional::RegionalTier;
-use crate::stats::TierCounters;
+use crate::stats::{OriginCounters, TierCounters};
 use crate::store::MemoryStore;
 use crate::Network;
 
@@ -50,6 +52,96 @@ pub struct PopNode {
     pub refreshing: Mutex<HashSet<String>>,
     /// The worker's auth configuration as JSON; `None`: every route is public.
     pub auth_config: Option<Arc<str>>,
+    /// Geo routing between regional origins; `None`: misses go to the regional tier's origin.
+    pub routing: Option<Arc<PopRouting>>,
+    /// Where the PoP is (lat, lon): the location the worker routes from.
+    pub location: (f64, f64),
+}
+
+/// A PoP's side of geo routing: the configuration the worker reads, and the passive health
+/// that outlives each request's instance.
+pub struct PopRouting {
+    /// The routing configuration as JSON, for the worker.
+    pub config_json: Arc<str>,
+    /// The same, prepared: which origin a routed URL is for, and its timeouts.
+    pub router: Arc<Router>,
+    /// This PoP's circuit breakers, one per origin.
+    pub health: HealthBoard,
+    /// Counters per origin, shared by every PoP.
+    pub origins: Arc<BTreeMap<String, Arc<OriginCounters>>>,
+}
+
+impl PopRouting {
+    fn counters(&self, origin: &str) -> Option<&OriginCounters> {
+        self.origins.get(origin).map(|c| &**c)
+    }
+}
+
+/// One trip from a PoP's worker through its regional tier and back.
+struct Hop {
+    result: Result<http::Response<edge_worker::Body>, String>,
+    real: Duration,
+    simulated: Duration,
+}
+
+impl Hop {
+    /// A usable answer: a response that is not a 5xx.
+    fn usable(&self) -> bool {
+        self.result
+            .as_ref()
+            .is_ok_and(|r| !r.status().is_server_error())
+    }
+}
+
+impl PopNode {
+    /// The routed origin a URL is for, when routing is on and the URL names one.
+    fn routed_origin(&self, uri: &http::Uri) -> Option<&edge_worker::routing::OriginSpec> {
+        let routing = self.routing.as_deref()?;
+        routing
+            .router
+            .origin_for_authority(uri.authority()?.as_str())
+    }
+
+    /// Sends `request` to the regional tier, bounded by the routed origin's first-byte
+    /// timeout (plus the scaled round trips on the way).
+    async fn hop(self: &Arc<Self>, request: http::Request<edge_worker::Body>) -> Hop {
+        crate::stats::bump(&self.counters.upstream_requests);
+        let started = Instant::now();
+        let limit = self.routed_origin(request.uri()).map(|origin| {
+            let rtts = self.rtt_to_regional + self.regional.link_for(request.uri()).rtt;
+            (
+                origin.name.clone(),
+                origin.first_byte_timeout,
+                origin.first_byte_timeout + rtts.mul_f64(self.network.time_scale),
+            )
+        });
+        let trip = async {
+            self.network.traverse(self.rtt_to_regional).await;
+            self.regional.handle_timed(request).await
+        };
+        let (result, unslept) = match limit {
+            Some((origin, timeout, bound)) => match tokio::time::timeout(bound, trip).await {
+                Ok((response, unslept)) => (Ok(response), unslept),
+                Err(_) => (
+                    Err(format!(
+                        "origin {origin} sent no response head within {} ms",
+                        timeout.as_millis()
+                    )),
+                    Duration::ZERO,
+                ),
+            },
+            None => {
+                let (response, unslept) = trip.await;
+                (Ok(response), unslept)
+            }
+        };
+        let real = started.elapsed();
+        Hop {
+            result,
+            real,
+            simulated: self.network.simulated(self.rtt_to_regional, real) + unslept,
+        }
+    }
 }
 
 /// Why a request's worker run failed; the host answers it with 5xx and carries on.
@@ -114,26 +206,111 @@ impl edge::worker::host::Host for GuestState {
         request: types::Request,
     ) -> wasmtime::Result<Result<types::Response, String>> {
         self.check_trap()?;
-        let started = Instant::now();
         let pop = self.pop.clone();
         let request = match crate::convert::request_from_wit(request) {
             Ok(request) => request,
             Err(message) => return Ok(Err(message)),
         };
-        pop.network.traverse(pop.rtt_to_regional).await;
-        let response = pop.regional.handle(request).await;
-        let real = started.elapsed();
-        let simulated = pop.network.simulated(pop.rtt_to_regional, real);
-        self.upstream_real += real;
-        self.upstream_simulated += simulated;
-        let timing = format!(
-            "regional;dur={:.1};desc=\"{}\"",
-            simulated.as_secs_f64() * 1000.0,
-            pop.regional.name
-        );
-        let mut response = crate::convert::response_to_wit(response);
-        crate::convert::prepend_server_timing(&mut response.headers, &timing);
-        Ok(Ok(response))
+        let hop = pop.hop(request).await;
+        self.upstream_real += hop.real;
+        self.upstream_simulated += hop.simulated;
+        Ok(self.answer(hop))
+    }
+
+    async fn fetch_hedged(
+        &mut self,
+        primary: types::Request,
+        backup: types::Request,
+        after_ms: u64,
+    ) -> wasmtime::Result<Result<types::HedgedResponse, String>> {
+        self.check_trap()?;
+        let pop = self.pop.clone();
+        let (primary, backup) = match (
+            crate::convert::request_from_wit(primary),
+            crate::convert::request_from_wit(backup),
+        ) {
+            (Ok(primary), Ok(backup)) => (primary, backup),
+            (Err(message), _) | (_, Err(message)) => return Ok(Err(message)),
+        };
+        let after = Duration::from_millis(after_ms);
+        let started = Instant::now();
+        let backup_origin = pop.routed_origin(backup.uri()).map(|o| o.name.clone());
+        let first = pop.hop(primary);
+        tokio::pin!(first);
+        let (hop, backup_won) = tokio::select! {
+            hop = &mut first => (hop, false),
+            () = tokio::time::sleep(after) => {
+                if let (Some(routing), Some(name)) = (&pop.routing, &backup_origin) {
+                    if let Some(counters) = routing.counters(name) {
+                        crate::stats::bump(&counters.hedges_sent);
+                    }
+                }
+                let second = pop.hop(backup);
+                tokio::pin!(second);
+                // The first usable answer wins; an unusable one waits for the other.
+                tokio::select! {
+                    hop = &mut first => if hop.usable() { (hop, false) } else { (second.await, true) },
+                    hop = &mut second => if hop.usable() { (hop, true) } else { (first.await, false) },
+                }
+            }
+        };
+        if backup_won {
+            if let (Some(routing), Some(name)) = (&pop.routing, &backup_origin) {
+                if let Some(counters) = routing.counters(name) {
+                    crate::stats::bump(&counters.hedges_won);
+                }
+            }
+        }
+        self.upstream_real += started.elapsed();
+        self.upstream_simulated += if backup_won {
+            after + hop.simulated
+        } else {
+            hop.simulated
+        };
+        Ok(self.answer(hop).map(|response| types::HedgedResponse {
+            response,
+            backup_won,
+        }))
+    }
+
+    async fn routing_config(&mut self) -> wasmtime::Result<Option<types::RoutingSource>> {
+        self.check_trap()?;
+        Ok(self
+            .pop
+            .routing
+            .as_ref()
+            .map(|routing| types::RoutingSource {
+                json: routing.config_json.to_string(),
+                redirect: routing.router.redirect_status.is_some(),
+            }))
+    }
+
+    async fn origin_admit(&mut self, origin: String) -> wasmtime::Result<Result<(), u64>> {
+        self.check_trap()?;
+        let Some(routing) = &self.pop.routing else {
+            return Ok(Ok(()));
+        };
+        Ok(
+            match routing.health.admit(&origin, self.pop.network.clock.now()) {
+                Admission::Reject { retry_after } => {
+                    Err(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX))
+                }
+                Admission::Allow | Admission::Probe => Ok(()),
+            },
+        )
+    }
+
+    async fn origin_report(&mut self, origin: String, ok: bool) -> wasmtime::Result<()> {
+        self.check_trap()?;
+        if let Some(routing) = &self.pop.routing {
+            routing
+                .health
+                .record(&origin, self.pop.network.clock.now(), ok);
+            if let (false, Some(counters)) = (ok, routing.counters(&origin)) {
+                crate::stats::bump(&counters.failures);
+            }
+        }
+        Ok(())
     }
 
     async fn auth_config(&mut self) -> wasmtime::Result<Option<String>> {
@@ -146,6 +323,21 @@ impl edge::worker::host::Host for GuestState {
             eprintln!("[edge-{}] {level:?}: {message}", self.pop.name);
         }
         Ok(())
+    }
+}
+
+impl GuestState {
+    /// A hop's result as the guest receives it, with the regional hop in Server-Timing.
+    fn answer(&self, hop: Hop) -> Result<types::Response, String> {
+        let response = hop.result?;
+        let timing = format!(
+            "regional;dur={:.1};desc=\"{}\"",
+            hop.simulated.as_secs_f64() * 1000.0,
+            self.pop.regional.name
+        );
+        let mut response = crate::convert::response_to_wit(response);
+        crate::convert::prepend_server_timing(&mut response.headers, &timing);
+        Ok(response)
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use edge_worker::headers::is_hop_by_hop;
 use edge_worker::CfCacheStatus;
 
-use crate::runtime::{types, PopNode, WorkerFailure};
+use crate::runtime::{types, PopNode, RunReport, WorkerFailure};
 use crate::stats::prometheus;
 use crate::Emulator;
 
@@ -34,6 +34,11 @@ pub fn app(emulator: Arc<Emulator>) -> Router {
         .route("/__emulator/stats", get(stats))
         .route("/__emulator/metrics", get(metrics))
         .route("/__emulator/clock", get(clock).post(advance_clock))
+        .route("/__emulator/origins", get(origins))
+        .route(
+            "/__emulator/origins/{name}/faults",
+            get(origin_faults).put(set_origin_faults),
+        )
         .fallback(edge)
         .with_state(emulator)
 }
@@ -186,27 +191,37 @@ async fn edge(
         headers,
         body,
     };
-    let ctx = types::RequestContext {
-        pop: pop.name.clone(),
-        country: parts
-            .headers
-            .get("cf-ipcountry")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    };
+    let country = parts
+        .headers
+        .get("cf-ipcountry")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ctx = context(&pop, country);
 
+    let (response, _) = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
+        .await
+        .inspect_err(|failure| {
+            eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
+        })?;
+    Ok(to_http(response))
+}
+
+/// One client request at a PoP, as `serve` and the simulator run it: the client's round
+/// trip, the worker in a fresh instance, counters, deferred work spawned, Server-Timing.
+pub async fn serve_at_pop(
+    emulator: &Arc<Emulator>,
+    pop: &Arc<PopNode>,
+    request: types::Request,
+    ctx: types::RequestContext,
+    trap: bool,
+) -> Result<(types::Response, RunReport), WorkerFailure> {
     let client_rtt = emulator.topology.client_rtt();
     emulator.network.traverse(client_rtt).await;
-    let (outcome, report) = match emulator
-        .runtime
-        .handle(&pop, &wit_request, &ctx, trap)
-        .await
-    {
+    let (outcome, report) = match emulator.runtime.handle(pop, &request, &ctx, trap).await {
         Ok(result) => result,
         Err(failure) => {
             crate::stats::bump(&pop.counters.worker_errors);
-            eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
-            return Err(failure.into());
+            return Err(failure);
         }
     };
     let status = outcome
@@ -216,10 +231,10 @@ async fn edge(
         .find(|(n, _)| n == "cf-cache-status")
         .and_then(|(_, v)| CfCacheStatus::parse(v));
     pop.counters.record(status, false);
+    count_failover(emulator, status, &outcome.response.headers);
     for task in outcome.deferred {
-        spawn_deferred(&emulator, &pop, task, ctx.clone());
+        spawn_deferred(emulator, pop, task, ctx.clone());
     }
-
     let mut response = outcome.response;
     let timing = format!(
         "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
@@ -228,7 +243,46 @@ async fn edge(
         pop.name
     );
     crate::convert::prepend_server_timing(&mut response.headers, &timing);
-    Ok(to_http(response))
+    Ok((response, report))
+}
+
+/// The request context a PoP gives the worker: its name and location, the client's country.
+pub fn context(pop: &PopNode, country: Option<String>) -> types::RequestContext {
+    types::RequestContext {
+        pop: pop.name.clone(),
+        country,
+        continent: None,
+        // Clients are placed at their PoP: the emulator knows no finer location.
+        latitude: Some(pop.location.0),
+        longitude: Some(pop.location.1),
+    }
+}
+
+/// Counts a response that a failover origin produced for this request (not a stored copy
+/// of one, which carries the same header on later hits).
+fn count_failover(
+    emulator: &Emulator,
+    status: Option<CfCacheStatus>,
+    headers: &[(String, Vec<u8>)],
+) {
+    if matches!(
+        status,
+        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
+    ) {
+        return;
+    }
+    let Some((_, value)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(edge_worker::routing::ORIGIN_REGION_HEADER))
+    else {
+        return;
+    };
+    let value = String::from_utf8_lossy(value);
+    if let Some(origin) = value.strip_suffix("; reason=failover") {
+        if let Some(counters) = emulator.origin_counters.get(origin) {
+            crate::stats::bump(&counters.failovers);
+        }
+    }
 }
 
 /// Runs a worker's deferred task in its own instance after the response, once per URL at a
@@ -317,6 +371,81 @@ async fn advance_clock(State(emulator): State<Arc<Emulator>>, body: axum::body::
             StatusCode::BAD_REQUEST,
             "invalid_clock_change",
             "send {\"advance_secs\": N} with 0 <= N <= 1e9; time only moves forward",
+        ),
+    }
+}
+
+/// Routing per origin: requests, failures, failovers, hedges, and each PoP's circuit state.
+async fn origins(State(emulator): State<Arc<Emulator>>) -> Response {
+    Json(emulator.routing_report()).into_response()
+}
+
+/// The in-process origin-stub named `name`, or the error response saying why not.
+fn stub(emulator: &Emulator, name: &str) -> Result<Arc<origin_stub::Origin>, Box<Response>> {
+    let Some(handle) = emulator.origins.get(name) else {
+        let known: Vec<&str> = emulator.origins.keys().map(String::as_str).collect();
+        return Err(Box::new(json_error(
+            StatusCode::NOT_FOUND,
+            "unknown_origin",
+            format!("no origin {name:?}; known origins: {}", known.join(", ")),
+        )));
+    };
+    handle.stub.clone().ok_or_else(|| {
+        Box::new(json_error(
+            StatusCode::CONFLICT,
+            "external_origin",
+            format!(
+                "origin {name} is a real server ({}); inject faults there",
+                handle.base_url
+            ),
+        ))
+    })
+}
+
+async fn origin_faults(
+    State(emulator): State<Arc<Emulator>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match stub(&emulator, &name) {
+        Ok(origin) => Json(
+            origin
+                .faults
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+        .into_response(),
+        Err(response) => *response,
+    }
+}
+
+/// Takes a region down, slows it or makes it flap: the body is a fault plan, e.g.
+/// `{"down_for_secs": 30}`, `{"extra_latency_ms": 2000}`, `{"flap_period_ms": 1000}`;
+/// `{}` clears every fault.
+async fn set_origin_faults(
+    State(emulator): State<Arc<Emulator>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let origin = match stub(&emulator, &name) {
+        Ok(origin) => origin,
+        Err(response) => return *response,
+    };
+    let plan = serde_json::from_slice::<origin_stub::FaultPlan>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|plan| plan.resolve(emulator.network.clock.now()));
+    match plan {
+        Ok(plan) => {
+            *origin.faults.lock().unwrap_or_else(|e| e.into_inner()) = plan.clone();
+            Json(plan).into_response()
+        }
+        Err(message) => json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_fault_plan",
+            format!(
+                "{message}; send e.g. {{\"down_for_secs\": 30}}, {{\"extra_latency_ms\": 2000}}, \
+                 {{\"flap_period_ms\": 1000}}, {{\"error_rate\": 0.5}} or {{}} to clear"
+            ),
         ),
     }
 }

@@ -76,6 +76,49 @@ impl TierCounters {
     }
 }
 
+/// What happened between the workers and one origin, across all PoPs.
+#[derive(Debug, Default)]
+pub struct OriginCounters {
+    /// Requests the regional tiers sent to this origin.
+    pub requests: AtomicU64,
+    /// Failed attempts the workers reported (errors, timeouts, 5xx).
+    pub failures: AtomicU64,
+    /// Client responses this origin served as a failover target.
+    pub failovers: AtomicU64,
+    /// Hedged second requests sent to this origin, and how many answered first.
+    pub hedges_sent: AtomicU64,
+    pub hedges_won: AtomicU64,
+}
+
+/// One origin's routing figures in `/__emulator/stats` and `/__emulator/origins`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginRouting {
+    pub requests: u64,
+    pub failures: u64,
+    pub failovers: u64,
+    pub hedges_sent: u64,
+    pub hedges_won: u64,
+    /// Circuit-breaker transitions summed over PoPs.
+    pub breaker_state_changes: u64,
+    /// The circuit state each PoP holds for this origin.
+    pub breakers: BTreeMap<String, edge_worker::routing::BreakerState>,
+}
+
+impl OriginCounters {
+    pub fn report(&self) -> OriginRouting {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        OriginRouting {
+            requests: read(&self.requests),
+            failures: read(&self.failures),
+            failovers: read(&self.failovers),
+            hedges_sent: read(&self.hedges_sent),
+            hedges_won: read(&self.hedges_won),
+            breaker_state_changes: 0,
+            breakers: BTreeMap::new(),
+        }
+    }
+}
+
 /// Everything `/__emulator/stats` reports.
 #[derive(Debug, Serialize)]
 pub struct StatsReport {
@@ -83,6 +126,8 @@ pub struct StatsReport {
     pub edge: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub regional: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub origins: BTreeMap<String, OriginReport>,
+    /// Per origin: requests, failures, failovers, hedges and circuit states.
+    pub routing: BTreeMap<String, OriginRouting>,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +158,25 @@ pub fn prometheus(report: &StatsReport) -> String {
                     counters.get(name).copied().unwrap_or(0)
                 );
             }
+        }
+    }
+    for (name, read) in [
+        (
+            "failures",
+            (|r: &OriginRouting| r.failures) as fn(&OriginRouting) -> u64,
+        ),
+        ("failovers", |r| r.failovers),
+        ("hedges_sent", |r| r.hedges_sent),
+        ("hedges_won", |r| r.hedges_won),
+        ("breaker_state_changes", |r| r.breaker_state_changes),
+    ] {
+        let _ = writeln!(out, "# TYPE edge_emulator_origin_{name}_total counter");
+        for (origin, routing) in &report.routing {
+            let _ = writeln!(
+                out,
+                "edge_emulator_origin_{name}_total{{origin=\"{origin}\"}} {}",
+                read(routing)
+            );
         }
     }
     let _ = writeln!(out, "# TYPE edge_emulator_origin_requests_total counter");

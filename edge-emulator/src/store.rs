@@ -1,64 +1,180 @@
-//! An in-memory cache store for one tier: slots with an expiry, dropped when read after it.
-//! The tier's RFC 9111 logic lives in the worker core; this is only storage.
+//! An in-memory cache store for one tier: slots with an expiry, dropped when read after it,
+//! and least-recently-used eviction past a slot count or a byte capacity. The tier's RFC 9111
+//! logic lives in the worker core; this is only storage.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-/// Most slots one store holds; past it the entry nearest to expiry is evicted.
+/// Most slots one store holds; past it the least recently used slot is evicted.
 pub const MAX_SLOTS: usize = 100_000;
 
-#[derive(Debug)]
-pub struct MemoryStore<V> {
-    slots: Mutex<HashMap<String, (V, SystemTime)>>,
+/// How much room a stored value takes, for byte capacities.
+pub trait Weigh {
+    fn weight(&self) -> u64;
 }
 
-impl<V: Clone> Default for MemoryStore<V> {
-    fn default() -> Self {
-        Self {
-            slots: Mutex::new(HashMap::new()),
-        }
+struct Slot<V> {
+    value: V,
+    keep_until: SystemTime,
+    weight: u64,
+    /// When it was last read or written, in store ticks (the LRU order's key).
+    used: u64,
+}
+
+struct Slots<V> {
+    map: HashMap<String, Slot<V>>,
+    /// Tick → key, oldest first: the eviction order.
+    recency: BTreeMap<u64, String>,
+    tick: u64,
+    bytes: u64,
+}
+
+pub struct MemoryStore<V> {
+    slots: Mutex<Slots<V>>,
+    /// `None`: only the slot limit applies.
+    capacity_bytes: Option<u64>,
+    evictions: std::sync::atomic::AtomicU64,
+}
+
+impl<V> std::fmt::Debug for MemoryStore<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity_bytes", &self.capacity_bytes)
+            .finish_non_exhaustive()
     }
 }
 
-impl<V: Clone> MemoryStore<V> {
-    pub fn get(&self, key: &str, now: SystemTime) -> Option<V> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        match slots.get(key) {
-            Some((value, keep_until)) if *keep_until > now => Some(value.clone()),
-            Some(_) => {
-                slots.remove(key);
-                None
-            }
-            None => None,
+impl<V: Clone + Weigh> Default for MemoryStore<V> {
+    fn default() -> Self {
+        Self::with_capacity(None)
+    }
+}
+
+impl<V: Clone + Weigh> MemoryStore<V> {
+    pub fn with_capacity(capacity_bytes: Option<u64>) -> Self {
+        Self {
+            slots: Mutex::new(Slots {
+                map: HashMap::new(),
+                recency: BTreeMap::new(),
+                tick: 0,
+                bytes: 0,
+            }),
+            capacity_bytes,
+            evictions: Default::default(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots<V>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, key: &str, now: SystemTime) -> Option<V> {
+        let mut slots = self.lock();
+        let slots = &mut *slots;
+        let slot = slots.map.get_mut(key)?;
+        if slot.keep_until <= now {
+            slots.remove(key);
+            return None;
+        }
+        slots.tick += 1;
+        slots.recency.remove(&slot.used);
+        slot.used = slots.tick;
+        slots.recency.insert(slots.tick, key.to_string());
+        Some(slot.value.clone())
     }
 
     pub fn put(&self, key: &str, value: V, keep_until: SystemTime) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.len() >= MAX_SLOTS && !slots.contains_key(key) {
-            let soonest = slots
-                .iter()
-                .min_by_key(|(_, (_, until))| *until)
-                .map(|(k, _)| k.clone());
-            if let Some(soonest) = soonest {
-                slots.remove(&soonest);
-            }
+        let weight = value.weight();
+        let mut slots = self.lock();
+        slots.remove(key);
+        if self.capacity_bytes.is_some_and(|c| weight > c) {
+            // Larger than the whole cache: not stored, as a real cache would refuse it.
+            return;
         }
-        slots.insert(key.to_string(), (value, keep_until));
+        while slots.map.len() >= MAX_SLOTS
+            || self
+                .capacity_bytes
+                .is_some_and(|c| slots.bytes + weight > c)
+        {
+            let Some((_, oldest)) = slots.recency.pop_first() else {
+                break;
+            };
+            slots.remove(&oldest);
+            self.evictions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        slots.tick += 1;
+        let used = slots.tick;
+        slots.recency.insert(used, key.to_string());
+        slots.bytes += weight;
+        slots.map.insert(
+            key.to_string(),
+            Slot {
+                value,
+                keep_until,
+                weight,
+                used,
+            },
+        );
+    }
+
+    /// Drops one slot (a purge by URL).
+    pub fn remove(&self, key: &str) {
+        self.lock().remove(key);
     }
 
     /// Empties the store (admin purge; benchmarks that must measure a cold variant).
     pub fn clear(&self) {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut slots = self.lock();
+        slots.map.clear();
+        slots.recency.clear();
+        slots.bytes = 0;
     }
 
     pub fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().map.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes the stored values weigh.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    /// Slots evicted to make room (not expiries).
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<V> Slots<V> {
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.map.remove(key) {
+            self.recency.remove(&slot.used);
+            self.bytes -= slot.weight;
+        }
+    }
+}
+
+impl Weigh for edge_worker::CacheEntry {
+    fn weight(&self) -> u64 {
+        match self {
+            edge_worker::CacheEntry::Response(stored) => stored.body.len() as u64 + 512,
+            _ => 256,
+        }
+    }
+}
+
+impl Weigh for crate::runtime::types::CacheEntry {
+    fn weight(&self) -> u64 {
+        match self {
+            crate::runtime::types::CacheEntry::Response(stored) => stored.body.len() as u64 + 512,
+            _ => 256,
+        }
     }
 }
 
@@ -67,13 +183,44 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    impl Weigh for u64 {
+        fn weight(&self) -> u64 {
+            *self
+        }
+    }
+
     #[test]
     fn entries_vanish_after_their_keep_time() {
         let store = MemoryStore::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
-        store.put("k", 1, t0 + Duration::from_secs(10));
+        store.put("k", 1u64, t0 + Duration::from_secs(10));
         assert_eq!(store.get("k", t0 + Duration::from_secs(9)), Some(1));
         assert_eq!(store.get("k", t0 + Duration::from_secs(10)), None);
         assert!(store.is_empty());
+        assert_eq!(store.bytes(), 0);
+    }
+
+    #[test]
+    fn a_byte_capacity_evicts_the_least_recently_used() {
+        let store = MemoryStore::with_capacity(Some(300));
+        let t0 = SystemTime::UNIX_EPOCH;
+        let later = t0 + Duration::from_secs(60);
+        store.put("a", 100u64, later);
+        store.put("b", 100u64, later);
+        store.put("c", 100u64, later);
+        assert_eq!(store.get("a", t0), Some(100), "a is now the most recent");
+        store.put("d", 100u64, later);
+        assert_eq!(store.get("b", t0), None, "b was least recently used");
+        assert_eq!(store.get("a", t0), Some(100));
+        assert_eq!(store.bytes(), 300);
+        assert_eq!(store.evictions(), 1);
+        store.put("huge", 301u64, later);
+        assert_eq!(
+            store.get("huge", t0),
+            None,
+            "larger than the cache: not stored"
+        );
+        store.put("a", 50u64, later);
+        assert_eq!(store.bytes(), 250, "replacing a slot replaces its weight");
     }
 }

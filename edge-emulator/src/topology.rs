@@ -12,7 +12,6 @@ pub const DEFAULT_TOPOLOGY: &str = include_str!("../default-topology.toml");
 
 /// Most PoPs, regional tiers or origins a file may declare.
 pub const MAX_NODES: usize = 1000;
-const EARTH_RADIUS_KM: f64 = 6371.0;
 /// Light in fibre covers about 200 km per millisecond.
 const FIBRE_KM_PER_MS: f64 = 200.0;
 
@@ -89,6 +88,10 @@ pub struct OriginSite {
     /// Service time of the in-process origin-stub.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Faults of the in-process origin-stub from the start (same keys as
+    /// `PUT /__emulator/origins/NAME/faults`), e.g. `faults = { flap_period_ms = 2000 }`.
+    #[serde(default)]
+    pub faults: Option<origin_stub::FaultPlan>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +225,11 @@ impl Topology {
             if !names.insert(format!("origin:{}", origin.name)) {
                 return invalid(format!("origin {} is declared twice", origin.name));
             }
+            if let Some(faults) = &origin.faults {
+                if let Err(problem) = faults.clone().resolve(std::time::SystemTime::UNIX_EPOCH) {
+                    return invalid(format!("origin {} faults: {problem}", origin.name));
+                }
+            }
         }
         if self.pop(&self.default_pop).is_none() {
             return invalid(format!(
@@ -285,14 +293,7 @@ impl Topology {
     }
 }
 
-/// Haversine distance between two (lat, lon) points in degrees.
-pub fn great_circle_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = (lat2 - lat1).to_radians();
-    let dl = (lon2 - lon1).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
-}
+pub use edge_worker::routing::great_circle_km;
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ use crate::conditional::{self, EntityTag, Precondition};
 use crate::encoding::{self, Coding, MIN_COMPRESS_SIZE};
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
 use crate::private_cache;
-use crate::routing::{self, Routed, Router};
+use crate::routing::{self, LazyRouter, Routed, Router};
 use crate::{
     Body, CacheEntry, CacheKey, CacheTier, CfCacheStatus, Deferred, Outcome, Platform,
     StoredResponse, WorkerError,
@@ -42,7 +42,7 @@ pub struct EdgeWorker {
     /// `None`: every route is public.
     pub auth: Option<Arc<AuthPolicy>>,
     /// `None`: one upstream, the platform's.
-    pub routing: Option<Arc<Router>>,
+    pub routing: Option<Arc<LazyRouter>>,
 }
 
 /// What the client asked of the representation.
@@ -63,7 +63,13 @@ impl EdgeWorker {
         }
     }
 
-    pub fn with_routing(mut self, router: Arc<Router>) -> Self {
+    pub fn with_routing(self, router: Router) -> Self {
+        self.with_lazy_routing(Arc::new(LazyRouter::ready(router)))
+    }
+
+    /// Routing whose configuration is parsed on the first fetch (or at once in redirect
+    /// mode), for hosts that build a worker per request.
+    pub fn with_lazy_routing(mut self, router: Arc<LazyRouter>) -> Self {
         self.routing = Some(router);
         self
     }
@@ -75,12 +81,18 @@ impl EdgeWorker {
 
     /// Handles one request. Hosts put the request's [`routing::Geo`] into its extensions.
     pub async fn handle<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
-        if let Some(redirect) = self
-            .routing
-            .as_deref()
-            .and_then(|router| routing::redirect(router, &request))
-        {
-            return Outcome::uncached(redirect);
+        if let Some(lazy) = self.routing.as_deref().filter(|r| r.redirects()) {
+            match lazy.get() {
+                Ok(router) => {
+                    if let Some(redirect) = routing::redirect(router, &request) {
+                        return Outcome::uncached(redirect);
+                    }
+                }
+                Err(problem) => {
+                    let error = WorkerError::Config(format!("routing configuration: {problem}"));
+                    return Outcome::uncached(error.to_response());
+                }
+            }
         }
         let mut auth_work = Vec::new();
         let mut subject = None;

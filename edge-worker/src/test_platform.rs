@@ -106,3 +106,11 @@ impl Platform for MemoryPlatform {
         }
     }
 }
+
+/// A response header as text, or "" when absent.
+pub fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap())
+}

@@ -159,3 +159,25 @@ mod tests {
         }
     }
 }
+
+/// A JSON document of about `bytes` bytes for object `id` at `version`: records of words and
+/// numbers, as compressible as the catalogue, the same bytes for the same inputs.
+pub fn object(id: u64, version: u64, bytes: usize) -> Vec<u8> {
+    let mut out = format!("{{\"id\":{id},\"version\":{version},\"items\":[");
+    let mut n: u64 = 0;
+    while out.len() + 2 < bytes {
+        let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let word = WORDS[(seed % WORDS.len() as u64) as usize];
+        let color = COLORS[((seed >> 8) % COLORS.len() as u64) as usize];
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!(
+            "{{\"n\":{n},\"name\":\"{word} {color}\",\"qty\":{}}}",
+            (seed >> 16) % 1000
+        ));
+        n += 1;
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}

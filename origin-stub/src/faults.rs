@@ -19,6 +19,9 @@ pub struct FaultPlan {
     /// Convenience when setting: an outage of this many seconds from now.
     #[serde(skip_serializing)]
     pub down_for_secs: Option<u64>,
+    /// Flapping: every API request fails during the second half of each period of this many
+    /// milliseconds (origin clock), and none fail during the first half.
+    pub flap_period_ms: Option<u64>,
 }
 
 /// Most extra latency a plan may add: faults must not hang a test run forever.
@@ -46,6 +49,13 @@ impl FaultPlan {
                 MAX_EXTRA_LATENCY.as_millis()
             ));
         }
+        if let Some(period) = self.flap_period_ms {
+            if !(2..=3_600_000).contains(&period) {
+                return Err(format!(
+                    "flap_period_ms must be within 2..=3600000, got {period}"
+                ));
+            }
+        }
         if let Some(secs) = self.down_for_secs.take() {
             let until = now + Duration::from_secs(secs.min(365 * 24 * 3600));
             self.down_until_ms = Some(unix_ms(until));
@@ -53,9 +63,14 @@ impl FaultPlan {
         Ok(self)
     }
 
-    /// Whether this request fails: during an outage always, otherwise at `error_rate`.
+    /// Whether this request fails: during an outage or the down half of a flap always,
+    /// otherwise at `error_rate`.
     pub fn fails(&self, now: SystemTime, draw: f64) -> bool {
-        self.down_until_ms.is_some_and(|until| unix_ms(now) < until) || draw < self.error_rate
+        let ms = unix_ms(now);
+        let flapped_down = self
+            .flap_period_ms
+            .is_some_and(|period| period >= 2 && ms % period >= period / 2);
+        self.down_until_ms.is_some_and(|until| ms < until) || flapped_down || draw < self.error_rate
     }
 
     pub fn status(&self) -> u16 {
@@ -83,6 +98,22 @@ mod tests {
         .unwrap();
         assert!(plan.fails(t0 + Duration::from_secs(9), 1.0));
         assert!(!plan.fails(t0 + Duration::from_secs(10), 1.0));
+    }
+
+    #[test]
+    fn a_flapping_origin_is_down_half_of_each_period() {
+        let plan = FaultPlan {
+            flap_period_ms: Some(1000),
+            ..Default::default()
+        }
+        .resolve(SystemTime::UNIX_EPOCH)
+        .unwrap();
+        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        assert!(!plan.fails(at(10_000), 1.0));
+        assert!(!plan.fails(at(10_499), 1.0));
+        assert!(plan.fails(at(10_500), 1.0));
+        assert!(plan.fails(at(10_999), 1.0));
+        assert!(!plan.fails(at(11_000), 1.0));
     }
 
     #[test]

@@ -94,6 +94,15 @@ impl Origin {
         })
     }
 
+    /// Changes an object or product (its version, hence body and ETag), as
+    /// `POST /__origin/products/{id}/bump` does. Returns the new version.
+    pub fn bump(&self, id: u64) -> u64 {
+        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        let version = versions.entry(id).or_default();
+        *version += 1;
+        *version
+    }
+
     pub fn stats(&self) -> OriginStats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

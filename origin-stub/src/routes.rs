@@ -32,6 +32,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
     let api = Router::new()
         .route("/api/products", get(product_list))
         .route("/api/products/{id}", get(product))
+        .route("/api/objects/{id}", get(object))
         .route("/api/users/{id}", get(user))
         .route("/api/time", get(time))
         .route("/static/{name}", get(asset))
@@ -130,13 +131,28 @@ fn none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
     )
 }
 
+/// A Cache-Control value, from a constant or built per request.
+pub struct CacheControlValue(HeaderValue);
+
+impl From<&'static str> for CacheControlValue {
+    fn from(value: &'static str) -> Self {
+        Self(HeaderValue::from_static(value))
+    }
+}
+
+impl From<HeaderValue> for CacheControlValue {
+    fn from(value: HeaderValue) -> Self {
+        Self(value)
+    }
+}
+
 /// A cacheable JSON representation with validators, or 304 when the request's validators
 /// match (RFC 9110 §13.2.2: If-None-Match first, If-Modified-Since only without it).
 fn representation(
     request: &HeaderMap,
     content_type: &'static str,
     body: Vec<u8>,
-    cache_control: &'static str,
+    cache_control: impl Into<CacheControlValue>,
     last_modified: SystemTime,
 ) -> Response {
     let tag = etag(&body);
@@ -152,10 +168,7 @@ fn representation(
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, header_value(&tag));
     headers.insert(header::LAST_MODIFIED, header_value(&last_modified_text));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
+    headers.insert(header::CACHE_CONTROL, cache_control.into().0);
     if not_modified {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
@@ -228,6 +241,73 @@ async fn product(
         PRODUCT_CACHE_CONTROL,
         modified,
     )
+}
+
+/// Largest synthetic object, and longest TTL it may ask for.
+pub const MAX_OBJECT_BYTES: usize = 8 * 1024 * 1024;
+pub const MAX_OBJECT_TTL_SECS: u64 = 365 * 86_400;
+
+/// Synthetic objects for simulated workloads: `/api/objects/{id}?bytes=N&ttl=T[&swr=S]` is a
+/// JSON document of about N bytes (deterministic per id and version), cacheable for T seconds
+/// (`public, max-age=T[, stale-while-revalidate=S]`); `ttl=0` makes it `no-store`. Versions
+/// move with `POST /__origin/products/{id}/bump`, as products' do.
+async fn object(
+    State(origin): State<Arc<Origin>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u64>()
+                .map_err(|_| format!("{name}={text:?} is not a whole number")),
+        }
+    };
+    let parsed = id
+        .parse::<u64>()
+        .map_err(|_| format!("object id {id:?} is not a whole number"))
+        .and_then(|id| {
+            Ok((
+                id,
+                number("bytes", 1024)?,
+                number("ttl", 60)?,
+                number("swr", 0)?,
+            ))
+        });
+    let (id, bytes, ttl, swr) = match parsed {
+        Ok(values) => values,
+        Err(message) => return bad_request(&message),
+    };
+    if bytes as usize > MAX_OBJECT_BYTES || ttl > MAX_OBJECT_TTL_SECS || swr > MAX_OBJECT_TTL_SECS {
+        return bad_request(&format!(
+            "bytes ≤ {MAX_OBJECT_BYTES}, ttl and swr ≤ {MAX_OBJECT_TTL_SECS}"
+        ));
+    }
+    let version = version_of(&origin, id);
+    let body = catalogue::object(id, version, bytes as usize);
+    let cache_control = match (ttl, swr) {
+        (0, _) => "no-store".to_string(),
+        (ttl, 0) => format!("public, max-age={ttl}"),
+        (ttl, swr) => format!("public, max-age={ttl}, stale-while-revalidate={swr}"),
+    };
+    let modified = SystemTime::UNIX_EPOCH + CATALOGUE_EPOCH + Duration::from_secs(version * 60);
+    representation(
+        &headers,
+        "application/json",
+        body,
+        header_value(&cache_control),
+        modified,
+    )
+}
+
+fn bad_request(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": "invalid_request", "message": message })),
+    )
+        .into_response()
 }
 
 async fn product_list(
@@ -330,7 +410,7 @@ async fn set_faults(State(origin): State<Arc<Origin>>, body: axum::body::Bytes) 
         Err(message) => (
             StatusCode::BAD_REQUEST,
             Json(json!({ "error": "invalid_fault_plan", "message": message,
-                "example": { "error_rate": 0.5, "error_status": 503, "extra_latency_ms": 100, "down_for_secs": 30 } })),
+                "example": { "error_rate": 0.5, "error_status": 503, "extra_latency_ms": 100, "down_for_secs": 30, "flap_period_ms": 2000 } })),
         )
             .into_response(),
     }

@@ -10,6 +10,17 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Writes a worker configuration file for `--routing`/`--auth` into the temp folder; the
+/// name is unique per test process and `tag`.
+pub fn config_file(tag: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "edge-emulator-test-{}-{tag}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).expect("temp folder writable");
+    path
+}
+
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -81,7 +92,12 @@ impl Emulator {
             .to_string();
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let client = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap();
+        // Redirects are answers under test, not instructions.
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         Self {
             base,
             client,
@@ -132,11 +148,30 @@ impl Emulator {
             .to_string()
     }
 
-    /// Replaces an origin's fault plan (`PUT /__origin/faults`).
+    /// Replaces an origin's fault plan (`PUT /__emulator/origins/NAME/faults`).
     pub async fn set_faults(&self, origin: &str, plan: Value) {
-        let url = format!("{}/__origin/faults", self.origin_url(origin).await);
+        let url = format!("{}/__emulator/origins/{origin}/faults", self.base);
         let response = self.client.put(url).json(&plan).send().await.unwrap();
         assert_eq!(response.status(), 200, "fault plan accepted");
+    }
+
+    /// Routing figures per origin (`GET /__emulator/origins`).
+    pub async fn routing(&self) -> Value {
+        self.get("/__emulator/origins").await.json()
+    }
+
+    /// Every request an origin has received.
+    pub async fn origin_total(&self, origin: &str) -> u64 {
+        self.stats().await["origins"][origin]["stats"]["requests"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// The emulator's clock in Unix milliseconds.
+    pub async fn now_ms(&self) -> u64 {
+        self.get("/__emulator/clock").await.json()["now_ms"]
+            .as_u64()
+            .expect("now_ms")
     }
 
     /// Moves every clock in the emulator (caches and origins) forward.

@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use edge_worker::auth::AuthConfig;
 use edge_worker::ready::now_or_never;
+use edge_worker::routing::{Admission, Geo, LazyRouter};
 use edge_worker::{
-    Body, CacheEntry, CacheTier, EdgeWorker, FetchError, Locked, LogLevel, Platform, Upstream,
-    WorkerError,
+    Body, CacheEntry, CacheTier, Deferred, EdgeWorker, FetchError, Hedged, Locked, LogLevel,
+    Platform, Upstream, WorkerError,
 };
 
 /// Bindings generated from `wit/edge-worker.wit`.
@@ -60,11 +61,42 @@ impl Platform for HostPlatform {
 
     async fn fetch(&self, request: http::Request<Body>) -> Result<Upstream, FetchError> {
         match host::fetch(&convert::request_to_wit(request)) {
-            Ok(response) => convert::response_from_wit(response)
-                .map(Upstream::new)
-                .map_err(|e| FetchError(format!("unusable upstream response: {e}"))),
+            Ok(response) => upstream(response),
             Err(message) => Err(FetchError(message)),
         }
+    }
+
+    /// The guest cannot run two fetches at once; the host races them.
+    async fn fetch_hedged(
+        &self,
+        primary: http::Request<Body>,
+        backup: http::Request<Body>,
+        after: Duration,
+    ) -> Result<Hedged, FetchError> {
+        let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        let hedged = host::fetch_hedged(
+            &convert::request_to_wit(primary),
+            &convert::request_to_wit(backup),
+            after_ms,
+        )
+        .map_err(FetchError)?;
+        Ok(Hedged {
+            upstream: upstream(hedged.response)?,
+            backup_won: hedged.backup_won,
+        })
+    }
+
+    fn origin_admit(&self, origin: &str) -> Admission {
+        match host::origin_admit(origin) {
+            Ok(()) => Admission::Allow,
+            Err(wait_ms) => Admission::Reject {
+                retry_after: Duration::from_millis(wait_ms),
+            },
+        }
+    }
+
+    fn origin_report(&self, origin: &str, ok: bool) {
+        host::origin_report(origin, ok);
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -78,10 +110,30 @@ impl Platform for HostPlatform {
     }
 }
 
-/// The worker for this PoP, with the host's auth configuration. An unusable configuration is
+fn upstream(response: types::Response) -> Result<Upstream, FetchError> {
+    convert::response_from_wit(response)
+        .map(Upstream::new)
+        .map_err(|e| FetchError(format!("unusable upstream response: {e}")))
+}
+
+/// Where the request comes from, as the host reports it.
+fn geo(ctx: &types::RequestContext) -> Geo {
+    Geo::new(
+        ctx.country.as_deref(),
+        ctx.continent.as_deref(),
+        Some(&ctx.pop),
+        ctx.latitude.zip(ctx.longitude),
+    )
+}
+
+/// The worker for this PoP, with the host's auth and routing configurations. An unusable configuration is
 /// refused by the host at start-up; if one arrives anyway the worker fails closed (500).
 fn worker(ctx: &types::RequestContext) -> Result<EdgeWorker, WorkerError> {
-    let worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
+    let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
+    if let Some(source) = host::routing_config() {
+        let router = LazyRouter::from_json(source.json, source.redirect);
+        worker = worker.with_lazy_routing(Arc::new(router));
+    }
     let Some(json) = host::auth_config() else {
         return Ok(worker);
     };
@@ -104,7 +156,10 @@ impl Guest for Component {
     fn handle(request: types::Request, ctx: types::RequestContext) -> types::Outcome {
         install_panic_hook();
         let request = match convert::request_from_wit(request) {
-            Ok(request) => request,
+            Ok(mut request) => {
+                request.extensions_mut().insert(geo(&ctx));
+                request
+            }
             Err(error) => {
                 return types::Outcome {
                     response: convert::response_to_wit(error.to_response()),
@@ -135,9 +190,12 @@ impl Guest for Component {
 
     fn run_deferred(task: types::Deferred, ctx: types::RequestContext) {
         install_panic_hook();
-        let Ok(task) = convert::deferred_from_wit(task) else {
+        let Ok(mut task) = convert::deferred_from_wit(task) else {
             return;
         };
+        if let Deferred::Revalidate(request) = &mut task {
+            request.extensions_mut().insert(geo(&ctx));
+        }
         let Ok(worker) = worker(&ctx) else {
             return;
         };

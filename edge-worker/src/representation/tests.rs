@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::MemoryPlatform;
+use crate::test_platform::{header, MemoryPlatform};
 
 const URL: &str = "http://shop.example/api/products/1";
 
@@ -43,13 +43,6 @@ fn send(p: &MemoryPlatform, method: &str, url: &str, headers: &[(&str, &str)]) -
     now_or_never(worker().handle(p, request.body(Vec::new()).unwrap()))
         .expect("in-memory ports never wait")
         .response
-}
-
-fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .map_or("", |v| v.to_str().unwrap())
 }
 
 fn decoded(response: &Response<Body>) -> Value {

@@ -18,6 +18,7 @@ mod geo;
 mod send;
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use breaker::{Admission, BreakerState, CircuitBreaker, HealthBoard, HealthSnapshot};
@@ -97,12 +98,13 @@ impl Router {
             Some(p) => self.pins[p].1,
             None => u64::MAX,
         };
+        let client = geo.location.map(|(lat, lon)| GeoPoint::new(lat, lon));
         let mut order: Vec<(f64, usize)> = (0..self.origins.len())
             .filter(|&i| allowed & (1 << i) != 0)
             .map(|i| {
-                let distance = geo.location.map_or(0.0, |(lat, lon)| {
-                    let origin = &self.origins[i];
-                    GeoPoint::new(lat, lon).distance_km(&origin.location) * origin.distance_factor
+                let origin = &self.origins[i];
+                let distance = client.map_or(0.0, |c| {
+                    c.distance_km(&origin.location) * origin.distance_factor
                 });
                 (distance, i)
             })
@@ -137,6 +139,14 @@ impl Router {
         RoutePlan { candidates, pin }
     }
 
+    /// The plan for a request from the [`Geo`] its host attached (none: no location known).
+    pub fn plan_for<B>(&self, request: &http::Request<B>) -> RoutePlan {
+        match request.extensions().get::<Geo>() {
+            Some(geo) => self.plan(geo),
+            None => self.plan(&Geo::default()),
+        }
+    }
+
     /// The name of a residency pin.
     pub fn pin_name(&self, pin: usize) -> &str {
         &self.pins[pin].0
@@ -152,6 +162,54 @@ impl Router {
         self.origins
             .iter()
             .find(|o| o.authority.as_str().eq_ignore_ascii_case(authority))
+    }
+}
+
+/// A routing configuration prepared on first use. A host that builds a worker per request
+/// (the wasmtime emulator's fresh instance) would otherwise parse it on every cache hit, and
+/// hits never route.
+#[derive(Debug)]
+pub struct LazyRouter {
+    json: String,
+    redirect: bool,
+    prepared: OnceLock<Result<Router, String>>,
+}
+
+impl LazyRouter {
+    /// `redirect`: whether the configuration is in redirect mode (the host parsed and checked
+    /// it at start-up); redirect mode needs the router for every request.
+    pub fn from_json(json: String, redirect: bool) -> Self {
+        Self {
+            json,
+            redirect,
+            prepared: OnceLock::new(),
+        }
+    }
+
+    /// A router already built (hosts that keep the worker across requests).
+    pub fn ready(router: Router) -> Self {
+        let redirect = router.redirect_status.is_some();
+        Self {
+            json: String::new(),
+            redirect,
+            prepared: OnceLock::from(Ok(router)),
+        }
+    }
+
+    pub fn redirects(&self) -> bool {
+        self.redirect
+    }
+
+    /// The router, or why the configuration is unusable.
+    pub fn get(&self) -> Result<&Router, &str> {
+        self.prepared
+            .get_or_init(|| {
+                serde_json::from_str::<RoutingConfig>(&self.json)
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| config.build().map_err(|e| e.to_string()))
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 }
 

@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 
-use super::{Admission, Candidate, Geo, OriginSpec, Reason, Router};
+use super::{Admission, Candidate, LazyRouter, OriginSpec, Reason, Router};
 use crate::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream, WorkerError};
 
 /// Names the origin that produced a response and why: `eu-west; reason=nearest`.
@@ -23,7 +23,7 @@ pub struct StaleFallback;
 /// inner platform's.
 pub struct Routed<'a, P> {
     pub inner: &'a P,
-    pub router: &'a Router,
+    pub router: &'a LazyRouter,
 }
 
 impl<P: Platform> Platform for Routed<'_, P> {
@@ -97,20 +97,29 @@ fn annotate(response: &mut Response<Body>, origin: &str, reason: Reason) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(ORIGIN_REGION_HEADER, value);
     }
-    let timing = format!("route;desc=\"{origin} {}\"", reason.as_str());
+    // One field line, the routing decision first, then the hops upstream already reported.
+    let mut timing = format!("route;desc=\"{origin} {}\"", reason.as_str());
+    for upstream in response.headers().get_all("server-timing") {
+        if let Ok(upstream) = upstream.to_str() {
+            timing.push_str(", ");
+            timing.push_str(upstream);
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(&timing) {
-        response.headers_mut().append("server-timing", value);
+        response.headers_mut().insert("server-timing", value);
     }
 }
 
 impl<P: Platform> Routed<'_, P> {
     async fn send(&self, request: Request<Body>) -> Result<Upstream, FetchError> {
-        let geo = request
-            .extensions()
-            .get::<Geo>()
-            .cloned()
-            .unwrap_or_default();
-        let plan = self.router.plan(&geo);
+        let router = match self.router.get() {
+            Ok(router) => router,
+            Err(problem) => {
+                let error = WorkerError::Config(format!("routing configuration: {problem}"));
+                return Ok(Upstream::new(error.to_response()));
+            }
+        };
+        let plan = router.plan_for(&request);
         let stale_fallback = request.extensions().get::<StaleFallback>().is_some();
         let (parts, body) = request.into_parts();
         let retryable = idempotent(&parts.method);
@@ -124,32 +133,34 @@ impl<P: Platform> Routed<'_, P> {
             }
             let candidate = plan.candidates[next];
             next += 1;
-            let origin = &self.router.origins[candidate.origin];
+            let origin = &router.origins[candidate.origin];
             if let Admission::Reject { retry_after: wait } = self.inner.origin_admit(&origin.name) {
                 retry_after = Some(retry_after.map_or(wait, |r| r.min(wait)));
                 continue;
             }
-            let (result, served_by) = match self.hedge_partner(&parts, &plan.candidates[next..]) {
-                Some((after, partner)) => {
-                    let (result, backup_won) =
-                        self.hedged(&parts, &body, origin, partner, after).await;
-                    if backup_won {
-                        // The partner is used up; continue after it.
-                        next += 1 + plan.candidates[next..]
-                            .iter()
-                            .position(|c| c.origin == partner.origin)
-                            .unwrap_or(0);
-                        (result, partner)
-                    } else {
-                        (result, candidate)
+            let (result, served_by) =
+                match self.hedge_partner(router, &parts, &plan.candidates[next..]) {
+                    Some((after, partner)) => {
+                        let (result, backup_won) = self
+                            .hedged(router, &parts, &body, origin, partner, after)
+                            .await;
+                        if backup_won {
+                            // The partner is used up; continue after it.
+                            next += 1 + plan.candidates[next..]
+                                .iter()
+                                .position(|c| c.origin == partner.origin)
+                                .unwrap_or(0);
+                            (result, partner)
+                        } else {
+                            (result, candidate)
+                        }
                     }
-                }
-                None => (
-                    self.inner.fetch(aimed_at(&parts, &body, origin)).await,
-                    candidate,
-                ),
-            };
-            let served_origin = &self.router.origins[served_by.origin].name;
+                    None => (
+                        self.inner.fetch(aimed_at(&parts, &body, origin)).await,
+                        candidate,
+                    ),
+                };
+            let served_origin = &router.origins[served_by.origin].name;
             let ok = healthy(&result);
             self.inner.origin_report(served_origin, ok);
             if ok {
@@ -172,7 +183,7 @@ impl<P: Platform> Routed<'_, P> {
             Some((Ok(mut upstream), by)) => {
                 annotate(
                     &mut upstream.response,
-                    &self.router.origins[by.origin].name,
+                    &router.origins[by.origin].name,
                     by.reason,
                 );
                 Ok(upstream)
@@ -185,9 +196,9 @@ impl<P: Platform> Routed<'_, P> {
                 let tried: Vec<&str> = plan
                     .candidates
                     .iter()
-                    .map(|c| self.router.origins[c.origin].name.as_str())
+                    .map(|c| router.origins[c.origin].name.as_str())
                     .collect();
-                let pin = plan.pin.map(|p| self.router.pin_name(p));
+                let pin = plan.pin.map(|p| router.pin_name(p));
                 let error = WorkerError::NoOrigin {
                     origins: tried.join(", "),
                     pinned: pin.map(str::to_string),
@@ -201,30 +212,33 @@ impl<P: Platform> Routed<'_, P> {
     /// A GET may be hedged to the next candidate whose circuit admits it.
     fn hedge_partner(
         &self,
+        router: &Router,
         parts: &http::request::Parts,
         rest: &[Candidate],
     ) -> Option<(Duration, Candidate)> {
-        let after = self.router.hedge_after?;
+        let after = router.hedge_after?;
         if parts.method != Method::GET {
             return None;
         }
         let partner = rest.iter().copied().find(|c| {
             self.inner
-                .origin_admit(&self.router.origins[c.origin].name)
+                .origin_admit(&router.origins[c.origin].name)
                 .admitted()
         })?;
         Some((after, partner))
     }
 
+    #[allow(clippy::too_many_arguments)] // why: one private call site; a struct would only rename them
     async fn hedged(
         &self,
+        router: &Router,
         parts: &http::request::Parts,
         body: &Body,
         primary: &OriginSpec,
         partner: Candidate,
         after: Duration,
     ) -> (Result<Upstream, FetchError>, bool) {
-        let backup = &self.router.origins[partner.origin];
+        let backup = &router.origins[partner.origin];
         match self
             .inner
             .fetch_hedged(
@@ -244,12 +258,7 @@ impl<P: Platform> Routed<'_, P> {
 /// the client's path and query. `None` when the router is not in redirect mode.
 pub fn redirect(router: &Router, request: &Request<Body>) -> Option<Response<Body>> {
     let status = StatusCode::from_u16(router.redirect_status?).ok()?;
-    let geo = request
-        .extensions()
-        .get::<Geo>()
-        .cloned()
-        .unwrap_or_default();
-    let plan = router.plan(&geo);
+    let plan = router.plan_for(request);
     let chosen = plan.candidates.first()?;
     let origin = &router.origins[chosen.origin];
     let host = origin.redirect_host.as_ref()?;

@@ -1,13 +1,11 @@
 //! Routing decisions and the routed fetch, natively, over in-memory ports.
 
-use std::sync::Arc;
-
 use http::{Request, Response};
 use serde_json::json;
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::MemoryPlatform;
+use crate::test_platform::{header, MemoryPlatform};
 use crate::{Body, CacheTier, EdgeWorker, FetchError};
 
 /// EU/EEA members pinned to EU origins; three regions as in the emulator's default topology.
@@ -167,7 +165,7 @@ fn origins(down: &'static [&'static str]) -> MemoryPlatform {
 }
 
 fn worker() -> EdgeWorker {
-    EdgeWorker::new(CacheTier::new("edge-test", true)).with_routing(Arc::new(router()))
+    EdgeWorker::new(CacheTier::new("edge-test", true)).with_routing(router())
 }
 
 fn send(p: &MemoryPlatform, method: &str, path: &str, geo: Geo) -> Response<Body> {
@@ -180,13 +178,6 @@ fn send(p: &MemoryPlatform, method: &str, path: &str, geo: Geo) -> Response<Body
     now_or_never(worker().handle(p, request))
         .expect("in-memory ports never wait")
         .response
-}
-
-fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .map_or("", |v| v.to_str().unwrap())
 }
 
 fn hosts_fetched(p: &MemoryPlatform) -> Vec<String> {
@@ -328,8 +319,8 @@ fn post_is_never_replayed_at_another_origin() {
 fn redirect_mode_answers_at_the_edge_with_path_and_query() {
     let mut value = config();
     value["redirect"] = json!({"status": 302});
-    let worker = EdgeWorker::new(CacheTier::new("edge-test", true))
-        .with_routing(Arc::new(router_from(value)));
+    let worker =
+        EdgeWorker::new(CacheTier::new("edge-test", true)).with_routing(router_from(value));
     let p = origins(&[]);
     let mut request = Request::get("https://api.test/api/products/7?fields=id")
         .body(Vec::new())
@@ -346,4 +337,30 @@ fn redirect_mode_answers_at_the_edge_with_path_and_query() {
         "eu-west; reason=nearest"
     );
     assert_eq!(p.fetches(), 0);
+}
+
+proptest::proptest! {
+    /// Any client: the plan lists each origin at most once, only allowed ones, and a pinned
+    /// client's plan never leaves its pin.
+    #[test]
+    fn plans_respect_residency_and_never_repeat_an_origin(
+        country in proptest::sample::select(vec!["US", "DE", "FR", "IN", "JP", "ZZ", "GB"]),
+        lat in -90.0f64..=90.0,
+        lon in -180.0f64..=180.0,
+        located in proptest::bool::ANY,
+    ) {
+        let r = router();
+        let geo = Geo::new(Some(country), None, None, located.then_some((lat, lon)));
+        let plan = r.plan(&geo);
+        let mut seen = std::collections::HashSet::new();
+        for c in &plan.candidates {
+            proptest::prop_assert!(seen.insert(c.origin));
+        }
+        if ["DE", "FR"].contains(&country) {
+            proptest::prop_assert_eq!(plan.candidates.len(), 1);
+            proptest::prop_assert_eq!(&r.origins[plan.candidates[0].origin].name, "eu-west");
+        } else {
+            proptest::prop_assert_eq!(plan.candidates.len(), 3);
+        }
+    }
 }

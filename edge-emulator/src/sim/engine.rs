@@ -1,0 +1,601 @@
+//! The discrete-event engine: the real emulator (wasm worker per request, RFC 9111 tiers,
+//! in-process origins) on a tokio runtime whose clock is paused. Every RTT, origin service
+//! time and TTL is a timer; tokio jumps straight to the next deadline whenever every task
+//! waits, so virtual time passes as fast as the machine can run the requests, fetches become
+//! visible in a tier's cache only when they complete in virtual time, and requests arriving
+//! meanwhile coalesce behind them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+use tokio::time::Instant;
+
+use crate::runtime::types;
+use crate::server::{context, serve_at_pop};
+use crate::sim::report::{
+    BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, Report,
+    ScenarioSummary, TierFigures,
+};
+use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
+use crate::stats::TierCounters;
+use crate::topology::Topology;
+use crate::{Emulator, EmulatorOptions};
+
+/// Virtual time starts here, so Date headers and token lifetimes are the same every run.
+pub const VIRTUAL_EPOCH: Duration = Duration::from_secs(1_767_225_600); // 2026-01-01T00:00:00Z
+
+/// How a simulation is set up (one configuration of a comparison).
+#[derive(Debug, Clone)]
+pub struct SimSetup {
+    pub name: String,
+    pub seed: u64,
+    pub topology: Topology,
+    pub auth_toml: Option<String>,
+    pub routing_toml: Option<String>,
+    pub edge_capacity_bytes: Option<u64>,
+    pub regional_caching: bool,
+    /// Add the worker's real compute time to each latency (off: reports stay deterministic).
+    pub add_compute: bool,
+    /// Network jitter: each hop's RTT × (1 + jitter·N(0,1)), clamped at 0.
+    pub jitter: f64,
+    /// Requests before this many seconds warm the caches and are not measured.
+    pub warmup_s: f64,
+    /// Width of a timeline bucket.
+    pub bucket_s: f64,
+    /// The workload's analytic description, when it was generated (bounds need it).
+    pub spec: Option<WorkloadSpec>,
+    pub workload: String,
+}
+
+/// What the run took in wall time (not part of the deterministic report).
+#[derive(Debug, Clone, Copy)]
+pub struct WallFigures {
+    pub elapsed: Duration,
+    pub requests: u64,
+}
+
+impl WallFigures {
+    pub fn requests_per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Per-request figures gathered while the run goes on.
+#[derive(Default)]
+struct Collector {
+    reads: u64,
+    latencies: BTreeMap<String, Histogram<u64>>,
+    client_timeline: Vec<u64>,
+    to_clients: u64,
+    saved_by_compression: u64,
+    served_by_tier: BTreeMap<String, u64>,
+    not_modified: u64,
+    errors: u64,
+    /// Edge outcome per CF-Cache-Status, for measured requests.
+    edge_status: BTreeMap<String, u64>,
+    /// Last ETag seen per (path, accept-encoding): what conditional clients send back.
+    etags: HashMap<(String, String), String>,
+}
+
+/// Counter values at the end of warm-up, subtracted from the final ones.
+#[derive(Default, Clone)]
+struct Baseline {
+    tiers: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    origin_requests: u64,
+    origin_not_modified: u64,
+    origin_bytes: u64,
+}
+
+/// Runs `events` through a fresh emulator built from `setup`, on its own paused runtime.
+pub fn simulate(
+    setup: &SimSetup,
+    events: impl Iterator<Item = SimEvent>,
+    total_hint: u64,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<(Report, WallFigures)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    #[allow(clippy::disallowed_methods)] // why: wall time of the whole run, for the throughput figure only
+    let wall = std::time::Instant::now();
+    progress.set_length(total_hint);
+    let report = runtime.block_on(run(setup, events, progress))?;
+    let figures = WallFigures {
+        elapsed: wall.elapsed(),
+        requests: report.scenario.requests,
+    };
+    Ok((report, figures))
+}
+
+async fn run(
+    setup: &SimSetup,
+    events: impl Iterator<Item = SimEvent>,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Report> {
+    let start_time = SystemTime::UNIX_EPOCH + VIRTUAL_EPOCH;
+    let emulator = Emulator::start(EmulatorOptions {
+        time_scale: 1.0,
+        auth_toml: setup.auth_toml.clone(),
+        routing_toml: setup.routing_toml.clone(),
+        virtual_start: Some(start_time),
+        edge_capacity_bytes: setup.edge_capacity_bytes,
+        regional_caching: setup.regional_caching,
+        jitter: setup.jitter,
+        seed: setup.seed,
+        ..EmulatorOptions::new(setup.topology.clone())
+    })
+    .await?;
+    let token = crate::demo_token::mint(
+        crate::demo_token::DemoAlg::Hs256,
+        "sim-user",
+        None,
+        start_time,
+        Duration::from_secs(365 * 86_400),
+    )?;
+    let collector = Arc::new(Mutex::new(Collector::default()));
+    let origin = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut baseline: Option<Baseline> = None;
+    let mut origin_timeline = Vec::new();
+    let mut next_bucket = setup.bucket_s;
+    let mut last_origin = 0;
+    let mut last_at = 0.0;
+    for event in events {
+        let at = Duration::from_secs_f64(event.at_s.max(0.0));
+        tokio::time::sleep_until(origin + at).await;
+        last_at = event.at_s;
+        while event.at_s >= next_bucket {
+            let now = origin_requests(&emulator);
+            origin_timeline.push(now - last_origin);
+            last_origin = now;
+            next_bucket += setup.bucket_s;
+        }
+        if baseline.is_none() && event.at_s >= setup.warmup_s {
+            baseline = Some(snapshot(&emulator));
+        }
+        let measured = event.at_s >= setup.warmup_s;
+        match event.kind {
+            EventKind::Write { object } => {
+                for handle in emulator.origins.values() {
+                    if let Some(stub) = &handle.stub {
+                        stub.bump(object);
+                    }
+                }
+            }
+            EventKind::Read(read) => {
+                let bucket = (event.at_s / setup.bucket_s) as usize;
+                let (emulator, collector, token) =
+                    (emulator.clone(), collector.clone(), token.clone());
+                let add_compute = setup.add_compute;
+                tasks.spawn(async move {
+                    serve(&emulator, &collector, read, &token, bucket, measured, add_compute)
+                        .await;
+                });
+                progress.inc(1);
+            }
+        }
+        // Reap finished tasks as we go, so the set does not grow with the run.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let now = origin_requests(&emulator);
+    origin_timeline.push(now - last_origin);
+    let baseline = baseline.unwrap_or_default();
+    let collector = Arc::try_unwrap(collector)
+        .map_err(|_| anyhow::anyhow!("requests still running after the run"))?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let duration_s = (last_at - setup.warmup_s).max(setup.bucket_s);
+    let report = build_report(
+        setup,
+        &emulator,
+        collector,
+        &baseline,
+        origin_timeline,
+        duration_s,
+    );
+    emulator.shutdown();
+    Ok(report)
+}
+
+async fn serve(
+    emulator: &Arc<Emulator>,
+    collector: &Mutex<Collector>,
+    read: Read,
+    token: &str,
+    bucket: usize,
+    measured: bool,
+    add_compute: bool,
+) {
+    let arrived = Instant::now();
+    let pop = match &read.pop {
+        Some(name) => emulator.pops.get(name),
+        None => None,
+    }
+    .unwrap_or_else(|| {
+        let pop = emulator.topology.pop_for_country(read.country.as_deref());
+        &emulator.pops[&pop.name]
+    })
+    .clone();
+    let encoding = read
+        .headers
+        .iter()
+        .find(|(n, _)| n == "accept-encoding")
+        .map_or(String::new(), |(_, v)| v.clone());
+    let memory_key = (read.path.clone(), encoding);
+    let mut headers: Vec<(String, Vec<u8>)> = read
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            let value = if n == "authorization" && v == "demo" {
+                format!("Bearer {token}")
+            } else {
+                v.clone()
+            };
+            (n.clone(), value.into_bytes())
+        })
+        .collect();
+    if read.conditional {
+        let known = collector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .etags
+            .get(&memory_key)
+            .cloned();
+        if let Some(etag) = known {
+            headers.push(("if-none-match".into(), etag.into_bytes()));
+        }
+    }
+    let request = types::Request {
+        method: read.method.clone(),
+        url: format!("http://sim.edge.example{}", read.path),
+        headers,
+        body: Vec::new(),
+    };
+    let ctx = context(&pop, read.country.clone());
+    let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
+    let mut latency = arrived.elapsed();
+    let mut c = collector.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, headers, body_len, compute) = match &result {
+        Ok((response, report)) => (
+            response.status,
+            response.headers.as_slice(),
+            response.body.len() as u64,
+            report.edge,
+        ),
+        Err(_) => (503, &[][..], 0, Duration::ZERO),
+    };
+    if add_compute {
+        latency += compute;
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    if let Some(etag) = header("etag") {
+        c.etags.insert(memory_key, etag);
+    }
+    if !measured {
+        return;
+    }
+    c.reads += 1;
+    if c.client_timeline.len() <= bucket {
+        c.client_timeline.resize(bucket + 1, 0);
+    }
+    c.client_timeline[bucket] += 1;
+    c.to_clients += body_len;
+    if status == 304 {
+        c.not_modified += 1;
+    }
+    if status >= 400 {
+        c.errors += 1;
+    }
+    let edge = header("cf-cache-status").unwrap_or_else(|| "NONE".into());
+    *c.edge_status.entry(edge.clone()).or_default() += 1;
+    // Which tier's cache the bytes came from: the edge's on an edge hit, the regional's when
+    // its Cache-Status member (origin-nearest first) says hit, else the origin.
+    let cache_status = header("cache-status").unwrap_or_default();
+    let tier = if matches!(edge.as_str(), "HIT" | "STALE" | "UPDATING") {
+        "edge"
+    } else if cache_status
+        .split(',')
+        .next()
+        .is_some_and(|m| m.trim_start().starts_with("regional") && m.contains("; hit"))
+    {
+        "regional"
+    } else {
+        "origin"
+    };
+    *c.served_by_tier.entry(tier.to_string()).or_default() += body_len;
+    if let (Some(identity), Some(_)) = (read.identity_bytes, header("content-encoding")) {
+        c.saved_by_compression += identity.saturating_sub(body_len);
+    }
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+    for key in [pop.regional.name.clone(), "all".to_string()] {
+        let histogram = c
+            .latencies
+            .entry(key)
+            .or_insert_with(|| Histogram::new(3).expect("3 significant digits is valid"));
+        let _ = histogram.record(micros);
+    }
+}
+
+fn origin_requests(emulator: &Emulator) -> u64 {
+    emulator
+        .origins
+        .values()
+        .filter_map(|o| o.stub.as_ref())
+        .map(|s| s.stats().requests)
+        .sum()
+}
+
+fn snapshot(emulator: &Emulator) -> Baseline {
+    let stubs: Vec<_> = emulator
+        .origins
+        .values()
+        .filter_map(|o| o.stub.as_ref().map(|s| s.stats()))
+        .collect();
+    Baseline {
+        tiers: tier_counters(emulator)
+            .into_iter()
+            .map(|(name, counters)| (name, counters.snapshot()))
+            .collect(),
+        origin_requests: stubs.iter().map(|s| s.requests).sum(),
+        origin_not_modified: stubs.iter().map(|s| s.not_modified).sum(),
+        origin_bytes: emulator
+            .origins
+            .values()
+            .map(|o| o.bytes_sent.load(std::sync::atomic::Ordering::Relaxed))
+            .sum(),
+    }
+}
+
+/// Every cache's counters by its Cache-Status name.
+fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
+    let edges = emulator
+        .pops
+        .iter()
+        .map(|(name, pop)| (format!("edge-{name}"), &pop.counters));
+    let regionals = emulator
+        .regionals
+        .iter()
+        .map(|(name, tier)| (format!("regional-{name}"), &tier.counters));
+    edges.chain(regionals).collect()
+}
+
+fn build_report(
+    setup: &SimSetup,
+    emulator: &Emulator,
+    collector: Collector,
+    baseline: &Baseline,
+    origin_timeline: Vec<u64>,
+    duration_s: f64,
+) -> Report {
+    let end = snapshot(emulator);
+    let counters: Vec<(String, BTreeMap<&'static str, u64>)> = end
+        .tiers
+        .iter()
+        .map(|(name, values)| {
+            let before = baseline.tiers.get(name);
+            let diff = values
+                .iter()
+                .map(|(k, v)| (*k, v - before.and_then(|b| b.get(k)).copied().unwrap_or(0)))
+                .collect();
+            (name.clone(), diff)
+        })
+        .collect();
+    let figures = |name: String, rows: &[&BTreeMap<&'static str, u64>]| {
+        let sum = |key: &str| rows.iter().map(|r| r.get(key).copied().unwrap_or(0)).sum::<u64>();
+        let requests = sum("requests");
+        let served = sum("hits") + sum("updating") + sum("stale");
+        TierFigures {
+            name,
+            requests,
+            hits: sum("hits"),
+            misses: sum("misses") + sum("expired") + sum("bypass") + sum("dynamic"),
+            stale_while_revalidate: sum("updating"),
+            stale_if_error: sum("stale"),
+            revalidated: sum("revalidated"),
+            collapsed: sum("collapsed"),
+            upstream_requests: sum("upstream_requests"),
+            hit_ratio: if requests == 0 {
+                0.0
+            } else {
+                served as f64 / requests as f64
+            },
+        }
+    };
+    let of_kind = |prefix: &str| -> Vec<&BTreeMap<&'static str, u64>> {
+        counters
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(_, c)| c)
+            .collect()
+    };
+    let mut tiers = vec![figures("edge".into(), &of_kind("edge-"))];
+    if setup.regional_caching {
+        tiers.push(figures("regional".into(), &of_kind("regional-")));
+    }
+    for (name, c) in &counters {
+        if c.get("requests").copied().unwrap_or(0) > 0
+            && (setup.regional_caching || name.starts_with("edge-"))
+        {
+            tiers.push(figures(name.clone(), &[c]));
+        }
+    }
+    let edge = &tiers[0];
+    let reads = collector.reads;
+    let origin_requests = end.origin_requests - baseline.origin_requests;
+    let from_origin = end.origin_bytes - baseline.origin_bytes;
+    let peak = origin_timeline.iter().copied().max().unwrap_or(0);
+    let ratio = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            1.0 - part as f64 / whole as f64
+        }
+    };
+    let outcomes = Outcomes {
+        hits: edge.hits,
+        misses: edge.misses,
+        stale_while_revalidate: edge.stale_while_revalidate,
+        stale_if_error: edge.stale_if_error,
+        revalidated: edge.revalidated,
+        collapsed: tiers.iter().filter(|t| t.name == "edge" || t.name == "regional").map(|t| t.collapsed).sum(),
+        not_modified_to_clients: collector.not_modified,
+        errors: collector.errors,
+    };
+    let latency = collector
+        .latencies
+        .iter()
+        .map(|(name, h)| (name.clone(), summarise(h)))
+        .collect();
+    let bounds = bounds(setup, edge.hit_ratio, &tiers);
+    let mut served_by_tier = collector.served_by_tier;
+    served_by_tier.entry("origin".into()).or_insert(0);
+    Report {
+        scenario: ScenarioSummary {
+            name: setup.name.clone(),
+            seed: setup.seed,
+            requests: reads,
+            duration_s: round(duration_s),
+            pops: emulator.pops.len(),
+            regionals: emulator.regionals.len(),
+            workload: setup.workload.clone(),
+        },
+        offload: Offload {
+            requests: round(ratio(origin_requests, reads)),
+            bytes: round(ratio(from_origin, collector.to_clients)),
+        },
+        tiers,
+        origin: OriginLoad {
+            requests: origin_requests,
+            not_modified: end.origin_not_modified - baseline.origin_not_modified,
+            bytes: from_origin,
+            peak_rps: round(peak as f64 / setup.bucket_s),
+            mean_rps: round(origin_requests as f64 / duration_s),
+            bucket_s: setup.bucket_s,
+            timeline: origin_timeline,
+            client_timeline: collector.client_timeline,
+        },
+        outcomes,
+        latency,
+        bytes: BytesFigures {
+            to_clients: collector.to_clients,
+            from_origin,
+            saved_by_compression: collector.saved_by_compression,
+            served_by_tier,
+        },
+        bounds,
+    }
+}
+
+/// Six significant digits: enough for every figure, and stable text in the JSON.
+fn round(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return 0.0;
+    }
+    let scale = 10f64.powi(5 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+fn summarise(h: &Histogram<u64>) -> LatencySummary {
+    let ms = |q: f64| round(h.value_at_quantile(q) as f64 / 1000.0);
+    let cdf = (1..=100)
+        .map(|i| {
+            let q = f64::from(i) / 100.0;
+            (ms(q), q)
+        })
+        .collect();
+    LatencySummary {
+        count: h.len(),
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p95_ms: ms(0.95),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        cdf,
+    }
+}
+
+/// The analytic bounds for a generated workload of public objects: the TTL model per PoP (each
+/// PoP sees its countries' share of every object's rate), and Che's approximation when the
+/// edge has a capacity.
+fn bounds(setup: &SimSetup, edge_hit_ratio: f64, tiers: &[TierFigures]) -> Vec<BoundFigure> {
+    let Some(spec) = &setup.spec else {
+        return Vec::new();
+    };
+    if spec.ttl_s == 0 || spec.write_rate > 0.0 || spec.fields_share > 0.0 {
+        return Vec::new();
+    }
+    let rates = spec.object_rates();
+    let total_weight: f64 = spec.countries.values().sum();
+    let mut pop_share: BTreeMap<String, f64> = BTreeMap::new();
+    for (country, weight) in &spec.countries {
+        let pop = setup.topology.pop_for_country(Some(country));
+        *pop_share.entry(pop.name.clone()).or_default() += weight / total_weight;
+    }
+    let ttl = spec.ttl_s as f64;
+    let figure = |name: &str, measured: f64, bound: f64| BoundFigure {
+        name: name.to_string(),
+        measured: round(measured),
+        bound: round(bound),
+        ratio: round(if bound > 0.0 { measured / bound } else { 0.0 }),
+    };
+    let mut out = Vec::new();
+    match setup.edge_capacity_bytes {
+        None => {
+            let bound: f64 = pop_share
+                .values()
+                .map(|share| {
+                    let pop_rates: Vec<f64> = rates.iter().map(|r| r * share).collect();
+                    share * super::theory::ttl_hit_ratio(&pop_rates, ttl)
+                })
+                .sum();
+            out.push(figure("edge hit ratio (TTL, Jung et al.)", edge_hit_ratio, bound));
+        }
+        Some(capacity) => {
+            let sizes = object_weights(spec, setup.seed);
+            let bound: f64 = pop_share
+                .values()
+                .map(|share| {
+                    let pop_rates: Vec<f64> = rates.iter().map(|r| r * share).collect();
+                    share * super::theory::che_hit_ratio(&pop_rates, &sizes, capacity as f64)
+                })
+                .sum();
+            out.push(figure("edge hit ratio (LRU, Che)", edge_hit_ratio, bound));
+        }
+    }
+    if let Some(regional) = tiers.iter().find(|t| t.name == "regional") {
+        // An upper tier sees the PoPs' miss streams; its hit ratio for those is bounded by
+        // the single-cache TTL bound of the aggregate traffic, less what the edge absorbed.
+        let aggregate = super::theory::ttl_hit_ratio(&rates, ttl);
+        let bound = if edge_hit_ratio < 1.0 {
+            ((aggregate - edge_hit_ratio) / (1.0 - edge_hit_ratio)).max(0.0)
+        } else {
+            0.0
+        };
+        out.push(figure(
+            "regional hit ratio of edge misses (TTL, aggregate)",
+            regional.hit_ratio,
+            bound,
+        ));
+        let overall = 1.0 - (1.0 - edge_hit_ratio) * (1.0 - regional.hit_ratio);
+        out.push(figure("offload by requests vs single-cache TTL bound", overall, aggregate));
+    }
+    out
+}
+
+/// The weight each object takes in an edge store (its body plus the store's per-entry
+/// overhead), from the generator's size draw.
+fn object_weights(spec: &WorkloadSpec, seed: u64) -> Vec<f64> {
+    super::workload::object_sizes(spec, seed)
+        .into_iter()
+        .map(|s| s as f64 + 512.0)
+        .collect()
+}

@@ -1,0 +1,22 @@
+//! `edge-emulator simulate`: replay a workload under a virtual clock and report what each
+//! tier absorbed, what the origin still saw and what clients waited.
+
+/// k6-like thresholds (`--assert 'offload>=0.95'`) checked against a report.
+pub mod assertions;
+/// The discrete-event engine: the real emulator on a paused tokio clock.
+pub mod engine;
+/// Terminal tables and the self-contained HTML page.
+pub mod render;
+/// What one run measured (the deterministic JSON report).
+pub mod report;
+/// Scenario files: settings and a generated workload.
+pub mod scenario;
+/// Analytic bounds: TTL caches (Jung et al.), LRU (Che), tiers.
+pub mod theory;
+/// Replayed workloads: CSV and JSON Lines traces.
+pub mod trace;
+/// Generated workloads: Zipf popularity, Poisson arrivals, mixes, writes, flash crowds.
+pub mod workload;
+
+#[cfg(test)]
+mod tests;

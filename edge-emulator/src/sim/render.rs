@@ -1,0 +1,738 @@
+//! A simulation [`Report`] for people: a plain-text table for the terminal, a side-by-side
+//! comparison of several runs, and one self-contained HTML page with inline SVG charts.
+//!
+//! The tables are built once as [`Grid`]s and then drawn either as text or as HTML, so both
+//! outputs always show the same figures. All output is deterministic for a given report.
+
+mod svg;
+
+use std::fmt::Write;
+
+use comfy_table::{presets, CellAlignment, Table};
+
+use crate::sim::report::Report;
+use svg::{escape, BarChart, LineChart, Series, XScale, PALETTE};
+
+/// Most reports compared in one table or page; more would not fit side by side anyway.
+pub const MAX_COMPARED_REPORTS: usize = 8;
+/// Most points drawn per timeline line; longer timelines are merged into wider buckets.
+const MAX_TIMELINE_POINTS: usize = 600;
+/// Most points drawn per CDF line (the report promises ≤ 100; this guards hand-made ones).
+const MAX_CDF_POINTS: usize = 200;
+/// Most regions drawn in one CDF chart and tier rows in one bar chart.
+const MAX_LINES: usize = 12;
+const MAX_CATEGORIES: usize = 40;
+
+/// A table: a title, a header row and body rows. Columns from the second on are numeric and
+/// right-aligned.
+struct Grid {
+    title: String,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Grid {
+    fn new(title: &str, header: &[&str]) -> Grid {
+        Grid {
+            title: title.to_string(),
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn to_text(&self) -> String {
+        let mut table = Table::new();
+        table
+            .load_style(presets::ASCII_MARKDOWN)
+            .set_header(self.header.clone());
+        for row in &self.rows {
+            table.add_row(row.clone());
+        }
+        for i in 1..self.header.len() {
+            if let Some(column) = table.column_mut(i) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        format!("{}\n{table}\n", self.title)
+    }
+
+    fn to_html(&self) -> String {
+        let mut out = format!("<h3>{}</h3><table><thead><tr>", escape(&self.title));
+        for cell in &self.header {
+            let _ = write!(out, "<th>{}</th>", escape(cell));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for (i, cell) in row.iter().enumerate() {
+                let class = if i == 0 { "" } else { " class=\"num\"" };
+                let _ = write!(out, "<td{class}>{}</td>", escape(cell));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+        out
+    }
+}
+
+fn percent(ratio: f64) -> String {
+    if ratio.is_finite() {
+        format!("{:.1}%", ratio * 100.0)
+    } else {
+        "n/a".to_string()
+    }
+}
+
+fn decimal(value: f64, places: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.places$}")
+    } else {
+        "n/a".to_string()
+    }
+}
+
+/// Bytes in binary units, e.g. "9.5 MiB": exact counts are in the JSON report.
+fn bytes(count: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = count as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{count} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// "tiered: zipf(0.9) …, 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals".
+fn scenario_line(report: &Report) -> String {
+    let s = &report.scenario;
+    format!(
+        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals",
+        s.name,
+        s.workload,
+        s.requests,
+        decimal(s.duration_s, 1),
+        s.seed,
+        s.pops,
+        s.regionals
+    )
+}
+
+fn offload_line(report: &Report) -> String {
+    format!(
+        "Offload: {} of requests, {} of bytes",
+        percent(report.offload.requests),
+        percent(report.offload.bytes)
+    )
+}
+
+/// The latency regions in display order: "all" first, then the others alphabetically.
+fn regions(
+    report: &Report,
+) -> impl Iterator<Item = (&String, &crate::sim::report::LatencySummary)> {
+    let all = report.latency.get_key_value("all");
+    all.into_iter()
+        .chain(report.latency.iter().filter(|(k, _)| k.as_str() != "all"))
+}
+
+/// The per-report tables, in the order both outputs show them.
+fn report_grids(report: &Report) -> Vec<Grid> {
+    let mut tiers = Grid::new(
+        "Tiers",
+        &[
+            "tier",
+            "requests",
+            "hit ratio",
+            "hits",
+            "misses",
+            "SWR",
+            "stale-if-error",
+            "revalidated",
+            "collapsed",
+            "upstream",
+        ],
+    );
+    for t in &report.tiers {
+        tiers.row(vec![
+            t.name.clone(),
+            t.requests.to_string(),
+            percent(t.hit_ratio),
+            t.hits.to_string(),
+            t.misses.to_string(),
+            t.stale_while_revalidate.to_string(),
+            t.stale_if_error.to_string(),
+            t.revalidated.to_string(),
+            t.collapsed.to_string(),
+            t.upstream_requests.to_string(),
+        ]);
+    }
+
+    let c = &report.outcomes;
+    let mut outcomes = Grid::new(
+        "Responses to clients",
+        &[
+            "",
+            "hits",
+            "misses",
+            "SWR",
+            "stale-if-error",
+            "revalidated",
+            "collapsed",
+            "304 to clients",
+            "errors",
+        ],
+    );
+    outcomes.row(vec![
+        "edge".to_string(),
+        c.hits.to_string(),
+        c.misses.to_string(),
+        c.stale_while_revalidate.to_string(),
+        c.stale_if_error.to_string(),
+        c.revalidated.to_string(),
+        c.collapsed.to_string(),
+        c.not_modified_to_clients.to_string(),
+        c.errors.to_string(),
+    ]);
+
+    let o = &report.origin;
+    let mut origin = Grid::new(
+        "Origin",
+        &["", "requests", "304s", "bytes", "peak rps", "mean rps"],
+    );
+    origin.row(vec![
+        "origin".to_string(),
+        o.requests.to_string(),
+        o.not_modified.to_string(),
+        bytes(o.bytes),
+        decimal(o.peak_rps, 1),
+        decimal(o.mean_rps, 1),
+    ]);
+
+    let mut latency = Grid::new(
+        "Latency (ms)",
+        &["region", "requests", "p50", "p90", "p95", "p99", "p99.9"],
+    );
+    for (region, l) in regions(report) {
+        latency.row(vec![
+            region.clone(),
+            l.count.to_string(),
+            decimal(l.p50_ms, 1),
+            decimal(l.p90_ms, 1),
+            decimal(l.p95_ms, 1),
+            decimal(l.p99_ms, 1),
+            decimal(l.p999_ms, 1),
+        ]);
+    }
+
+    let b = &report.bytes;
+    let mut byte_grid = Grid::new("Bytes", &["", "bytes"]);
+    byte_grid.row(vec!["to clients".to_string(), bytes(b.to_clients)]);
+    byte_grid.row(vec!["from origin".to_string(), bytes(b.from_origin)]);
+    byte_grid.row(vec![
+        "saved by compression".to_string(),
+        bytes(b.saved_by_compression),
+    ]);
+    for (tier, count) in &b.served_by_tier {
+        byte_grid.row(vec![format!("served by {tier}"), bytes(*count)]);
+    }
+
+    let mut bounds = Grid::new("Bounds", &["figure", "measured", "bound", "measured/bound"]);
+    for f in &report.bounds {
+        bounds.row(vec![
+            f.name.clone(),
+            decimal(f.measured, 3),
+            decimal(f.bound, 3),
+            decimal(f.ratio, 3),
+        ]);
+    }
+
+    let mut grids = vec![tiers, outcomes, origin, latency, byte_grid];
+    if !report.bounds.is_empty() {
+        grids.push(bounds);
+    }
+    grids
+}
+
+/// The report as plain text for a terminal: a scenario line, the offload, then tables of tiers,
+/// responses to clients, origin, latency per region, bytes and analytic bounds (when any).
+pub fn table(report: &Report) -> String {
+    let mut out = format!("{}\n{}\n", scenario_line(report), offload_line(report));
+    for grid in report_grids(report) {
+        out.push('\n');
+        out.push_str(&grid.to_text());
+    }
+    out
+}
+
+fn tier_hit_ratio(report: &Report, tier: &str) -> String {
+    report
+        .tiers
+        .iter()
+        .find(|t| t.name == tier)
+        .map_or_else(|| "-".to_string(), |t| percent(t.hit_ratio))
+}
+
+fn overall_ms(report: &Report, pick: fn(&crate::sim::report::LatencySummary) -> f64) -> String {
+    report
+        .latency
+        .get("all")
+        .map_or_else(|| "-".to_string(), |l| decimal(pick(l), 1))
+}
+
+/// The key figures of up to [`MAX_COMPARED_REPORTS`] reports, one column each.
+fn compare_grid(reports: &[Report]) -> Grid {
+    let reports = &reports[..reports.len().min(MAX_COMPARED_REPORTS)];
+    let mut header = vec![String::new()];
+    header.extend(reports.iter().map(|r| r.scenario.name.clone()));
+    type Figure = fn(&Report) -> String;
+    let figures: [(&str, Figure); 11] = [
+        ("offload (requests)", |r| percent(r.offload.requests)),
+        ("offload (bytes)", |r| percent(r.offload.bytes)),
+        ("edge hit ratio", |r| tier_hit_ratio(r, "edge")),
+        ("regional hit ratio", |r| tier_hit_ratio(r, "regional")),
+        ("origin requests", |r| r.origin.requests.to_string()),
+        ("origin peak rps", |r| decimal(r.origin.peak_rps, 1)),
+        ("p50 ms", |r| overall_ms(r, |l| l.p50_ms)),
+        ("p95 ms", |r| overall_ms(r, |l| l.p95_ms)),
+        ("p99 ms", |r| overall_ms(r, |l| l.p99_ms)),
+        ("errors", |r| r.outcomes.errors.to_string()),
+        ("requests", |r| r.scenario.requests.to_string()),
+    ];
+    let mut grid = Grid {
+        title: "Comparison".to_string(),
+        header,
+        rows: Vec::new(),
+    };
+    for (label, figure) in figures {
+        let mut row = vec![label.to_string()];
+        row.extend(reports.iter().map(figure));
+        grid.row(row);
+    }
+    grid
+}
+
+/// Key figures side by side, one column per report headed by its scenario name: offload by
+/// requests and bytes, edge and regional hit ratio, origin requests and peak rps, p50/p95/p99
+/// over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports and says so when
+/// more were given.
+pub fn compare_table(reports: &[Report]) -> String {
+    if reports.is_empty() {
+        return "No reports to compare.\n".to_string();
+    }
+    let mut out = compare_grid(reports).to_text();
+    if reports.len() > MAX_COMPARED_REPORTS {
+        let _ = writeln!(
+            out,
+            "({} more reports not shown; at most {MAX_COMPARED_REPORTS} are compared)",
+            reports.len() - MAX_COMPARED_REPORTS
+        );
+    }
+    out
+}
+
+/// Merges adjacent buckets so a timeline has at most `MAX_TIMELINE_POINTS` points, as
+/// (bucket start s, requests per second).
+fn rate_points(counts: &[u64], bucket_s: f64) -> Vec<(f64, f64)> {
+    if !(bucket_s.is_finite() && bucket_s > 0.0) {
+        return Vec::new();
+    }
+    let merge = counts.len().div_ceil(MAX_TIMELINE_POINTS).max(1);
+    counts
+        .chunks(merge)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let width = bucket_s * chunk.len() as f64;
+            // Summed as f64: a hand-made report's counts may overflow u64 when added.
+            let total: f64 = chunk.iter().map(|&c| c as f64).sum();
+            ((i * merge) as f64 * bucket_s, total / width)
+        })
+        .collect()
+}
+
+/// At most `MAX_CDF_POINTS` of a CDF, evenly spaced, always keeping the last point.
+fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let step = points.len().div_ceil(MAX_CDF_POINTS).max(1);
+    let mut kept: Vec<(f64, f64)> = points.iter().copied().step_by(step).collect();
+    if let Some(&last) = points.last() {
+        if kept.last() != Some(&last) {
+            kept.push(last);
+        }
+    }
+    kept
+}
+
+fn origin_chart(reports: &[Report]) -> String {
+    let mut series = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let prefix = if reports.len() > 1 {
+            format!("{}: ", r.scenario.name)
+        } else {
+            String::new()
+        };
+        series.push(Series {
+            label: format!("{prefix}origin rps"),
+            points: rate_points(&r.origin.timeline, r.origin.bucket_s),
+            color,
+            dashed: false,
+            right_axis: false,
+        });
+        series.push(Series {
+            label: format!("{prefix}client rps (right axis)"),
+            points: rate_points(&r.origin.client_timeline, r.origin.bucket_s),
+            color,
+            dashed: true,
+            right_axis: true,
+        });
+    }
+    svg::line_chart(&LineChart {
+        title: "Origin requests over time",
+        x_label: "time (s)",
+        y_label: "origin requests/s",
+        right_label: "client requests/s",
+        x_scale: XScale::Linear,
+        series,
+    })
+}
+
+/// Category names in first-seen order across reports, at most `MAX_CATEGORIES`.
+fn union_of<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for name in names {
+        if seen.len() < MAX_CATEGORIES && !seen.iter().any(|s| s == name) {
+            seen.push(name.to_string());
+        }
+    }
+    seen
+}
+
+fn hit_ratio_chart(reports: &[Report]) -> String {
+    let categories = union_of(
+        reports
+            .iter()
+            .flat_map(|r| r.tiers.iter().map(|t| t.name.as_str())),
+    );
+    let series = reports
+        .iter()
+        .map(|r| {
+            let values = categories
+                .iter()
+                .map(|c| {
+                    r.tiers
+                        .iter()
+                        .find(|t| &t.name == c)
+                        .map_or(0.0, |t| t.hit_ratio)
+                })
+                .collect();
+            (r.scenario.name.clone(), values)
+        })
+        .collect();
+    svg::bar_chart(&BarChart {
+        title: "Hit ratio by tier",
+        y_label: "hit ratio",
+        categories,
+        series,
+        format: percent,
+    })
+}
+
+fn bytes_chart(reports: &[Report]) -> String {
+    const FROM_ORIGIN: &str = "from origin";
+    let categories = union_of(
+        reports
+            .iter()
+            .flat_map(|r| r.bytes.served_by_tier.keys().map(String::as_str))
+            .chain([FROM_ORIGIN]),
+    );
+    let series = reports
+        .iter()
+        .map(|r| {
+            let values = categories
+                .iter()
+                .map(|c| {
+                    if c == FROM_ORIGIN {
+                        r.bytes.from_origin as f64
+                    } else {
+                        r.bytes.served_by_tier.get(c).copied().unwrap_or(0) as f64
+                    }
+                })
+                .collect();
+            (r.scenario.name.clone(), values)
+        })
+        .collect();
+    svg::bar_chart(&BarChart {
+        title: "Bytes served by tier",
+        y_label: "bytes",
+        categories,
+        series,
+        format: |b| bytes(b as u64),
+    })
+}
+
+fn latency_chart(report: &Report) -> String {
+    let series = regions(report)
+        .take(MAX_LINES)
+        .enumerate()
+        .map(|(i, (region, l))| Series {
+            label: region.clone(),
+            points: thin(&l.cdf),
+            color: PALETTE[i % PALETTE.len()],
+            dashed: false,
+            right_axis: false,
+        })
+        .collect();
+    let title = format!("Latency CDF by region: {}", report.scenario.name);
+    svg::line_chart(&LineChart {
+        title: &title,
+        x_label: "latency (ms, log scale)",
+        y_label: "fraction of requests",
+        right_label: "",
+        x_scale: XScale::Log,
+        series,
+    })
+}
+
+const STYLE: &str = "\
+body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}\
+h1{font-size:1.5em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ccc}h3{font-size:1em}\
+table{border-collapse:collapse;margin:.5em 0 1em}th,td{padding:.2em .7em;border-bottom:1px solid #e4e4e4}\
+th{text-align:left;background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1em}\
+svg.chart{width:100%;height:auto;border:1px solid #eee}\
+svg .title{font-weight:600;font-size:14px}svg .tick,svg .legend{font-size:11px;fill:#444}\
+svg .axis{font-size:12px;fill:#222}svg .grid{stroke:#eee}svg .empty{fill:#999;font-size:14px}";
+
+/// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or links) for one report
+/// or several compared: origin load over time, hit ratio and bytes by tier (overlaid across
+/// reports), a latency CDF per report, then each report's tables. Shows at most
+/// [`MAX_COMPARED_REPORTS`] reports.
+pub fn html(reports: &[Report]) -> String {
+    let shown = &reports[..reports.len().min(MAX_COMPARED_REPORTS)];
+    let names: Vec<&str> = shown.iter().map(|r| r.scenario.name.as_str()).collect();
+    let title = format!("Simulation: {}", names.join(" vs "));
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{t}</title><style>{STYLE}</style></head><body><h1>{t}</h1>",
+        t = escape(&title)
+    );
+    if shown.is_empty() {
+        out.push_str("<p>No reports.</p></body></html>\n");
+        return out;
+    }
+    if reports.len() > shown.len() {
+        let _ = write!(
+            out,
+            "<p>{} more reports not shown; at most {MAX_COMPARED_REPORTS} are compared.</p>",
+            reports.len() - shown.len()
+        );
+    }
+    if shown.len() > 1 {
+        out.push_str(&compare_grid(shown).to_html());
+    }
+    out.push_str("<div class=\"charts\">");
+    out.push_str(&origin_chart(shown));
+    out.push_str(&hit_ratio_chart(shown));
+    out.push_str(&bytes_chart(shown));
+    for report in shown {
+        out.push_str(&latency_chart(report));
+    }
+    out.push_str("</div>");
+    for report in shown {
+        let _ = write!(
+            out,
+            "<section><h2>{}</h2><p>{}</p>",
+            escape(&scenario_line(report)),
+            escape(&offload_line(report))
+        );
+        for grid in report_grids(report) {
+            out.push_str(&grid.to_html());
+        }
+        out.push_str("</section>");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::assertions::tests::sample_report;
+
+    /// Charts on a page for `n` reports: origin, hit ratio, bytes, and one CDF per report.
+    fn chart_count(n: usize) -> usize {
+        3 + n
+    }
+
+    #[test]
+    fn table_shows_every_section() {
+        let text = table(&sample_report("tiered"));
+        for expected in [
+            "tiered: zipf(0.9) over 1000 objects, 1000 req/s; 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals",
+            "Offload: 97.1% of requests, 96.5% of bytes",
+            "| edge-fra ",
+            "90.0%",
+            "stale-if-error",
+            "Responses to clients",
+            "304 to clients",
+            "Origin",
+            "293.0 KiB",
+            "61.0",
+            "| all ",
+            "212.4",
+            "saved by compression",
+            "served by regional",
+            "edge hit ratio (TTL, Jung et al.)",
+            "0.968",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        // "all" leads the latency rows although it sorts after "ap-southeast".
+        let all = text.find("| all ").unwrap();
+        assert!(all < text.find("| ap-southeast ").unwrap());
+    }
+
+    #[test]
+    fn table_columns_line_up() {
+        let text = table(&sample_report("tiered"));
+        let tier_lines: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "Tiers")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert!(tier_lines.len() >= 4, "{text}");
+        let width = tier_lines[0].chars().count();
+        assert!(
+            tier_lines.iter().all(|l| l.chars().count() == width),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn compare_table_has_one_column_per_report() {
+        let mut edge_only = sample_report("edge-only");
+        edge_only.tiers.retain(|t| t.name != "regional");
+        edge_only.latency.clear();
+        let text = compare_table(&[sample_report("tiered"), edge_only]);
+        let header = text.lines().nth(1).unwrap();
+        assert!(
+            header.contains("tiered") && header.contains("edge-only"),
+            "{text}"
+        );
+        for row in [
+            "offload (requests)",
+            "offload (bytes)",
+            "edge hit ratio",
+            "regional hit ratio",
+            "origin requests",
+            "origin peak rps",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "errors",
+        ] {
+            assert!(text.contains(row), "missing {row:?}\n{text}");
+        }
+        let regional = text
+            .lines()
+            .find(|l| l.contains("regional hit ratio"))
+            .unwrap();
+        assert!(
+            regional.contains("71.0%") && regional.contains(" - "),
+            "{regional}"
+        );
+        assert_eq!(compare_table(&[]), "No reports to compare.\n");
+        let many: Vec<Report> = (0..10).map(|i| sample_report(&format!("r{i}"))).collect();
+        assert!(compare_table(&many).contains("(2 more reports not shown"));
+    }
+
+    #[test]
+    fn html_is_self_contained_with_one_svg_per_chart() {
+        for n in [1, 2, 3] {
+            let reports: Vec<Report> = (0..n).map(|i| sample_report(&format!("run{i}"))).collect();
+            let page = html(&reports);
+            assert_eq!(page.matches("<svg").count(), chart_count(n), "n={n}");
+            assert_eq!(page.matches("</svg>").count(), chart_count(n));
+            assert!(!page.contains("http://") && !page.contains("https://"));
+            assert!(!page.contains("<script") && !page.contains("<link") && !page.contains("url("));
+            assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
+            assert!(page.contains("<table>") && page.contains("<path d=\"M"));
+            assert!(!page.contains("NaN") && !page.contains("inf\""));
+        }
+    }
+
+    #[test]
+    fn html_escapes_everything_it_embeds() {
+        let mut report = sample_report("<script>alert('x')</script>");
+        report.scenario.workload = "a & b \"quoted\"".to_string();
+        report.tiers[0].name = "<b>edge</b>".to_string();
+        report
+            .latency
+            .insert("<img src=x>".to_string(), report.latency["all"].clone());
+        report.bytes.served_by_tier.insert("</svg>".to_string(), 1);
+        let page = html(&[report]);
+        assert!(!page.contains("<script"), "unescaped scenario name");
+        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assert!(!page.contains("<b>") && !page.contains("<img"));
+        assert!(page.contains("a &amp; b &quot;quoted&quot;"));
+        assert_eq!(page.matches("</svg>").count(), chart_count(1));
+    }
+
+    #[test]
+    fn empty_and_degenerate_reports_do_not_panic() {
+        let mut report = sample_report("empty");
+        report.origin.timeline.clear();
+        report.origin.client_timeline.clear();
+        report.tiers.clear();
+        report.latency.clear();
+        report.bytes.served_by_tier.clear();
+        report.bounds.clear();
+        let page = html(std::slice::from_ref(&report));
+        assert_eq!(page.matches("<svg").count(), chart_count(1));
+        assert!(page.contains("no data"));
+        assert!(!table(&report).is_empty());
+
+        let mut odd = sample_report("odd");
+        odd.origin.bucket_s = 0.0;
+        odd.offload.requests = f64::NAN;
+        odd.origin.timeline = vec![u64::MAX, 0, u64::MAX];
+        for l in odd.latency.values_mut() {
+            l.cdf = vec![
+                (0.0, 0.5),
+                (-1.0, 0.7),
+                (f64::NAN, 0.9),
+                (f64::INFINITY, 1.0),
+            ];
+        }
+        let page = html(&[odd.clone()]);
+        assert!(!page.contains("NaN"));
+        assert!(table(&odd).contains("n/a"));
+        odd.origin.bucket_s = 1.0;
+        odd.origin.timeline = vec![1; 100_000];
+        let page = html(&[odd]);
+        assert!(page.len() < 400_000, "{} bytes", page.len());
+        assert_eq!(html(&[]).matches("<svg").count(), 0);
+    }
+
+    #[test]
+    fn long_timelines_are_merged_into_rates() {
+        let points = rate_points(&vec![2; 1200], 0.5);
+        assert_eq!(points.len(), 600);
+        assert_eq!(points[1], (1.0, 4.0));
+        assert_eq!(rate_points(&[3, 5], 2.0), vec![(0.0, 1.5), (2.0, 2.5)]);
+        assert!(rate_points(&[1], f64::NAN).is_empty());
+        let cdf: Vec<(f64, f64)> = (1..=1000).map(|i| (i as f64, i as f64 / 1000.0)).collect();
+        let thinned = thin(&cdf);
+        assert!(thinned.len() <= MAX_CDF_POINTS + 1);
+        assert_eq!(thinned.last(), Some(&(1000.0, 1.0)));
+    }
+}

@@ -1,0 +1,135 @@
+//! What one simulation run measured. Serialised as the JSON report, which is deterministic:
+//! the same scenario and seed give byte-identical JSON (no wall-clock figures in here; the
+//! command prints those beside the table).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: ScenarioSummary,
+    /// Offload over all tiers: 1 − origin requests / client requests, and by bytes.
+    pub offload: Offload,
+    /// One row per tier kind, nearest the client first: "edge", "regional", "shield" (when
+    /// configured), each summed over its caches; then per cache ("edge-fra", "regional-us-east").
+    pub tiers: Vec<TierFigures>,
+    pub origin: OriginLoad,
+    /// What clients got, counted at the edge.
+    pub outcomes: Outcomes,
+    /// Virtual-time latency from request to response, per client region ("all" first is not
+    /// guaranteed: BTreeMap order; the key "all" is always present).
+    pub latency: BTreeMap<String, LatencySummary>,
+    pub bytes: BytesFigures,
+    /// Measured hit ratios beside their analytic bounds, where the workload has one.
+    pub bounds: Vec<BoundFigure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    /// A label for comparisons, e.g. "tiered" or "edge-only".
+    pub name: String,
+    pub seed: u64,
+    pub requests: u64,
+    /// Virtual time the workload spans, seconds.
+    pub duration_s: f64,
+    pub pops: usize,
+    pub regionals: usize,
+    /// One-line description of the workload, e.g. "zipf(0.9) over 10000 objects, 2000 req/s".
+    pub workload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offload {
+    /// 1 − origin requests / client requests.
+    pub requests: f64,
+    /// 1 − origin response bytes / client response bytes.
+    pub bytes: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierFigures {
+    /// "edge", "regional", "shield", or one cache's name ("edge-fra").
+    pub name: String,
+    pub requests: u64,
+    pub hits: u64,
+    pub misses: u64,
+    /// Served stale while refreshing (stale-while-revalidate).
+    pub stale_while_revalidate: u64,
+    /// Served stale because upstream failed (stale-if-error).
+    pub stale_if_error: u64,
+    /// Validated upstream with a 304.
+    pub revalidated: u64,
+    /// Waited for another request's fetch (coalescing).
+    pub collapsed: u64,
+    /// Requests this tier sent upstream.
+    pub upstream_requests: u64,
+    /// Requests answered from this tier's cache without asking upstream (hits and stale
+    /// served), over requests (0 when no requests). Revalidations count as upstream requests.
+    pub hit_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginLoad {
+    pub requests: u64,
+    /// Conditional requests the origin answered 304 (an origin request, almost no bytes).
+    pub not_modified: u64,
+    pub bytes: u64,
+    pub peak_rps: f64,
+    pub mean_rps: f64,
+    /// Width of one timeline bucket, seconds.
+    pub bucket_s: f64,
+    /// Origin requests per bucket, from t = 0.
+    pub timeline: Vec<u64>,
+    /// Client requests per bucket, from t = 0 (same buckets).
+    pub client_timeline: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub hits: u64,
+    pub misses: u64,
+    pub stale_while_revalidate: u64,
+    pub stale_if_error: u64,
+    pub revalidated: u64,
+    pub collapsed: u64,
+    /// 304s the edge sent to clients (their If-None-Match matched).
+    pub not_modified_to_clients: u64,
+    /// 4xx/5xx responses to clients.
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    /// Points of the CDF: (latency ms, fraction of requests at or below it), ascending, at most
+    /// 100 points.
+    pub cdf: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BytesFigures {
+    /// Body bytes sent to clients.
+    pub to_clients: u64,
+    /// Body bytes origins sent.
+    pub from_origin: u64,
+    /// Identity bytes minus the bytes sent, over responses the edge compressed.
+    pub saved_by_compression: u64,
+    /// Bytes served from each tier's cache (hits), by tier kind: "edge", "regional", "origin".
+    pub served_by_tier: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoundFigure {
+    /// What is bounded, e.g. "edge hit ratio (TTL, Jung et al.)".
+    pub name: String,
+    pub measured: f64,
+    pub bound: f64,
+    /// measured / bound.
+    pub ratio: f64,
+}

@@ -1,0 +1,136 @@
+//! Scenario files: the simulation's settings and its generated workload, one TOML file.
+
+use serde::Deserialize;
+
+use super::engine::SimSetup;
+use super::workload::{WorkloadError, WorkloadSpec};
+use crate::topology::Topology;
+
+/// The scenario compiled into the binary (README's main command runs it).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../default-scenario.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tiering {
+    /// Edge PoPs → regional tiers → origins.
+    Tiered,
+    /// Regional tiers pass requests through: PoPs → origins.
+    EdgeOnly,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub seed: u64,
+    #[serde(default)]
+    pub warmup_s: f64,
+    #[serde(default = "one")]
+    pub bucket_s: f64,
+    #[serde(default = "tiered")]
+    pub tiering: Tiering,
+    #[serde(default)]
+    pub edge_capacity_mib: Option<f64>,
+    #[serde(default)]
+    pub jitter: f64,
+    pub workload: WorkloadSpec,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn tiered() -> Tiering {
+    Tiering::Tiered
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario is not valid TOML: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error("invalid scenario: {0}")]
+    Invalid(String),
+}
+
+impl Scenario {
+    pub fn parse(text: &str) -> Result<Self, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text)?;
+        scenario.workload.validate()?;
+        if !(scenario.bucket_s > 0.0 && scenario.bucket_s <= 3600.0) {
+            return Err(ScenarioError::Invalid("bucket_s must be within (0, 3600]".into()));
+        }
+        if !(scenario.warmup_s >= 0.0) {
+            return Err(ScenarioError::Invalid("warmup_s must be ≥ 0".into()));
+        }
+        if scenario
+            .edge_capacity_mib
+            .is_some_and(|c| !(c > 0.0 && c <= 1024.0 * 1024.0))
+        {
+            return Err(ScenarioError::Invalid(
+                "edge_capacity_mib must be within (0, 1048576]".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&scenario.jitter) {
+            return Err(ScenarioError::Invalid("jitter must be within 0..=1".into()));
+        }
+        let buckets = scenario.workload.duration_s() / scenario.bucket_s;
+        if buckets > 1_000_000.0 {
+            return Err(ScenarioError::Invalid(format!(
+                "{buckets:.0} timeline buckets; raise bucket_s"
+            )));
+        }
+        Ok(scenario)
+    }
+
+    pub fn default_embedded() -> Self {
+        Self::parse(DEFAULT_SCENARIO).expect("the embedded scenario is valid (checked by a test)")
+    }
+
+    /// The engine's settings for this scenario on `topology` with these worker configurations.
+    pub fn setup(
+        &self,
+        topology: Topology,
+        auth_toml: Option<String>,
+        routing_toml: Option<String>,
+    ) -> SimSetup {
+        SimSetup {
+            name: self.name.clone(),
+            seed: self.seed,
+            topology,
+            auth_toml,
+            routing_toml,
+            edge_capacity_bytes: self
+                .edge_capacity_mib
+                .map(|mib| (mib * 1024.0 * 1024.0) as u64),
+            regional_caching: self.tiering == Tiering::Tiered,
+            add_compute: false,
+            jitter: self.jitter,
+            warmup_s: self.warmup_s,
+            bucket_s: self.bucket_s,
+            spec: Some(self.workload.clone()),
+            workload: self.workload.describe(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_scenario_is_valid() {
+        let s = Scenario::default_embedded();
+        assert_eq!(s.workload.requests, 1_000_000);
+        assert_eq!(s.tiering, Tiering::Tiered);
+    }
+
+    #[test]
+    fn invalid_scenarios_say_what_is_wrong() {
+        let broken = DEFAULT_SCENARIO.replace("zipf_alpha = 0.9", "zipf_alpha = 9");
+        let error = Scenario::parse(&broken).unwrap_err().to_string();
+        assert!(error.contains("zipf_alpha"), "{error}");
+        let error = Scenario::parse("name = 1").unwrap_err().to_string();
+        assert!(error.contains("TOML"), "{error}");
+    }
+}

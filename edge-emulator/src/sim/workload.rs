@@ -1,0 +1,495 @@
+//! Workloads for the simulator: generated (Zipf popularity, Poisson arrivals with an optional
+//! diurnal curve, a country mix, shares of authenticated, `?fields=`, conditional and encoded
+//! requests, writes that bump versions, a flash crowd), all from one seed.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Most objects and requests a scenario may ask for.
+pub const MAX_OBJECTS: u64 = 10_000_000;
+pub const MAX_REQUESTS: u64 = 100_000_000;
+
+/// A generated workload, as a scenario file's `[workload]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Client requests to generate (reads; writes come on top).
+    pub requests: u64,
+    /// Mean arrival rate, requests per second of virtual time.
+    pub rate: f64,
+    pub objects: u64,
+    pub zipf_alpha: f64,
+    /// Object sizes are log-normal around this median.
+    pub median_bytes: u64,
+    #[serde(default)]
+    pub size_sigma: f64,
+    /// Origin's max-age for objects; 0 makes them `no-store`.
+    pub ttl_s: u64,
+    /// Origin's stale-while-revalidate for objects.
+    #[serde(default)]
+    pub swr_s: u64,
+    /// Client countries and their weights.
+    pub countries: BTreeMap<String, f64>,
+    /// Accept-Encoding values and their weights ("identity" sends none).
+    #[serde(default)]
+    pub encodings: BTreeMap<String, f64>,
+    /// Share of requests for a signed-in user's private document (`/api/users/{id}` with a
+    /// token).
+    #[serde(default)]
+    pub auth_share: f64,
+    /// Share of object requests with `?fields=id,version`.
+    #[serde(default)]
+    pub fields_share: f64,
+    /// Share of requests that send If-None-Match with the ETag they last saw.
+    #[serde(default)]
+    pub conditional_share: f64,
+    /// Writes per second: each bumps a Zipf-chosen object's version, so later requests use
+    /// a new URL (`&v=`), the version-bump purge.
+    #[serde(default)]
+    pub write_rate: f64,
+    #[serde(default)]
+    pub diurnal: Option<Diurnal>,
+    #[serde(default)]
+    pub flash: Option<FlashCrowd>,
+}
+
+/// Arrival rate × (1 + amplitude·sin(2πt/period)).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diurnal {
+    pub amplitude: f64,
+    pub period_s: f64,
+}
+
+/// Extra requests for one object during a window.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlashCrowd {
+    pub object: u64,
+    pub start_s: f64,
+    pub duration_s: f64,
+    pub rate: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid workload: {0}")]
+pub struct WorkloadError(pub String);
+
+impl WorkloadSpec {
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        let bad = |m: String| Err(WorkloadError(m));
+        if self.requests == 0 || self.requests > MAX_REQUESTS {
+            return bad(format!("requests must be within 1..={MAX_REQUESTS}"));
+        }
+        if self.objects == 0 || self.objects > MAX_OBJECTS {
+            return bad(format!("objects must be within 1..={MAX_OBJECTS}"));
+        }
+        if !(self.rate > 0.0 && self.rate <= 10_000_000.0) {
+            return bad("rate must be within (0, 1e7] requests per second".into());
+        }
+        if !(0.0..=5.0).contains(&self.zipf_alpha) {
+            return bad("zipf_alpha must be within 0..=5".into());
+        }
+        if self.median_bytes == 0 || self.median_bytes > 8 * 1024 * 1024 {
+            return bad("median_bytes must be within 1..=8 MiB".into());
+        }
+        if !(0.0..=3.0).contains(&self.size_sigma) {
+            return bad("size_sigma must be within 0..=3".into());
+        }
+        for (what, share) in [
+            ("auth_share", self.auth_share),
+            ("fields_share", self.fields_share),
+            ("conditional_share", self.conditional_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return bad(format!("{what} must be within 0..=1"));
+            }
+        }
+        if self.countries.is_empty() || self.countries.values().any(|w| !(*w >= 0.0)) {
+            return bad("countries needs at least one country with a weight ≥ 0".into());
+        }
+        if self.countries.values().sum::<f64>() <= 0.0 {
+            return bad("country weights sum to 0".into());
+        }
+        if !(0.0..=1_000_000.0).contains(&self.write_rate) {
+            return bad("write_rate must be within 0..=1e6".into());
+        }
+        if let Some(d) = self.diurnal {
+            if !(0.0..1.0).contains(&d.amplitude) || d.period_s <= 0.0 {
+                return bad("diurnal amplitude within 0..1 and period_s > 0".into());
+            }
+        }
+        if let Some(f) = self.flash {
+            if f.object == 0 || f.object > self.objects || f.rate < 0.0 || f.duration_s < 0.0 {
+                return bad("flash: object within 1..=objects, rate and duration ≥ 0".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Virtual time the reads span, roughly.
+    pub fn duration_s(&self) -> f64 {
+        self.requests as f64 / self.rate
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "zipf({}) over {} objects (median {} B), {} req/s, ttl {} s, swr {} s",
+            self.zipf_alpha, self.objects, self.median_bytes, self.rate, self.ttl_s, self.swr_s
+        )
+    }
+
+    /// Request rate per object (object i at index i − 1), for the analytic bounds.
+    pub fn object_rates(&self) -> Vec<f64> {
+        zipf(self.objects as usize, self.zipf_alpha)
+            .into_iter()
+            .map(|p| p * self.rate * (1.0 - self.auth_share))
+            .collect()
+    }
+}
+
+use super::theory::zipf_probabilities as zipf;
+
+/// One thing that happens in a simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimEvent {
+    /// Virtual seconds from the start.
+    pub at_s: f64,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Read(Read),
+    /// The object changes at every origin; later reads ask for its new version.
+    Write {
+        object: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read {
+    /// Where the client is: a country (its PoP by the topology) or a PoP by name.
+    pub country: Option<String>,
+    pub pop: Option<String>,
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// Send If-None-Match with the ETag last seen for this path and encoding.
+    pub conditional: bool,
+    /// The identity size of the full representation, when known (bytes saved by compression).
+    pub identity_bytes: Option<u64>,
+}
+
+/// Draws events in time order from a spec and a seed.
+pub struct Generator {
+    spec: WorkloadSpec,
+    rng: fastrand::Rng,
+    /// Cumulative Zipf distribution for sampling objects.
+    cdf: Vec<f64>,
+    sizes: Vec<u64>,
+    versions: Vec<u64>,
+    countries: Vec<(String, f64)>,
+    encodings: Vec<(String, f64)>,
+    reads: u64,
+    /// Next arrival of each stream: base reads, flash reads, writes.
+    next_base: f64,
+    next_flash: f64,
+    next_write: f64,
+}
+
+impl Generator {
+    pub fn new(spec: WorkloadSpec, seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut cdf = zipf(spec.objects as usize, spec.zipf_alpha);
+        let mut sum = 0.0;
+        for p in &mut cdf {
+            sum += *p;
+            *p = sum;
+        }
+        let sizes = draw_sizes(&spec, &mut rng);
+        let weights = |map: &BTreeMap<String, f64>| -> Vec<(String, f64)> {
+            let total: f64 = map.values().sum();
+            let mut acc = 0.0;
+            map.iter()
+                .map(|(k, w)| {
+                    acc += w / total;
+                    (k.clone(), acc)
+                })
+                .collect()
+        };
+        let countries = weights(&spec.countries);
+        let encodings = weights(&spec.encodings);
+        let mut generator = Self {
+            versions: vec![0; spec.objects as usize],
+            cdf,
+            sizes,
+            countries,
+            encodings,
+            reads: 0,
+            next_base: 0.0,
+            next_flash: f64::INFINITY,
+            next_write: f64::INFINITY,
+            spec,
+            rng,
+        };
+        generator.next_base = generator.base_after(0.0);
+        if let Some(flash) = generator.spec.flash {
+            if flash.rate > 0.0 {
+                generator.next_flash = flash.start_s + exponential(&mut generator.rng, flash.rate);
+            }
+        }
+        if generator.spec.write_rate > 0.0 {
+            generator.next_write = exponential(&mut generator.rng, generator.spec.write_rate);
+        }
+        generator
+    }
+
+    /// The next base arrival after `t`: Poisson at the peak rate, thinned by the diurnal curve.
+    fn base_after(&mut self, mut t: f64) -> f64 {
+        let (amplitude, period) = self
+            .spec
+            .diurnal
+            .map_or((0.0, 1.0), |d| (d.amplitude, d.period_s));
+        let peak = self.spec.rate * (1.0 + amplitude);
+        loop {
+            t += exponential(&mut self.rng, peak);
+            let rate =
+                self.spec.rate * (1.0 + amplitude * (std::f64::consts::TAU * t / period).sin());
+            if self.rng.f64() * peak <= rate {
+                return t;
+            }
+        }
+    }
+
+    fn pick(rng: &mut fastrand::Rng, cumulative: &[(String, f64)]) -> Option<String> {
+        let draw = rng.f64();
+        cumulative
+            .iter()
+            .find(|(_, c)| draw < *c)
+            .or(cumulative.last())
+            .map(|(k, _)| k.clone())
+    }
+
+    fn zipf_object(&mut self) -> u64 {
+        let draw = self.rng.f64();
+        self.cdf
+            .partition_point(|c| *c < draw)
+            .min(self.cdf.len() - 1) as u64
+            + 1
+    }
+
+    fn read(&mut self, at_s: f64, object: Option<u64>) -> SimEvent {
+        let country = Self::pick(&mut self.rng, &self.countries);
+        let mut headers = Vec::new();
+        if let Some(coding) = Self::pick(&mut self.rng, &self.encodings) {
+            if coding != "identity" {
+                headers.push(("accept-encoding".to_string(), coding));
+            }
+        }
+        let conditional = self.rng.f64() < self.spec.conditional_share;
+        if object.is_none() && self.rng.f64() < self.spec.auth_share {
+            let user = self.rng.u64(1..=1000);
+            headers.push(("authorization".to_string(), "demo".to_string()));
+            return SimEvent {
+                at_s,
+                kind: EventKind::Read(Read {
+                    country,
+                    pop: None,
+                    method: "GET".into(),
+                    path: format!("/api/users/{user}"),
+                    headers,
+                    conditional,
+                    identity_bytes: None,
+                }),
+            };
+        }
+        let object = object.unwrap_or_else(|| self.zipf_object());
+        let index = (object - 1) as usize;
+        let size = self.sizes[index];
+        let mut path = format!(
+            "/api/objects/{object}?bytes={size}&ttl={}&swr={}&v={}",
+            self.spec.ttl_s, self.spec.swr_s, self.versions[index]
+        );
+        let fields = self.rng.f64() < self.spec.fields_share;
+        if fields {
+            path.push_str("&fields=id,version");
+        }
+        SimEvent {
+            at_s,
+            kind: EventKind::Read(Read {
+                country,
+                pop: None,
+                method: "GET".into(),
+                path,
+                headers,
+                conditional,
+                identity_bytes: (!fields).then_some(size),
+            }),
+        }
+    }
+}
+
+impl Iterator for Generator {
+    type Item = SimEvent;
+
+    fn next(&mut self) -> Option<SimEvent> {
+        if self.reads >= self.spec.requests {
+            return None;
+        }
+        let flash_end = self
+            .spec
+            .flash
+            .map_or(f64::NEG_INFINITY, |f| f.start_s + f.duration_s);
+        if self.next_flash >= flash_end {
+            self.next_flash = f64::INFINITY;
+        }
+        let earliest = self.next_base.min(self.next_flash).min(self.next_write);
+        if earliest == self.next_write {
+            let at = self.next_write;
+            self.next_write = at + exponential(&mut self.rng, self.spec.write_rate);
+            let object = self.zipf_object();
+            self.versions[(object - 1) as usize] += 1;
+            return Some(SimEvent {
+                at_s: at,
+                kind: EventKind::Write { object },
+            });
+        }
+        self.reads += 1;
+        if earliest == self.next_flash {
+            let at = self.next_flash;
+            let flash = self.spec.flash.expect("a flash stream has a spec");
+            self.next_flash = at + exponential(&mut self.rng, flash.rate);
+            return Some(self.read(at, Some(flash.object)));
+        }
+        let at = self.next_base;
+        self.next_base = self.base_after(at);
+        Some(self.read(at, None))
+    }
+}
+
+/// Each object's size, as the generator with this seed draws them.
+pub fn object_sizes(spec: &WorkloadSpec, seed: u64) -> Vec<u64> {
+    draw_sizes(spec, &mut fastrand::Rng::with_seed(seed))
+}
+
+/// Log-normal around the median; the generator's first draws.
+fn draw_sizes(spec: &WorkloadSpec, rng: &mut fastrand::Rng) -> Vec<u64> {
+    (0..spec.objects)
+        .map(|_| {
+            let z = normal(rng);
+            ((spec.median_bytes as f64) * (spec.size_sigma * z).exp()).clamp(64.0, 8e6) as u64
+        })
+        .collect()
+}
+
+fn exponential(rng: &mut fastrand::Rng, rate: f64) -> f64 {
+    -(1.0 - rng.f64()).ln() / rate
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut fastrand::Rng) -> f64 {
+    let (u, v) = (1.0 - rng.f64(), rng.f64());
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn spec() -> WorkloadSpec {
+        WorkloadSpec {
+            requests: 20_000,
+            rate: 1000.0,
+            objects: 100,
+            zipf_alpha: 1.0,
+            median_bytes: 1000,
+            size_sigma: 0.5,
+            ttl_s: 60,
+            swr_s: 0,
+            countries: BTreeMap::from([("US".into(), 3.0), ("DE".into(), 1.0)]),
+            encodings: BTreeMap::new(),
+            auth_share: 0.0,
+            fields_share: 0.0,
+            conditional_share: 0.0,
+            write_rate: 0.0,
+            diurnal: None,
+            flash: None,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_events_and_another_seed_others() {
+        let a: Vec<_> = Generator::new(spec(), 1).take(100).collect();
+        let b: Vec<_> = Generator::new(spec(), 1).take(100).collect();
+        let c: Vec<_> = Generator::new(spec(), 2).take(100).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn arrivals_are_poisson_at_the_rate_and_popularity_is_zipf() {
+        let events: Vec<_> = Generator::new(spec(), 7).collect();
+        assert_eq!(events.len(), 20_000);
+        let span = events.last().unwrap().at_s;
+        assert!((span - 20.0).abs() < 1.0, "{span}");
+        assert!(events.windows(2).all(|w| w[0].at_s <= w[1].at_s));
+        let first = events
+            .iter()
+            .filter(
+                |e| matches!(&e.kind, EventKind::Read(r) if r.path.starts_with("/api/objects/1?")),
+            )
+            .count() as f64;
+        let expected = zipf(100, 1.0)[0] * 20_000.0;
+        assert!(
+            (first - expected).abs() < expected * 0.1,
+            "{first} vs {expected}"
+        );
+        let us = events
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::Read(r) if r.country.as_deref() == Some("US")))
+            .count();
+        assert!((14_500..15_500).contains(&us), "{us}");
+    }
+
+    #[test]
+    fn writes_bump_versions_and_the_flash_crowd_hits_one_object() {
+        let mut s = spec();
+        s.write_rate = 10.0;
+        s.flash = Some(FlashCrowd {
+            object: 42,
+            start_s: 5.0,
+            duration_s: 2.0,
+            rate: 2000.0,
+        });
+        let events: Vec<_> = Generator::new(s, 3).collect();
+        let writes = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Write { .. }))
+            .count();
+        assert!((100..300).contains(&writes), "{writes}");
+        assert!(events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Read(r) if r.path.contains("&v=1"))));
+        let flash = events
+            .iter()
+            .filter(|e| (5.0..7.0).contains(&e.at_s))
+            .filter(
+                |e| matches!(&e.kind, EventKind::Read(r) if r.path.starts_with("/api/objects/42?")),
+            )
+            .count();
+        assert!(flash > 3500, "{flash}");
+    }
+
+    #[test]
+    fn invalid_specs_say_what_is_wrong() {
+        let mut s = spec();
+        s.zipf_alpha = -1.0;
+        assert!(s.validate().unwrap_err().to_string().contains("zipf_alpha"));
+        let mut s = spec();
+        s.countries.clear();
+        assert!(s.validate().unwrap_err().to_string().contains("countries"));
+    }
+}
