@@ -68,6 +68,15 @@ impl PinnedKey {
             kid: kid.clone(),
             reason: e.to_string(),
         };
+        if !super::crypto::supported(config.alg) {
+            return Err(KeyError::Unusable {
+                kid,
+                reason: format!(
+                    "{:?} is not in this build (edge-worker features jwt-all-algorithms, jwt-es256)",
+                    config.alg
+                ),
+            });
+        }
         if config.jwks_url.is_some() {
             // Its keys arrive at run time (jwks.rs); here only its shape is checked.
             return Err(KeyError::Source { kid });
