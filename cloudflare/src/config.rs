@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use edge_worker::auth::{AuthConfig, AuthPolicy};
+use edge_worker::routing::{HealthBoard, LazyRouter, RoutingConfig};
 use http::uri::{Authority, Scheme};
 use http::Uri;
 
@@ -15,6 +16,9 @@ pub mod binding {
     /// Optional origin base URL (`https://origin.example.com`): requests for the worker's own
     /// host go there instead of Cloudflare's configured origin.
     pub const ORIGIN: &str = "ORIGIN";
+    /// `[vars.ROUTING]`: the core's `RoutingConfig` (the emulator's `default-routing.toml`, as
+    /// a table): regional origins, country rules, residency pins, breaker, hedging, redirect.
+    pub const ROUTING: &str = "ROUTING";
     /// `"true"` adds `X-Edge-Country`/`X-Edge-Continent` to responses (tests, debugging).
     pub const DEBUG_GEO_HEADERS: &str = "DEBUG_GEO_HEADERS";
 }
@@ -27,6 +31,8 @@ pub enum ConfigError {
     AuthJson(String),
     #[error("AUTH is not a valid auth configuration: {0}")]
     Auth(String),
+    #[error("ROUTING is not a valid routing configuration: {0}")]
+    Routing(String),
     #[error("ORIGIN must be an absolute http(s) URL without a path: {0}")]
     Origin(String),
 }
@@ -42,6 +48,11 @@ pub struct OriginOverride {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub auth: Option<Arc<AuthPolicy>>,
+    /// Geo routing, prepared once per isolate.
+    pub routing: Option<Arc<LazyRouter>>,
+    /// Passive health of the routed origins: one circuit breaker per origin for this isolate
+    /// (isolates share nothing, as the emulator's PoPs do not).
+    pub health: Option<Arc<HealthBoard>>,
     pub origin: Option<OriginOverride>,
     pub debug_geo_headers: bool,
 }
@@ -51,6 +62,8 @@ pub struct Settings {
 pub struct RawSettings {
     /// `AUTH` as JSON text.
     pub auth_json: Option<String>,
+    /// `ROUTING` as JSON text.
+    pub routing_json: Option<String>,
     pub hs256_secret: Option<String>,
     pub origin: Option<String>,
     pub debug_geo_headers: Option<String>,
@@ -62,12 +75,31 @@ impl RawSettings {
             Some(json) => Some(Arc::new(auth_policy(&json, self.hs256_secret.as_deref())?)),
             None => None,
         };
+        let (routing, health) = match self.routing_json {
+            Some(json) => {
+                let router = serde_json::from_str::<RoutingConfig>(&json)
+                    .map_err(|e| ConfigError::Routing(e.to_string()))?
+                    .build()
+                    .map_err(|e| ConfigError::Routing(e.to_string()))?;
+                let health = HealthBoard::new(router.breaker);
+                for origin in &router.origins {
+                    health.track(&origin.name);
+                }
+                (
+                    Some(Arc::new(LazyRouter::ready(router))),
+                    Some(Arc::new(health)),
+                )
+            }
+            None => (None, None),
+        };
         let origin = match self.origin.as_deref().map(str::trim) {
             Some("") | None => None,
             Some(text) => Some(origin_override(text)?),
         };
         Ok(Settings {
             auth,
+            routing,
+            health,
             origin,
             debug_geo_headers: self.debug_geo_headers.as_deref() == Some("true"),
         })
@@ -146,6 +178,28 @@ mod tests {
         "keys": [{"kid": "k1", "alg": "HS256"}],
         "routes": [{"path": "/api/users/*", "mode": "required"}]
     }"#;
+
+    #[test]
+    fn routing_is_checked_once_and_fails_closed() {
+        let routing = r#"{"origin": [{"name": "eu-west", "url": "https://eu.origin.test",
+            "lat": 53.3, "lon": -6.3}], "rule": [{"countries": ["GB"], "origin": "eu-west"}]}"#;
+        let settings = RawSettings {
+            routing_json: Some(routing.into()),
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        let router = settings.routing.unwrap();
+        assert_eq!(router.get().unwrap().origins[0].name, "eu-west");
+        assert!(settings.health.is_some());
+        let broken = RawSettings {
+            routing_json: Some(r#"{"origin": []}"#.into()),
+            ..Default::default()
+        }
+        .check()
+        .unwrap_err();
+        assert!(matches!(broken, ConfigError::Routing(m) if m.contains("at least one")));
+    }
 
     #[test]
     fn hs_keys_without_a_secret_take_the_secret_binding() {

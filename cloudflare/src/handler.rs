@@ -42,6 +42,9 @@ pub async fn fetch(
     hand_geo_to_core(&mut request, &geo);
 
     let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", geo.pop()), true));
+    if let Some(routing) = &settings.routing {
+        worker = worker.with_lazy_routing(routing.clone());
+    }
     if let Some(auth) = &settings.auth {
         worker = worker.with_auth(auth.clone());
     }
@@ -74,6 +77,7 @@ fn read_settings(env: &Env) -> RawSettings {
     let text = |name: &str| env.var(name).ok().map(|v| v.to_string());
     RawSettings {
         auth_json: json_binding(env, binding::AUTH),
+        routing_json: json_binding(env, binding::ROUTING),
         hs256_secret: env
             .secret(binding::JWT_HS256_SECRET)
             .ok()

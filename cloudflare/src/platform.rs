@@ -109,6 +109,19 @@ impl Platform for CfPlatform {
             .map_err(|e| FetchError(format!("unusable upstream response: {e}")))
     }
 
+    fn origin_admit(&self, origin: &str) -> edge_worker::routing::Admission {
+        match &self.settings.health {
+            Some(health) => health.admit(origin, self.now()),
+            None => edge_worker::routing::Admission::Allow,
+        }
+    }
+
+    fn origin_report(&self, origin: &str, ok: bool) {
+        if let Some(health) = &self.settings.health {
+            health.record(origin, self.now(), ok);
+        }
+    }
+
     fn log(&self, level: LogLevel, message: &str) {
         match level {
             LogLevel::Debug => console_debug!("{message}"),

@@ -317,6 +317,28 @@ pub async fn cf_country_reaches_the_worker(t: &impl Target) {
     assert_eq!(again.header("cf-cache-status"), "HIT", "{}", t.name());
 }
 
+/// The worker picks the regional origin by the client's `cf` country: US → us-east, GB →
+/// eu-west, AU → ap-southeast, and says so in `X-Edge-Origin-Region`. In the emulator by
+/// distance from the PoP; in workerd by the test ROUTING binding's rules (and distance for AU).
+pub async fn geo_routing_by_cf_country(t: &impl Target) {
+    for (country, pop, region, path) in [
+        ("US", "iad", "us-east", "/api/products/41"),
+        ("GB", "lhr", "eu-west", "/api/products/42"),
+        ("AU", "syd", "ap-southeast", "/api/products/43"),
+    ] {
+        let reply = t.get_from(country, pop, path).await;
+        assert_eq!(reply.status, 200, "{}: {country}", t.name());
+        let chosen = reply.header("x-edge-origin-region");
+        assert_eq!(
+            chosen.split(';').next(),
+            Some(region),
+            "{}: {country}: {chosen}",
+            t.name()
+        );
+        assert!(chosen.contains("reason="), "{}: {chosen}", t.name());
+    }
+}
+
 /// Eight concurrent misses for one cold key: one origin request where the platform
 /// coalesces, up to eight where it does not (Cloudflare isolates share no lock).
 pub async fn concurrent_misses(t: &impl Target) {
@@ -390,7 +412,8 @@ macro_rules! scenario_tests {
     ($start:expr) => {
         $crate::scenario_tests!(@each $start;
             miss_then_hit, stale_while_revalidate, stale_if_error, not_modified, sparse_fields,
-            compression, jwt_accept_and_reject, cf_country_reaches_the_worker, concurrent_misses);
+            compression, jwt_accept_and_reject, cf_country_reaches_the_worker,
+            geo_routing_by_cf_country, concurrent_misses);
     };
     (@each $start:expr; $($name:ident),*) => {
         $(

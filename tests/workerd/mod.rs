@@ -314,6 +314,24 @@ impl Default for WorkerdOptions {
     }
 }
 
+/// The worker's ROUTING binding: the emulator's three regions at `urls`, with country rules
+/// for the scenario's clients (the test cf blob places every client in Sydney, so distance
+/// alone would send them all to ap-southeast).
+fn routing_binding(urls: &[String]) -> String {
+    serde_json::json!({
+        "origin": [
+            {"name": "us-east", "url": urls[0], "lat": 39.04, "lon": -77.49},
+            {"name": "eu-west", "url": urls[1], "lat": 53.35, "lon": -6.26},
+            {"name": "ap-southeast", "url": urls[2], "lat": 1.29, "lon": 103.85},
+        ],
+        "rule": [
+            {"countries": ["US"], "origin": "us-east"},
+            {"countries": ["GB"], "origin": "eu-west"},
+        ],
+    })
+    .to_string()
+}
+
 /// The worker's AUTH binding: the emulator's default configuration (so the same demo tokens
 /// pass), with the HS256 key's secret taken out and given as the JWT_HS256_SECRET secret.
 fn auth_binding() -> (String, String) {
@@ -373,16 +391,24 @@ impl Workerd {
         if options.short_ttl {
             app = app.layer(axum::middleware::map_response(shorten_cache_control));
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin_url = format!("http://{}", listener.local_addr().unwrap());
-        let mut origin_stop = stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = origin_stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        // One stub behind three listeners: the ROUTING binding's three regional origins (each
+        // needs its own host:port), with one set of counters for the scenarios.
+        let mut region_urls = Vec::new();
+        for _ in 0..3 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            region_urls.push(format!("http://{}", listener.local_addr().unwrap()));
+            let mut origin_stop = stop.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = origin_stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            });
+        }
+        let origin_url = region_urls[0].clone();
+        let routing = routing_binding(&region_urls);
 
         // The cache service.
         let cache = Arc::new(CacheService::default());
@@ -435,6 +461,7 @@ const worker :Workerd.Worker = (
     (name = "ORIGIN", text = {origin}),
     (name = "DEBUG_GEO_HEADERS", text = "true"),
     (name = "AUTH", json = {auth}),
+    (name = "ROUTING", json = {routing}),
     (name = "JWT_HS256_SECRET", text = {secret}),
   ],
   globalOutbound = "net",
@@ -443,6 +470,7 @@ const worker :Workerd.Worker = (
 "#,
             origin = capnp_text(&origin_url),
             auth = capnp_text(&auth),
+            routing = capnp_text(&routing),
             secret = capnp_text(&secret),
         );
         std::fs::write(dir.join("config.capnp"), config).unwrap();
