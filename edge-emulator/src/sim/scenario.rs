@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn invalid_scenarios_say_what_is_wrong() {
-        let broken = DEFAULT_SCENARIO.replace("zipf_alpha = 0.9", "zipf_alpha = 9");
+        let broken = DEFAULT_SCENARIO.replace("zipf_alpha = 1.0", "zipf_alpha = 9");
         let error = Scenario::parse(&broken).unwrap_err().to_string();
         assert!(error.contains("zipf_alpha"), "{error}");
         let error = Scenario::parse("name = 1").unwrap_err().to_string();
