@@ -3,34 +3,13 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::{Emulator, Reply};
 use serde_json::{json, Value};
 
 const PRODUCT: &str = "/api/products/1";
 
-fn decoded(reply: &Reply) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    match reply.header("content-encoding") {
-        "br" => {
-            brotli::Decompressor::new(&reply.body[..], 4096)
-                .read_to_end(&mut bytes)
-                .expect("valid brotli");
-        }
-        "gzip" => {
-            flate2::read::GzDecoder::new(&reply.body[..])
-                .read_to_end(&mut bytes)
-                .expect("valid gzip");
-        }
-        "" => bytes.clone_from(&reply.body),
-        other => panic!("unexpected content-encoding {other}"),
-    }
-    bytes
-}
-
 fn json_of(reply: &Reply) -> Value {
-    serde_json::from_slice(&decoded(reply)).expect("JSON")
+    serde_json::from_slice(&reply.decoded()).expect("JSON")
 }
 
 #[tokio::test]
@@ -125,7 +104,7 @@ async fn compression_follows_accept_encoding_and_head_matches_get() {
         .get_with(PRODUCT, &[("accept-encoding", "gzip, deflate, br")])
         .await;
     assert_eq!(br.header("content-encoding"), "br");
-    assert_eq!(decoded(&br), identity.body, "the same bytes once decoded");
+    assert_eq!(br.decoded(), identity.body, "the same bytes once decoded");
     assert!(
         br.body.len() < identity.body.len() / 2,
         "JSON compresses well"

@@ -62,6 +62,39 @@ impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
+
+    /// The body with its Content-Encoding (br, gzip) undone.
+    pub fn decoded(&self) -> Vec<u8> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        match self.header("content-encoding") {
+            "br" => {
+                brotli::Decompressor::new(&self.body[..], 4096)
+                    .read_to_end(&mut bytes)
+                    .expect("valid brotli");
+            }
+            "gzip" => {
+                flate2::read::GzDecoder::new(&self.body[..])
+                    .read_to_end(&mut bytes)
+                    .expect("valid gzip");
+            }
+            "" => bytes.clone_from(&self.body),
+            other => panic!("unexpected content-encoding {other}"),
+        }
+        bytes
+    }
+
+    /// Reads a whole response.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("a body").to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
 }
 
 impl Emulator {
@@ -119,15 +152,7 @@ impl Emulator {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("the emulator answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.expect("a body").to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(request.send().await.expect("the emulator answers")).await
     }
 
     pub async fn stats(&self) -> Value {

@@ -6,7 +6,6 @@
 #![allow(dead_code)] // why: each runtime's test file uses the suite through a macro
 
 use std::future::Future;
-use std::io::Read;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -248,7 +247,7 @@ pub async fn compression(t: &impl Target) {
             "{}: {coding} is smaller",
             t.name()
         );
-        assert_eq!(decoded(&reply), identity.body, "{}: {coding}", t.name());
+        assert_eq!(reply.decoded(), identity.body, "{}: {coding}", t.name());
     }
     assert_eq!(t.origin_requests(PRODUCT).await, 1, "{}", t.name());
 }
@@ -385,25 +384,6 @@ async fn futures_join_all(t: &impl Target, path: &str, n: usize) -> Vec<Reply> {
     })
     .await;
     done.into_iter().flatten().collect()
-}
-
-pub fn decoded(reply: &Reply) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    match reply.header("content-encoding") {
-        "br" => {
-            brotli::Decompressor::new(&reply.body[..], 4096)
-                .read_to_end(&mut bytes)
-                .expect("valid brotli");
-        }
-        "gzip" => {
-            flate2::read::GzDecoder::new(&reply.body[..])
-                .read_to_end(&mut bytes)
-                .expect("valid gzip");
-        }
-        "" => bytes.clone_from(&reply.body),
-        other => panic!("unexpected content-encoding {other}"),
-    }
-    bytes
 }
 
 /// One `#[tokio::test]` per scenario for a target built by `$start` (an async expression).

@@ -563,14 +563,7 @@ const worker :Workerd.Worker = (
                 self.log.lock().unwrap()
             ),
         };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.expect("a body").to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(response).await
     }
 
     pub fn origin_requests(&self, path: &str) -> u64 {
