@@ -44,21 +44,8 @@ enum Command {
         /// Server-Timing always reports the full simulated durations.
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
-        /// TOML auth configuration (keys, per-route policy, forwarded claims). The embedded
-        /// default makes /api/users/* require a token signed with a demo key (see `token`).
-        #[arg(long, conflicts_with = "no_auth")]
-        auth: Option<PathBuf>,
-        /// Serve every route as public (no JWT verification).
-        #[arg(long)]
-        no_auth: bool,
-        /// TOML routing configuration (regional origins, country rules, residency pins,
-        /// circuit breaker, hedging, redirect mode). The embedded default routes to the
-        /// nearest of us-east, eu-west and ap-southeast and pins EU/EEA clients to eu-west.
-        #[arg(long, conflicts_with = "no_routing")]
-        routing: Option<PathBuf>,
-        /// No geo routing: each PoP's misses go to its regional tier's own origin.
-        #[arg(long)]
-        no_routing: bool,
+        #[command(flatten)]
+        worker: WorkerConfigArgs,
     },
     /// Replay a workload under a virtual clock and report what each tier absorbed, what the
     /// origins still saw, and what clients waited.
@@ -164,16 +151,47 @@ struct SimCommon {
     add_compute: bool,
     #[arg(long)]
     topology: Option<PathBuf>,
-    /// Auth configuration TOML (default: the embedded one).
+    #[command(flatten)]
+    worker: WorkerConfigArgs,
+}
+
+/// The worker's configurations, for `serve`, `simulate` and `compare`.
+#[derive(clap::Args, Clone)]
+struct WorkerConfigArgs {
+    /// TOML auth configuration (keys, per-route policy, forwarded claims). The embedded
+    /// default makes /api/users/* require a token signed with a demo key (see `token`).
     #[arg(long, conflicts_with = "no_auth")]
     auth: Option<PathBuf>,
+    /// Serve every route as public (no JWT verification).
     #[arg(long)]
     no_auth: bool,
-    /// Routing configuration TOML (default: the embedded one).
+    /// TOML routing configuration (regional origins, country rules, residency pins,
+    /// circuit breaker, hedging, redirect mode). The embedded default routes to the
+    /// nearest of us-east, eu-west and ap-southeast and pins EU/EEA clients to eu-west.
     #[arg(long, conflicts_with = "no_routing")]
     routing: Option<PathBuf>,
+    /// No geo routing: each PoP's misses go to its regional tier's own origin.
     #[arg(long)]
     no_routing: bool,
+}
+
+impl WorkerConfigArgs {
+    /// (auth TOML, routing TOML): the files given, none when switched off, else the defaults.
+    fn load(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let auth = configuration(
+            self.auth.clone(),
+            self.no_auth,
+            "auth",
+            edge_emulator::DEFAULT_AUTH,
+        )?;
+        let routing = configuration(
+            self.routing.clone(),
+            self.no_routing,
+            "routing",
+            edge_emulator::DEFAULT_ROUTING,
+        )?;
+        Ok((auth, routing))
+    }
 }
 
 fn load(path: Option<&PathBuf>) -> anyhow::Result<Topology> {
@@ -191,22 +209,14 @@ async fn main() -> anyhow::Result<()> {
             listen,
             topology,
             time_scale,
-            auth,
-            no_auth,
-            routing,
-            no_routing,
+            worker,
         } => {
+            let (auth_toml, routing_toml) = worker.load()?;
             let options = EmulatorOptions {
-                topology: load(topology.as_ref())?,
                 time_scale,
-                auth_toml: configuration(auth, no_auth, "auth", edge_emulator::DEFAULT_AUTH)?,
-                routing_toml: configuration(
-                    routing,
-                    no_routing,
-                    "routing",
-                    edge_emulator::DEFAULT_ROUTING,
-                )?,
-                ..EmulatorOptions::new(Topology::default_embedded())
+                auth_toml,
+                routing_toml,
+                ..EmulatorOptions::new(load(topology.as_ref())?)
             };
             serve(&listen, options).await
         }
@@ -350,18 +360,7 @@ impl SimCommon {
         }
         scenario.workload.validate()?;
         let topology = load(self.topology.as_ref())?;
-        let auth = configuration(
-            self.auth.clone(),
-            self.no_auth,
-            "auth",
-            edge_emulator::DEFAULT_AUTH,
-        )?;
-        let routing = configuration(
-            self.routing.clone(),
-            self.no_routing,
-            "routing",
-            edge_emulator::DEFAULT_ROUTING,
-        )?;
+        let (auth, routing) = self.worker.load()?;
         let mut setup = scenario.setup(topology, auth, routing);
         setup.add_compute = self.add_compute;
         Ok((scenario, setup))
