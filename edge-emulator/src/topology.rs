@@ -359,6 +359,24 @@ mod tests {
     }
 
     #[test]
+    fn origins_may_start_with_a_fault_schedule() {
+        let flapping = DEFAULT_TOPOLOGY.replace(
+            "name = \"us-east\"\ncity = \"Ashburn\"\nlat = 39.04\nlon = -77.49\nlatency_ms = 20",
+            "name = \"us-east\"\ncity = \"Ashburn\"\nlat = 39.04\nlon = -77.49\nlatency_ms = 20\n\
+             faults = { flap_period_ms = 2000 }",
+        );
+        let t = Topology::parse(&flapping).unwrap();
+        let faults = t.origin("us-east").unwrap().faults.clone().unwrap();
+        assert_eq!(faults.flap_period_ms, Some(2000));
+        let broken = flapping.replace("flap_period_ms = 2000", "flap_period_ms = 1");
+        let error = Topology::parse(&broken).unwrap_err().to_string();
+        assert!(
+            error.contains("us-east faults") && error.contains("flap_period_ms"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn invalid_files_say_what_is_wrong() {
         let broken = DEFAULT_TOPOLOGY.replace(
             "regional = \"eu-central\"\ncountries = [\"GB\"",
