@@ -273,16 +273,22 @@ impl edge::worker::host::Host for GuestState {
         }))
     }
 
-    async fn routing_config(&mut self) -> wasmtime::Result<Option<types::RoutingSource>> {
+    async fn routing_mode(&mut self) -> wasmtime::Result<Option<bool>> {
         self.check_trap()?;
         Ok(self
             .pop
             .routing
             .as_ref()
-            .map(|routing| types::RoutingSource {
-                json: routing.config_json.to_string(),
-                redirect: routing.router.redirect_status.is_some(),
-            }))
+            .map(|routing| routing.router.redirect_status.is_some()))
+    }
+
+    async fn routing_config(&mut self) -> wasmtime::Result<Option<String>> {
+        self.check_trap()?;
+        Ok(self
+            .pop
+            .routing
+            .as_ref()
+            .map(|routing| routing.config_json.to_string()))
     }
 
     async fn origin_admit(&mut self, origin: String) -> wasmtime::Result<Result<(), u64>> {

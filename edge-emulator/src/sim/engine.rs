@@ -336,12 +336,13 @@ async fn serve(
     }
 }
 
+/// Requests the origins have received: the atomic per-origin counters, read at every timeline
+/// bucket (the stubs' own stats clone a map of every path).
 fn origin_requests(emulator: &Emulator) -> u64 {
     emulator
-        .origins
+        .origin_counters
         .values()
-        .filter_map(|o| o.stub.as_ref())
-        .map(|s| s.stats().requests)
+        .map(|c| c.requests.load(std::sync::atomic::Ordering::Relaxed))
         .sum()
 }
 
@@ -356,7 +357,7 @@ fn snapshot(emulator: &Emulator) -> Baseline {
             .into_iter()
             .map(|(name, counters)| (name, counters.snapshot()))
             .collect(),
-        origin_requests: stubs.iter().map(|s| s.requests).sum(),
+        origin_requests: origin_requests(emulator),
         origin_not_modified: stubs.iter().map(|s| s.not_modified).sum(),
         origin_bytes: emulator
             .origins

@@ -130,8 +130,8 @@ fn geo(ctx: &types::RequestContext) -> Geo {
 /// refused by the host at start-up; if one arrives anyway the worker fails closed (500).
 fn worker(ctx: &types::RequestContext) -> Result<EdgeWorker, WorkerError> {
     let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
-    if let Some(source) = host::routing_config() {
-        let router = LazyRouter::from_json(source.json, source.redirect);
+    if let Some(redirect) = host::routing_mode() {
+        let router = LazyRouter::from_loader(redirect, host::routing_config);
         worker = worker.with_lazy_routing(Arc::new(router));
     }
     let Some(json) = host::auth_config() else {

@@ -166,21 +166,34 @@ impl Router {
 }
 
 /// A routing configuration prepared on first use. A host that builds a worker per request
-/// (the wasmtime emulator's fresh instance) would otherwise parse it on every cache hit, and
-/// hits never route.
-#[derive(Debug)]
+/// (the wasmtime emulator's fresh instance) would otherwise fetch and parse it on every cache
+/// hit, and hits never route.
 pub struct LazyRouter {
-    json: String,
+    /// Where the configuration's JSON comes from, asked once.
+    load: Box<dyn Fn() -> Option<String> + Send + Sync>,
     redirect: bool,
     prepared: OnceLock<Result<Router, String>>,
 }
 
+impl std::fmt::Debug for LazyRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyRouter")
+            .field("redirect", &self.redirect)
+            .field("prepared", &self.prepared.get().map(Result::is_ok))
+            .finish_non_exhaustive()
+    }
+}
+
 impl LazyRouter {
-    /// `redirect`: whether the configuration is in redirect mode (the host parsed and checked
-    /// it at start-up); redirect mode needs the router for every request.
-    pub fn from_json(json: String, redirect: bool) -> Self {
+    /// `load` gives the configuration's JSON when first needed. `redirect`: whether it is in
+    /// redirect mode (the host parsed and checked it at start-up); redirect mode needs the
+    /// router for every request.
+    pub fn from_loader(
+        redirect: bool,
+        load: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
         Self {
-            json,
+            load: Box::new(load),
             redirect,
             prepared: OnceLock::new(),
         }
@@ -190,7 +203,7 @@ impl LazyRouter {
     pub fn ready(router: Router) -> Self {
         let redirect = router.redirect_status.is_some();
         Self {
-            json: String::new(),
+            load: Box::new(|| None),
             redirect,
             prepared: OnceLock::from(Ok(router)),
         }
@@ -204,7 +217,8 @@ impl LazyRouter {
     pub fn get(&self) -> Result<&Router, &str> {
         self.prepared
             .get_or_init(|| {
-                serde_json::from_str::<RoutingConfig>(&self.json)
+                let json = (self.load)().ok_or("the host gave no routing configuration")?;
+                serde_json::from_str::<RoutingConfig>(&json)
                     .map_err(|e| e.to_string())
                     .and_then(|config| config.build().map_err(|e| e.to_string()))
             })
