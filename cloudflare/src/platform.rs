@@ -84,6 +84,12 @@ impl Platform for CfPlatform {
         }
     }
 
+    async fn cache_delete(&self, key: &str) {
+        if let Err(error) = self.cache.delete(self.slot_url(key), false).await {
+            self.log(LogLevel::Warn, &format!("cache delete failed: {error}"));
+        }
+    }
+
     /// No coalescing: the Cache API has no locks and isolates share nothing.
     type Guard = ();
 

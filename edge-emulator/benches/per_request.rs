@@ -271,6 +271,9 @@ fn pop_with_auth(pop: &PopNode, auth_config: Option<String>) -> Arc<PopNode> {
         rtt_to_regional: pop.rtt_to_regional,
         network: pop.network.clone(),
         counters: Default::default(),
+        coalescer: edge_emulator::coalesce::Coalescer::new(
+            edge_emulator::coalesce::DEFAULT_WAIT_LIMIT,
+        ),
         refreshing: Default::default(),
         auth_config: auth_config.map(Into::into),
         routing: pop.routing.clone(),

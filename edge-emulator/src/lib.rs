@@ -3,6 +3,7 @@
 //! loopback, as `wrangler dev` does.
 
 pub mod clock;
+pub mod coalesce;
 pub mod convert;
 pub mod demo_token;
 pub mod origins;
@@ -84,6 +85,12 @@ pub struct EmulatorOptions {
     pub jitter: f64,
     /// Seeds the jitter draws.
     pub seed: u64,
+    /// How long a request waits for another's fetch of the same key before fetching itself.
+    pub coalesce_wait: std::time::Duration,
+    /// Per-request CPU and memory limits of the worker, and the instance pool's size.
+    pub guest_limits: runtime::GuestLimits,
+    /// Client requests `serve` handles at once; the next is shed with 503 and Retry-After.
+    pub max_in_flight: usize,
 }
 
 impl EmulatorOptions {
@@ -99,9 +106,16 @@ impl EmulatorOptions {
             regional_caching: true,
             jitter: 0.0,
             seed: 0,
+            coalesce_wait: coalesce::DEFAULT_WAIT_LIMIT,
+            guest_limits: runtime::GuestLimits::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
+
+/// Client requests served at once by default: below the instance pool (2048), which also
+/// holds background refreshes.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1536;
 
 /// The default routing: nearest of the three regions, EU/EEA pinned to eu-west.
 pub const DEFAULT_ROUTING: &str = include_str!("../default-routing.toml");
@@ -168,6 +182,11 @@ pub struct Emulator {
     pub origins: BTreeMap<String, Arc<OriginHandle>>,
     /// Routing counters per origin (requests, failures, failovers, hedges).
     pub origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>>,
+    /// Admission for `serve`: one permit per client request in flight.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    max_in_flight: usize,
+    /// Requests refused because `in_flight` had no permit left.
+    pub shed: std::sync::atomic::AtomicU64,
     shutdown: watch::Sender<bool>,
 }
 
@@ -196,6 +215,10 @@ impl Emulator {
             None => EmulatorClock::default(),
         });
         anyhow::ensure!(
+            (1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&options.max_in_flight),
+            "--max-in-flight must be at least 1"
+        );
+        anyhow::ensure!(
             (0.0..=1.0).contains(&options.jitter),
             "jitter must be within 0..=1 (a relative standard deviation)"
         );
@@ -205,7 +228,7 @@ impl Emulator {
             jitter: options.jitter,
             rng: std::sync::Mutex::new(fastrand::Rng::with_seed(options.seed)),
         });
-        let runtime = WorkerRuntime::new(runtime::WORKER_COMPONENT)
+        let runtime = WorkerRuntime::new(runtime::WORKER_COMPONENT, options.guest_limits)
             .map_err(|e| anyhow::anyhow!("cannot load the worker component: {e:?}"))?;
         let runtime = Arc::new(runtime);
         let routing = match &options.routing_toml {
@@ -264,6 +287,7 @@ impl Emulator {
             );
             tier.strip_authorization = strip_authorization;
             tier.caching = options.regional_caching;
+            tier.coalescer = coalesce::Coalescer::new(options.coalesce_wait);
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let mut pops = BTreeMap::new();
@@ -278,6 +302,7 @@ impl Emulator {
                 rtt_to_regional: topology.rtt(pop, regional_site),
                 network: network.clone(),
                 counters: Default::default(),
+                coalescer: coalesce::Coalescer::new(options.coalesce_wait),
                 refreshing: Default::default(),
                 auth_config: auth_config.clone(),
                 routing: routing.as_ref().map(|(json, router)| {
@@ -304,6 +329,9 @@ impl Emulator {
             regionals,
             origins,
             origin_counters,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
+            max_in_flight: options.max_in_flight,
+            shed: Default::default(),
             shutdown,
         }))
     }
@@ -357,6 +385,28 @@ impl Emulator {
                 })
                 .collect(),
             routing: self.routing_report(),
+            load: self.load_report(),
+        }
+    }
+
+    /// The admission limit of `serve`.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    pub fn load_report(&self) -> stats::LoadReport {
+        use std::sync::atomic::Ordering::Relaxed;
+        let permits = self.in_flight.available_permits();
+        let coalesce_timeouts = self
+            .pops
+            .values()
+            .map(|p| p.coalescer.timeouts.load(Relaxed))
+            .chain(self.regionals.values().map(|r| r.coalescer.timeouts.load(Relaxed)))
+            .sum();
+        stats::LoadReport {
+            in_flight: (self.max_in_flight - permits) as u64,
+            shed: self.shed.load(Relaxed),
+            coalesce_timeouts,
         }
     }
 

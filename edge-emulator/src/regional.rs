@@ -1,16 +1,16 @@
 //! A regional tier: the worker core's RFC 9111 flow running natively in the host as a shared
 //! cache between the edge PoPs and the origin, with request coalescing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use edge_worker::routing::Router;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::{HeaderValue, Request, Response};
-use tokio::sync::watch;
 
+use crate::coalesce::{Coalescer, FetchGuard};
 use crate::origins::OriginHandle;
 use crate::stats::{OriginCounters, TierCounters};
 use crate::store::MemoryStore;
@@ -41,24 +41,8 @@ pub struct RegionalTier {
     pub strip_authorization: bool,
     /// `false`: forward every request without caching (an edge-only CDN).
     pub caching: bool,
-    /// Keys being fetched; waiters watch the channel until its sender (the guard) drops.
-    inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
-}
-
-/// Held by the request that fetches a key; dropping it lets the waiters look again.
-pub struct FetchGuard {
-    key: String,
-    inflight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
-    _sender: watch::Sender<()>,
-}
-
-impl Drop for FetchGuard {
-    fn drop(&mut self) {
-        self.inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
-    }
+    /// One fetch per key at a time; the others wait (bounded) and read what it stored.
+    pub coalescer: Coalescer,
 }
 
 impl RegionalTier {
@@ -81,7 +65,7 @@ impl RegionalTier {
             counters: TierCounters::default(),
             strip_authorization: false,
             caching: true,
-            inflight: Arc::default(),
+            coalescer: Coalescer::new(crate::coalesce::DEFAULT_WAIT_LIMIT),
         }
     }
 
@@ -164,27 +148,15 @@ impl Platform for RegionalPlatform<'_> {
         self.tier.store.put(key, entry, self.now() + keep);
     }
 
+    async fn cache_delete(&self, key: &str) {
+        self.tier.store.remove(key);
+    }
+
     async fn lock(&self, key: &str) -> Locked<FetchGuard> {
-        let waiting = {
-            let mut inflight = self.tier.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            match inflight.get(key) {
-                Some(receiver) => Some(receiver.clone()),
-                None => {
-                    let (sender, receiver) = watch::channel(());
-                    inflight.insert(key.to_string(), receiver);
-                    return Locked::Write(FetchGuard {
-                        key: key.to_string(),
-                        inflight: self.tier.inflight.clone(),
-                        _sender: sender,
-                    });
-                }
-            }
-        };
-        if let Some(mut receiver) = waiting {
-            // Resolves with an error once the holder's guard (the sender) is dropped.
-            let _ = receiver.changed().await;
+        match self.tier.coalescer.lock(key).await {
+            Some(guard) => Locked::Write(guard),
+            None => Locked::Read,
         }
-        Locked::Read
     }
 
     async fn fetch(&self, mut request: Request<Body>) -> Result<Upstream, FetchError> {

@@ -18,6 +18,7 @@ use wasmtime::{
 
 use edge_worker::routing::{Admission, HealthBoard, Router};
 
+use crate::coalesce::{Coalescer, FetchGuard};
 use crate::regional::RegionalTier;
 use crate::stats::{OriginCounters, TierCounters};
 use crate::store::MemoryStore;
@@ -35,10 +36,49 @@ pub use edge::worker::types;
 /// The worker component built by build.rs.
 pub const WORKER_COMPONENT: &[u8] = include_bytes!(env!("EDGE_WORKER_COMPONENT"));
 
-/// Requests that may run in the worker at once (pool size); the next one is refused with 503.
-pub const MAX_CONCURRENT_INSTANCES: u32 = 1000;
-/// Linear memory one request's instance may grow to.
-pub const GUEST_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
+/// What one request's instance may use, and how many may run at once.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestLimits {
+    /// Time the guest may compute per request, not counting its waits on upstream or on
+    /// another request's fetch (Cloudflare's CPU-time limit). Enforced by epoch interruption.
+    pub cpu: Duration,
+    /// Linear memory one instance may grow to; growing past it traps (`StoreLimits` with
+    /// `trap_on_grow_failure`).
+    pub memory_bytes: usize,
+    /// Instances that may exist at once (the pooling allocator's size); beyond it a request
+    /// is refused with 503.
+    pub instances: u32,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_millis(50),
+            memory_bytes: 64 * 1024 * 1024,
+            instances: 2048,
+        }
+    }
+}
+
+impl GuestLimits {
+    /// Bounds the options take: a memory cap the pool can reserve for every slot, and a
+    /// pool that fits in the address space.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cpu.is_zero() || self.cpu > Duration::from_secs(60) {
+            return Err("the CPU limit must be within 1 ms..=60 s".into());
+        }
+        if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.memory_bytes) {
+            return Err("the memory limit must be within 1..=1024 MiB".into());
+        }
+        if !(1..=16_384).contains(&self.instances) {
+            return Err("the instance limit must be within 1..=16384".into());
+        }
+        Ok(())
+    }
+}
+
+/// How often the engine's epoch advances: the granularity of the CPU deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// One edge PoP: its cache (what the worker sees through its cache port) and its way upstream.
 pub struct PopNode {
@@ -48,6 +88,8 @@ pub struct PopNode {
     pub rtt_to_regional: Duration,
     pub network: Arc<Network>,
     pub counters: TierCounters,
+    /// One fetch per key at a time across this PoP's instances (the worker's `cache-lock`).
+    pub coalescer: Coalescer,
     /// URLs whose background refresh is running, so a burst of stale hits refreshes once.
     pub refreshing: Mutex<HashSet<String>>,
     /// The worker's auth configuration as JSON; `None`: every route is public.
@@ -149,22 +191,76 @@ impl PopNode {
 pub enum WorkerFailure {
     #[error("the worker trapped: {0}")]
     Trap(String),
-    #[error("no worker instance is free (at most {MAX_CONCURRENT_INSTANCES} at once): {0}")]
+    #[error("no worker instance is free: {0}")]
     Exhausted(String),
+    #[error("the worker exceeded its CPU limit ({used_ms} ms used, limit {limit_ms} ms)")]
+    CpuLimit { used_ms: u64, limit_ms: u64 },
+    #[error("the worker exceeded its memory limit ({limit_mib} MiB)")]
+    MemoryLimit { limit_mib: usize },
 }
 
 /// Per-request Store data: the host side of the imports.
 pub struct GuestState {
     pop: Arc<PopNode>,
     limits: StoreLimits,
+    memory_limit: usize,
+    /// When the instance was created: guest time is the time since, minus `upstream_real`.
+    started: Instant,
+    cpu_limit: Duration,
+    /// Which limit stopped the guest, when one did.
+    exceeded: Option<WorkerFailure>,
     /// Fault injection: the next import call traps, as a guest fault would.
     trap_armed: bool,
+    /// Fetch locks this instance holds; dropped with the Store if the guest never unlocks.
+    locks: Vec<(String, FetchGuard)>,
     /// Real time spent inside `fetch` imports and the simulated time those hops stand for.
     pub upstream_real: Duration,
     pub upstream_simulated: Duration,
 }
 
+impl wasmtime::ResourceLimiter for GuestState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.exceeded = Some(WorkerFailure::MemoryLimit {
+                limit_mib: self.memory_limit / (1024 * 1024),
+            });
+        }
+        allowed
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+}
+
 impl GuestState {
+    /// Called at each epoch tick while guest code runs: traps once the guest's own time,
+    /// excluding its waits in host calls, passes the limit.
+    fn check_cpu(&mut self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        let used = self.started.elapsed().saturating_sub(self.upstream_real);
+        if used > self.cpu_limit {
+            let failure = WorkerFailure::CpuLimit {
+                used_ms: u64::try_from(used.as_millis()).unwrap_or(u64::MAX),
+                limit_ms: u64::try_from(self.cpu_limit.as_millis()).unwrap_or(u64::MAX),
+            };
+            let message = failure.to_string();
+            self.exceeded = Some(failure);
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    }
+
     fn check_trap(&mut self) -> wasmtime::Result<()> {
         if self.trap_armed {
             self.trap_armed = false;
@@ -198,6 +294,32 @@ impl edge::worker::host::Host for GuestState {
         self.check_trap()?;
         let keep_until = self.pop.network.clock.now() + Duration::from_millis(keep_ms);
         self.pop.cache.put(&key, entry, keep_until);
+        Ok(())
+    }
+
+    async fn cache_lock(&mut self, key: String) -> wasmtime::Result<bool> {
+        self.check_trap()?;
+        let started = Instant::now();
+        let guard = self.pop.coalescer.lock(&key).await;
+        // Waiting for another request is not this guest's CPU time.
+        self.upstream_real += started.elapsed();
+        Ok(match guard {
+            Some(guard) => {
+                self.locks.push((key, guard));
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn cache_unlock(&mut self, key: String) -> wasmtime::Result<()> {
+        self.locks.retain(|(held, _)| *held != key);
+        Ok(())
+    }
+
+    async fn cache_delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.check_trap()?;
+        self.pop.cache.remove(&key);
         Ok(())
     }
 
@@ -359,13 +481,16 @@ pub struct RunReport {
 pub struct WorkerRuntime {
     engine: Engine,
     pre: EdgeWorkerPre<GuestState>,
+    pub limits: GuestLimits,
 }
 
 impl WorkerRuntime {
     /// Compiles the component and links the host imports once. WASI imports the guest's std
     /// pulls in but never needs are linked as traps, except a seed for HashMap.
-    pub fn new(wasm: &[u8]) -> wasmtime::Result<Self> {
-        let engine = Engine::new(&engine_config())?;
+    pub fn new(wasm: &[u8], limits: GuestLimits) -> wasmtime::Result<Self> {
+        limits.check().map_err(wasmtime::Error::msg)?;
+        let engine = Engine::new(&engine_config(&limits))?;
+        start_epoch_ticker(&engine);
         let component = Component::new(&engine, wasm)
             .map_err(|e| e.context("compiling the worker component"))?;
         let mut linker: Linker<GuestState> = Linker::new(&engine);
@@ -373,23 +498,34 @@ impl WorkerRuntime {
         link_wasi_seed(&mut linker)?;
         linker.define_unknown_imports_as_traps(&component)?;
         let pre = EdgeWorkerPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Self { engine, pre })
+        Ok(Self {
+            engine,
+            pre,
+            limits,
+        })
     }
 
     fn store(&self, pop: &Arc<PopNode>, trap_armed: bool) -> Store<GuestState> {
         let limits = StoreLimitsBuilder::new()
-            .memory_size(GUEST_MEMORY_LIMIT)
+            .memory_size(self.limits.memory_bytes)
             .trap_on_grow_failure(true)
             .build();
         let state = GuestState {
             pop: pop.clone(),
             limits,
+            memory_limit: self.limits.memory_bytes,
+            started: Instant::now(),
+            cpu_limit: self.limits.cpu,
+            exceeded: None,
             trap_armed,
+            locks: Vec::new(),
             upstream_real: Duration::ZERO,
             upstream_simulated: Duration::ZERO,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| state);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut context| context.data_mut().check_cpu());
         store
     }
 
@@ -421,7 +557,7 @@ impl WorkerRuntime {
         let outcome = worker
             .call_handle(&mut store, request, ctx)
             .await
-            .map_err(|e| WorkerFailure::Trap(format!("{e:#}")))?;
+            .map_err(|e| failure(&mut store, e))?;
         let state = store.data();
         let report = RunReport {
             edge: started.elapsed().saturating_sub(state.upstream_real),
@@ -447,18 +583,45 @@ impl WorkerRuntime {
         worker
             .call_run_deferred(&mut store, task, ctx)
             .await
-            .map_err(|e| WorkerFailure::Trap(format!("{e:#}")))
+            .map_err(|e| failure(&mut store, e))
     }
 }
 
-fn engine_config() -> Config {
+/// Why a call into the guest failed: a limit it hit, else the trap itself.
+fn failure(store: &mut Store<GuestState>, error: wasmtime::Error) -> WorkerFailure {
+    store
+        .data_mut()
+        .exceeded
+        .take()
+        .unwrap_or_else(|| WorkerFailure::Trap(format!("{error:#}")))
+}
+
+/// Advances the engine's epoch every tick for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(error) = spawned {
+        eprintln!("cannot start the CPU-limit ticker ({error}); guests run unlimited");
+    }
+}
+
+fn engine_config(limits: &GuestLimits) -> Config {
+    let instances = limits.instances;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
-        .total_core_instances(MAX_CONCURRENT_INSTANCES * 4)
-        .total_memories(MAX_CONCURRENT_INSTANCES * 2)
-        .total_tables(MAX_CONCURRENT_INSTANCES * 4)
-        .total_stacks(MAX_CONCURRENT_INSTANCES)
-        .max_memory_size(GUEST_MEMORY_LIMIT)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 4)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
+        .total_stacks(instances)
+        .max_memory_size(limits.memory_bytes)
         .linear_memory_keep_resident(4 * 1024 * 1024)
         .table_keep_resident(64 * 1024)
         .pagemap_scan(Enabled::Auto);
@@ -467,6 +630,7 @@ fn engine_config() -> Config {
         .wasm_component_model(true)
         // The guest is built with +wide-arithmetic (see build.rs).
         .wasm_wide_arithmetic(true)
+        .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

@@ -79,6 +79,8 @@ pub enum RequestError {
     HeadersTooLarge,
     #[error("request bodies are limited to {MAX_REQUEST_BODY} bytes")]
     BodyTooLarge,
+    #[error("the edge is at its limit of {limit} requests in flight; retry shortly")]
+    Overloaded { limit: usize },
     #[error(transparent)]
     Worker(#[from] WorkerFailure),
 }
@@ -91,7 +93,12 @@ impl RequestError {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Worker(WorkerFailure::Trap(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Worker(WorkerFailure::Exhausted(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded { .. }
+            | Self::Worker(
+                WorkerFailure::Exhausted(_)
+                | WorkerFailure::CpuLimit { .. }
+                | WorkerFailure::MemoryLimit { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -101,14 +108,25 @@ impl RequestError {
             Self::UriTooLong => "uri_too_long",
             Self::HeadersTooLarge => "headers_too_large",
             Self::BodyTooLarge => "body_too_large",
-            Self::Worker(_) => "worker_failed",
+            Self::Overloaded { .. } => "overloaded",
+            Self::Worker(WorkerFailure::CpuLimit { .. }) => "worker_cpu_limit",
+            Self::Worker(WorkerFailure::MemoryLimit { .. }) => "worker_memory_limit",
+            Self::Worker(WorkerFailure::Exhausted(_)) => "worker_pool_exhausted",
+            Self::Worker(WorkerFailure::Trap(_)) => "worker_failed",
         }
     }
 }
 
 impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
-        json_error(self.status(), self.code(), self.to_string())
+        let mut response = json_error(self.status(), self.code(), self.to_string());
+        // Everything answered 503 here passes with time: say when to come back.
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -160,6 +178,15 @@ async fn edge(
     State(emulator): State<Arc<Emulator>>,
     request: Request,
 ) -> Result<Response, RequestError> {
+    // Shed before any work: a request refused here costs the edge almost nothing.
+    let Ok(_permit) = emulator.in_flight.clone().try_acquire_owned() else {
+        emulator
+            .shed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(RequestError::Overloaded {
+            limit: emulator.max_in_flight(),
+        });
+    };
     check_limits(&request)?;
     let pop = choose_pop(&emulator, request.headers())?.clone();
     let (parts, body) = request.into_parts();

@@ -128,6 +128,18 @@ pub struct StatsReport {
     pub origins: BTreeMap<String, OriginReport>,
     /// Per origin: requests, failures, failovers, hedges and circuit states.
     pub routing: BTreeMap<String, OriginRouting>,
+    pub load: LoadReport,
+}
+
+/// How `serve` is holding up: admission and coalescing under load.
+#[derive(Debug, Default, Serialize)]
+pub struct LoadReport {
+    /// Client requests being handled now.
+    pub in_flight: u64,
+    /// Client requests refused with 503 because `in_flight` was at its limit.
+    pub shed: u64,
+    /// Waits for another request's fetch that gave up at the limit (then fetched alone).
+    pub coalesce_timeouts: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,6 +190,15 @@ pub fn prometheus(report: &StatsReport) -> String {
                 read(routing)
             );
         }
+    }
+    let load = &report.load;
+    for (name, kind, value) in [
+        ("in_flight", "gauge", load.in_flight),
+        ("shed_total", "counter", load.shed),
+        ("coalesce_timeouts_total", "counter", load.coalesce_timeouts),
+    ] {
+        let _ = writeln!(out, "# TYPE edge_emulator_{name} {kind}");
+        let _ = writeln!(out, "edge_emulator_{name} {value}");
     }
     let _ = writeln!(out, "# TYPE edge_emulator_origin_requests_total counter");
     for (origin, o) in &report.origins {

@@ -36,6 +36,9 @@ impl Platform for Bench {
     async fn cache_put(&self, key: &str, entry: CacheEntry, _keep: Duration) {
         self.cache.borrow_mut().insert(key.to_string(), entry);
     }
+    async fn cache_delete(&self, key: &str) {
+        self.cache.borrow_mut().remove(key);
+    }
     type Guard = ();
     async fn lock(&self, _key: &str) -> Locked<()> {
         Locked::Write(())

@@ -85,26 +85,23 @@ impl StoredResponse {
     /// Rebuilt from what is stored rather than serialised, so the store stays plain data a
     /// host can inspect. The request side carries only the Vary-nominated fields, which is all
     /// the policy consults when matching a later request.
+    /// A valid `CDN-Cache-Control` (RFC 9213) stands in for `Cache-Control` and `Expires`.
     pub fn policy(&self, method: &Method, uri: &Uri) -> CachePolicy {
-        self.policy_with(method, uri, cache_options())
+        let headers = crate::cdn_cache_control::effective(&self.headers);
+        policy_for(self, method, uri, &headers, cache_options())
     }
 
     /// The policy under other options (the edge's private per-subject cache is not shared).
     pub fn policy_with(&self, method: &Method, uri: &Uri, options: CacheOptions) -> CachePolicy {
-        let mut request = Request::new(());
-        *request.method_mut() = method.clone();
-        *request.uri_mut() = uri.clone();
-        *request.headers_mut() = self.vary_request_headers.clone();
-        let mut response = Response::new(());
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers.clone();
-        CachePolicy::new_options(&request, &response, self.response_time, options)
+        policy_for(self, method, uri, &self.headers, options)
     }
 
     /// How long the entry stays worth keeping after `now`: its remaining freshness plus the
     /// longer of its stale windows.
     pub fn keep_for(&self, policy: &CachePolicy, now: SystemTime) -> Duration {
-        let cc = crate::cache_control::CacheControl::from_headers(&self.headers);
+        let cc = crate::cache_control::CacheControl::from_headers(
+            &crate::cdn_cache_control::effective(&self.headers),
+        );
         let stale = cc
             .seconds("stale-while-revalidate")
             .unwrap_or(0)
@@ -153,6 +150,24 @@ fn comma_list<'a>(
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|f| !f.is_empty())
+}
+
+/// The policy for `stored` judged by `headers` (its own, or their RFC 9213 view).
+fn policy_for(
+    stored: &StoredResponse,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    options: CacheOptions,
+) -> CachePolicy {
+    let mut request = Request::new(());
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri.clone();
+    *request.headers_mut() = stored.vary_request_headers.clone();
+    let mut response = Response::new(());
+    *response.status_mut() = stored.status;
+    *response.headers_mut() = headers.clone();
+    CachePolicy::new_options(&request, &response, stored.response_time, options)
 }
 
 #[cfg(test)]

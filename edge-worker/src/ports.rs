@@ -72,6 +72,9 @@ pub trait Platform {
     /// the store may evict earlier.
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration);
 
+    /// Removes one slot (RFC 9111 §4.4 invalidation after an unsafe request).
+    async fn cache_delete(&self, key: &str);
+
     /// Held while one request fetches and stores a key.
     type Guard;
 

@@ -76,6 +76,10 @@ impl Platform for MemoryPlatform {
             .borrow_mut()
             .insert(key.to_string(), self.now.get() + keep);
     }
+    async fn cache_delete(&self, key: &str) {
+        self.cache.borrow_mut().remove(key);
+        self.kept_until.borrow_mut().remove(key);
+    }
     type Guard = ();
     async fn lock(&self, _key: &str) -> crate::Locked<()> {
         if self.lock_is_held.get() {

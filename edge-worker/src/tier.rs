@@ -323,7 +323,7 @@ impl CacheTier {
         let (parts, body) = request.into_parts();
         let request_view = Request::from_parts(parts, ());
         if upstream.response.status() == StatusCode::NOT_MODIFIED {
-            match policy.after_response(&request_view, &upstream.response, now) {
+            match policy.after_response(&request_view, &cdn_view(&upstream.response), now) {
                 AfterResponse::NotModified(new_policy, _) => {
                     let refreshed = refreshed(stored, upstream.response.headers(), now);
                     member.stored = self
@@ -391,13 +391,24 @@ impl CacheTier {
         drop(guard);
     }
 
-    /// A request the cache does not handle (unsafe or unknown method): forward it.
+    /// A request the cache does not handle (unsafe or unknown method): forward it, and when
+    /// an unsafe method succeeded, invalidate what it changed (RFC 9111 §4.4).
     async fn pass<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
         let mut member = CacheStatusMember::new(&self.name);
         member.fwd = Some(Forward::Method);
+        let (method, target) = (request.method().clone(), request.uri().clone());
         match p.fetch(request).await {
             Ok(upstream) => {
                 member.fwd_status = Some(upstream.response.status().as_u16());
+                if !method.is_safe() && !upstream.response.status().is_server_error()
+                    && !upstream.response.status().is_client_error()
+                {
+                    for uri in invalidated(&target, upstream.response.headers()) {
+                        if let Ok(key) = CacheKey::from_uri(&uri) {
+                            p.cache_delete(key.as_str()).await;
+                        }
+                    }
+                }
                 self.finish(upstream.response, CfCacheStatus::Dynamic, &member)
             }
             Err(error) => {
@@ -423,8 +434,9 @@ impl CacheTier {
         if response.body().len() > MAX_STORED_BODY {
             return false;
         }
-        // Judged on the request as the client sent it (Authorization, no-store).
-        let policy = CachePolicy::new_options(request, response, now, cache_options());
+        // Judged on the request as the client sent it (Authorization, no-store), and on the
+        // response as a CDN reads it (RFC 9213).
+        let policy = CachePolicy::new_options(request, &cdn_view(response), now, cache_options());
         if !policy.is_storable() {
             return false;
         }
@@ -463,8 +475,15 @@ impl CacheTier {
             p.cache_put(key.as_str(), CacheEntry::Response(entry), keep)
                 .await;
         } else {
-            let variant = key.variant(&fields, request.headers());
-            p.cache_put(key.as_str(), CacheEntry::VaryRule(fields), keep)
+            // The rule carries a generation: variants stored under an earlier rule (before an
+            // invalidation deleted it) stay unreachable, because the variant key includes it.
+            // A rule still in place with the same fields is kept, so its variants stay found.
+            let rule = match p.cache_get(key.as_str()).await {
+                Some(CacheEntry::VaryRule(rule)) if rule_fields(&rule) == fields.as_slice() => rule,
+                _ => new_rule(fields, now),
+            };
+            let variant = key.variant(&rule, request.headers());
+            p.cache_put(key.as_str(), CacheEntry::VaryRule(rule), keep)
                 .await;
             p.cache_put(&variant, CacheEntry::Response(entry), keep)
                 .await;
@@ -508,6 +527,75 @@ impl CacheTier {
             collapsed: member.collapsed,
         }
     }
+}
+
+/// A Vary rule's generation marker: the first element, never a valid field name.
+const GENERATION_MARK: char = '#';
+
+/// A new Vary rule for `fields`, in the generation of `now`.
+fn new_rule(fields: Vec<String>, now: SystemTime) -> Vec<String> {
+    let generation = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mut rule = Vec::with_capacity(fields.len() + 1);
+    rule.push(format!("{GENERATION_MARK}{generation}"));
+    rule.extend(fields);
+    rule
+}
+
+/// The field names of a Vary rule, without its generation.
+fn rule_fields(rule: &[String]) -> &[String] {
+    match rule.first() {
+        Some(first) if first.starts_with(GENERATION_MARK) => &rule[1..],
+        _ => rule,
+    }
+}
+
+/// What a successful unsafe request invalidates (RFC 9111 §4.4): its target URI, and the
+/// `Location` and `Content-Location` of the response when they name the same origin (a
+/// different host must not be able to purge another's entries).
+fn invalidated(target: &http::Uri, response: &HeaderMap) -> Vec<http::Uri> {
+    let mut uris = vec![target.clone()];
+    for name in [header::LOCATION, header::CONTENT_LOCATION] {
+        let Some(value) = response.get(&name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        if let Some(uri) = same_origin(target, value) {
+            uris.push(uri);
+        }
+    }
+    uris
+}
+
+/// `reference` resolved against `base` when it is an absolute URI of the same scheme and
+/// authority, or an absolute path. Relative-path references (`../x`) are not resolved: they
+/// are rare in these fields and RFC 3986 resolution is not worth a URL crate in the guest.
+fn same_origin(base: &http::Uri, reference: &str) -> Option<http::Uri> {
+    if reference.starts_with('/') && !reference.starts_with("//") {
+        let mut parts = base.clone().into_parts();
+        parts.path_and_query = Some(reference.parse().ok()?);
+        return http::Uri::from_parts(parts).ok();
+    }
+    let uri: http::Uri = reference.parse().ok()?;
+    let same = uri
+        .scheme_str()
+        .zip(base.scheme_str())
+        .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+        && uri
+            .authority()
+            .zip(base.authority())
+            .is_some_and(|(a, b)| a.as_str().eq_ignore_ascii_case(b.as_str()));
+    same.then_some(uri)
+}
+
+/// A response's head as a CDN cache judges it: with a valid `CDN-Cache-Control` in place of
+/// `Cache-Control` and `Expires` (RFC 9213). Only the head: the policy never reads the body.
+fn cdn_view(response: &Response<Body>) -> Response<()> {
+    let mut view = Response::new(());
+    *view.status_mut() = response.status();
+    *view.headers_mut() = crate::cdn_cache_control::effective(response.headers()).into_owned();
+    view
 }
 
 /// The stored response updated by a 304 (RFC 9111 §3.2): every field the 304 carries replaces

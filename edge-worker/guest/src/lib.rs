@@ -51,12 +51,20 @@ impl Platform for HostPlatform {
         host::cache_put(key, &convert::entry_to_wit(&entry), keep_ms);
     }
 
-    /// No coalescing at the edge, as on Cloudflare: each isolate fetches on its own. The
-    /// regional tier upstream coalesces.
-    type Guard = ();
+    async fn cache_delete(&self, key: &str) {
+        host::cache_delete(key);
+    }
 
-    async fn lock(&self, _key: &str) -> Locked<()> {
-        Locked::Write(())
+    /// The host coalesces per PoP across instances; the guard gives the key back when the
+    /// tier is done with it (and the host releases what a trapped instance held).
+    type Guard = LockGuard;
+
+    async fn lock(&self, key: &str) -> Locked<LockGuard> {
+        if host::cache_lock(key) {
+            Locked::Write(LockGuard(key.to_string()))
+        } else {
+            Locked::Read
+        }
     }
 
     async fn fetch(&self, request: http::Request<Body>) -> Result<Upstream, FetchError> {
@@ -107,6 +115,15 @@ impl Platform for HostPlatform {
             LogLevel::Error => types::LogLevel::Error,
         };
         host::log(level, message);
+    }
+}
+
+/// A held fetch lock at the host.
+struct LockGuard(String);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        host::cache_unlock(&self.0);
     }
 }
 

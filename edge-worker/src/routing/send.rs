@@ -38,6 +38,9 @@ impl<P: Platform> Platform for Routed<'_, P> {
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         self.inner.cache_put(key, entry, keep).await
     }
+    async fn cache_delete(&self, key: &str) {
+        self.inner.cache_delete(key).await
+    }
     async fn lock(&self, key: &str) -> Locked<P::Guard> {
         self.inner.lock(key).await
     }
