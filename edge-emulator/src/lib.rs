@@ -91,6 +91,8 @@ pub struct EmulatorOptions {
     pub guest_limits: runtime::GuestLimits,
     /// Client requests `serve` handles at once; the next is shed with 503 and Retry-After.
     pub max_in_flight: usize,
+    /// How long an origin may take for a whole response before the fetch fails.
+    pub origin_timeout: std::time::Duration,
 }
 
 impl EmulatorOptions {
@@ -109,6 +111,7 @@ impl EmulatorOptions {
             coalesce_wait: coalesce::DEFAULT_WAIT_LIMIT,
             guest_limits: runtime::GuestLimits::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            origin_timeout: origins::ORIGIN_TIMEOUT,
         }
     }
 }
@@ -218,6 +221,15 @@ impl Emulator {
             (1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&options.max_in_flight),
             "--max-in-flight must be at least 1"
         );
+        let ten_minutes = std::time::Duration::from_secs(600);
+        anyhow::ensure!(
+            options.coalesce_wait <= ten_minutes,
+            "--coalesce-wait-ms must be at most 600000 (ten minutes)"
+        );
+        anyhow::ensure!(
+            !options.origin_timeout.is_zero() && options.origin_timeout <= ten_minutes,
+            "--origin-timeout-ms must be within 1..=600000"
+        );
         anyhow::ensure!(
             (0.0..=1.0).contains(&options.jitter),
             "jitter must be within 0..=1 (a relative standard deviation)"
@@ -251,6 +263,7 @@ impl Emulator {
             &topology.origins,
             &clock,
             connect_timeout,
+            options.origin_timeout,
             options.virtual_start.is_some(),
             stop,
         )

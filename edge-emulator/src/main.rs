@@ -33,6 +33,16 @@ enum Command {
     ///
     /// Geo routing: the worker picks the regional origin (country rules, residency pins,
     /// nearest to the client's PoP) and says which in `X-Edge-Origin-Region`.
+    ///
+    /// Proxy mode: `--origin http://127.0.0.1:3000` puts the whole edge in front of your own
+    /// service instead of the built-in origin-stubs (every region's origin is that URL; auth
+    /// and routing are off unless --auth / --routing name a file).
+    ///
+    /// Limits: each request's worker gets --cpu-limit-ms of guest CPU and --memory-limit-mib
+    /// of linear memory (503 `worker_cpu_limit` / `worker_memory_limit` past them); beyond
+    /// --max-in-flight requests at once, more are shed with 503 and `Retry-After`. Requests
+    /// are refused with 414 (URL > 8 KiB), 431 (> 100 header fields or 32 KiB of them) and
+    /// 413 (body > 10 MiB), each with a JSON body.
     Serve {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -44,8 +54,14 @@ enum Command {
         /// Server-Timing always reports the full simulated durations.
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        /// Proxy mode: the base URL of your origin (e.g. http://127.0.0.1:3000), used for
+        /// every region instead of the built-in origin-stubs.
+        #[arg(long, value_name = "URL")]
+        origin: Option<String>,
         #[command(flatten)]
         worker: WorkerConfigArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Replay a workload under a virtual clock and report what each tier absorbed, what the
     /// origins still saw, and what clients waited.
@@ -155,6 +171,45 @@ struct SimCommon {
     worker: WorkerConfigArgs,
 }
 
+/// How much one request may use, and how much load `serve` takes on.
+#[derive(clap::Args, Clone)]
+struct LimitArgs {
+    /// Guest CPU time per request, in milliseconds (epoch interruption, 1 ms ticks; waits
+    /// on upstream are not counted).
+    #[arg(long, default_value_t = 50)]
+    cpu_limit_ms: u64,
+    /// Linear memory one request's worker instance may grow to, in MiB.
+    #[arg(long, default_value_t = 64)]
+    memory_limit_mib: usize,
+    /// Client requests handled at once; more are shed with 503 and Retry-After: 1.
+    #[arg(long, default_value_t = edge_emulator::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// How long a request waits for another request's fetch of the same key (edge and
+    /// regional tiers) before fetching on its own, in milliseconds (nginx's
+    /// proxy_cache_lock_timeout).
+    #[arg(long, default_value_t = 5000)]
+    coalesce_wait_ms: u64,
+    /// How long an origin may take for a whole response (head and body) before the fetch
+    /// fails (502, or stale content where stale-if-error allows), in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    origin_timeout_ms: u64,
+}
+
+impl LimitArgs {
+    fn apply(&self, options: &mut EmulatorOptions) {
+        options.guest_limits.cpu = std::time::Duration::from_millis(self.cpu_limit_ms);
+        options.guest_limits.memory_bytes = self.memory_limit_mib.saturating_mul(1024 * 1024);
+        // The pool also holds background refreshes: leave them headroom above admission.
+        options.guest_limits.instances = u32::try_from(self.max_in_flight)
+            .unwrap_or(u32::MAX)
+            .saturating_add(512)
+            .min(16_384);
+        options.max_in_flight = self.max_in_flight;
+        options.coalesce_wait = std::time::Duration::from_millis(self.coalesce_wait_ms);
+        options.origin_timeout = std::time::Duration::from_millis(self.origin_timeout_ms);
+    }
+}
+
 /// The worker's configurations, for `serve`, `simulate` and `compare`.
 #[derive(clap::Args, Clone)]
 struct WorkerConfigArgs {
@@ -209,15 +264,35 @@ async fn main() -> anyhow::Result<()> {
             listen,
             topology,
             time_scale,
+            origin,
             worker,
+            limits,
         } => {
-            let (auth_toml, routing_toml) = worker.load()?;
-            let options = EmulatorOptions {
+            let mut topology = load(topology.as_ref())?;
+            let (auth_toml, routing_toml) = match &origin {
+                Some(url) => {
+                    topology
+                        .proxy_to(url)
+                        .context("--origin takes an http:// URL such as http://127.0.0.1:3000")?;
+                    // Your service, your rules: the demo auth and routing apply only when asked.
+                    (
+                        worker.auth.as_ref().map(std::fs::read_to_string).transpose()?,
+                        worker
+                            .routing
+                            .as_ref()
+                            .map(std::fs::read_to_string)
+                            .transpose()?,
+                    )
+                }
+                None => worker.load()?,
+            };
+            let mut options = EmulatorOptions {
                 time_scale,
                 auth_toml,
                 routing_toml,
-                ..EmulatorOptions::new(load(topology.as_ref())?)
+                ..EmulatorOptions::new(topology)
             };
+            limits.apply(&mut options);
             serve(&listen, options).await
         }
         // The simulator runs its own paused runtime, which must not nest inside this one.

@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use edge_worker::headers::is_hop_by_hop;
 use edge_worker::Body;
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use origin_stub::{Origin, OriginConfig};
 use tokio::sync::watch;
 
@@ -16,8 +15,10 @@ use crate::topology::OriginSite;
 
 /// Largest origin response body the emulator reads; larger responses fail as 502.
 pub const MAX_ORIGIN_BODY: usize = 64 * 1024 * 1024;
-/// How long an origin may take to answer before the fetch fails.
+/// How long an origin may take to answer (head and body) before the fetch fails, by default.
 pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Added to every request forwarded to an origin (RFC 9110 §7.6.3).
+const VIA: &str = "1.1 edge-emulator";
 
 pub struct OriginHandle {
     pub name: String,
@@ -85,30 +86,28 @@ impl OriginHandle {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{}{}", self.base_url.trim_end_matches('/'), path);
-        let mut headers = HeaderMap::new();
-        for (name, value) in &parts.headers {
-            if !is_hop_by_hop(name.as_str()) && name != http::header::HOST {
-                headers.append(name.clone(), value.clone());
-            }
-        }
+        let mut headers = edge_worker::headers::end_to_end(&parts.headers);
+        headers.remove(http::header::HOST);
+        headers.append(http::header::VIA, http::HeaderValue::from_static(VIA));
         let mut response = client
             .request(parts.method, &url)
             .headers(headers)
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("origin {} unreachable: {e}", self.name))?;
+            .map_err(|e| self.failed("sent no usable response head", &e))?;
         let mut built = Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            if !is_hop_by_hop(name.as_str()) && name != http::header::CONTENT_LENGTH {
-                built = built.header(name, value);
-            }
+        // Content-Length is measured again from what arrived: an origin's own can lie.
+        let mut headers = edge_worker::headers::end_to_end(response.headers());
+        headers.remove(http::header::CONTENT_LENGTH);
+        if let Some(map) = built.headers_mut() {
+            *map = headers;
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("origin {} broke off: {e}", self.name))?
+            .map_err(|e| self.failed("broke off the body", &e))?
         {
             if body.len() + chunk.len() > MAX_ORIGIN_BODY {
                 return Err(format!(
@@ -122,6 +121,28 @@ impl OriginHandle {
     }
 }
 
+impl OriginHandle {
+    /// Why a fetch from this origin failed, in words a user can act on.
+    fn failed(&self, what: &str, error: &reqwest::Error) -> String {
+        let why = if error.is_timeout() {
+            "timed out".to_string()
+        } else if error.is_connect() {
+            "refused the connection".to_string()
+        } else {
+            // The source chain says what hyper saw (reset, bad framing, short body).
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        };
+        format!("origin {} {what}: {why}", self.name)
+    }
+}
+
 /// Starts an origin-stub for each site without a URL; they stop when `shutdown` turns true.
 /// `connect_timeout` gives each origin's connect timeout (the routing configuration's).
 /// `in_process`: call the stubs directly instead of over loopback HTTP (the simulator; sites
@@ -130,6 +151,7 @@ pub async fn start(
     sites: &[OriginSite],
     clock: &Arc<EmulatorClock>,
     connect_timeout: impl Fn(&str) -> Option<Duration>,
+    timeout: Duration,
     in_process: bool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<Arc<OriginHandle>>> {
@@ -144,7 +166,7 @@ pub async fn start(
             );
         }
         let mut client = reqwest::Client::builder()
-            .timeout(ORIGIN_TIMEOUT)
+            .timeout(timeout)
             .pool_max_idle_per_host(256);
         if let Some(timeout) = connect_timeout(&site.name) {
             client = client.connect_timeout(timeout);

@@ -204,8 +204,10 @@ pub struct GuestState {
     pop: Arc<PopNode>,
     limits: StoreLimits,
     memory_limit: usize,
-    /// When the instance was created: guest time is the time since, minus `upstream_real`.
-    started: Instant,
+    /// Epoch ticks seen while guest code ran: its CPU time in `EPOCH_TICK`s. Counted at each
+    /// tick the guest is running through, so waits in host calls and time the OS thread was
+    /// descheduled count at most one tick each, unlike wall time on a busy machine.
+    cpu_ticks: u64,
     cpu_limit: Duration,
     /// Which limit stopped the guest, when one did.
     exceeded: Option<WorkerFailure>,
@@ -245,10 +247,11 @@ impl wasmtime::ResourceLimiter for GuestState {
 }
 
 impl GuestState {
-    /// Called at each epoch tick while guest code runs: traps once the guest's own time,
-    /// excluding its waits in host calls, passes the limit.
+    /// Called at each epoch tick while guest code runs: traps once the guest's own time
+    /// passes the limit.
     fn check_cpu(&mut self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
-        let used = self.started.elapsed().saturating_sub(self.upstream_real);
+        self.cpu_ticks += 1;
+        let used = EPOCH_TICK * u32::try_from(self.cpu_ticks).unwrap_or(u32::MAX);
         if used > self.cpu_limit {
             let failure = WorkerFailure::CpuLimit {
                 used_ms: u64::try_from(used.as_millis()).unwrap_or(u64::MAX),
@@ -299,10 +302,7 @@ impl edge::worker::host::Host for GuestState {
 
     async fn cache_lock(&mut self, key: String) -> wasmtime::Result<bool> {
         self.check_trap()?;
-        let started = Instant::now();
         let guard = self.pop.coalescer.lock(&key).await;
-        // Waiting for another request is not this guest's CPU time.
-        self.upstream_real += started.elapsed();
         Ok(match guard {
             Some(guard) => {
                 self.locks.push((key, guard));
@@ -514,7 +514,7 @@ impl WorkerRuntime {
             pop: pop.clone(),
             limits,
             memory_limit: self.limits.memory_bytes,
-            started: Instant::now(),
+            cpu_ticks: 0,
             cpu_limit: self.limits.cpu,
             exceeded: None,
             trap_armed,

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use edge_worker::headers::is_hop_by_hop;
+use edge_worker::headers::end_to_end;
 use edge_worker::CfCacheStatus;
 
 use crate::runtime::{types, PopNode, RunReport, WorkerFailure};
@@ -43,17 +43,58 @@ pub fn app(emulator: Arc<Emulator>) -> Router {
         .with_state(emulator)
 }
 
+/// Header fields hyper parses per request. Above [`MAX_HEADER_COUNT`], so that a request
+/// with too many is still parsed and refused by us with 431 and a JSON body; hyper's own
+/// default (100) would answer an empty 431 before the edge saw it.
+const PARSED_HEADER_LIMIT: usize = 4 * MAX_HEADER_COUNT;
+/// How long open connections get to finish after shutdown is asked for.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves until `shutdown` resolves, then stops the in-process origins.
+///
+/// hyper-util's server directly rather than `axum::serve`, which does not expose hyper's
+/// HTTP/1 limits.
 pub async fn run(
     listener: TcpListener,
     emulator: Arc<Emulator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let result = axum::serve(listener, app(emulator.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let app = app(emulator.clone());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().max_headers(PARSED_HEADER_LIMIT);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors or a connection reset before accept: back off
+                // briefly instead of spinning.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    let _ = tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await;
     emulator.shutdown();
-    result
+    Ok(())
 }
 
 pub fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -204,12 +245,9 @@ async fn edge(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let headers = parts
-        .headers
+    let headers = end_to_end(&parts.headers)
         .iter()
-        .filter(|(name, _)| {
-            !is_hop_by_hop(name.as_str()) && !EMULATOR_CONTROLS.contains(&name.as_str())
-        })
+        .filter(|(name, _)| !EMULATOR_CONTROLS.contains(&name.as_str()))
         .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
         .collect();
     let wit_request = types::Request {
@@ -354,6 +392,8 @@ fn to_http(response: types::Response) -> Response {
             built = built.header(name.as_str(), value);
         }
     }
+    // RFC 9110 §7.6.3: an intermediary says it was one.
+    built = built.header(header::VIA, HeaderValue::from_static("1.1 edge-emulator"));
     built
         .body(AxumBody::from(response.body))
         .unwrap_or_else(|e| json_error(StatusCode::BAD_GATEWAY, "invalid_response", e.to_string()))

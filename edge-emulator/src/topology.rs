@@ -112,6 +112,22 @@ fn default_client_rtt() -> f64 {
     5.0
 }
 
+/// An origin's base URL: http(s), a host, and no query (paths are appended to it).
+fn check_origin_url(url: &str) -> Result<(), TopologyError> {
+    let invalid = || {
+        TopologyError::Invalid(format!(
+            "origin URL {url:?} must look like http://127.0.0.1:3000 (http or https, a host, \
+             an optional base path, no query)"
+        ))
+    };
+    let uri: http::Uri = url.parse().map_err(|_| invalid())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
 /// A place with coordinates.
 pub trait Located {
     fn name(&self) -> &str;
@@ -147,8 +163,24 @@ impl Topology {
         Ok(topology)
     }
 
+    /// Proxy mode: every origin becomes the server at `url` (the regions keep their places,
+    /// so round trips still differ by region).
+    pub fn proxy_to(&mut self, url: &str) -> Result<(), TopologyError> {
+        check_origin_url(url)?;
+        for origin in &mut self.origins {
+            origin.url = Some(url.trim_end_matches('/').to_string());
+            origin.faults = None;
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), TopologyError> {
         let invalid = |m: String| Err(TopologyError::Invalid(m));
+        for origin in &self.origins {
+            if let Some(url) = &origin.url {
+                check_origin_url(url)?;
+            }
+        }
         if self.pops.is_empty() || self.regionals.is_empty() || self.origins.is_empty() {
             return invalid(
                 "needs at least one [[pop]], one [[regional]] and one [[origin]]".into(),

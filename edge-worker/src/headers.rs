@@ -32,6 +32,21 @@ pub fn connection_named(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|f| !f.is_empty())
 }
 
+/// The end-to-end fields of a message, for forwarding: without the hop-by-hop ones
+/// (RFC 9110 §7.6.1), those its Connection field names included.
+pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let named: Vec<String> = connection_named(headers)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !is_hop_by_hop(name.as_str()) && !named.iter().any(|n| n == name.as_str()) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
 /// A field the WIT contract carried that is not valid HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid header field {0:?}")]

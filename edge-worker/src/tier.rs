@@ -30,6 +30,27 @@ const CLIENT_CONDITIONALS: [header::HeaderName; 5] = [
     header::IF_RANGE,
 ];
 
+/// Request fields that ask an origin to serve something other than the URL says (another
+/// host, path, scheme or method) without being part of the cache key: the classic
+/// web-cache-poisoning vectors. A cacheable request drops them, so one client cannot change
+/// what is stored for everyone (the host sets trusted forwarding fields itself).
+pub const UNKEYED_OVERRIDES: &[&str] = &[
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-host",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// A named caching tier.
 #[derive(Debug, Clone)]
 pub struct CacheTier {
@@ -71,6 +92,9 @@ impl CacheTier {
         *request.method_mut() = Method::GET;
         for name in &CLIENT_CONDITIONALS {
             request.headers_mut().remove(name);
+        }
+        for name in UNKEYED_OVERRIDES {
+            request.headers_mut().remove(*name);
         }
         let mut outcome = self.serve(platform, &key, request).await;
         let length = outcome.response.body().len();
@@ -326,9 +350,13 @@ impl CacheTier {
             match policy.after_response(&request_view, &cdn_view(&upstream.response), now) {
                 AfterResponse::NotModified(new_policy, _) => {
                     let refreshed = refreshed(stored, upstream.response.headers(), now);
-                    member.stored = self
-                        .put(p, key, &request_view, refreshed.clone(), &new_policy, now)
-                        .await;
+                    // A 304 that sets a cookie answers this client; it must not become the
+                    // copy everyone else is served.
+                    let personal = upstream.response.headers().contains_key(header::SET_COOKIE);
+                    member.stored = !personal
+                        && self
+                            .put(p, key, &request_view, refreshed.clone(), &new_policy, now)
+                            .await;
                     member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
                     return self.cached_response(
                         &refreshed,
@@ -431,7 +459,12 @@ impl CacheTier {
         response: &Response<Body>,
         now: SystemTime,
     ) -> bool {
-        if response.body().len() > MAX_STORED_BODY {
+        // A Set-Cookie belongs to one client. RFC 9111 would let `public` share it; CDNs
+        // (Cloudflare, Varnish's built-in VCL) refuse, and so do we: a stored copy would hand
+        // one visitor's session to the next, even via a 304 that refreshes it.
+        if response.body().len() > MAX_STORED_BODY
+            || response.headers().contains_key(header::SET_COOKIE)
+        {
             return false;
         }
         // Judged on the request as the client sent it (Authorization, no-store), and on the

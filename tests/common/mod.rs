@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // why: each test file uses a different subset of the helpers
 
+pub mod user_origin;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -136,6 +138,16 @@ impl Emulator {
             client,
             _child: child,
         }
+    }
+
+    /// The emulator process's resident memory in KiB (Linux `/proc`), if readable.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let pid = self._child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     pub async fn get(&self, path: &str) -> Reply {

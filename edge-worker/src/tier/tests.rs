@@ -412,3 +412,207 @@ fn a_waiter_fetches_itself_when_the_holder_stored_nothing() {
     assert_eq!(cf(&outcome), "BYPASS");
     assert_eq!(p.fetches(), 1);
 }
+
+/// An origin answering every request with these header fields and a body naming the method.
+fn origin_with(
+    fields: &'static [(&'static str, &'static str)],
+) -> impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> {
+    move |request| {
+        let mut response = Response::builder();
+        for (name, value) in fields {
+            response = response.header(*name, *value);
+        }
+        Ok(response
+            .body(request.method().as_str().as_bytes().to_vec())
+            .unwrap())
+    }
+}
+
+#[test]
+fn rfc9213_cdn_cache_control_overrides_cache_control_and_expires_for_the_cache_only() {
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "no-store"),
+        ("expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ("cdn-cache-control", "max-age=60"),
+    ]));
+    let first = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&first), "MISS");
+    p.advance(30);
+    let second = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&second), "HIT");
+    // Browsers downstream still get the origin's own instructions.
+    assert_eq!(second.response.headers()["cache-control"], "no-store");
+    assert_eq!(second.response.headers()["cdn-cache-control"], "max-age=60");
+    p.advance(31);
+    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/a"))), "MISS");
+    assert_eq!(p.fetches(), 2);
+}
+
+#[test]
+fn rfc9213_cdn_cache_control_no_store_wins_and_an_invalid_field_is_ignored() {
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "no-store"),
+    ]));
+    run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/a"))), "BYPASS");
+
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "max-age=\"oops"),
+    ]));
+    run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/a"))), "HIT");
+}
+
+#[test]
+fn rfc9213_stale_windows_come_from_cdn_cache_control() {
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "max-age=600"),
+        ("cdn-cache-control", "max-age=10, stale-while-revalidate=30"),
+    ]));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(20);
+    let stale = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&stale), "UPDATING");
+    assert_eq!(stale.deferred.len(), 1);
+}
+
+fn request(method: Method, url: &str) -> Request<Body> {
+    let mut request = get(url);
+    *request.method_mut() = method;
+    request
+}
+
+#[test]
+fn rfc9111_4_4_unsafe_methods_invalidate_the_target_and_same_origin_locations() {
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "max-age=600"),
+        ("location", "/items/2"),
+        ("content-location", "https://shop.example/items/3?x=1"),
+    ]));
+    for path in ["/items/1", "/items/2", "/items/3?x=1", "/items/4"] {
+        run(&edge(), &p, get(&format!("https://shop.example{path}")));
+    }
+    let post = run(&edge(), &p, request(Method::POST, "https://shop.example/items/1"));
+    assert_eq!(cf(&post), "DYNAMIC");
+    for (path, expected) in [
+        ("/items/1", "MISS"),
+        ("/items/2", "MISS"),
+        ("/items/3?x=1", "MISS"),
+        ("/items/4", "HIT"),
+    ] {
+        let outcome = run(&edge(), &p, get(&format!("https://shop.example{path}")));
+        assert_eq!(cf(&outcome), expected, "{path}");
+    }
+}
+
+#[test]
+fn rfc9111_4_4_failed_unsafe_requests_and_other_origins_invalidate_nothing() {
+    let p = MemoryPlatform::new(origin_with(&[("cache-control", "max-age=600")]));
+    run(&edge(), &p, get("https://shop.example/a"));
+    run(&edge(), &p, get("https://shop.example/b"));
+    p.script(|_| {
+        Ok(Response::builder()
+            .status(500)
+            .body(b"no".to_vec())
+            .unwrap())
+    });
+    run(&edge(), &p, request(Method::DELETE, "https://shop.example/a"));
+    p.script(|_| {
+        Ok(Response::builder()
+            .status(201)
+            .header("location", "https://other.example/b")
+            .header("content-location", "//shop.example/b")
+            .body(Vec::new())
+            .unwrap())
+    });
+    run(&edge(), &p, request(Method::PUT, "https://shop.example/c"));
+    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/a"))), "HIT");
+    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/b"))), "HIT");
+}
+
+#[test]
+fn rfc9111_4_4_invalidation_reaches_every_vary_variant() {
+    let p = MemoryPlatform::new(|request: &Request<Body>| {
+        let lang = request
+            .headers()
+            .get("accept-language")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        Ok(Response::builder()
+            .header("cache-control", "max-age=600")
+            .header("vary", "accept-language")
+            .body(format!("{lang} v1").into_bytes())
+            .unwrap())
+    });
+    let with_lang = |lang: &str| {
+        let mut request = get("https://shop.example/a");
+        request
+            .headers_mut()
+            .insert("accept-language", lang.parse().unwrap());
+        request
+    };
+    run(&edge(), &p, with_lang("en"));
+    run(&edge(), &p, with_lang("de"));
+    assert_eq!(cf(&run(&edge(), &p, with_lang("de"))), "HIT");
+    run(&edge(), &p, request(Method::PUT, "https://shop.example/a"));
+    p.advance(1);
+    // A new English variant is stored under a new rule; the old German one must not be found.
+    assert_eq!(cf(&run(&edge(), &p, with_lang("en"))), "MISS");
+    assert_eq!(cf(&run(&edge(), &p, with_lang("de"))), "MISS");
+    assert_eq!(cf(&run(&edge(), &p, with_lang("de"))), "HIT");
+    assert_eq!(cf(&run(&edge(), &p, with_lang("en"))), "HIT");
+}
+
+#[test]
+fn set_cookie_is_never_shared_even_public_with_a_validator_or_on_a_304() {
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "public, max-age=60"),
+        ("etag", "\"v1\""),
+        ("set-cookie", "session=alice"),
+    ]));
+    run(&edge(), &p, get("https://shop.example/a"));
+    let second = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(cf(&second), "BYPASS");
+    assert_eq!(p.fetches(), 2);
+
+    // A stored response whose validation answer sets a cookie: that client gets it, the
+    // stored copy stays cookie-free.
+    let p = MemoryPlatform::new(origin_with(&[
+        ("cache-control", "max-age=1"),
+        ("etag", "\"v1\""),
+    ]));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(5);
+    p.script(|_| {
+        Ok(Response::builder()
+            .status(304)
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=60")
+            .header("set-cookie", "session=bob")
+            .body(Vec::new())
+            .unwrap())
+    });
+    let bob = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(bob.response.headers()["set-cookie"], "session=bob");
+    p.script(origin_with(&[("cache-control", "max-age=60"), ("etag", "\"v1\"")]));
+    let next = run(&edge(), &p, get("https://shop.example/a"));
+    assert!(next.response.headers().get("set-cookie").is_none());
+}
+
+#[test]
+fn unkeyed_override_headers_never_reach_the_origin_on_cacheable_requests() {
+    let p = MemoryPlatform::new(origin_with(&[("cache-control", "max-age=60")]));
+    let mut request = get("https://shop.example/a");
+    for name in UNKEYED_OVERRIDES {
+        request
+            .headers_mut()
+            .insert(*name, "evil.example".parse().unwrap());
+    }
+    run(&edge(), &p, request);
+    let fetched = &p.fetched.borrow()[0];
+    for name in UNKEYED_OVERRIDES {
+        assert!(fetched.headers().get(*name).is_none(), "{name} was forwarded");
+    }
+}
