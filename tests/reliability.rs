@@ -53,7 +53,11 @@ async fn proxy_mode_forwards_bodies_and_end_to_end_fields_and_drops_hop_by_hop_o
     assert_eq!(seen.len(), 1);
     let seen = &seen[0];
     assert_eq!(seen.method, "POST");
-    assert_eq!(seen.body, body.as_bytes(), "the request body arrives intact");
+    assert_eq!(
+        seen.body,
+        body.as_bytes(),
+        "the request body arrives intact"
+    );
     assert_eq!(seen.headers["x-request-id"], "r-1");
     assert_eq!(seen.headers["content-type"], "application/json");
     for hop in ["x-private-req", "te", "keep-alive"] {
@@ -88,7 +92,9 @@ async fn rfc9111_4_4_unsafe_requests_invalidate_the_target_and_same_origin_locat
         assert_eq!(again.header("cf-cache-status"), "HIT", "{path}");
     }
     // The target URI itself.
-    let post = emulator.send("POST", &format!("/items/1{cached}"), &[]).await;
+    let post = emulator
+        .send("POST", &format!("/items/1{cached}"), &[])
+        .await;
     assert_eq!(post.status, 200);
     let after = emulator.get(&format!("/items/1{cached}")).await;
     assert_eq!(after.header("cf-cache-status"), "MISS");
@@ -121,7 +127,11 @@ async fn rfc9111_4_4_unsafe_requests_invalidate_the_target_and_same_origin_locat
     // A failed unsafe request changes nothing.
     let location = format!("/items/8{}", cached.replace("%3D", "%253D"));
     emulator
-        .send("DELETE", &format!("/items?status=500&location={location}"), &[])
+        .send(
+            "DELETE",
+            &format!("/items?status=500&location={location}"),
+            &[],
+        )
         .await;
     assert_eq!(
         emulator
@@ -183,8 +193,16 @@ async fn cache_poisoning_unkeyed_fields_cookies_private_data_and_vary() {
     assert_eq!(body["original_url"], "");
     assert_eq!(body["method_override"], "");
     let seen = &origin.seen("/page")[0];
-    for field in ["x-forwarded-host", "x-original-url", "x-http-method-override", "forwarded"] {
-        assert!(seen.headers.get(field).is_none(), "{field} reached the origin");
+    for field in [
+        "x-forwarded-host",
+        "x-original-url",
+        "x-http-method-override",
+        "forwarded",
+    ] {
+        assert!(
+            seen.headers.get(field).is_none(),
+            "{field} reached the origin"
+        );
     }
 
     // A response that sets a cookie is never shared, even when marked public.
@@ -198,7 +216,10 @@ async fn cache_poisoning_unkeyed_fields_cookies_private_data_and_vary() {
     // Private responses and responses to Authorization are not shared.
     for (path, headers) in [
         ("/me?cc=private,max-age%3D60", vec![]),
-        ("/account?cc=max-age%3D60", vec![("authorization", "Bearer alice")]),
+        (
+            "/account?cc=max-age%3D60",
+            vec![("authorization", "Bearer alice")],
+        ),
     ] {
         emulator.get_with(path, &headers).await;
         let other = emulator.get(path).await;
@@ -280,10 +301,7 @@ async fn oversized_requests_get_414_431_413_with_json_bodies() {
     let many: Vec<(String, String)> = (0..150)
         .map(|i| (format!("x-field-{i}"), "v".to_string()))
         .collect();
-    let headers: Vec<(&str, &str)> = many
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let headers: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let reply = emulator.get_with("/api/products/1", &headers).await;
     assert_eq!(reply.status, 431);
     assert_eq!(reply.json()["error"], "headers_too_large");
@@ -309,7 +327,12 @@ async fn a_request_past_its_cpu_or_memory_limit_fails_alone_with_503() {
     let heavy = emulator
         .get_with("/api/objects/1?bytes=4000000", &[("accept-encoding", "br")])
         .await;
-    assert_eq!(heavy.status, 503, "{:?}", String::from_utf8_lossy(&heavy.body));
+    assert_eq!(
+        heavy.status,
+        503,
+        "{:?}",
+        String::from_utf8_lossy(&heavy.body)
+    );
     assert_eq!(heavy.json()["error"], "worker_cpu_limit");
     assert_eq!(heavy.header("retry-after"), "1");
     assert_still_serving(&emulator).await;
@@ -317,7 +340,12 @@ async fn a_request_past_its_cpu_or_memory_limit_fails_alone_with_503() {
     // An 8 MB body cannot be held in 8 MiB of guest memory.
     let emulator = Emulator::start_with(&["--memory-limit-mib", "8"]).await;
     let huge = emulator.get("/api/objects/2?bytes=8000000").await;
-    assert_eq!(huge.status, 503, "{:?}", String::from_utf8_lossy(&huge.body));
+    assert_eq!(
+        huge.status,
+        503,
+        "{:?}",
+        String::from_utf8_lossy(&huge.body)
+    );
     assert_eq!(huge.json()["error"], "worker_memory_limit");
     assert_still_serving(&emulator).await;
 }
@@ -327,7 +355,10 @@ async fn assert_still_serving(emulator: &Emulator) {
     let small = emulator.get("/api/products/1").await;
     assert_eq!(small.status, 200);
     assert_eq!(
-        emulator.get("/api/products/1").await.header("cf-cache-status"),
+        emulator
+            .get("/api/products/1")
+            .await
+            .header("cf-cache-status"),
         "HIT"
     );
 }
@@ -335,8 +366,7 @@ async fn assert_still_serving(emulator: &Emulator) {
 #[tokio::test]
 async fn beyond_the_in_flight_limit_requests_are_shed_with_503_and_retry_after() {
     let origin = UserOrigin::start().await;
-    let emulator =
-        Emulator::start_with(&["--origin", &origin.url, "--max-in-flight", "4"]).await;
+    let emulator = Emulator::start_with(&["--origin", &origin.url, "--max-in-flight", "4"]).await;
     let replies = join_all((0..20).map(|i| {
         let emulator = &emulator;
         async move {
@@ -372,7 +402,11 @@ async fn thundering_herd_of_1000_on_an_expired_key_makes_one_fetch_per_tier() {
     let replies = join_all((0..1000).map(|_| emulator.get_with(hot, &pop))).await;
     assert_eq!(replies.len(), 1000);
     assert!(replies.iter().all(|r| r.status == 200), "all 1000 answered");
-    assert_eq!(origin.count("/hot"), 2, "one fetch before, one for the herd");
+    assert_eq!(
+        origin.count("/hot"),
+        2,
+        "one fetch before, one for the herd"
+    );
 
     let after = emulator.stats().await;
     let upstream = |stats: &serde_json::Value, tier: &str, name: &str| {

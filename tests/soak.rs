@@ -29,7 +29,10 @@ fn pick(rng: &mut fastrand::Rng, token: &str) -> (String, &'static str, Vec<(Str
         0..=49 => ("GET", format!("/api/products/{id}")),
         50..=64 => ("GET", format!("/api/products/{id}?fields=id,name,price")),
         65..=74 => ("HEAD", format!("/api/products/{id}")),
-        75..=79 => ("GET", format!("/api/objects/{id}?bytes={}", 512 * (1 + id % 16))),
+        75..=79 => (
+            "GET",
+            format!("/api/objects/{id}?bytes={}", 512 * (1 + id % 16)),
+        ),
         80..=87 => {
             headers.push(("authorization".into(), format!("Bearer {token}")));
             ("GET", format!("/api/users/{}", 1 + rng.usize(..50)))
@@ -90,10 +93,9 @@ async fn soak_mixed_workload_keeps_memory_flat_and_answers_cleanly() {
                         };
                         let length_ok = method == "HEAD"
                             || reply.status == 304
-                            || reply
-                                .headers
-                                .get("content-length")
-                                .is_none_or(|v| v.to_str().unwrap() == reply.body.len().to_string());
+                            || reply.headers.get("content-length").is_none_or(|v| {
+                                v.to_str().unwrap() == reply.body.len().to_string()
+                            });
                         let key = format!("{method} {}", reply.status);
                         *statuses.lock().unwrap().entry(key).or_default() += 1;
                         if !ok || !length_ok || (reply.status == 304 && !reply.body.is_empty()) {

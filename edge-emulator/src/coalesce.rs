@@ -100,6 +100,9 @@ mod tests {
         assert!(coalescer.lock("k").await.is_none());
         assert_eq!(started.elapsed(), Duration::from_secs(5));
         assert_eq!(coalescer.timeouts.load(Ordering::Relaxed), 1);
-        assert!(coalescer.lock("other").await.is_some(), "keys are independent");
+        assert!(
+            coalescer.lock("other").await.is_some(),
+            "keys are independent"
+        );
     }
 }

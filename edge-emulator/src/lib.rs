@@ -414,7 +414,11 @@ impl Emulator {
             .pops
             .values()
             .map(|p| p.coalescer.timeouts.load(Relaxed))
-            .chain(self.regionals.values().map(|r| r.coalescer.timeouts.load(Relaxed)))
+            .chain(
+                self.regionals
+                    .values()
+                    .map(|r| r.coalescer.timeouts.load(Relaxed)),
+            )
             .sum();
         stats::LoadReport {
             in_flight: (self.max_in_flight - permits) as u64,

@@ -276,7 +276,11 @@ async fn main() -> anyhow::Result<()> {
                         .context("--origin takes an http:// URL such as http://127.0.0.1:3000")?;
                     // Your service, your rules: the demo auth and routing apply only when asked.
                     (
-                        worker.auth.as_ref().map(std::fs::read_to_string).transpose()?,
+                        worker
+                            .auth
+                            .as_ref()
+                            .map(std::fs::read_to_string)
+                            .transpose()?,
                         worker
                             .routing
                             .as_ref()

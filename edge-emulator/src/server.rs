@@ -295,7 +295,8 @@ pub async fn serve_at_pop(
         .iter()
         .find(|(n, _)| n == "cf-cache-status")
         .and_then(|(_, v)| CfCacheStatus::parse(v));
-    pop.counters.record(status, false);
+    pop.counters
+        .record(status, edge_collapsed(&outcome.response.headers));
     count_failover(emulator, status, &outcome.response.headers);
     for task in outcome.deferred {
         spawn_deferred(emulator, pop, task, ctx.clone());
@@ -309,6 +310,18 @@ pub async fn serve_at_pop(
     );
     crate::convert::prepend_server_timing(&mut response.headers, &timing);
     Ok((response, report))
+}
+
+/// Whether the edge's own Cache-Status member (the last: members are origin-nearest first)
+/// says this request was served by another request's fetch.
+fn edge_collapsed(headers: &[(String, Vec<u8>)]) -> bool {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cache-status"))
+        .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .is_some_and(|member| member.split(';').any(|p| p.trim() == "collapsed"))
 }
 
 /// The request context a PoP gives the worker: its name and location, the client's country.

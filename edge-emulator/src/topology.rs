@@ -331,6 +331,38 @@ pub use edge_worker::routing::great_circle_km;
 mod tests {
     use super::*;
 
+    #[test]
+    fn proxy_mode_points_every_origin_at_the_url_and_refuses_what_is_not_one() {
+        let mut topology = Topology::default_embedded();
+        topology.proxy_to("http://127.0.0.1:3000/").unwrap();
+        assert!(topology
+            .origins
+            .iter()
+            .all(|o| o.url.as_deref() == Some("http://127.0.0.1:3000")));
+        for bad in [
+            "127.0.0.1:3000",
+            "ftp://x",
+            "http://",
+            "http://h/?q=1",
+            "not a url",
+        ] {
+            assert!(topology.proxy_to(bad).is_err(), "{bad}");
+        }
+        let text = DEFAULT_TOPOLOGY.replacen(
+            "[[origin]]\nname = \"us-east\"\n",
+            "[[origin]]\nname = \"us-east\"\nurl = \"gopher://x\"\n",
+            1,
+        );
+        assert!(
+            text.contains("gopher"),
+            "the fixture found an origin to edit"
+        );
+        assert!(matches!(
+            Topology::parse(&text),
+            Err(TopologyError::Invalid(m)) if m.contains("gopher")
+        ));
+    }
+
     struct Place(&'static str, f64, f64);
     impl Located for Place {
         fn name(&self) -> &str {

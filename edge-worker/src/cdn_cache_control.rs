@@ -100,7 +100,10 @@ mod tests {
         let h = headers(&[
             ("cache-control", "private, max-age=0"),
             ("expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
-            ("cdn-cache-control", "max-age=600, stale-while-revalidate=30"),
+            (
+                "cdn-cache-control",
+                "max-age=600, stale-while-revalidate=30",
+            ),
         ]);
         let view = effective(&h);
         assert_eq!(
@@ -114,7 +117,13 @@ mod tests {
 
     #[test]
     fn rfc9213_2_1_invalid_field_is_ignored() {
-        for invalid in ["max-age=\"unterminated", "MAX-AGE=5", "max-age=1.5.3", "=5", "a=?x"] {
+        for invalid in [
+            "max-age=\"unterminated",
+            "MAX-AGE=5",
+            "max-age=1.5.3",
+            "=5",
+            "a=?x",
+        ] {
             let h = headers(&[
                 ("cache-control", "max-age=10"),
                 ("cdn-cache-control", invalid),

@@ -67,7 +67,8 @@ pub fn decide(
     if !matches {
         return Freshness::Mismatch;
     }
-    let response_cc = CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
+    let response_cc =
+        CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
     let request_cc = CacheControl::from_headers(request.headers());
     let stale_for = staleness(policy, stored, now);
     let may_serve_stale = !response_cc.forbids_stale();

@@ -428,7 +428,8 @@ impl CacheTier {
         match p.fetch(request).await {
             Ok(upstream) => {
                 member.fwd_status = Some(upstream.response.status().as_u16());
-                if !method.is_safe() && !upstream.response.status().is_server_error()
+                if !method.is_safe()
+                    && !upstream.response.status().is_server_error()
                     && !upstream.response.status().is_client_error()
                 {
                     for uri in invalidated(&target, upstream.response.headers()) {

@@ -291,13 +291,18 @@ async fn serve_one(mut stream: TcpStream, mode: Misbehaviour) {
             drop(stream);
             return;
         }
-        Misbehaviour::Garbage => stream.write_all(b"SURPRISE \x00\xff not http\r\n\r\n").await,
+        Misbehaviour::Garbage => {
+            stream
+                .write_all(b"SURPRISE \x00\xff not http\r\n\r\n")
+                .await
+        }
         Misbehaviour::Truncated => {
             let text = head("", 1000) + "0123456789";
             stream.write_all(text.as_bytes()).await
         }
         Misbehaviour::LongerThanSaid => {
-            let text = head("cache-control: no-store\r\n", 5) + "01234 and 35 more bytes nobody asked";
+            let text =
+                head("cache-control: no-store\r\n", 5) + "01234 and 35 more bytes nobody asked";
             stream.write_all(text.as_bytes()).await
         }
         Misbehaviour::GzipBomb => {

@@ -455,7 +455,10 @@ fn rfc9213_cdn_cache_control_no_store_wins_and_an_invalid_field_is_ignored() {
         ("cdn-cache-control", "no-store"),
     ]));
     run(&edge(), &p, get("https://shop.example/a"));
-    assert_eq!(cf(&run(&edge(), &p, get("https://shop.example/a"))), "BYPASS");
+    assert_eq!(
+        cf(&run(&edge(), &p, get("https://shop.example/a"))),
+        "BYPASS"
+    );
 
     let p = MemoryPlatform::new(origin_with(&[
         ("cache-control", "max-age=60"),
@@ -494,7 +497,11 @@ fn rfc9111_4_4_unsafe_methods_invalidate_the_target_and_same_origin_locations() 
     for path in ["/items/1", "/items/2", "/items/3?x=1", "/items/4"] {
         run(&edge(), &p, get(&format!("https://shop.example{path}")));
     }
-    let post = run(&edge(), &p, request(Method::POST, "https://shop.example/items/1"));
+    let post = run(
+        &edge(),
+        &p,
+        request(Method::POST, "https://shop.example/items/1"),
+    );
     assert_eq!(cf(&post), "DYNAMIC");
     for (path, expected) in [
         ("/items/1", "MISS"),
@@ -518,7 +525,11 @@ fn rfc9111_4_4_failed_unsafe_requests_and_other_origins_invalidate_nothing() {
             .body(b"no".to_vec())
             .unwrap())
     });
-    run(&edge(), &p, request(Method::DELETE, "https://shop.example/a"));
+    run(
+        &edge(),
+        &p,
+        request(Method::DELETE, "https://shop.example/a"),
+    );
     p.script(|_| {
         Ok(Response::builder()
             .status(201)
@@ -596,7 +607,10 @@ fn set_cookie_is_never_shared_even_public_with_a_validator_or_on_a_304() {
     });
     let bob = run(&edge(), &p, get("https://shop.example/a"));
     assert_eq!(bob.response.headers()["set-cookie"], "session=bob");
-    p.script(origin_with(&[("cache-control", "max-age=60"), ("etag", "\"v1\"")]));
+    p.script(origin_with(&[
+        ("cache-control", "max-age=60"),
+        ("etag", "\"v1\""),
+    ]));
     let next = run(&edge(), &p, get("https://shop.example/a"));
     assert!(next.response.headers().get("set-cookie").is_none());
 }
@@ -613,6 +627,9 @@ fn unkeyed_override_headers_never_reach_the_origin_on_cacheable_requests() {
     run(&edge(), &p, request);
     let fetched = &p.fetched.borrow()[0];
     for name in UNKEYED_OVERRIDES {
-        assert!(fetched.headers().get(*name).is_none(), "{name} was forwarded");
+        assert!(
+            fetched.headers().get(*name).is_none(),
+            "{name} was forwarded"
+        );
     }
 }
