@@ -424,3 +424,24 @@ async fn thundering_herd_of_1000_on_an_expired_key_makes_one_fetch_per_tier() {
     );
     assert_eq!(after["load"]["coalesce_timeouts"], 0);
 }
+
+#[tokio::test]
+async fn a_waiter_gives_up_on_a_slow_fetch_after_the_coalescing_limit_and_fetches_itself() {
+    let origin = UserOrigin::start().await;
+    let emulator =
+        Emulator::start_with(&["--origin", &origin.url, "--coalesce-wait-ms", "200"]).await;
+    let slow = "/slow-key?cc=max-age%3D60&delay_ms=1500";
+    let pop = [("x-emulator-pop", "fra")];
+    let started = Instant::now();
+    let replies = join_all((0..5).map(|_| emulator.get_with(slow, &pop))).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let stats = emulator.stats().await;
+    assert!(
+        stats["load"]["coalesce_timeouts"].as_u64().unwrap() >= 4,
+        "the four waiters gave up: {}",
+        stats["load"]
+    );
+    // They did not wait for the first fetch to finish before starting their own.
+    assert!(origin.count("/slow-key") > 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
