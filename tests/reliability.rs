@@ -398,8 +398,15 @@ async fn thundering_herd_of_1000_on_an_expired_key_makes_one_fetch_per_tier() {
     assert_eq!(emulator.get_with(hot, &pop).await.status, 200);
     emulator.advance(5).await;
     let before = emulator.stats().await;
+    let rss_before = emulator.rss_kib();
 
+    let started = Instant::now();
     let replies = join_all((0..1000).map(|_| emulator.get_with(hot, &pop))).await;
+    eprintln!(
+        "herd: 1000 answered in {:?}; emulator RSS {rss_before:?} KiB before, {:?} KiB after",
+        started.elapsed(),
+        emulator.rss_kib()
+    );
     assert_eq!(replies.len(), 1000);
     assert!(replies.iter().all(|r| r.status == 200), "all 1000 answered");
     assert_eq!(
