@@ -25,7 +25,8 @@ pub struct Capabilities {
     /// stale-if-error answer comes from that tier instead of the edge.
     pub regional_tier: bool,
     /// Whether concurrent misses for one key are coalesced into one origin request
-    /// (emulator's regional tier: yes; Cloudflare isolates share no locks: no).
+    /// (emulator: at the PoP and again at the regional tier; Cloudflare isolates share no
+    /// locks: no).
     pub coalescing: bool,
     /// Whether the adapter reports the client's country (`X-Edge-Country`): the Cloudflare
     /// adapter with `DEBUG_GEO_HEADERS`; the emulator reports it only through the PoP it picks.
