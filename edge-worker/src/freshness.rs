@@ -56,6 +56,21 @@ pub fn decide(
             ttl: policy.time_to_live(now),
         };
     }
+    let response_cc =
+        CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
+    // RFC 9111 §4.2.4: a response whose directives forbid serving it stale is not served
+    // stale whatever staleness the client accepts; `http-cache-semantics` lets max-stale
+    // override everything but must-revalidate (found by tier/properties.rs).
+    let strict;
+    let request = if response_cc.forbids_stale()
+        && policy.is_stale(now)
+        && CacheControl::from_headers(request.headers()).has("max-stale")
+    {
+        strict = without_max_stale(request);
+        &strict
+    } else {
+        request
+    };
     let (revalidation, matches) = match policy.before_request(request, now) {
         BeforeRequest::Fresh(_) => {
             return Freshness::Fresh {
@@ -67,8 +82,6 @@ pub fn decide(
     if !matches {
         return Freshness::Mismatch;
     }
-    let response_cc =
-        CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
     let request_cc = CacheControl::from_headers(request.headers());
     let stale_for = staleness(policy, stored, now);
     let may_serve_stale = !response_cc.forbids_stale();
@@ -101,6 +114,32 @@ pub fn decide(
         stale_for,
         stale_if_error: may_serve_stale && within("stale-if-error"),
     }
+}
+
+/// `request` without its `max-stale` request directive.
+fn without_max_stale(request: &Request<Body>) -> Request<Body> {
+    let mut strict = Request::new(Vec::new());
+    *strict.method_mut() = request.method().clone();
+    *strict.uri_mut() = request.uri().clone();
+    *strict.headers_mut() = request.headers().clone();
+    *strict.extensions_mut() = request.extensions().clone();
+    let headers = strict.headers_mut();
+    headers.remove(http::header::CACHE_CONTROL);
+    for value in request.headers().get_all(http::header::CACHE_CONTROL) {
+        let Ok(text) = value.to_str() else { continue };
+        let kept: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty() && !d.to_ascii_lowercase().starts_with("max-stale"))
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        if let Ok(value) = http::HeaderValue::from_str(&kept.join(", ")) {
+            headers.append(http::header::CACHE_CONTROL, value);
+        }
+    }
+    strict
 }
 
 /// A request that states no freshness requirements of its own (RFC 9111 §5.2.1, §5.4).
