@@ -409,6 +409,47 @@ mod tests {
         assert_eq!(staleness(&policy, &s, at(75)), Duration::from_secs(15));
     }
 
+    /// Regression (tier/properties.rs): `no-cache` stored with a Last-Modified, a client
+    /// sending `max-stale=100`, asked again at once, was a HIT without validation, because
+    /// `http-cache-semantics` lets max-stale override every directive but must-revalidate.
+    #[test]
+    fn rfc9111_4_2_4_max_stale_never_overrides_directives_that_forbid_stale() {
+        for response in [
+            "no-cache",
+            "no-cache, max-age=60",
+            "max-age=10, proxy-revalidate",
+            "s-maxage=10",
+            "max-age=10, must-revalidate",
+        ] {
+            let s = stored(&[
+                ("cache-control", response),
+                ("last-modified", "Tue, 14 Nov 2023 21:13:20 GMT"),
+            ]);
+            for request in ["max-stale=100", "max-stale", "max-stale=100, max-age=3600"] {
+                let r = get(&[("cache-control", request)]);
+                for secs in [0, 20] {
+                    let fresh_now = secs == 0
+                        && (response == "s-maxage=10" || response.ends_with("must-revalidate"));
+                    match decide_at(&s, &r, secs) {
+                        Freshness::Fresh { .. } if fresh_now => {}
+                        Freshness::MustRevalidate { revalidation, .. } if !fresh_now => {
+                            let sent = revalidation.headers.get("cache-control");
+                            assert!(
+                                sent.is_none_or(|v| !v.to_str().unwrap().contains("max-stale")),
+                                "{response} / {request}: {sent:?}"
+                            );
+                        }
+                        other => panic!("{response} / {request} at {secs}s: {other:?}"),
+                    }
+                }
+            }
+        }
+        // Where nothing forbids it, max-stale still serves a stale response.
+        let s = stored(&[("cache-control", "max-age=10")]);
+        let r = get(&[("cache-control", "max-stale=100")]);
+        assert!(matches!(decide_at(&s, &r, 20), Freshness::Fresh { .. }));
+    }
+
     proptest::proptest! {
         /// Whatever the origin and the client send, deciding never panics.
         #[test]
