@@ -52,7 +52,12 @@ pub fn as_cache_control(headers: &HeaderMap) -> Option<String> {
                     directives.push(format!("{name}={n}"));
                 }
             }
-            BareItem::String(s) => directives.push(format!("{name}=\"{}\"", s.as_str())),
+            // Re-quoted with `\` and `"` escaped (RFC 9110 §5.6.4 quoted-pair, as RFC 8941
+            // strings): unescaped, a value could close the quotes and read as directives.
+            BareItem::String(s) => directives.push(format!(
+                "{name}=\"{}\"",
+                s.as_str().replace('\\', "\\\\").replace('"', "\\\"")
+            )),
             BareItem::Token(t) => directives.push(format!("{name}={}", t.as_str())),
             _ => {}
         }
