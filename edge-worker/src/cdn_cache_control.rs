@@ -150,6 +150,24 @@ mod tests {
         );
     }
 
+    /// Regression (fuzz target `cdn_cache_control`): `rrd="\\\\"` (a string of two
+    /// backslashes) came out as `rrd="\\"`, which reads back as one; a quote in a string
+    /// closed the quoted-string early, so its tail read as further directives.
+    #[test]
+    fn strings_are_requoted_with_escapes() {
+        let h = headers(&[("cdn-cache-control", r#"rrd="\\\\""#)]);
+        assert_eq!(as_cache_control(&h).unwrap(), r#"rrd="\\\\""#);
+        let h = headers(&[(
+            "cdn-cache-control",
+            r#"no-cache="a\", max-age=9999", max-age=5"#,
+        )]);
+        let text = as_cache_control(&h).unwrap();
+        assert_eq!(text, r#"no-cache="a\", max-age=9999", max-age=5"#);
+        let mut again = HeaderMap::new();
+        again.insert(CDN_CACHE_CONTROL, text.parse().unwrap());
+        assert_eq!(as_cache_control(&again).unwrap(), text);
+    }
+
     #[test]
     fn several_lines_are_one_dictionary() {
         let h = headers(&[
