@@ -458,3 +458,5 @@ fn append_vary(headers: &mut HeaderMap, field: &'static str) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod properties;

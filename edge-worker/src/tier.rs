@@ -661,3 +661,5 @@ fn refreshed(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod properties;
