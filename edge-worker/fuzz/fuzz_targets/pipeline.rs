@@ -342,21 +342,25 @@ fn copy(request: &Request<Vec<u8>>, method: Method) -> Request<Vec<u8>> {
     copy
 }
 
-fn check(response: &Response<Vec<u8>>, head: bool) {
+/// `asked`: the request line, for the failure message.
+fn check(response: &Response<Vec<u8>>, head: bool, asked: &str) {
     let status = response.status().as_u16();
-    assert!((100..=599).contains(&status), "status {status}");
+    assert!((100..=599).contains(&status), "{asked}: status {status}");
     if response.status() == StatusCode::NOT_MODIFIED {
-        assert!(response.body().is_empty(), "a 304 with a body");
+        assert!(response.body().is_empty(), "{asked}: a 304 with a body");
     }
     let lengths: Vec<_> = response.headers().get_all(header::CONTENT_LENGTH).iter().collect();
-    assert!(lengths.len() <= 1, "several Content-Length fields: {lengths:?}");
+    assert!(lengths.len() <= 1, "{asked}: several Content-Length fields: {lengths:?}");
     if head {
-        assert!(response.body().is_empty(), "a HEAD response with a body");
+        assert!(
+            response.body().is_empty(),
+            "{asked}: a HEAD response with a body ({status})"
+        );
     } else if let Some(length) = lengths.first() {
         assert_eq!(
             length.to_str().ok().and_then(|l| l.parse::<usize>().ok()),
             Some(response.body().len()),
-            "Content-Length is not the body length (status {status})"
+            "{asked}: Content-Length is not the body length (status {status})"
         );
     }
 }
@@ -385,21 +389,22 @@ fn one(u: &mut Unstructured) -> Result<()> {
     for _ in 0..u.int_in_range(2..=3u8)? {
         let request = request(u, previous.as_ref())?;
         let head = request.method() == Method::HEAD;
+        let asked = format!("{} {}", request.method(), request.uri());
         // What the same request as GET would have given, from the same state.
         let as_get = head.then(|| {
             let twin = p.clone();
             let response = run(&worker, &twin, copy(&request, Method::GET));
-            check(&response, false);
+            check(&response, false, &asked);
             response
         });
         let response = run(&worker, &p, request);
-        check(&response, head);
+        check(&response, head, &asked);
         if let Some(get) = as_get {
-            assert_eq!(response.status(), get.status(), "HEAD and GET differ in status");
+            assert_eq!(response.status(), get.status(), "{asked}: HEAD and GET differ in status");
             assert_eq!(
                 response.headers(),
                 get.headers(),
-                "HEAD and GET differ in fields"
+                "{asked}: HEAD and GET differ in fields"
             );
         }
         previous = Some(response);
