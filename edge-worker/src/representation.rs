@@ -457,6 +457,6 @@ fn append_vary(headers: &mut HeaderMap, field: &'static str) {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod tests;

@@ -660,6 +660,6 @@ fn refreshed(
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod tests;

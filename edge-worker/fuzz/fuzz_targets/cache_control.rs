@@ -53,9 +53,14 @@ fuzz_target!(|data: &[u8]| {
     NAMES.iter().for_each(|name| agree(name));
     found.for_each(agree);
     assert_eq!(cc.is_no_cache(), cc.has("no-cache"));
-    let forbids = ["must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"]
-        .iter()
-        .any(|n| cc.has(n));
+    let forbids = [
+        "must-revalidate",
+        "proxy-revalidate",
+        "s-maxage",
+        "no-cache",
+    ]
+    .iter()
+    .any(|n| cc.has(n));
     assert_eq!(cc.forbids_stale(), forbids);
     // A value with no Cache-Control field parses as no directives at all.
     if headers.is_empty() {

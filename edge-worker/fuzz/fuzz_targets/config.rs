@@ -46,7 +46,10 @@ fn routing(json: Result<RoutingConfig, serde_json::Error>, path: &str) {
     ] {
         let plan = router.plan(&geo);
         assert!(!plan.candidates.is_empty());
-        assert!(plan.candidates.iter().all(|c| c.origin < router.origins.len()));
+        assert!(plan
+            .candidates
+            .iter()
+            .all(|c| c.origin < router.origins.len()));
     }
 }
 

@@ -16,7 +16,13 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use libfuzzer_sys::fuzz_target;
 
-const METHODS: [Method; 5] = [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE];
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::HEAD,
+    Method::PUT,
+    Method::POST,
+    Method::DELETE,
+];
 const FIELDS: [HeaderName; 4] = [
     header::IF_NONE_MATCH,
     header::IF_MATCH,

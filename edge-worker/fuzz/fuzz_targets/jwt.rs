@@ -116,7 +116,10 @@ fn verify_all(token: &str, pick: u8, ours: bool) {
         match verifier().verify(token, &expect, now()) {
             Ok(claims) => {
                 assert!(ours, "a token we did not sign verified: {token:?}");
-                assert!(claims.exp.saturating_add(leeway) > NOW, "expired token verified");
+                assert!(
+                    claims.exp.saturating_add(leeway) > NOW,
+                    "expired token verified"
+                );
                 let header = parse_header(token).expect("a verified token has a good header");
                 assert_eq!(header.alg, Algorithm::HS256);
             }

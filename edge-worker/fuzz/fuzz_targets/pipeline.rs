@@ -21,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use edge_worker::auth::{AuthConfig, AuthPolicy};
 use edge_worker::ready::now_or_never;
-use edge_worker::routing::{RoutingConfig, Router};
+use edge_worker::routing::{Router, RoutingConfig};
 use edge_worker::{CacheTier, EdgeWorker};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -151,13 +151,36 @@ fn dictionary(name: &str) -> &'static [&'static str] {
             "\"v1-gz\"",
             "garbage",
         ],
-        "vary" => &["accept-encoding", "*", "cookie", "authorization, accept", "Accept-Encoding, User-Agent"],
-        "content-type" => &["application/json", "text/html; charset=utf-8", "image/png", "application/vnd.api+json"],
+        "vary" => &[
+            "accept-encoding",
+            "*",
+            "cookie",
+            "authorization, accept",
+            "Accept-Encoding, User-Agent",
+        ],
+        "content-type" => &[
+            "application/json",
+            "text/html; charset=utf-8",
+            "image/png",
+            "application/vnd.api+json",
+        ],
         "content-encoding" => &["gzip", "br", "identity"],
-        "accept-encoding" => &["br", "gzip", "gzip;q=0, br;q=0.5", "*", "identity;q=0", "br;q=1, gzip;q=1"],
+        "accept-encoding" => &[
+            "br",
+            "gzip",
+            "gzip;q=0, br;q=0.5",
+            "*",
+            "identity;q=0",
+            "br;q=1, gzip;q=1",
+        ],
         "age" => &["0", "10", "3600", "999999999999999999999"],
         "set-cookie" => &["session=abc; Path=/"],
-        "location" | "content-location" => &["/a", "http://shop.example/api/products/1", "https://elsewhere.example/a", "//x"],
+        "location" | "content-location" => &[
+            "/a",
+            "http://shop.example/api/products/1",
+            "https://elsewhere.example/a",
+            "//x",
+        ],
         "pragma" => &["no-cache"],
         "cookie" => &["a=1", "a=2"],
         "accept" => &["application/json", "*/*"],
@@ -250,7 +273,9 @@ fn answer(u: &mut Unstructured) -> Result<Answer> {
         return Ok(Answer::Fails);
     }
     let status = if u.ratio(3, 4)? {
-        *u.choose(&[200u16, 200, 200, 201, 203, 204, 206, 301, 304, 404, 410, 500, 502, 503])?
+        *u.choose(&[
+            200u16, 200, 200, 201, 203, 204, 206, 301, 304, 404, 410, 500, 502, 503,
+        ])?
     } else {
         u.int_in_range(100..=599)?
     };
@@ -283,8 +308,17 @@ fn answer(u: &mut Unstructured) -> Result<Answer> {
     })
 }
 
-const METHODS: [&str; 9] = ["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "PURGE"];
-const PATHS: [&str; 6] = ["/api/products/1", "/api/users/1", "/api/feed", "/", "/a", "/api/users/2"];
+const METHODS: [&str; 9] = [
+    "GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "PURGE",
+];
+const PATHS: [&str; 6] = [
+    "/api/products/1",
+    "/api/users/1",
+    "/api/feed",
+    "/",
+    "/a",
+    "/api/users/2",
+];
 const QUERIES: [&str; 8] = [
     "",
     "",
@@ -349,8 +383,15 @@ fn check(response: &Response<Vec<u8>>, head: bool, asked: &str) {
     if response.status() == StatusCode::NOT_MODIFIED {
         assert!(response.body().is_empty(), "{asked}: a 304 with a body");
     }
-    let lengths: Vec<_> = response.headers().get_all(header::CONTENT_LENGTH).iter().collect();
-    assert!(lengths.len() <= 1, "{asked}: several Content-Length fields: {lengths:?}");
+    let lengths: Vec<_> = response
+        .headers()
+        .get_all(header::CONTENT_LENGTH)
+        .iter()
+        .collect();
+    assert!(
+        lengths.len() <= 1,
+        "{asked}: several Content-Length fields: {lengths:?}"
+    );
     if head {
         assert!(
             response.body().is_empty(),
@@ -400,7 +441,11 @@ fn one(u: &mut Unstructured) -> Result<()> {
         let response = run(&worker, &p, request);
         check(&response, head, &asked);
         if let Some(get) = as_get {
-            assert_eq!(response.status(), get.status(), "{asked}: HEAD and GET differ in status");
+            assert_eq!(
+                response.status(),
+                get.status(),
+                "{asked}: HEAD and GET differ in status"
+            );
             assert_eq!(
                 response.headers(),
                 get.headers(),

@@ -117,7 +117,12 @@ enum Condition {
 fn ask(methods: Vec<&'static str>) -> impl Strategy<Value = Ask> {
     (
         prop::sample::select(methods),
-        prop::sample::select(vec!["", "?fields=id,name", "?fields=seller(name)", "?fields=nope"]),
+        prop::sample::select(vec![
+            "",
+            "?fields=id,name",
+            "?fields=seller(name)",
+            "?fields=nope",
+        ]),
         prop::option::of(prop::sample::select(vec![
             "br",
             "gzip",
@@ -137,15 +142,13 @@ fn ask(methods: Vec<&'static str>) -> impl Strategy<Value = Ask> {
         ]),
         prop::sample::select(vec![0u64, 0, 30, 61, 700]),
     )
-        .prop_map(
-            |(method, query, accept_encoding, condition, elapsed)| Ask {
-                method,
-                query,
-                accept_encoding,
-                condition,
-                elapsed,
-            },
-        )
+        .prop_map(|(method, query, accept_encoding, condition, elapsed)| Ask {
+            method,
+            query,
+            accept_encoding,
+            condition,
+            elapsed,
+        })
 }
 
 impl Ask {

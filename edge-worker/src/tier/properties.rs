@@ -82,7 +82,9 @@ struct Origin {
 fn origin() -> impl Strategy<Value = Origin> {
     let offset = || prop::option::of(prop::sample::select(vec![-600i64, -60, 0, 30, 600]));
     (
-        prop::sample::select(vec![200u16, 200, 200, 203, 204, 206, 301, 302, 404, 410, 500]),
+        prop::sample::select(vec![
+            200u16, 200, 200, 203, 204, 206, 301, 302, 404, 410, 500,
+        ]),
         prop::option::weighted(0.8, prop::collection::vec(directive(), 0..4)),
         prop::option::weighted(0.2, prop::collection::vec(directive(), 1..3)),
         offset(),
