@@ -5,8 +5,20 @@
 # are safe Rust, so panics (asserts, overflow checks) are what we look for.
 #
 #   edge-worker/fuzz/run.sh fields 300        # target, seconds
-#   edge-worker/fuzz/run.sh negotiation 120
-#   edge-worker/fuzz/run.sh cache_decision 120
+#   edge-worker/fuzz/run-all.sh 600           # every target in turn, with a summary
+#
+# Targets (fuzz_targets/; FUZZING.md has what each covers and how long it has run):
+#   cache_control      Cache-Control parsing and accessors (cache_control.rs)
+#   cdn_cache_control  CDN-Cache-Control (RFC 9213): as_cache_control, effective
+#   cache_decision     cache key, Vary, storage capture and the freshness decision
+#   negotiation        Accept-Encoding negotiation and precondition evaluation
+#   if_none_match      entity tags, If-None-Match / If-Match lists, evaluate, not_modified
+#   fields             ?fields= masks and the streaming JSON projection
+#   jwt                Bearer credentials, JWT header/claims, Verifier::verify, the auth gate
+#   config             auth and routing configuration: JSON, and TOML as the emulator reads it
+#   routing            routing configuration and route plans
+#   topology           the emulator's topology files (edge-emulator/src/topology.rs by path)
+#   pipeline           the whole EdgeWorker::handle against a fuzz-chosen upstream
 set -euo pipefail
 target=${1:?usage: run.sh TARGET [SECONDS]}
 seconds=${2:-60}

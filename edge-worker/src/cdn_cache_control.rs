@@ -52,7 +52,12 @@ pub fn as_cache_control(headers: &HeaderMap) -> Option<String> {
                     directives.push(format!("{name}={n}"));
                 }
             }
-            BareItem::String(s) => directives.push(format!("{name}=\"{}\"", s.as_str())),
+            // Re-quoted with `\` and `"` escaped (RFC 9110 §5.6.4 quoted-pair, as RFC 8941
+            // strings): unescaped, a value could close the quotes and read as directives.
+            BareItem::String(s) => directives.push(format!(
+                "{name}=\"{}\"",
+                s.as_str().replace('\\', "\\\\").replace('"', "\\\"")
+            )),
             BareItem::Token(t) => directives.push(format!("{name}={}", t.as_str())),
             _ => {}
         }
@@ -143,6 +148,24 @@ mod tests {
             as_cache_control(&h).unwrap(),
             "no-store, no-cache=\"set-cookie\", max-age=5"
         );
+    }
+
+    /// Regression (fuzz target `cdn_cache_control`): `rrd="\\\\"` (a string of two
+    /// backslashes) came out as `rrd="\\"`, which reads back as one; a quote in a string
+    /// closed the quoted-string early, so its tail read as further directives.
+    #[test]
+    fn strings_are_requoted_with_escapes() {
+        let h = headers(&[("cdn-cache-control", r#"rrd="\\\\""#)]);
+        assert_eq!(as_cache_control(&h).unwrap(), r#"rrd="\\\\""#);
+        let h = headers(&[(
+            "cdn-cache-control",
+            r#"no-cache="a\", max-age=9999", max-age=5"#,
+        )]);
+        let text = as_cache_control(&h).unwrap();
+        assert_eq!(text, r#"no-cache="a\", max-age=9999", max-age=5"#);
+        let mut again = HeaderMap::new();
+        again.insert(CDN_CACHE_CONTROL, text.parse().unwrap());
+        assert_eq!(as_cache_control(&again).unwrap(), text);
     }
 
     #[test]

@@ -56,6 +56,21 @@ pub fn decide(
             ttl: policy.time_to_live(now),
         };
     }
+    let response_cc =
+        CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
+    // RFC 9111 §4.2.4: a response whose directives forbid serving it stale is not served
+    // stale whatever staleness the client accepts; `http-cache-semantics` lets max-stale
+    // override everything but must-revalidate (found by tier/properties.rs).
+    let strict;
+    let request = if response_cc.forbids_stale()
+        && policy.is_stale(now)
+        && CacheControl::from_headers(request.headers()).has("max-stale")
+    {
+        strict = without_max_stale(request);
+        &strict
+    } else {
+        request
+    };
     let (revalidation, matches) = match policy.before_request(request, now) {
         BeforeRequest::Fresh(_) => {
             return Freshness::Fresh {
@@ -67,8 +82,6 @@ pub fn decide(
     if !matches {
         return Freshness::Mismatch;
     }
-    let response_cc =
-        CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
     let request_cc = CacheControl::from_headers(request.headers());
     let stale_for = staleness(policy, stored, now);
     let may_serve_stale = !response_cc.forbids_stale();
@@ -101,6 +114,32 @@ pub fn decide(
         stale_for,
         stale_if_error: may_serve_stale && within("stale-if-error"),
     }
+}
+
+/// `request` without its `max-stale` request directive.
+fn without_max_stale(request: &Request<Body>) -> Request<Body> {
+    let mut strict = Request::new(Vec::new());
+    *strict.method_mut() = request.method().clone();
+    *strict.uri_mut() = request.uri().clone();
+    *strict.headers_mut() = request.headers().clone();
+    *strict.extensions_mut() = request.extensions().clone();
+    let headers = strict.headers_mut();
+    headers.remove(http::header::CACHE_CONTROL);
+    for value in request.headers().get_all(http::header::CACHE_CONTROL) {
+        let Ok(text) = value.to_str() else { continue };
+        let kept: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty() && !d.to_ascii_lowercase().starts_with("max-stale"))
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        if let Ok(value) = http::HeaderValue::from_str(&kept.join(", ")) {
+            headers.append(http::header::CACHE_CONTROL, value);
+        }
+    }
+    strict
 }
 
 /// A request that states no freshness requirements of its own (RFC 9111 §5.2.1, §5.4).
@@ -368,6 +407,47 @@ mod tests {
         let policy = s.policy(&Method::GET, &"https://a.example/x".parse().unwrap());
         assert_eq!(staleness(&policy, &s, at(30)), Duration::ZERO);
         assert_eq!(staleness(&policy, &s, at(75)), Duration::from_secs(15));
+    }
+
+    /// Regression (tier/properties.rs): `no-cache` stored with a Last-Modified, a client
+    /// sending `max-stale=100`, asked again at once, was a HIT without validation, because
+    /// `http-cache-semantics` lets max-stale override every directive but must-revalidate.
+    #[test]
+    fn rfc9111_4_2_4_max_stale_never_overrides_directives_that_forbid_stale() {
+        for response in [
+            "no-cache",
+            "no-cache, max-age=60",
+            "max-age=10, proxy-revalidate",
+            "s-maxage=10",
+            "max-age=10, must-revalidate",
+        ] {
+            let s = stored(&[
+                ("cache-control", response),
+                ("last-modified", "Tue, 14 Nov 2023 21:13:20 GMT"),
+            ]);
+            for request in ["max-stale=100", "max-stale", "max-stale=100, max-age=3600"] {
+                let r = get(&[("cache-control", request)]);
+                for secs in [0, 20] {
+                    let fresh_now = secs == 0
+                        && (response == "s-maxage=10" || response.ends_with("must-revalidate"));
+                    match decide_at(&s, &r, secs) {
+                        Freshness::Fresh { .. } if fresh_now => {}
+                        Freshness::MustRevalidate { revalidation, .. } if !fresh_now => {
+                            let sent = revalidation.headers.get("cache-control");
+                            assert!(
+                                sent.is_none_or(|v| !v.to_str().unwrap().contains("max-stale")),
+                                "{response} / {request}: {sent:?}"
+                            );
+                        }
+                        other => panic!("{response} / {request} at {secs}s: {other:?}"),
+                    }
+                }
+            }
+        }
+        // Where nothing forbids it, max-stale still serves a stale response.
+        let s = stored(&[("cache-control", "max-age=10")]);
+        let r = get(&[("cache-control", "max-stale=100")]);
+        assert!(matches!(decide_at(&s, &r, 20), Freshness::Fresh { .. }));
     }
 
     proptest::proptest! {

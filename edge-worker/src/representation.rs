@@ -80,7 +80,17 @@ impl EdgeWorker {
     }
 
     /// Handles one request. Hosts put the request's [`routing::Geo`] into its extensions.
-    pub async fn handle<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
+    pub async fn handle<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
+        let head = request.method() == Method::HEAD;
+        let mut outcome = self.handle_any(p, request).await;
+        if head {
+            // RFC 9110 §9.3.2: no content in a response to HEAD, refusals and errors included.
+            outcome.response.body_mut().clear();
+        }
+        outcome
+    }
+
+    async fn handle_any<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
         if let Some(lazy) = self.routing.as_deref().filter(|r| r.redirects()) {
             match lazy.get() {
                 Ok(router) => {
@@ -446,5 +456,7 @@ fn append_vary(headers: &mut HeaderMap, field: &'static str) {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

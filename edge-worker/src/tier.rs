@@ -660,4 +660,6 @@ fn refreshed(
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -119,10 +119,13 @@ async fn verified<P: Platform>(
         }
     };
     let typ = header.typ;
-    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp) + policy.leeway;
+    // `exp` is the token's number: one past what the clock can hold is kept the longest.
+    let until = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(claims.exp).saturating_add(policy.leeway));
     let keep = until
-        .duration_since(now)
-        .unwrap_or_default()
+        .map_or(TOKEN_CACHE_MAX, |until| {
+            until.duration_since(now).unwrap_or_default()
+        })
         .min(TOKEN_CACHE_MAX);
     if !keep.is_zero() {
         let entry = VerifiedToken {

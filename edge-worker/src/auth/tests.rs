@@ -379,6 +379,25 @@ mod gate {
             401
         );
     }
+
+    /// Regression (fuzz target `jwt`): a signed token whose `exp` is past what `SystemTime`
+    /// can hold (here from `{"suss":"htts/edge","exp":1795566666666666664000}`) panicked
+    /// with "overflow when adding duration to instant" when the gate computed how long to
+    /// remember it.
+    #[test]
+    fn a_token_expiring_past_the_end_of_time_is_remembered_not_a_panic() {
+        for exp in ["1795566666666666664000", "18446744073709551615", "1e300"] {
+            let p = origin();
+            let claims = format!(
+                r#"{{"sub":"user-1","iss":"https://issuer.example","aud":"edge","exp":{exp}}}"#
+            );
+            let bearer = format!("Bearer {}", hs(HS_HEADER, &claims));
+            for _ in 0..2 {
+                let response = send(&p, "/api/users/1", &[("authorization", &bearer)]);
+                assert_eq!(response.status(), 200, "exp {exp}");
+            }
+        }
+    }
 }
 
 mod jwks {

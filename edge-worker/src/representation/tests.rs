@@ -175,6 +175,22 @@ fn head_matches_get_and_identity_keeps_the_base_etag() {
     assert_eq!(decoded(&identity), document());
 }
 
+/// Regression (fuzz target `pipeline`, input `/wAAAADxMDA=`): HEAD of an origin-form target
+/// (`/`, no scheme or host) was answered 400 with the JSON error as content; so was any HEAD
+/// refused before the cache (a bad `?fields=` mask here).
+#[test]
+fn rfc9110_9_3_2_head_errors_carry_no_content() {
+    let p = platform();
+    for url in ["/", &format!("{URL}?fields=((")] {
+        let get = send(&p, "GET", url, &[]);
+        let head = send(&p, "HEAD", url, &[]);
+        assert_eq!(get.status(), 400, "{url}");
+        assert!(!get.body().is_empty(), "{url}");
+        assert_eq!(head.status(), 400, "{url}");
+        assert!(head.body().is_empty(), "{url}: HEAD answered with content");
+    }
+}
+
 #[test]
 fn rfc9110_13_2_2_preconditions_at_the_edge() {
     let p = platform();
