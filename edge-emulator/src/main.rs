@@ -233,17 +233,24 @@ struct WorkerConfigArgs {
 impl WorkerConfigArgs {
     /// (auth TOML, routing TOML): the files given, none when switched off, else the defaults.
     fn load(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
-        let auth = configuration(
-            self.auth.clone(),
-            self.no_auth,
-            "auth",
-            edge_emulator::DEFAULT_AUTH,
-        )?;
+        self.load_with(
+            Some(edge_emulator::DEFAULT_AUTH),
+            Some(edge_emulator::DEFAULT_ROUTING),
+        )
+    }
+
+    /// The same with other defaults (proxy mode has none: the user's service, their rules).
+    fn load_with(
+        &self,
+        default_auth: Option<&str>,
+        default_routing: Option<&str>,
+    ) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let auth = configuration(self.auth.clone(), self.no_auth, "auth", default_auth)?;
         let routing = configuration(
             self.routing.clone(),
             self.no_routing,
             "routing",
-            edge_emulator::DEFAULT_ROUTING,
+            default_routing,
         )?;
         Ok((auth, routing))
     }
@@ -275,18 +282,7 @@ async fn main() -> anyhow::Result<()> {
                         .proxy_to(url)
                         .context("--origin takes an http:// URL such as http://127.0.0.1:3000")?;
                     // Your service, your rules: the demo auth and routing apply only when asked.
-                    (
-                        worker
-                            .auth
-                            .as_ref()
-                            .map(std::fs::read_to_string)
-                            .transpose()?,
-                        worker
-                            .routing
-                            .as_ref()
-                            .map(std::fs::read_to_string)
-                            .transpose()?,
-                    )
+                    worker.load_with(None, None)?
                 }
                 None => worker.load()?,
             };
@@ -333,19 +329,19 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A worker configuration: the file given, none when switched off, else the embedded default.
+/// A worker configuration: the file given, none when switched off, else the default (if any).
 fn configuration(
     path: Option<PathBuf>,
     off: bool,
     what: &str,
-    default: &str,
+    default: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
     match (path, off) {
         (_, true) => Ok(None),
         (Some(path), false) => std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the {what} configuration {}", path.display()))
             .map(Some),
-        (None, false) => Ok(Some(default.to_string())),
+        (None, false) => Ok(default.map(str::to_string)),
     }
 }
 

@@ -41,6 +41,32 @@ fn get(url: &str) -> Request<Body> {
         .unwrap()
 }
 
+/// An origin whose body is the request's Accept-Language, varying on it.
+fn by_language(
+    cache_control: &'static str,
+) -> impl Fn(&Request<Body>) -> Result<Response<Body>, FetchError> {
+    move |request| {
+        let lang = request
+            .headers()
+            .get("accept-language")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        Ok(Response::builder()
+            .header("cache-control", cache_control)
+            .header("vary", "Accept-Language")
+            .body(lang.into_bytes())
+            .unwrap())
+    }
+}
+
+fn with_language(url: &str, lang: &str) -> Request<Body> {
+    let mut request = get(url);
+    request
+        .headers_mut()
+        .insert("accept-language", lang.parse().unwrap());
+    request
+}
+
 fn run(tier: &CacheTier, p: &MemoryPlatform, request: Request<Body>) -> Outcome {
     now_or_never(tier.handle(p, request)).expect("in-memory ports never wait")
 }
@@ -251,24 +277,8 @@ fn rfc9111_3_5_authorization_with_public_is_shared() {
 
 #[test]
 fn rfc9111_4_1_vary_selects_variants_and_vary_star_is_never_reused() {
-    let p = MemoryPlatform::new(|request: &Request<Body>| {
-        let lang = request
-            .headers()
-            .get("accept-language")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        Ok(Response::builder()
-            .header("cache-control", "max-age=60")
-            .header("vary", "Accept-Language")
-            .body(lang.into_bytes())
-            .unwrap())
-    });
-    let with = |lang: &str| {
-        let mut r = get("https://shop.example/v");
-        r.headers_mut()
-            .insert("accept-language", lang.parse().unwrap());
-        r
-    };
+    let p = MemoryPlatform::new(by_language("max-age=60"));
+    let with = |lang: &str| with_language("https://shop.example/v", lang);
     assert_eq!(cf(&run(&edge(), &p, with("de"))), "MISS");
     let fr = run(&edge(), &p, with("fr"));
     assert_eq!(cf(&fr), "MISS");
@@ -545,25 +555,8 @@ fn rfc9111_4_4_failed_unsafe_requests_and_other_origins_invalidate_nothing() {
 
 #[test]
 fn rfc9111_4_4_invalidation_reaches_every_vary_variant() {
-    let p = MemoryPlatform::new(|request: &Request<Body>| {
-        let lang = request
-            .headers()
-            .get("accept-language")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        Ok(Response::builder()
-            .header("cache-control", "max-age=600")
-            .header("vary", "accept-language")
-            .body(format!("{lang} v1").into_bytes())
-            .unwrap())
-    });
-    let with_lang = |lang: &str| {
-        let mut request = get("https://shop.example/a");
-        request
-            .headers_mut()
-            .insert("accept-language", lang.parse().unwrap());
-        request
-    };
+    let p = MemoryPlatform::new(by_language("max-age=600"));
+    let with_lang = |lang: &str| with_language("https://shop.example/a", lang);
     run(&edge(), &p, with_lang("en"));
     run(&edge(), &p, with_lang("de"));
     assert_eq!(cf(&run(&edge(), &p, with_lang("de"))), "HIT");
