@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edge_emulator::topology::Topology;
+use edge_emulator::wasm::{IsolatePolicy, Isolation};
 use edge_emulator::{server, Emulator, EmulatorOptions};
 
-/// Runs the edge worker (wasm, a fresh instance per request) inside a modelled CDN — edge PoPs,
-/// regional tiers, origins, simulated round-trip times — and serves it on localhost.
+/// Runs the edge worker (wasm: warm isolates per PoP as on Cloudflare, or a fresh instance per
+/// request as on Fastly) inside a modelled CDN — edge PoPs, regional tiers, origins, simulated
+/// round-trip times — and serves it on localhost.
 #[derive(Parser)]
 #[command(version, propagate_version = true)]
 struct Cli {
@@ -43,6 +45,11 @@ enum Command {
     /// --max-in-flight requests at once, more are shed with 503 and `Retry-After`. Requests
     /// are refused with 414 (URL > 8 KiB), 431 (> 100 header fields or 32 KiB of them) and
     /// 413 (body > 10 MiB), each with a JSON body.
+    ///
+    /// Isolation: by default each PoP keeps warm isolates that serve one request at a time and
+    /// are reused (configuration parsed once per isolate, as on Cloudflare); a trap or a limit
+    /// replaces the isolate. `--isolation fresh` runs a new instance per request.
+    /// `/__emulator/stats` has `isolates` (created, retired by reason, requests per isolate).
     Serve {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -167,6 +174,10 @@ struct SimCommon {
     add_compute: bool,
     #[arg(long)]
     topology: Option<PathBuf>,
+    /// Override the scenario's isolation: `isolate` (warm instances, the default) or `fresh`
+    /// (one per request). The report is the same either way; the run's cost is not.
+    #[arg(long, value_enum)]
+    isolation: Option<Isolation>,
     #[command(flatten)]
     worker: WorkerConfigArgs,
 }
@@ -193,6 +204,40 @@ struct LimitArgs {
     /// fails (502, or stale content where stale-if-error allows), in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     origin_timeout_ms: u64,
+    #[command(flatten)]
+    isolation: IsolationArgs,
+}
+
+/// How the worker's instances are used.
+#[derive(clap::Args, Clone)]
+struct IsolationArgs {
+    /// `isolate`: each PoP keeps warm instances of the worker, reused across requests (one
+    /// request at a time each), as Cloudflare runs isolates; `fresh`: a new instance per
+    /// request, as Fastly Compute does by default. Cost differs; behaviour does not.
+    #[arg(long, value_enum)]
+    isolation: Option<Isolation>,
+    /// Requests an isolate serves before it is replaced by a new one.
+    #[arg(long, value_name = "N", default_value_t = edge_emulator::wasm::DEFAULT_MAX_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    isolate_max_requests: u64,
+    /// Linear memory (MiB) past which an isolate is replaced after its request (linear
+    /// memory never shrinks; Fastly's maxMemoryMiB).
+    #[arg(long, value_name = "MIB", default_value_t = edge_emulator::wasm::DEFAULT_MEMORY_BOUND_MIB as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    isolate_memory_mib: u64,
+}
+
+impl IsolationArgs {
+    /// The policy, with `fallback` as the mode when `--isolation` was not given.
+    fn policy(&self, fallback: Isolation) -> IsolatePolicy {
+        IsolatePolicy {
+            isolation: self.isolation.unwrap_or(fallback),
+            max_requests: self.isolate_max_requests,
+            memory_bound: usize::try_from(self.isolate_memory_mib * 1024 * 1024)
+                .unwrap_or(usize::MAX),
+            ..IsolatePolicy::default()
+        }
+    }
 }
 
 impl LimitArgs {
@@ -207,6 +252,7 @@ impl LimitArgs {
         options.max_in_flight = self.max_in_flight;
         options.coalesce_wait = std::time::Duration::from_millis(self.coalesce_wait_ms);
         options.origin_timeout = std::time::Duration::from_millis(self.origin_timeout_ms);
+        options.isolates = self.isolation.policy(Isolation::Isolate);
     }
 }
 
@@ -432,6 +478,9 @@ impl SimCommon {
         }
         if self.edge_capacity_mib.is_some() {
             scenario.edge_capacity_mib = self.edge_capacity_mib;
+        }
+        if let Some(isolation) = self.isolation {
+            scenario.isolation = isolation;
         }
         scenario.workload.validate()?;
         let topology = load(self.topology.as_ref())?;

@@ -17,7 +17,7 @@
 #   jwt                Bearer credentials, JWT header/claims, Verifier::verify, the auth gate
 #   config             auth and routing configuration: JSON, and TOML as the emulator reads it
 #   routing            routing configuration and route plans
-#   topology           the emulator's topology files (edge-emulator/src/topology.rs by path)
+#   topology           the emulator's topology files (edge-emulator/src/cdn/topology.rs by path)
 #   pipeline           the whole EdgeWorker::handle against a fuzz-chosen upstream
 set -euo pipefail
 target=${1:?usage: run.sh TARGET [SECONDS]}

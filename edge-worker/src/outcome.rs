@@ -2,6 +2,7 @@
 
 use http::{Request, Response};
 
+use crate::routing::RouteChoice;
 use crate::{Body, CfCacheStatus};
 
 /// Work to run after the response has been sent (Cloudflare's `ctx.waitUntil`, the
@@ -23,6 +24,9 @@ pub struct Outcome {
     pub status: Option<CfCacheStatus>,
     /// Whether the response came from another request's fetch (coalescing).
     pub collapsed: bool,
+    /// The origin this request's own upstream answer came from, when geo routing chose one
+    /// (`None`: no fetch, or no routing).
+    pub route: Option<RouteChoice>,
 }
 
 impl Outcome {
@@ -33,6 +37,7 @@ impl Outcome {
             deferred: Vec::new(),
             status: None,
             collapsed: false,
+            route: None,
         }
     }
 }

@@ -68,6 +68,7 @@ pub async fn lookup<P: Platform>(
         deferred: Vec::new(),
         status: Some(CfCacheStatus::Hit),
         collapsed: false,
+        route: None,
     })
 }
 

@@ -118,9 +118,12 @@ impl EdgeWorker {
         // Auth fetches (JWKS) go to their own URLs; only the tier's fetches are routed.
         let mut outcome = match self.routing.as_deref() {
             Some(router) => {
-                let routed = Routed { inner: p, router };
-                self.handle_admitted(&routed, request, subject.as_deref())
-                    .await
+                let routed = Routed::new(p, router);
+                let mut outcome = self
+                    .handle_admitted(&routed, request, subject.as_deref())
+                    .await;
+                outcome.route = routed.take_choice();
+                outcome
             }
             None => self.handle_admitted(p, request, subject.as_deref()).await,
         };
@@ -199,7 +202,7 @@ impl EdgeWorker {
             }
             task => match self.routing.as_deref() {
                 Some(router) => {
-                    let routed = Routed { inner: p, router };
+                    let routed = Routed::new(p, router);
                     self.tier.run_deferred(&routed, task).await
                 }
                 None => self.tier.run_deferred(p, task).await,

@@ -559,6 +559,7 @@ impl CacheTier {
             deferred: Vec::new(),
             status: Some(status),
             collapsed: member.collapsed,
+            route: None,
         }
     }
 }

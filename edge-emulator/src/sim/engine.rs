@@ -9,18 +9,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use edge_worker::CfCacheStatus;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use crate::runtime::types;
-use crate::server::{context, serve_at_pop};
+use crate::bindings::types;
+use crate::edge::serve_at_pop;
 use crate::sim::report::{
     BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, Report,
     ScenarioSummary, TierFigures,
 };
 use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
-use crate::stats::TierCounters;
-use crate::topology::Topology;
+use crate::cdn::stats::TierCounters;
+use crate::cdn::topology::Topology;
+use crate::wasm::{IsolatePolicy, Isolation};
 use crate::{Emulator, EmulatorOptions};
 
 /// Virtual time starts here, so Date headers and token lifetimes are the same every run.
@@ -46,6 +48,9 @@ pub struct SimSetup {
     pub bucket_s: f64,
     /// The workload's analytic description, when it was generated (bounds need it).
     pub spec: Option<WorkloadSpec>,
+    /// Warm isolates or a fresh instance per request: changes the run's cost, never its
+    /// report.
+    pub isolation: Isolation,
     pub workload: String,
 }
 
@@ -126,6 +131,10 @@ async fn run(
         regional_caching: setup.regional_caching,
         jitter: setup.jitter,
         seed: setup.seed,
+        isolates: IsolatePolicy {
+            isolation: setup.isolation,
+            ..IsolatePolicy::default()
+        },
         ..EmulatorOptions::new(setup.topology.clone())
     })
     .await?;
@@ -264,18 +273,19 @@ async fn serve(
         headers,
         body: Vec::new(),
     };
-    let ctx = context(&pop, read.country.clone());
+    let ctx = pop.context(read.country.clone());
     let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
     let mut latency = arrived.elapsed();
     let mut c = collector.lock().unwrap_or_else(|e| e.into_inner());
-    let (status, headers, body_len, compute) = match &result {
-        Ok((response, report)) => (
-            response.status,
-            response.headers.as_slice(),
-            response.body.len() as u64,
-            report.edge,
+    let (status, headers, body_len, compute, cache) = match &result {
+        Ok(served) => (
+            served.response.status,
+            served.response.headers.as_slice(),
+            served.response.body.len() as u64,
+            served.report.edge,
+            served.cache,
         ),
-        Err(_) => (503, &[][..], 0, Duration::ZERO),
+        Err(_) => (503, &[][..], 0, Duration::ZERO, None),
     };
     if add_compute {
         latency += compute;
@@ -304,12 +314,15 @@ async fn serve(
     if status >= 400 {
         c.errors += 1;
     }
-    let edge = header("cf-cache-status").unwrap_or_else(|| "NONE".into());
-    *c.edge_status.entry(edge.clone()).or_default() += 1;
+    let edge = cache.map_or("NONE", |status| status.as_str());
+    *c.edge_status.entry(edge.to_string()).or_default() += 1;
     // Which tier's cache the bytes came from: the edge's on an edge hit, the regional's when
     // its Cache-Status member (origin-nearest first) says hit, else the origin.
     let cache_status = header("cache-status").unwrap_or_default();
-    let tier = if matches!(edge.as_str(), "HIT" | "STALE" | "UPDATING") {
+    let tier = if matches!(
+        cache,
+        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
+    ) {
         "edge"
     } else if cache_status
         .split(',')

@@ -4,7 +4,8 @@ use serde::Deserialize;
 
 use super::engine::SimSetup;
 use super::workload::{WorkloadError, WorkloadSpec};
-use crate::topology::Topology;
+use crate::cdn::topology::Topology;
+use crate::wasm::Isolation;
 
 /// The scenario compiled into the binary (README's main command runs it).
 pub const DEFAULT_SCENARIO: &str = include_str!("../../default-scenario.toml");
@@ -33,6 +34,10 @@ pub struct Scenario {
     pub edge_capacity_mib: Option<f64>,
     #[serde(default)]
     pub jitter: f64,
+    /// `isolate` (warm instances reused, as on Cloudflare; the default) or `fresh` (one
+    /// instance per request). Changes the run's cost, never its report.
+    #[serde(default)]
+    pub isolation: Isolation,
     pub workload: WorkloadSpec,
 }
 
@@ -111,6 +116,7 @@ impl Scenario {
             warmup_s: self.warmup_s,
             bucket_s: self.bucket_s,
             spec: Some(self.workload.clone()),
+            isolation: self.isolation,
             workload: self.workload.describe(),
         }
     }

@@ -7,7 +7,7 @@ use super::engine::{simulate, SimSetup};
 use super::report::Report;
 use super::theory;
 use super::workload::{Generator, WorkloadSpec};
-use crate::topology::Topology;
+use crate::cdn::topology::Topology;
 
 /// One country (so one PoP), public objects, identity only: the textbook setting.
 fn spec(alpha: f64, ttl_s: u64, requests: u64) -> WorkloadSpec {

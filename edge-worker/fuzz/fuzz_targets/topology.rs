@@ -1,4 +1,4 @@
-//! The emulator's topology files (`edge-emulator/src/topology.rs`, `Topology::parse`): arbitrary
+//! The emulator's topology files (`edge-emulator/src/cdn/topology.rs`, `Topology::parse`): arbitrary
 //! TOML through parsing and validation, and a valid topology through its queries (PoP for a
 //! country, round-trip times). None may panic, and RTTs are finite and non-negative.
 //!
@@ -20,7 +20,7 @@ mod faults;
 #[allow(unused_imports)] // why: reached as `origin_stub::FaultPlan` from the topology module
 use faults::FaultPlan;
 
-#[path = "../../../edge-emulator/src/topology.rs"]
+#[path = "../../../edge-emulator/src/cdn/topology.rs"]
 #[allow(dead_code)]
 mod topology;
 

@@ -2,8 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use edge_worker::routing::{Reason, RouteChoice};
 use edge_worker::{
-    headers, Body, CacheEntry, Deferred, StoredResponse, VerifiedToken, WorkerError,
+    headers, Body, CacheEntry, CfCacheStatus, Deferred, Outcome, StoredResponse, VerifiedToken,
+    WorkerError,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
@@ -107,5 +109,41 @@ pub fn deferred_from_wit(task: types::Deferred) -> Result<Deferred, WorkerError>
             Ok(Deferred::Revalidate(request_from_wit(request)?))
         }
         types::Deferred::RefreshJwks(url) => Ok(Deferred::RefreshJwks(url)),
+    }
+}
+
+pub fn cache_status_to_wit(status: CfCacheStatus) -> types::CacheStatus {
+    match status {
+        CfCacheStatus::Hit => types::CacheStatus::Hit,
+        CfCacheStatus::Miss => types::CacheStatus::Miss,
+        CfCacheStatus::Expired => types::CacheStatus::Expired,
+        CfCacheStatus::Stale => types::CacheStatus::Stale,
+        CfCacheStatus::Updating => types::CacheStatus::Updating,
+        CfCacheStatus::Revalidated => types::CacheStatus::Revalidated,
+        CfCacheStatus::Bypass => types::CacheStatus::Bypass,
+        CfCacheStatus::Dynamic => types::CacheStatus::Dynamic,
+    }
+}
+
+fn route_to_wit(route: RouteChoice) -> types::Route {
+    types::Route {
+        origin: route.origin,
+        reason: match route.reason {
+            Reason::Rule => types::RouteReason::Rule,
+            Reason::Residency => types::RouteReason::Residency,
+            Reason::Nearest => types::RouteReason::Nearest,
+            Reason::Failover => types::RouteReason::Failover,
+            Reason::Default => types::RouteReason::Default,
+        },
+    }
+}
+
+pub fn outcome_to_wit(outcome: Outcome) -> types::Outcome {
+    types::Outcome {
+        response: response_to_wit(outcome.response),
+        deferred: outcome.deferred.into_iter().map(deferred_to_wit).collect(),
+        cache: outcome.status.map(cache_status_to_wit),
+        collapsed: outcome.collapsed,
+        route: outcome.route.map(route_to_wit),
     }
 }

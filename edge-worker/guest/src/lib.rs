@@ -6,6 +6,8 @@
 
 mod convert;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +29,7 @@ mod bindings {
     });
 }
 
-use bindings::edge::worker::host;
+use bindings::edge::worker::{cache, clock, config, log, upstream};
 use bindings::edge::worker::types;
 use bindings::Guest;
 
@@ -39,20 +41,20 @@ struct HostPlatform;
 
 impl Platform for HostPlatform {
     fn now(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(host::now_ms())
+        SystemTime::UNIX_EPOCH + Duration::from_millis(clock::now_ms())
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        host::cache_get(key).and_then(convert::entry_from_wit)
+        cache::get(key).and_then(convert::entry_from_wit)
     }
 
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
-        host::cache_put(key, &convert::entry_to_wit(&entry), keep_ms);
+        cache::put(key, &convert::entry_to_wit(&entry), keep_ms);
     }
 
     async fn cache_delete(&self, key: &str) {
-        host::cache_delete(key);
+        cache::delete(key);
     }
 
     /// The host coalesces per PoP across instances; the guard gives the key back when the
@@ -60,7 +62,7 @@ impl Platform for HostPlatform {
     type Guard = LockGuard;
 
     async fn lock(&self, key: &str) -> Locked<LockGuard> {
-        if host::cache_lock(key) {
+        if cache::lock(key) {
             Locked::Write(LockGuard(key.to_string()))
         } else {
             Locked::Read
@@ -68,7 +70,7 @@ impl Platform for HostPlatform {
     }
 
     async fn fetch(&self, request: http::Request<Body>) -> Result<Upstream, FetchError> {
-        match host::fetch(&convert::request_to_wit(request)) {
+        match upstream::fetch(&convert::request_to_wit(request)) {
             Ok(response) => upstream(response),
             Err(message) => Err(FetchError(message)),
         }
@@ -82,7 +84,7 @@ impl Platform for HostPlatform {
         after: Duration,
     ) -> Result<Hedged, FetchError> {
         let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-        let hedged = host::fetch_hedged(
+        let hedged = upstream::fetch_hedged(
             &convert::request_to_wit(primary),
             &convert::request_to_wit(backup),
             after_ms,
@@ -95,7 +97,7 @@ impl Platform for HostPlatform {
     }
 
     fn origin_admit(&self, origin: &str) -> Admission {
-        match host::origin_admit(origin) {
+        match upstream::origin_admit(origin) {
             Ok(()) => Admission::Allow,
             Err(wait_ms) => Admission::Reject {
                 retry_after: Duration::from_millis(wait_ms),
@@ -104,7 +106,7 @@ impl Platform for HostPlatform {
     }
 
     fn origin_report(&self, origin: &str, ok: bool) {
-        host::origin_report(origin, ok);
+        upstream::origin_report(origin, ok);
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -114,7 +116,7 @@ impl Platform for HostPlatform {
             LogLevel::Warn => types::LogLevel::Warn,
             LogLevel::Error => types::LogLevel::Error,
         };
-        host::log(level, message);
+        log::write(level, message);
     }
 }
 
@@ -123,7 +125,7 @@ struct LockGuard(String);
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        host::cache_unlock(&self.0);
+        cache::unlock(&self.0);
     }
 }
 
@@ -143,21 +145,60 @@ fn geo(ctx: &types::RequestContext) -> Geo {
     )
 }
 
-/// The worker for this PoP, with the host's auth and routing configurations. An unusable configuration is
-/// refused by the host at start-up; if one arrives anyway the worker fails closed (500).
-fn worker(ctx: &types::RequestContext) -> Result<EdgeWorker, WorkerError> {
+/// What an instance keeps between the requests it serves (Cloudflare's isolate globals): the
+/// worker built from the host's configuration (auth keys parsed, router prepared), for one
+/// PoP. Nothing of a request lives here: responses and verified tokens go through the host's
+/// caches, keyed as RFC 9111 and the auth design require, and each request's own values are
+/// dropped when `handle` returns.
+struct IsolateState {
+    pop: String,
+    worker: Result<Rc<EdgeWorker>, String>,
+}
+
+thread_local! {
+    /// `None` until the instance's first call. A wasm instance is single-threaded, so a
+    /// thread-local is the instance's global.
+    static ISOLATE: RefCell<Option<IsolateState>> = const { RefCell::new(None) };
+}
+
+/// The worker for this PoP: built on the instance's first request and kept for the next ones.
+/// An unusable configuration is refused by the host at start-up; if one arrives anyway the
+/// worker fails closed (500) on every request of this instance.
+fn worker(ctx: &types::RequestContext) -> Result<Rc<EdgeWorker>, WorkerError> {
+    ISOLATE.with(|cell| {
+        let mut state = cell.borrow_mut();
+        let built = match state.as_ref() {
+            // Hosts give an instance one PoP; a different one rebuilds rather than misnames
+            // the cache in Cache-Status.
+            Some(isolate) if isolate.pop == ctx.pop => isolate.worker.clone(),
+            _ => {
+                install_panic_hook();
+                let worker = build_worker(ctx).map(Rc::new);
+                *state = Some(IsolateState {
+                    pop: ctx.pop.clone(),
+                    worker: worker.clone(),
+                });
+                worker
+            }
+        };
+        built.map_err(WorkerError::Config)
+    })
+}
+
+/// The worker from the host's auth and routing configurations.
+fn build_worker(ctx: &types::RequestContext) -> Result<EdgeWorker, String> {
     let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
-    if let Some(redirect) = host::routing_mode() {
-        let router = LazyRouter::from_loader(redirect, host::routing_config);
+    if let Some(redirect) = config::routing_mode() {
+        let router = LazyRouter::from_loader(redirect, config::routing_config);
         worker = worker.with_lazy_routing(Arc::new(router));
     }
-    let Some(json) = host::auth_config() else {
+    let Some(json) = config::auth_config() else {
         return Ok(worker);
     };
     let policy = serde_json::from_str::<AuthConfig>(&json)
         .map_err(|e| e.to_string())
         .and_then(|config| config.build().map_err(|e| e.to_string()))
-        .map_err(|e| WorkerError::Config(format!("auth configuration: {e}")))?;
+        .map_err(|e| format!("auth configuration: {e}"))?;
     Ok(worker.with_auth(Arc::new(policy)))
 }
 
@@ -165,57 +206,48 @@ fn worker(ctx: &types::RequestContext) -> Result<EdgeWorker, WorkerError> {
 /// host gives the guest no stderr.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        host::log(types::LogLevel::Error, &format!("worker panicked: {info}"));
+        log::write(types::LogLevel::Error, &format!("worker panicked: {info}"));
     }));
+}
+
+fn refused(error: WorkerError) -> types::Outcome {
+    types::Outcome {
+        response: convert::response_to_wit(error.to_response()),
+        deferred: Vec::new(),
+        cache: None,
+        collapsed: false,
+        route: None,
+    }
 }
 
 impl Guest for Component {
     fn handle(request: types::Request, ctx: types::RequestContext) -> types::Outcome {
-        install_panic_hook();
+        let worker = match worker(&ctx) {
+            Ok(worker) => worker,
+            Err(error) => return refused(error),
+        };
         let request = match convert::request_from_wit(request) {
             Ok(mut request) => {
                 request.extensions_mut().insert(geo(&ctx));
                 request
             }
-            Err(error) => {
-                return types::Outcome {
-                    response: convert::response_to_wit(error.to_response()),
-                    deferred: Vec::new(),
-                }
-            }
-        };
-        let worker = match worker(&ctx) {
-            Ok(worker) => worker,
-            Err(error) => {
-                return types::Outcome {
-                    response: convert::response_to_wit(error.to_response()),
-                    deferred: Vec::new(),
-                }
-            }
+            Err(error) => return refused(error),
         };
         let outcome = now_or_never(worker.handle(&HostPlatform, request))
             .expect("host imports are synchronous, so the core never waits");
-        types::Outcome {
-            response: convert::response_to_wit(outcome.response),
-            deferred: outcome
-                .deferred
-                .into_iter()
-                .map(convert::deferred_to_wit)
-                .collect(),
-        }
+        convert::outcome_to_wit(outcome)
     }
 
     fn run_deferred(task: types::Deferred, ctx: types::RequestContext) {
-        install_panic_hook();
+        let Ok(worker) = worker(&ctx) else {
+            return;
+        };
         let Ok(mut task) = convert::deferred_from_wit(task) else {
             return;
         };
         if let Deferred::Revalidate(request) = &mut task {
             request.extensions_mut().insert(geo(&ctx));
         }
-        let Ok(worker) = worker(&ctx) else {
-            return;
-        };
         now_or_never(worker.run_deferred(&HostPlatform, task))
             .expect("host imports are synchronous, so the core never waits");
     }

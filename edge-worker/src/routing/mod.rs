@@ -27,7 +27,7 @@ pub use config::{
     ResidencyPin, RoutingConfig, RoutingConfigError, MAX_ORIGINS,
 };
 pub use geo::{great_circle_km, Geo, GeoPoint};
-pub use send::{redirect, Routed, StaleFallback, ORIGIN_REGION_HEADER};
+pub use send::{redirect, RouteChoice, Routed, StaleFallback, ORIGIN_REGION_HEADER};
 
 use config::{country_key, CountryKey};
 

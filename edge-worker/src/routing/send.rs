@@ -19,11 +19,43 @@ pub const ORIGIN_REGION_HEADER: &str = "x-edge-origin-region";
 #[derive(Debug, Clone, Copy)]
 pub struct StaleFallback;
 
+/// Which origin produced the response a fetch returned, and why it was chosen: the typed
+/// form of [`ORIGIN_REGION_HEADER`], which hosts count without parsing the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteChoice {
+    pub origin: String,
+    pub reason: Reason,
+}
+
 /// A [`Platform`] whose `fetch` goes to the origins a [`Router`] picks; everything else is the
 /// inner platform's.
 pub struct Routed<'a, P> {
     pub inner: &'a P,
     pub router: &'a LazyRouter,
+    /// The origin of the last fetch this request made (its final answer), if any.
+    pub chosen: std::cell::RefCell<Option<RouteChoice>>,
+}
+
+impl<'a, P> Routed<'a, P> {
+    pub fn new(inner: &'a P, router: &'a LazyRouter) -> Self {
+        Self {
+            inner,
+            router,
+            chosen: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// The route of this request's last upstream answer, if it fetched.
+    pub fn take_choice(&self) -> Option<RouteChoice> {
+        self.chosen.borrow_mut().take()
+    }
+
+    fn choose(&self, origin: &str, reason: Reason) {
+        *self.chosen.borrow_mut() = Some(RouteChoice {
+            origin: origin.to_string(),
+            reason,
+        });
+    }
 }
 
 impl<P: Platform> Platform for Routed<'_, P> {
@@ -167,6 +199,7 @@ impl<P: Platform> Routed<'_, P> {
             let ok = healthy(&result);
             self.inner.origin_report(served_origin, ok);
             if ok {
+                self.choose(served_origin, served_by.reason);
                 return result.map(|mut upstream| {
                     annotate(&mut upstream.response, served_origin, served_by.reason);
                     upstream
@@ -184,11 +217,9 @@ impl<P: Platform> Routed<'_, P> {
             // The last origin tried answered (with a 5xx): pass its answer on, so stale-if-error
             // and the client see what the origin said.
             Some((Ok(mut upstream), by)) => {
-                annotate(
-                    &mut upstream.response,
-                    &router.origins[by.origin].name,
-                    by.reason,
-                );
+                let name = &router.origins[by.origin].name;
+                self.choose(name, by.reason);
+                annotate(&mut upstream.response, name, by.reason);
                 Ok(upstream)
             }
             // A request that may not be replayed failed in flight: the origin may have acted

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The topology compiled into the binary.
-pub const DEFAULT_TOPOLOGY: &str = include_str!("../default-topology.toml");
+pub const DEFAULT_TOPOLOGY: &str = include_str!("../../default-topology.toml");
 
 /// Most PoPs, regional tiers or origins a file may declare.
 pub const MAX_NODES: usize = 1000;

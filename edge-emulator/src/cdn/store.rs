@@ -169,10 +169,10 @@ impl Weigh for edge_worker::CacheEntry {
     }
 }
 
-impl Weigh for crate::runtime::types::CacheEntry {
+impl Weigh for crate::bindings::types::CacheEntry {
     fn weight(&self) -> u64 {
         match self {
-            crate::runtime::types::CacheEntry::Response(stored) => stored.body.len() as u64 + 512,
+            crate::bindings::types::CacheEntry::Response(stored) => stored.body.len() as u64 + 512,
             _ => 256,
         }
     }

@@ -1,9 +1,9 @@
 //! Conversions between HTTP types and the WIT records, on the host side.
 
 use edge_worker::{headers, Body};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response};
 
-use crate::runtime::types;
+use crate::bindings::types;
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String> {
     headers::from_pairs(fields).map_err(|e| e.to_string())
@@ -32,13 +32,6 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     }
 }
 
-pub fn response_from_wit(response: types::Response) -> Result<Response<Body>, String> {
-    let mut built = Response::new(response.body);
-    *built.status_mut() = StatusCode::from_u16(response.status)
-        .map_err(|_| format!("invalid status {}", response.status))?;
-    *built.headers_mut() = headers_from_wit(response.headers)?;
-    Ok(built)
-}
 
 /// Puts `metric` first in the Server-Timing list, so hops read from client to origin.
 pub fn prepend_server_timing(headers: &mut Vec<(String, Vec<u8>)>, metric: &str) {
@@ -53,5 +46,30 @@ pub fn prepend_server_timing(headers: &mut Vec<(String, Vec<u8>)>, metric: &str)
             *value = joined;
         }
         None => headers.push(("server-timing".into(), metric.as_bytes().to_vec())),
+    }
+}
+
+pub fn cache_status_from_wit(status: types::CacheStatus) -> edge_worker::CfCacheStatus {
+    use edge_worker::CfCacheStatus as S;
+    match status {
+        types::CacheStatus::Hit => S::Hit,
+        types::CacheStatus::Miss => S::Miss,
+        types::CacheStatus::Expired => S::Expired,
+        types::CacheStatus::Stale => S::Stale,
+        types::CacheStatus::Updating => S::Updating,
+        types::CacheStatus::Revalidated => S::Revalidated,
+        types::CacheStatus::Bypass => S::Bypass,
+        types::CacheStatus::Dynamic => S::Dynamic,
+    }
+}
+
+pub fn reason_from_wit(reason: types::RouteReason) -> edge_worker::routing::Reason {
+    use edge_worker::routing::Reason as R;
+    match reason {
+        types::RouteReason::Rule => R::Rule,
+        types::RouteReason::Residency => R::Residency,
+        types::RouteReason::Nearest => R::Nearest,
+        types::RouteReason::Failover => R::Failover,
+        types::RouteReason::Default => R::Default,
     }
 }

@@ -10,11 +10,11 @@ use edge_worker::routing::Router;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::{HeaderValue, Request, Response};
 
-use crate::coalesce::{Coalescer, FetchGuard};
-use crate::origins::OriginHandle;
-use crate::stats::{OriginCounters, TierCounters};
-use crate::store::MemoryStore;
-use crate::Network;
+use crate::cdn::coalesce::{Coalescer, FetchGuard};
+use crate::cdn::origins::OriginHandle;
+use crate::cdn::stats::{OriginCounters, TierCounters};
+use crate::cdn::store::MemoryStore;
+use crate::cdn::network::Network;
 
 /// An origin this tier can reach, and the round trip to it.
 pub struct OriginLink {
@@ -65,7 +65,7 @@ impl RegionalTier {
             counters: TierCounters::default(),
             strip_authorization: false,
             caching: true,
-            coalescer: Coalescer::new(crate::coalesce::DEFAULT_WAIT_LIMIT),
+            coalescer: Coalescer::new(crate::cdn::coalesce::DEFAULT_WAIT_LIMIT),
         }
     }
 
@@ -109,7 +109,7 @@ impl RegionalTier {
                 tier.tier
                     .run_deferred(&RegionalPlatform::new(&tier), task)
                     .await;
-                crate::stats::bump(&tier.counters.background_refreshes);
+                crate::cdn::stats::bump(&tier.counters.background_refreshes);
             });
         }
         let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
@@ -164,9 +164,9 @@ impl Platform for RegionalPlatform<'_> {
         if tier.strip_authorization {
             request.headers_mut().remove(http::header::AUTHORIZATION);
         }
-        crate::stats::bump(&tier.counters.upstream_requests);
+        crate::cdn::stats::bump(&tier.counters.upstream_requests);
         let link = tier.link_for(request.uri());
-        crate::stats::bump(&link.counters.requests);
+        crate::cdn::stats::bump(&link.counters.requests);
         let started = Instant::now();
         tier.network.traverse(link.rtt).await;
         let mut response = link.origin.send(request).await.map_err(FetchError)?;

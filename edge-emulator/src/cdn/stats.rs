@@ -129,6 +129,31 @@ pub struct StatsReport {
     /// Per origin: requests, failures, failovers, hedges and circuit states.
     pub routing: BTreeMap<String, OriginRouting>,
     pub load: LoadReport,
+    /// The worker's instances: created, retired by reason, requests each served.
+    pub isolates: IsolateReport,
+}
+
+/// How the worker's instances were used (`--isolation`).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IsolateReport {
+    /// `isolate` (warm instances reused) or `fresh` (one instance per request).
+    pub mode: &'static str,
+    /// Instances created, across PoPs.
+    pub created: u64,
+    /// Instances alive now: serving a request or idle.
+    pub live: u64,
+    /// Instances waiting for a request.
+    pub idle: u64,
+    /// Worker calls (client requests and deferred work) the instances ran.
+    pub requests: u64,
+    /// `requests / created`: how well instances are reused (1.0 in fresh mode).
+    pub requests_per_isolate: f64,
+    /// The most requests one instance has served.
+    pub max_requests_per_isolate: u64,
+    /// Instances dropped, by reason: `trap`, `cpu_limit`, `memory_limit`, `max_requests`,
+    /// `memory_bound`, `idle_full` (more idle than the PoP keeps), `cancelled` (the client
+    /// went away mid-request), `single_use` (fresh mode).
+    pub retired: BTreeMap<&'static str, u64>,
 }
 
 /// How `serve` is holding up: admission and coalescing under load.
@@ -199,6 +224,28 @@ pub fn prometheus(report: &StatsReport) -> String {
     ] {
         let _ = writeln!(out, "# TYPE edge_emulator_{name} {kind}");
         let _ = writeln!(out, "edge_emulator_{name} {value}");
+    }
+    let isolates = &report.isolates;
+    for (name, kind, value) in [
+        ("isolates_created_total", "counter", isolates.created),
+        ("isolates_live", "gauge", isolates.live),
+        ("isolates_idle", "gauge", isolates.idle),
+        ("isolate_requests_total", "counter", isolates.requests),
+        (
+            "isolate_max_requests",
+            "gauge",
+            isolates.max_requests_per_isolate,
+        ),
+    ] {
+        let _ = writeln!(out, "# TYPE edge_emulator_{name} {kind}");
+        let _ = writeln!(out, "edge_emulator_{name} {value}");
+    }
+    let _ = writeln!(out, "# TYPE edge_emulator_isolates_retired_total counter");
+    for (reason, value) in &isolates.retired {
+        let _ = writeln!(
+            out,
+            "edge_emulator_isolates_retired_total{{reason=\"{reason}\"}} {value}"
+        );
     }
     let _ = writeln!(out, "# TYPE edge_emulator_origin_requests_total counter");
     for (origin, o) in &report.origins {

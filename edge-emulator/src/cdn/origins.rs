@@ -10,8 +10,8 @@ use http::{Request, Response};
 use origin_stub::{Origin, OriginConfig};
 use tokio::sync::watch;
 
-use crate::clock::EmulatorClock;
-use crate::topology::OriginSite;
+use crate::cdn::clock::EmulatorClock;
+use crate::cdn::topology::OriginSite;
 
 /// Largest origin response body the emulator reads; larger responses fail as 502.
 pub const MAX_ORIGIN_BODY: usize = 64 * 1024 * 1024;

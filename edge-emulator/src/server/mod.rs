@@ -1,5 +1,7 @@
-//! The emulator's HTTP face: every request runs through a PoP's worker; `/__emulator/` holds
-//! the admin endpoints.
+//! The emulator's HTTP face: every request runs through a PoP's worker (`edge::serve_at_pop`);
+//! `/__emulator/` holds the admin endpoints (`admin`).
+
+mod admin;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,17 +10,17 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use edge_worker::headers::end_to_end;
-use edge_worker::CfCacheStatus;
 
-use crate::runtime::{types, PopNode, RunReport, WorkerFailure};
-use crate::stats::prometheus;
-use crate::Emulator;
+use crate::bindings::types;
+use crate::cdn::pop::PopNode;
+use crate::edge::serve_at_pop;
+use crate::emulator::Emulator;
+use crate::wasm::WorkerFailure;
 
 /// Request size limits, answered with 413 / 414 / 431 and a JSON body.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
@@ -30,17 +32,7 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 const EMULATOR_CONTROLS: &[&str] = &["x-emulator-pop", "x-emulator-fault"];
 
 pub fn app(emulator: Arc<Emulator>) -> Router {
-    Router::new()
-        .route("/__emulator/stats", get(stats))
-        .route("/__emulator/metrics", get(metrics))
-        .route("/__emulator/clock", get(clock).post(advance_clock))
-        .route("/__emulator/origins", get(origins))
-        .route(
-            "/__emulator/origins/{name}/faults",
-            get(origin_faults).put(set_origin_faults),
-        )
-        .fallback(edge)
-        .with_state(emulator)
+    admin::routes().fallback(edge).with_state(emulator)
 }
 
 /// Header fields hyper parses per request. Above [`MAX_HEADER_COUNT`], so that a request
@@ -261,140 +253,14 @@ async fn edge(
         .get("cf-ipcountry")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let ctx = context(&pop, country);
+    let ctx = pop.context(country);
 
-    let (response, _) = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
+    let served = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
         .await
         .inspect_err(|failure| {
             eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
         })?;
-    Ok(to_http(response))
-}
-
-/// One client request at a PoP, as `serve` and the simulator run it: the client's round
-/// trip, the worker in a fresh instance, counters, deferred work spawned, Server-Timing.
-pub async fn serve_at_pop(
-    emulator: &Arc<Emulator>,
-    pop: &Arc<PopNode>,
-    request: types::Request,
-    ctx: types::RequestContext,
-    trap: bool,
-) -> Result<(types::Response, RunReport), WorkerFailure> {
-    let client_rtt = emulator.topology.client_rtt();
-    emulator.network.traverse(client_rtt).await;
-    let (outcome, report) = match emulator.runtime.handle(pop, &request, &ctx, trap).await {
-        Ok(result) => result,
-        Err(failure) => {
-            crate::stats::bump(&pop.counters.worker_errors);
-            return Err(failure);
-        }
-    };
-    let status = outcome
-        .response
-        .headers
-        .iter()
-        .find(|(n, _)| n == "cf-cache-status")
-        .and_then(|(_, v)| CfCacheStatus::parse(v));
-    pop.counters
-        .record(status, edge_collapsed(&outcome.response.headers));
-    count_failover(emulator, status, &outcome.response.headers);
-    for task in outcome.deferred {
-        spawn_deferred(emulator, pop, task, ctx.clone());
-    }
-    let mut response = outcome.response;
-    let timing = format!(
-        "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
-        client_rtt.as_secs_f64() * 1000.0,
-        report.edge.as_secs_f64() * 1000.0,
-        pop.name
-    );
-    crate::convert::prepend_server_timing(&mut response.headers, &timing);
-    Ok((response, report))
-}
-
-/// Whether the edge's own Cache-Status member (the last: members are origin-nearest first)
-/// says this request was served by another request's fetch.
-fn edge_collapsed(headers: &[(String, Vec<u8>)]) -> bool {
-    headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("cache-status"))
-        .filter_map(|(_, v)| std::str::from_utf8(v).ok())
-        .flat_map(|v| v.split(','))
-        .last()
-        .is_some_and(|member| member.split(';').any(|p| p.trim() == "collapsed"))
-}
-
-/// The request context a PoP gives the worker: its name and location, the client's country.
-pub fn context(pop: &PopNode, country: Option<String>) -> types::RequestContext {
-    types::RequestContext {
-        pop: pop.name.clone(),
-        country,
-        continent: None,
-        // Clients are placed at their PoP: the emulator knows no finer location.
-        latitude: Some(pop.location.0),
-        longitude: Some(pop.location.1),
-    }
-}
-
-/// Counts a response that a failover origin produced for this request (not a stored copy
-/// of one, which carries the same header on later hits).
-fn count_failover(
-    emulator: &Emulator,
-    status: Option<CfCacheStatus>,
-    headers: &[(String, Vec<u8>)],
-) {
-    if matches!(
-        status,
-        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
-    ) {
-        return;
-    }
-    let Some((_, value)) = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(edge_worker::routing::ORIGIN_REGION_HEADER))
-    else {
-        return;
-    };
-    let value = String::from_utf8_lossy(value);
-    if let Some(origin) = value.strip_suffix("; reason=failover") {
-        if let Some(counters) = emulator.origin_counters.get(origin) {
-            crate::stats::bump(&counters.failovers);
-        }
-    }
-}
-
-/// Runs a worker's deferred task in its own instance after the response, once per URL at a
-/// time per PoP (a burst of stale hits triggers one refresh).
-fn spawn_deferred(
-    emulator: &Arc<Emulator>,
-    pop: &Arc<PopNode>,
-    task: types::Deferred,
-    ctx: types::RequestContext,
-) {
-    let url = match &task {
-        types::Deferred::Revalidate(request) => request.url.clone(),
-        types::Deferred::RefreshJwks(url) => format!("jwks:{url}"),
-    };
-    if !pop
-        .refreshing
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(url.clone())
-    {
-        return;
-    }
-    let (emulator, pop) = (emulator.clone(), pop.clone());
-    tokio::spawn(async move {
-        if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
-            crate::stats::bump(&pop.counters.worker_errors);
-            eprintln!("[edge-{}] background refresh of {url}: {failure}", pop.name);
-        }
-        pop.refreshing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&url);
-        crate::stats::bump(&pop.counters.background_refreshes);
-    });
+    Ok(to_http(served.response))
 }
 
 fn to_http(response: types::Response) -> Response {
@@ -412,120 +278,3 @@ fn to_http(response: types::Response) -> Response {
         .unwrap_or_else(|e| json_error(StatusCode::BAD_GATEWAY, "invalid_response", e.to_string()))
 }
 
-async fn stats(State(emulator): State<Arc<Emulator>>) -> Response {
-    Json(emulator.stats()).into_response()
-}
-
-async fn metrics(State(emulator): State<Arc<Emulator>>) -> Response {
-    let mut response = prometheus(&emulator.stats()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
-}
-
-async fn clock(State(emulator): State<Arc<Emulator>>) -> Response {
-    let clock = &emulator.network.clock;
-    Json(json!({ "now_ms": clock.now_ms(), "offset_ms": clock.offset().as_millis() as u64 }))
-        .into_response()
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Advance {
-    advance_secs: f64,
-}
-
-/// Moves the emulator's clock (and so every cache's and origin's idea of now) forward.
-async fn advance_clock(State(emulator): State<Arc<Emulator>>, body: axum::body::Bytes) -> Response {
-    match serde_json::from_slice::<Advance>(&body) {
-        Ok(Advance { advance_secs }) if (0.0..=1e9).contains(&advance_secs) => {
-            emulator
-                .network
-                .clock
-                .advance(std::time::Duration::from_secs_f64(advance_secs));
-            clock(State(emulator)).await
-        }
-        _ => json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_clock_change",
-            "send {\"advance_secs\": N} with 0 <= N <= 1e9; time only moves forward",
-        ),
-    }
-}
-
-/// Routing per origin: requests, failures, failovers, hedges, and each PoP's circuit state.
-async fn origins(State(emulator): State<Arc<Emulator>>) -> Response {
-    Json(emulator.routing_report()).into_response()
-}
-
-/// The in-process origin-stub named `name`, or the error response saying why not.
-fn stub(emulator: &Emulator, name: &str) -> Result<Arc<origin_stub::Origin>, Box<Response>> {
-    let Some(handle) = emulator.origins.get(name) else {
-        let known: Vec<&str> = emulator.origins.keys().map(String::as_str).collect();
-        return Err(Box::new(json_error(
-            StatusCode::NOT_FOUND,
-            "unknown_origin",
-            format!("no origin {name:?}; known origins: {}", known.join(", ")),
-        )));
-    };
-    handle.stub.clone().ok_or_else(|| {
-        Box::new(json_error(
-            StatusCode::CONFLICT,
-            "external_origin",
-            format!(
-                "origin {name} is a real server ({}); inject faults there",
-                handle.base_url
-            ),
-        ))
-    })
-}
-
-async fn origin_faults(
-    State(emulator): State<Arc<Emulator>>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> Response {
-    match stub(&emulator, &name) {
-        Ok(origin) => Json(
-            origin
-                .faults
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        )
-        .into_response(),
-        Err(response) => *response,
-    }
-}
-
-/// Takes a region down, slows it or makes it flap: the body is a fault plan, e.g.
-/// `{"down_for_secs": 30}`, `{"extra_latency_ms": 2000}`, `{"flap_period_ms": 1000}`;
-/// `{}` clears every fault.
-async fn set_origin_faults(
-    State(emulator): State<Arc<Emulator>>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    let origin = match stub(&emulator, &name) {
-        Ok(origin) => origin,
-        Err(response) => return *response,
-    };
-    let plan = serde_json::from_slice::<origin_stub::FaultPlan>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|plan| plan.resolve(emulator.network.clock.now()));
-    match plan {
-        Ok(plan) => {
-            *origin.faults.lock().unwrap_or_else(|e| e.into_inner()) = plan.clone();
-            Json(plan).into_response()
-        }
-        Err(message) => json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_fault_plan",
-            format!(
-                "{message}; send e.g. {{\"down_for_secs\": 30}}, {{\"extra_latency_ms\": 2000}}, \
-                 {{\"flap_period_ms\": 1000}}, {{\"error_rate\": 0.5}} or {{}} to clear"
-            ),
-        ),
-    }
-}

@@ -1,0 +1,111 @@
+//! One client request at a PoP, as `serve` and `simulate` both run it: the client's round
+//! trip, the worker on an isolate of the PoP, counters from the worker's typed outcome,
+//! deferred work spawned, Server-Timing.
+
+use std::sync::Arc;
+
+use edge_worker::routing::Reason;
+use edge_worker::CfCacheStatus;
+
+use crate::bindings::types;
+use crate::cdn::pop::PopNode;
+use crate::cdn::stats::bump;
+use crate::emulator::Emulator;
+use crate::wasm::{self, RunReport, WorkerFailure};
+
+/// What the PoP answered, with what the worker decided.
+pub struct Served {
+    pub response: types::Response,
+    pub report: RunReport,
+    /// The edge cache's outcome (`None`: refused before the cache).
+    pub cache: Option<CfCacheStatus>,
+}
+
+/// The PoP entry point: runs one client request through `pop`.
+pub async fn serve_at_pop(
+    emulator: &Arc<Emulator>,
+    pop: &Arc<PopNode>,
+    request: types::Request,
+    ctx: types::RequestContext,
+    trap: bool,
+) -> Result<Served, WorkerFailure> {
+    let client_rtt = emulator.topology.client_rtt();
+    emulator.network.traverse(client_rtt).await;
+    let (outcome, report) = match emulator.runtime.handle(pop, &request, &ctx, trap).await {
+        Ok(result) => result,
+        Err(failure) => {
+            bump(&pop.counters.worker_errors);
+            return Err(failure);
+        }
+    };
+    let cache = outcome.cache.map(wasm::cache_status_from_wit);
+    pop.counters.record(cache, outcome.collapsed);
+    if let Some(route) = &outcome.route {
+        count_failover(emulator, cache, route);
+    }
+    for task in outcome.deferred {
+        spawn_deferred(emulator, pop, task, ctx.clone());
+    }
+    let mut response = outcome.response;
+    let timing = format!(
+        "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
+        client_rtt.as_secs_f64() * 1000.0,
+        report.edge.as_secs_f64() * 1000.0,
+        pop.name
+    );
+    wasm::prepend_server_timing(&mut response.headers, &timing);
+    Ok(Served {
+        response,
+        report,
+        cache,
+    })
+}
+
+/// Counts a response that a failover origin produced for this request (not one served from
+/// a stored copy, which this request only refreshed or failed to).
+fn count_failover(emulator: &Emulator, cache: Option<CfCacheStatus>, route: &types::Route) {
+    if matches!(
+        cache,
+        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
+    ) || wasm::reason_from_wit(route.reason) != Reason::Failover
+    {
+        return;
+    }
+    if let Some(counters) = emulator.origin_counters.get(&route.origin) {
+        bump(&counters.failovers);
+    }
+}
+
+/// Runs a worker's deferred task on an isolate of the PoP after the response, once per URL
+/// at a time per PoP (a burst of stale hits triggers one refresh).
+fn spawn_deferred(
+    emulator: &Arc<Emulator>,
+    pop: &Arc<PopNode>,
+    task: types::Deferred,
+    ctx: types::RequestContext,
+) {
+    let url = match &task {
+        types::Deferred::Revalidate(request) => request.url.clone(),
+        types::Deferred::RefreshJwks(url) => format!("jwks:{url}"),
+    };
+    if !pop
+        .refreshing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(url.clone())
+    {
+        return;
+    }
+    let (emulator, pop) = (emulator.clone(), pop.clone());
+    tokio::spawn(async move {
+        if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
+            bump(&pop.counters.worker_errors);
+            eprintln!("[edge-{}] background refresh of {url}: {failure}", pop.name);
+        }
+        pop.refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&url);
+        bump(&pop.counters.background_refreshes);
+    });
+}

@@ -1,0 +1,403 @@
+//! The running emulator: the worker runtime and the CDN model around it, built from a
+//! topology and the worker's configurations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use edge_worker::routing::HealthBoard;
+
+use crate::bindings::WORKER_COMPONENT;
+use crate::cdn::clock::EmulatorClock;
+use crate::cdn::network::Network;
+use crate::cdn::origins::{self, OriginHandle};
+use crate::cdn::pop::{PopNode, PopRouting};
+use crate::cdn::regional::{OriginLink, RegionalTier};
+use crate::cdn::stats::{self, OriginCounters, OriginReport, OriginRouting, StatsReport};
+use crate::cdn::topology::Topology;
+use crate::cdn::{coalesce, store};
+use crate::wasm::{self, IsolatePolicy, WorkerRuntime};
+
+/// How to start an emulator.
+pub struct EmulatorOptions {
+    pub topology: Topology,
+    /// Multiplies every simulated RTT before sleeping it; 0 sleeps none.
+    pub time_scale: f64,
+    /// The worker's auth configuration (TOML text); `None`: every route is public.
+    pub auth_toml: Option<String>,
+    /// The worker's routing configuration (TOML text); `None`: each PoP's misses go to its
+    /// regional tier's origin.
+    pub routing_toml: Option<String>,
+    /// Virtual time from this start (the simulator, inside a paused tokio runtime), with
+    /// origins called in-process; `None`: wall time and origins over loopback HTTP.
+    pub virtual_start: Option<SystemTime>,
+    /// Each edge PoP's cache capacity in bytes (LRU); `None`: only the slot limit.
+    pub edge_capacity_bytes: Option<u64>,
+    /// Whether regional tiers cache; `false` makes them pass-through (an edge-only CDN).
+    pub regional_caching: bool,
+    /// Each hop's RTT × (1 + jitter·N(0,1)), clamped at 0; 0 keeps RTTs exact.
+    pub jitter: f64,
+    /// Seeds the jitter draws.
+    pub seed: u64,
+    /// How long a request waits for another's fetch of the same key before fetching itself.
+    pub coalesce_wait: std::time::Duration,
+    /// Per-request CPU and memory limits of the worker, and the instance pool's size.
+    pub guest_limits: wasm::GuestLimits,
+    /// Warm isolates per PoP, or a fresh instance per request; when isolates are recycled.
+    pub isolates: IsolatePolicy,
+    /// Client requests `serve` handles at once; the next is shed with 503 and Retry-After.
+    pub max_in_flight: usize,
+    /// How long an origin may take for a whole response before the fetch fails.
+    pub origin_timeout: std::time::Duration,
+}
+
+impl EmulatorOptions {
+    /// Serve-mode defaults: real time (scale 1), no auth, no routing, caching regional tiers.
+    pub fn new(topology: Topology) -> Self {
+        Self {
+            topology,
+            time_scale: 1.0,
+            auth_toml: None,
+            routing_toml: None,
+            virtual_start: None,
+            edge_capacity_bytes: None,
+            regional_caching: true,
+            jitter: 0.0,
+            seed: 0,
+            coalesce_wait: coalesce::DEFAULT_WAIT_LIMIT,
+            guest_limits: wasm::GuestLimits::default(),
+            isolates: IsolatePolicy::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            origin_timeout: origins::ORIGIN_TIMEOUT,
+        }
+    }
+}
+
+/// Client requests served at once by default: below the instance pool (2048), which also
+/// holds background refreshes.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1536;
+
+/// The default routing: nearest of the three regions, EU/EEA pinned to eu-west.
+pub const DEFAULT_ROUTING: &str = include_str!("../default-routing.toml");
+
+/// A TOML configuration as the JSON value the worker parses.
+fn toml_to_json(toml_text: &str) -> anyhow::Result<serde_json::Value> {
+    let value: toml::Value = toml::from_str(toml_text)?;
+    Ok(serde_json::to_value(value)?)
+}
+
+/// Parses and checks a routing configuration against the topology (every routed origin must
+/// be one of its `[[origin]]`s) and returns its JSON for the worker and the prepared router.
+pub fn routing_config(
+    toml_text: &str,
+    topology: &Topology,
+) -> anyhow::Result<(String, edge_worker::routing::Router)> {
+    let json = toml_to_json(toml_text)?;
+    let config: edge_worker::routing::RoutingConfig = serde_json::from_value(json.clone())?;
+    let router = config.build()?;
+    for (i, origin) in router.origins.iter().enumerate() {
+        anyhow::ensure!(
+            topology.origin(&origin.name).is_some(),
+            "routing origin {:?} is not an [[origin]] of the topology (it has: {})",
+            origin.name,
+            topology
+                .origins
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        anyhow::ensure!(
+            router.origins[..i]
+                .iter()
+                .all(|o| o.authority != origin.authority),
+            "routing origins must have distinct URL hosts; {} repeats {}",
+            origin.name,
+            origin.authority
+        );
+    }
+    Ok((json.to_string(), router))
+}
+
+/// The default auth configuration: `/api/users/*` needs a token signed with a demo key.
+pub const DEFAULT_AUTH: &str = include_str!("../default-auth.toml");
+
+/// Parses and checks an auth configuration (keys included) and returns it as the JSON the
+/// worker reads.
+pub fn auth_config_json(toml_text: &str) -> anyhow::Result<String> {
+    let json = toml_to_json(toml_text)?;
+    let config: edge_worker::auth::AuthConfig = serde_json::from_value(json.clone())?;
+    let policy = config.build()?;
+    policy.check_keys()?;
+    Ok(json.to_string())
+}
+
+/// The running CDN model: the worker runtime, PoPs, regional tiers and origins.
+pub struct Emulator {
+    pub topology: Topology,
+    pub network: Arc<Network>,
+    pub runtime: Arc<WorkerRuntime>,
+    pub pops: BTreeMap<String, Arc<PopNode>>,
+    pub regionals: BTreeMap<String, Arc<RegionalTier>>,
+    pub origins: BTreeMap<String, Arc<OriginHandle>>,
+    /// Routing counters per origin (requests, failures, failovers, hedges).
+    pub origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>>,
+    /// Admission for `serve`: one permit per client request in flight.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    max_in_flight: usize,
+    /// Requests refused because `in_flight` had no permit left.
+    pub shed: std::sync::atomic::AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Emulator {
+    pub async fn start(options: EmulatorOptions) -> anyhow::Result<Arc<Self>> {
+        anyhow::ensure!(
+            (0.0..=100.0).contains(&options.time_scale),
+            "--time-scale must be within 0..=100 (1 sleeps real RTTs, 0 none)"
+        );
+        let topology = options.topology;
+        let auth_config: Option<Arc<str>> = match &options.auth_toml {
+            Some(text) => Some(
+                auth_config_json(text)
+                    .map_err(|e| anyhow::anyhow!("invalid auth configuration: {e:#}"))?
+                    .into(),
+            ),
+            None => None,
+        };
+        // Without an auth configuration the edge is transparent to Authorization.
+        let strip_authorization = auth_config.as_deref().is_some_and(|json| {
+            serde_json::from_str::<edge_worker::auth::AuthConfig>(json)
+                .is_ok_and(|c| !c.forward_authorization)
+        });
+        let clock = Arc::new(match options.virtual_start {
+            Some(start) => EmulatorClock::virtual_from(start),
+            None => EmulatorClock::default(),
+        });
+        anyhow::ensure!(
+            (1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&options.max_in_flight),
+            "--max-in-flight must be at least 1"
+        );
+        let ten_minutes = std::time::Duration::from_secs(600);
+        anyhow::ensure!(
+            options.coalesce_wait <= ten_minutes,
+            "--coalesce-wait-ms must be at most 600000 (ten minutes)"
+        );
+        anyhow::ensure!(
+            !options.origin_timeout.is_zero() && options.origin_timeout <= ten_minutes,
+            "--origin-timeout-ms must be within 1..=600000"
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&options.jitter),
+            "jitter must be within 0..=1 (a relative standard deviation)"
+        );
+        let network = Arc::new(Network {
+            clock: clock.clone(),
+            time_scale: options.time_scale,
+            jitter: options.jitter,
+            rng: std::sync::Mutex::new(fastrand::Rng::with_seed(options.seed)),
+        });
+        // Idle isolates hold pool slots: keep them within what admission leaves free, so a
+        // full house of requests always finds a slot.
+        let mut isolates = options.isolates;
+        let spare = (options.guest_limits.instances as usize).saturating_sub(options.max_in_flight);
+        isolates.max_idle_per_pop = isolates
+            .max_idle_per_pop
+            .min(spare / topology.pops.len().max(1))
+            .max(1);
+        let runtime = WorkerRuntime::new(WORKER_COMPONENT, options.guest_limits, isolates)
+            .map_err(|e| anyhow::anyhow!("cannot load the worker component: {e:?}"))?;
+        let runtime = Arc::new(runtime);
+        let routing = match &options.routing_toml {
+            Some(text) => {
+                let (json, router) = routing_config(text, &topology)
+                    .map_err(|e| anyhow::anyhow!("invalid routing configuration: {e:#}"))?;
+                Some((Arc::<str>::from(json), Arc::new(router)))
+            }
+            None => None,
+        };
+        let router = routing.as_ref().map(|(_, router)| router.clone());
+        let (shutdown, stop) = watch::channel(false);
+        let connect_timeout = |name: &str| {
+            router
+                .as_ref()
+                .and_then(|r| r.origin_named(name))
+                .map(|o| o.connect_timeout)
+        };
+        let origins: BTreeMap<String, Arc<OriginHandle>> = origins::start(
+            &topology.origins,
+            &clock,
+            connect_timeout,
+            options.origin_timeout,
+            options.virtual_start.is_some(),
+            stop,
+        )
+        .await?
+        .into_iter()
+        .map(|o| (o.name.clone(), o))
+        .collect();
+        let origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>> = Arc::new(
+            origins
+                .keys()
+                .map(|name| (name.clone(), Arc::default()))
+                .collect(),
+        );
+        let mut regionals = BTreeMap::new();
+        for site in &topology.regionals {
+            let links = topology
+                .origins
+                .iter()
+                .map(|origin| {
+                    let link = OriginLink {
+                        origin: origins[&origin.name].clone(),
+                        rtt: topology.rtt(site, origin),
+                        counters: origin_counters[&origin.name].clone(),
+                    };
+                    (origin.name.clone(), link)
+                })
+                .collect();
+            let mut tier = RegionalTier::new(
+                &site.name,
+                &site.origin,
+                links,
+                router.clone(),
+                network.clone(),
+            );
+            tier.strip_authorization = strip_authorization;
+            tier.caching = options.regional_caching;
+            tier.coalescer = coalesce::Coalescer::new(options.coalesce_wait);
+            regionals.insert(site.name.clone(), Arc::new(tier));
+        }
+        let mut pops = BTreeMap::new();
+        for pop in &topology.pops {
+            let regional_site = topology
+                .regional(&pop.regional)
+                .expect("validated topology");
+            let node = PopNode {
+                name: pop.name.clone(),
+                cache: store::MemoryStore::with_capacity(options.edge_capacity_bytes),
+                regional: regionals[&pop.regional].clone(),
+                rtt_to_regional: topology.rtt(pop, regional_site),
+                network: network.clone(),
+                counters: Default::default(),
+                coalescer: coalesce::Coalescer::new(options.coalesce_wait),
+                refreshing: Default::default(),
+                auth_config: auth_config.clone(),
+                routing: routing.as_ref().map(|(json, router)| {
+                    let health = HealthBoard::new(router.breaker);
+                    for origin in &router.origins {
+                        health.track(&origin.name);
+                    }
+                    Arc::new(PopRouting {
+                        config_json: json.clone(),
+                        router: router.clone(),
+                        health,
+                        origins: origin_counters.clone(),
+                    })
+                }),
+                location: (pop.lat, pop.lon),
+            };
+            pops.insert(pop.name.clone(), Arc::new(node));
+        }
+        Ok(Arc::new(Self {
+            topology,
+            network,
+            runtime,
+            pops,
+            regionals,
+            origins,
+            origin_counters,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
+            max_in_flight: options.max_in_flight,
+            shed: Default::default(),
+            shutdown,
+        }))
+    }
+
+    /// Per origin: the counters and, from every PoP, the circuit state.
+    pub fn routing_report(&self) -> BTreeMap<String, OriginRouting> {
+        let mut report: BTreeMap<String, OriginRouting> = self
+            .origin_counters
+            .iter()
+            .map(|(name, counters)| (name.clone(), counters.report()))
+            .collect();
+        for (pop, node) in &self.pops {
+            let Some(routing) = &node.routing else {
+                continue;
+            };
+            for (origin, health) in routing.health.snapshot() {
+                if let Some(entry) = report.get_mut(&origin) {
+                    entry.breaker_state_changes += health.state_changes;
+                    entry.breakers.insert(pop.clone(), health.state);
+                }
+            }
+        }
+        report
+    }
+
+    pub fn stats(&self) -> StatsReport {
+        StatsReport {
+            clock_offset_ms: u64::try_from(self.network.clock.offset().as_millis())
+                .unwrap_or(u64::MAX),
+            edge: self
+                .pops
+                .iter()
+                .map(|(name, p)| (name.clone(), p.counters.snapshot()))
+                .collect(),
+            regional: self
+                .regionals
+                .iter()
+                .map(|(name, r)| (name.clone(), r.counters.snapshot()))
+                .collect(),
+            origins: self
+                .origins
+                .iter()
+                .map(|(name, o)| {
+                    (
+                        name.clone(),
+                        OriginReport {
+                            url: o.base_url.clone(),
+                            stats: o.stub.as_ref().map(|s| s.stats()),
+                        },
+                    )
+                })
+                .collect(),
+            routing: self.routing_report(),
+            load: self.load_report(),
+            isolates: self.runtime.isolate_report(),
+        }
+    }
+
+    /// The admission limit of `serve`.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    pub fn load_report(&self) -> stats::LoadReport {
+        use std::sync::atomic::Ordering::Relaxed;
+        let permits = self.in_flight.available_permits();
+        let coalesce_timeouts = self
+            .pops
+            .values()
+            .map(|p| p.coalescer.timeouts.load(Relaxed))
+            .chain(
+                self.regionals
+                    .values()
+                    .map(|r| r.coalescer.timeouts.load(Relaxed)),
+            )
+            .sum();
+        stats::LoadReport {
+            in_flight: (self.max_in_flight - permits) as u64,
+            shed: self.shed.load(Relaxed),
+            coalesce_timeouts,
+        }
+    }
+
+    /// Stops the in-process origins and drops the idle isolates (each holds its PoP).
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        self.runtime.drain();
+    }
+}

@@ -1,0 +1,133 @@
+//! What a Store holds for the host: the PoP the instance serves, its limits, and the state of
+//! the request it is running (reset before each one).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::StoreLimits;
+
+use crate::cdn::coalesce::FetchGuard;
+use crate::cdn::pop::PopNode;
+
+use super::engine::EPOCH_TICK;
+
+/// Why a request's worker run failed; the host answers it with 5xx and carries on.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerFailure {
+    #[error("the worker trapped: {0}")]
+    Trap(String),
+    #[error("no worker instance is free: {0}")]
+    Exhausted(String),
+    #[error("the worker exceeded its CPU limit ({used_ms} ms used, limit {limit_ms} ms)")]
+    CpuLimit { used_ms: u64, limit_ms: u64 },
+    #[error("the worker exceeded its memory limit ({limit_mib} MiB)")]
+    MemoryLimit { limit_mib: usize },
+}
+
+/// Store data: the host side of the imports.
+pub struct GuestState {
+    pub pop: Arc<PopNode>,
+    limits: StoreLimits,
+    memory_limit: usize,
+    /// The instance's linear memory, as last grown: an isolate past its bound is retired
+    /// after the request (linear memory never shrinks).
+    pub memory_bytes: usize,
+    cpu_limit: Duration,
+    /// What the running request has done so far.
+    pub request: RequestState,
+}
+
+/// The part of the Store that belongs to one request.
+#[derive(Default)]
+pub struct RequestState {
+    /// Epoch ticks seen while guest code ran: its CPU time in `EPOCH_TICK`s. Counted at each
+    /// tick the guest is running through, so waits in host calls and time the OS thread was
+    /// descheduled count at most one tick each, unlike wall time on a busy machine.
+    cpu_ticks: u64,
+    /// Which limit stopped the guest, when one did.
+    pub exceeded: Option<WorkerFailure>,
+    /// Fault injection: the next import call traps, as a guest fault would.
+    trap_armed: bool,
+    /// Fetch locks this request holds; released when it ends even if the guest never unlocks.
+    pub locks: Vec<(String, FetchGuard)>,
+    /// Real time spent inside `fetch` imports and the simulated time those hops stand for.
+    pub upstream_real: Duration,
+    pub upstream_simulated: Duration,
+}
+
+impl GuestState {
+    pub fn new(pop: Arc<PopNode>, limits: StoreLimits, memory_limit: usize, cpu: Duration) -> Self {
+        Self {
+            pop,
+            limits,
+            memory_limit,
+            memory_bytes: 0,
+            cpu_limit: cpu,
+            request: RequestState::default(),
+        }
+    }
+
+    /// Starts a request on this Store: nothing of the previous one carries over.
+    pub fn begin(&mut self, trap_armed: bool) {
+        self.request = RequestState {
+            trap_armed,
+            ..RequestState::default()
+        };
+    }
+
+    /// Called at each epoch tick while guest code runs: traps once the guest's own time
+    /// passes the limit.
+    pub fn check_cpu(&mut self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        self.request.cpu_ticks += 1;
+        let used = EPOCH_TICK * u32::try_from(self.request.cpu_ticks).unwrap_or(u32::MAX);
+        if used > self.cpu_limit {
+            let failure = WorkerFailure::CpuLimit {
+                used_ms: u64::try_from(used.as_millis()).unwrap_or(u64::MAX),
+                limit_ms: u64::try_from(self.cpu_limit.as_millis()).unwrap_or(u64::MAX),
+            };
+            let message = failure.to_string();
+            self.request.exceeded = Some(failure);
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    }
+
+    /// Every import starts here: an armed fault traps the guest at its next host call.
+    pub fn check_trap(&mut self) -> wasmtime::Result<()> {
+        if self.request.trap_armed {
+            self.request.trap_armed = false;
+            return Err(wasmtime::Error::msg(
+                "injected fault (x-emulator-fault: trap)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl wasmtime::ResourceLimiter for GuestState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum);
+        if matches!(allowed, Ok(true)) {
+            self.memory_bytes = desired;
+        } else {
+            self.request.exceeded = Some(WorkerFailure::MemoryLimit {
+                limit_mib: self.memory_limit / (1024 * 1024),
+            });
+        }
+        allowed
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+}
