@@ -26,9 +26,20 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    println!("cargo:rerun-if-env-changed=EDGE_GUEST_SYMBOLS");
     ensure_target(GUEST_TARGET);
+    // Profiling (BENCHMARKS.md): keep the guest's function names for wasmtime's perfmap.
+    let strip = if env::var_os("EDGE_GUEST_SYMBOLS").is_some() {
+        "false"
+    } else {
+        "true"
+    };
 
-    let target_dir = root.join("target").join("guest");
+    let target_dir = root.join("target").join(if strip == "true" {
+        "guest"
+    } else {
+        "guest-symbols"
+    });
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -46,7 +57,7 @@ fn main() {
         .arg(&target_dir)
         // The guest is built for speed and size whatever profile the host uses.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+        .env("CARGO_PROFILE_RELEASE_STRIP", strip)
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         // 64×64→128-bit multiplies and SIMD: the elliptic-curve and RSA arithmetic of JWT
         // verification is several times faster with them (the host enables both).

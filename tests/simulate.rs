@@ -32,6 +32,40 @@ fn replaying_the_example_trace_gives_the_committed_report() {
     );
 }
 
+/// Isolation changes what a run costs, never what it reports: the committed trace and the
+/// default scenario (shortened) give byte-identical JSON with warm isolates and with a fresh
+/// instance per request.
+#[test]
+fn both_isolation_modes_give_the_same_report() {
+    let run = |args: &[&str], isolation: &str| {
+        let output = emulator()
+            .args(["simulate", "--no-html", "--json", "-", "--isolation", isolation])
+            .args(args)
+            .output()
+            .expect("edge-emulator runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 JSON")
+    };
+    let trace = manifest("traces/example.csv");
+    let trace = ["--trace", trace.to_str().unwrap()];
+    let expected = std::fs::read_to_string(manifest("traces/example.expected.json")).unwrap();
+    for isolation in ["isolate", "fresh"] {
+        assert_eq!(
+            run(&trace, isolation).trim_end(),
+            expected.trim_end(),
+            "{isolation}"
+        );
+    }
+    let scenario = ["--requests", "20000"];
+    let isolate = run(&scenario, "isolate");
+    assert!(isolate.contains("\"requests\""), "{isolate}");
+    assert_eq!(isolate, run(&scenario, "fresh"));
+}
+
 #[test]
 fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
     let dir = std::env::temp_dir().join(format!("edge-sim-test-{}", std::process::id()));

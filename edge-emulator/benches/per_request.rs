@@ -1,6 +1,7 @@
-//! The host's per-request path for a 1 KiB edge cache hit: a fresh Store and instance from
-//! the `InstancePre`, `handle`, drop. The peer, measured in the same run, is the same hit
-//! through the same core running natively (the regional tier's path).
+//! The host's per-request path for a 1 KiB edge cache hit, in both isolation modes: a warm
+//! isolate reused (`wasm_isolate`), and a fresh Store and instance from the `InstancePre`,
+//! `handle`, drop (`wasm_instance_per_request`). The peer, measured in the same run, is the
+//! same hit through the same core running natively (the regional tier's path).
 //!
 //! Run: `cargo bench -p edge-emulator --bench per_request`
 
@@ -12,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edge_emulator::runtime::{types, PopNode};
+use edge_emulator::bindings::types;
+use edge_emulator::cdn::pop::PopNode;
 use edge_emulator::topology::Topology;
+use edge_emulator::wasm::{IsolatePolicy, Isolation};
 use edge_emulator::{Emulator, EmulatorOptions};
 use edge_worker::encoding::Coding;
 use edge_worker::{CacheEntry, StoredResponse};
@@ -36,15 +39,24 @@ fn per_request(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let emulator = runtime
-        .block_on(Emulator::start(EmulatorOptions {
-            topology: Topology::default_embedded(),
-            time_scale: 0.0,
-            auth_toml: Some(edge_emulator::DEFAULT_AUTH.to_string()),
-            routing_toml: Some(edge_emulator::DEFAULT_ROUTING.to_string()),
-            ..EmulatorOptions::new(Topology::default_embedded())
-        }))
-        .unwrap();
+    let start = |isolation| {
+        runtime
+            .block_on(Emulator::start(EmulatorOptions {
+                topology: Topology::default_embedded(),
+                time_scale: 0.0,
+                auth_toml: Some(edge_emulator::DEFAULT_AUTH.to_string()),
+                routing_toml: Some(edge_emulator::DEFAULT_ROUTING.to_string()),
+                isolates: IsolatePolicy {
+                    isolation,
+                    ..IsolatePolicy::default()
+                },
+                ..EmulatorOptions::new(Topology::default_embedded())
+            }))
+            .unwrap()
+    };
+    let emulator = start(Isolation::Isolate);
+    let fresh = start(Isolation::Fresh);
+    let fresh_pop = fresh.pops["fra"].clone();
     let pop = emulator.pops["fra"].clone();
     let regional = pop.regional.clone();
     let now = emulator.network.clock.now();
@@ -55,7 +67,7 @@ fn per_request(c: &mut Criterion) {
 
     // Seed the PoP caches (what the guest sees) and the regional cache (the native peer).
     let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
-    for pop in [&pop, &open_pop] {
+    for pop in [&pop, &open_pop, &fresh_pop] {
         pop.cache
             .put("http://bench.example/api/hit", wit_entry(&stored), keep);
     }
@@ -84,7 +96,7 @@ fn per_request(c: &mut Criterion) {
         .any(|(n, v)| n == "cf-cache-status" && v == b"HIT"));
 
     let mut group = c.benchmark_group("hit_1kib");
-    group.bench_function("wasm_instance_per_request", |b| {
+    group.bench_function("wasm_isolate", |b| {
         b.to_async(&runtime).iter(|| async {
             let (outcome, _) = emulator
                 .runtime
@@ -94,7 +106,17 @@ fn per_request(c: &mut Criterion) {
             outcome.response.body.len()
         })
     });
-    group.bench_function("wasm_instance_per_request_without_auth", |b| {
+    group.bench_function("wasm_instance_per_request", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let (outcome, _) = fresh
+                .runtime
+                .handle(&fresh_pop, &request, &ctx, false)
+                .await
+                .unwrap();
+            outcome.response.body.len()
+        })
+    });
+    group.bench_function("wasm_isolate_without_auth", |b| {
         b.to_async(&runtime).iter(|| async {
             let (outcome, _) = emulator
                 .runtime
@@ -122,6 +144,7 @@ fn per_request(c: &mut Criterion) {
     compression_in_the_guest(c, &runtime, &emulator);
     jwt_in_the_guest(c, &runtime, &emulator);
     emulator.shutdown();
+    fresh.shutdown();
 }
 
 /// Catalogue JSON hits at the edge (1 KiB, 100 KiB, 1 MiB): identity; brotli and gzip
@@ -271,8 +294,8 @@ fn pop_with_auth(pop: &PopNode, auth_config: Option<String>) -> Arc<PopNode> {
         rtt_to_regional: pop.rtt_to_regional,
         network: pop.network.clone(),
         counters: Default::default(),
-        coalescer: edge_emulator::coalesce::Coalescer::new(
-            edge_emulator::coalesce::DEFAULT_WAIT_LIMIT,
+        coalescer: edge_emulator::cdn::coalesce::Coalescer::new(
+            edge_emulator::cdn::coalesce::DEFAULT_WAIT_LIMIT,
         ),
         refreshing: Default::default(),
         auth_config: auth_config.map(Into::into),
@@ -291,7 +314,7 @@ fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {
             .collect(),
         body: stored.body.clone(),
         vary_request_headers: Vec::new(),
-        response_time_ms: edge_emulator::clock::unix_ms(stored.response_time),
+        response_time_ms: edge_emulator::cdn::clock::unix_ms(stored.response_time),
     })
 }
 

@@ -106,10 +106,21 @@ impl Emulator {
         Self::start_with(&[]).await
     }
 
+    /// Runs with `extra` flags, in the isolation mode `EDGE_EMULATOR_ISOLATION` names
+    /// (`isolate` or `fresh`; unset: the emulator's default), unless `extra` names one: CI runs
+    /// the end-to-end suites in both modes.
     pub async fn start_with(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edge-emulator"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edge-emulator"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--time-scale", "0"])
-            .args(extra)
+            .args(extra);
+        if let (Ok(mode), false) = (
+            std::env::var("EDGE_EMULATOR_ISOLATION"),
+            extra.contains(&"--isolation"),
+        ) {
+            command.args(["--isolation", &mode]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -144,6 +144,8 @@ pub struct IsolateReport {
     pub live: u64,
     /// Instances waiting for a request.
     pub idle: u64,
+    /// The linear memory the idle instances hold (it never shrinks while they live).
+    pub idle_memory_bytes: u64,
     /// Worker calls (client requests and deferred work) the instances ran.
     pub requests: u64,
     /// `requests / created`: how well instances are reused (1.0 in fresh mode).

@@ -28,6 +28,9 @@ struct Slots<V> {
     recency: BTreeMap<u64, String>,
     tick: u64,
     bytes: u64,
+    /// The most bytes and slots held at once so far.
+    peak_bytes: u64,
+    peak_slots: usize,
 }
 
 pub struct MemoryStore<V> {
@@ -59,6 +62,8 @@ impl<V: Clone + Weigh> MemoryStore<V> {
                 recency: BTreeMap::new(),
                 tick: 0,
                 bytes: 0,
+                peak_bytes: 0,
+                peak_slots: 0,
             }),
             capacity_bytes,
             evictions: Default::default(),
@@ -117,6 +122,15 @@ impl<V: Clone + Weigh> MemoryStore<V> {
                 used,
             },
         );
+        slots.peak_bytes = slots.peak_bytes.max(slots.bytes);
+        slots.peak_slots = slots.peak_slots.max(slots.map.len());
+    }
+
+    /// The most bytes the stored values weighed at once, and the most slots, so far: what a
+    /// capacity planner sizes the cache (and the emulator's memory) by.
+    pub fn peak(&self) -> (u64, u64) {
+        let slots = self.lock();
+        (slots.peak_bytes, slots.peak_slots as u64)
     }
 
     /// Drops one slot (a purge by URL).
@@ -214,6 +228,7 @@ mod tests {
         assert_eq!(store.get("a", t0), Some(100));
         assert_eq!(store.bytes(), 300);
         assert_eq!(store.evictions(), 1);
+        assert_eq!(store.peak(), (300, 3), "the capacity bounds the peak");
         store.put("huge", 301u64, later);
         assert_eq!(
             store.get("huge", t0),

@@ -467,6 +467,8 @@ pub(crate) mod tests {
             collapsed: 4,
             upstream_requests: requests - hits,
             hit_ratio: hits as f64 / requests as f64,
+            peak_stored_bytes: 0,
+            peak_entries: 0,
         }
     }
 

@@ -393,6 +393,19 @@ fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
     edges.chain(regionals).collect()
 }
 
+/// Each cache's peak stored bytes and entries, by its Cache-Status name.
+fn store_peaks(emulator: &Emulator) -> BTreeMap<String, (u64, u64)> {
+    let edges = emulator
+        .pops
+        .iter()
+        .map(|(name, pop)| (format!("edge-{name}"), pop.cache.peak()));
+    let regionals = emulator
+        .regionals
+        .iter()
+        .map(|(name, tier)| (format!("regional-{name}"), tier.store.peak()));
+    edges.chain(regionals).collect()
+}
+
 fn build_report(
     setup: &SimSetup,
     emulator: &Emulator,
@@ -437,6 +450,8 @@ fn build_report(
             } else {
                 round(served as f64 / requests as f64)
             },
+            peak_stored_bytes: 0,
+            peak_entries: 0,
         }
     };
     let of_kind = |prefix: &str| -> Vec<&BTreeMap<&'static str, u64>> {
@@ -456,6 +471,16 @@ fn build_report(
         {
             tiers.push(figures(name.clone(), &[c]));
         }
+    }
+    let peaks = store_peaks(emulator);
+    for tier in &mut tiers {
+        let prefix = format!("{}-", tier.name);
+        let (bytes, entries) = peaks
+            .iter()
+            .filter(|(cache, _)| **cache == tier.name || cache.starts_with(&prefix))
+            .fold((0, 0), |(b, e), (_, (pb, pe))| (b + pb, e + pe));
+        tier.peak_stored_bytes = bytes;
+        tier.peak_entries = entries;
     }
     let edge = &tiers[0];
     let reads = collector.reads;

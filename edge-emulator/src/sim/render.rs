@@ -158,6 +158,8 @@ fn report_grids(report: &Report) -> Vec<Grid> {
             "revalidated",
             "collapsed",
             "upstream",
+            "peak stored",
+            "peak entries",
         ],
     );
     for t in &report.tiers {
@@ -172,6 +174,8 @@ fn report_grids(report: &Report) -> Vec<Grid> {
             t.revalidated.to_string(),
             t.collapsed.to_string(),
             t.upstream_requests.to_string(),
+            bytes(t.peak_stored_bytes),
+            t.peak_entries.to_string(),
         ]);
     }
 

@@ -69,6 +69,14 @@ pub struct TierFigures {
     /// Requests answered from this tier's cache without asking upstream (hits and stale
     /// served), over requests (0 when no requests). Revalidations count as upstream requests.
     pub hit_ratio: f64,
+    /// The most bytes this cache held at once over the whole run (warm-up included: memory
+    /// is sized by it), bodies plus 512 bytes per entry; for a tier kind, the sum over its
+    /// caches.
+    #[serde(default)]
+    pub peak_stored_bytes: u64,
+    /// The most entries it held at once (responses, Vary rules, verified tokens).
+    #[serde(default)]
+    pub peak_entries: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

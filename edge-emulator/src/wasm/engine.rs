@@ -91,6 +91,11 @@ pub fn engine_config(limits: &GuestLimits) -> Config {
         .wasm_wide_arithmetic(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Profiling: `perf record` names guest functions through /tmp/perf-PID.map (build the
+    // guest with EDGE_GUEST_SYMBOLS=1 to keep their names).
+    if std::env::var_os("EDGE_EMULATOR_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

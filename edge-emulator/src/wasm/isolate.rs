@@ -10,11 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::Store;
 
 use crate::bindings::EdgeWorker;
+use crate::cdn::pop::PopNode;
 use crate::cdn::stats::IsolateReport;
 
 use super::state::{GuestState, WorkerFailure};
@@ -135,7 +136,8 @@ pub struct Isolate {
 /// The idle isolates of every PoP, and what happened to isolates so far.
 pub struct IsolatePool {
     pub policy: IsolatePolicy,
-    idle: Mutex<HashMap<String, Vec<Isolate>>>,
+    /// Idle isolates by PoP (the PoP node's address: two nodes may share a name in tests).
+    idle: Mutex<HashMap<usize, Vec<Isolate>>>,
     created: AtomicU64,
     requests: AtomicU64,
     max_served: AtomicU64,
@@ -155,14 +157,14 @@ impl IsolatePool {
     }
 
     /// An idle isolate of `pop`, if it has one (never in fresh mode).
-    pub fn take(&self, pop: &str) -> Option<Isolate> {
+    pub fn take(&self, pop: &Arc<PopNode>) -> Option<Isolate> {
         if self.policy.isolation == Isolation::Fresh {
             return None;
         }
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get_mut(pop)?
+            .get_mut(&key(pop))?
             .pop()
     }
 
@@ -172,7 +174,7 @@ impl IsolatePool {
 
     /// Takes back an isolate whose call succeeded: kept for the PoP's next request, or
     /// retired.
-    pub fn give_back(&self, pop: &str, mut isolate: Isolate) {
+    pub fn give_back(&self, pop: &Arc<PopNode>, mut isolate: Isolate) {
         isolate.served += 1;
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.max_served.fetch_max(isolate.served, Ordering::Relaxed);
@@ -191,7 +193,7 @@ impl IsolatePool {
         // What the request held is released now, not when the isolate is next used.
         isolate.store.data_mut().request.locks.clear();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = idle.entry(pop.to_string()).or_default();
+        let kept = idle.entry(key(pop)).or_default();
         if kept.len() < self.policy.max_idle_per_pop {
             kept.push(isolate);
         } else {
@@ -239,18 +241,21 @@ impl IsolatePool {
             .zip(&self.retired)
             .map(|(reason, count)| (reason.as_str(), read(count)))
             .collect();
-        let idle = self
+        let (idle, idle_memory) = self
             .idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(Vec::len)
-            .sum::<usize>() as u64;
+            .flatten()
+            .fold((0u64, 0u64), |(n, bytes), isolate| {
+                (n + 1, bytes + isolate.store.data().memory_bytes as u64)
+            });
         IsolateReport {
             mode: self.policy.isolation.as_str(),
             created,
             live: created.saturating_sub(retired.values().sum()),
             idle,
+            idle_memory_bytes: idle_memory,
             requests,
             requests_per_isolate: if created == 0 {
                 0.0
@@ -261,4 +266,8 @@ impl IsolatePool {
             retired,
         }
     }
+}
+
+fn key(pop: &Arc<PopNode>) -> usize {
+    Arc::as_ptr(pop) as usize
 }

@@ -116,7 +116,7 @@ impl WorkerRuntime {
 
     /// An instance for one call at `pop`: a warm one when the PoP has one idle, else new.
     async fn checkout(&self, pop: &Arc<PopNode>, trap_armed: bool) -> Result<Isolate, WorkerFailure> {
-        let mut isolate = match self.isolates.take(&pop.name) {
+        let mut isolate = match self.isolates.take(pop) {
             Some(isolate) => isolate,
             None => self.instantiate(pop).await?,
         };
@@ -181,7 +181,7 @@ impl WorkerRuntime {
             edge: started.elapsed().saturating_sub(done.upstream_real),
             upstream: done.upstream_simulated,
         };
-        self.isolates.give_back(&pop.name, isolate);
+        self.isolates.give_back(pop, isolate);
         Ok((outcome, report))
     }
 
@@ -201,7 +201,7 @@ impl WorkerRuntime {
                     .await
             })
             .await?;
-        self.isolates.give_back(&pop.name, isolate);
+        self.isolates.give_back(pop, isolate);
         Ok(())
     }
 
