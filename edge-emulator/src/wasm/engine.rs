@@ -9,6 +9,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::isolate::Isolation;
 use super::state::GuestState;
 
 /// What one request's instance may use, and how many may run at once.
@@ -72,7 +73,18 @@ pub fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-pub fn engine_config(limits: &GuestLimits) -> Config {
+/// Linear memory a freed pool slot keeps resident (zeroed in place rather than returned to
+/// the kernel): what makes instantiation cheap when instances come and go per request. Warm
+/// isolates are created rarely, so there it would only hold memory: every slot ever used keeps
+/// this much.
+fn keep_resident(isolation: Isolation) -> usize {
+    match isolation {
+        Isolation::Fresh => 4 * 1024 * 1024,
+        Isolation::Isolate => 256 * 1024,
+    }
+}
+
+pub fn engine_config(limits: &GuestLimits, isolation: Isolation) -> Config {
     let instances = limits.instances;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
@@ -81,7 +93,7 @@ pub fn engine_config(limits: &GuestLimits) -> Config {
         .total_tables(instances * 4)
         .total_stacks(instances)
         .max_memory_size(limits.memory_bytes)
-        .linear_memory_keep_resident(4 * 1024 * 1024)
+        .linear_memory_keep_resident(keep_resident(isolation))
         .table_keep_resident(64 * 1024)
         .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();

@@ -60,11 +60,14 @@ impl Default for IsolatePolicy {
             isolation: Isolation::Isolate,
             max_requests: DEFAULT_MAX_REQUESTS,
             memory_bound: DEFAULT_MEMORY_BOUND_MIB * 1024 * 1024,
-            max_idle_per_pop: 64,
+            max_idle_per_pop: DEFAULT_MAX_IDLE_PER_POP,
         }
     }
 }
 
+/// Idle isolates a PoP keeps by default: enough for a burst's worth of reuse, few enough that
+/// their linear memory (never returned while they live) stays small.
+pub const DEFAULT_MAX_IDLE_PER_POP: usize = 16;
 /// Requests an isolate serves before it is replaced, by default.
 pub const DEFAULT_MAX_REQUESTS: u64 = 100_000;
 /// Linear memory past which an isolate is replaced, by default (MiB).

@@ -51,7 +51,7 @@ impl WorkerRuntime {
     /// pulls in but never needs are linked as traps, except a seed for HashMap.
     pub fn new(wasm: &[u8], limits: GuestLimits, policy: IsolatePolicy) -> wasmtime::Result<Self> {
         limits.check().map_err(wasmtime::Error::msg)?;
-        let engine = Engine::new(&engine::engine_config(&limits))?;
+        let engine = Engine::new(&engine::engine_config(&limits, policy.isolation))?;
         engine::start_epoch_ticker(&engine);
         let component = Component::new(&engine, wasm)
             .map_err(|e| e.context("compiling the worker component"))?;
