@@ -125,8 +125,7 @@ async fn after_a_trap_the_next_request_runs_on_a_new_isolate_and_succeeds() {
 
 #[tokio::test]
 async fn a_request_past_a_limit_leaves_no_half_updated_isolate_behind() {
-    let emulator =
-        Emulator::start_with(&["--isolation", "isolate", "--cpu-limit-ms", "5"]).await;
+    let emulator = Emulator::start_with(&["--isolation", "isolate", "--cpu-limit-ms", "5"]).await;
     // Warm an isolate, then make it run out of CPU half-way through compressing 4 MB.
     assert_eq!(emulator.get("/api/products/1").await.status, 200);
     let path = "/api/objects/1?bytes=4000000";
@@ -158,13 +157,8 @@ async fn a_request_past_a_limit_leaves_no_half_updated_isolate_behind() {
 
 #[tokio::test]
 async fn stats_count_isolates_created_retired_and_reused() {
-    let emulator = Emulator::start_with(&[
-        "--isolation",
-        "isolate",
-        "--isolate-max-requests",
-        "3",
-    ])
-    .await;
+    let emulator =
+        Emulator::start_with(&["--isolation", "isolate", "--isolate-max-requests", "3"]).await;
     for _ in 0..7 {
         assert_eq!(emulator.get("/api/products/1").await.status, 200);
     }
@@ -183,7 +177,10 @@ async fn stats_count_isolates_created_retired_and_reused() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("edge_emulator_isolates_created_total 3"), "{metrics}");
+    assert!(
+        metrics.contains("edge_emulator_isolates_created_total 3"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("edge_emulator_isolates_retired_total{reason=\"max_requests\"} 2"),
         "{metrics}"
@@ -203,8 +200,7 @@ async fn stats_count_isolates_created_retired_and_reused() {
 #[tokio::test]
 async fn concurrent_requests_take_more_isolates_each_serving_one_at_a_time() {
     let origin = UserOrigin::start().await;
-    let emulator = Emulator::start_with(&["--origin", &origin.url, "--isolation", "isolate"])
-        .await;
+    let emulator = Emulator::start_with(&["--origin", &origin.url, "--isolation", "isolate"]).await;
     // Eight slow, uncacheable requests at once: each holds its isolate while it waits.
     let requests = (0..8).map(|i| {
         let path = format!("/slow/{i}?cc=no-store&delay_ms=300");

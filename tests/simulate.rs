@@ -39,7 +39,14 @@ fn replaying_the_example_trace_gives_the_committed_report() {
 fn both_isolation_modes_give_the_same_report() {
     let run = |args: &[&str], isolation: &str| {
         let output = emulator()
-            .args(["simulate", "--no-html", "--json", "-", "--isolation", isolation])
+            .args([
+                "simulate",
+                "--no-html",
+                "--json",
+                "-",
+                "--isolation",
+                isolation,
+            ])
             .args(args)
             .output()
             .expect("edge-emulator runs");

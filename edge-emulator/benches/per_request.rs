@@ -130,6 +130,24 @@ fn per_request(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { emulator.runtime.instantiate_only(&pop).await.unwrap() })
     });
+    // The peer for the guest's path: the same worker (edge cache tier, auth gate, fields,
+    // representation) natively, over an in-memory cache holding the same entry.
+    let native = NativePlatform::default();
+    native
+        .cache
+        .put(URL, CacheEntry::Response(stored_native(now)), keep);
+    native.now.set(Some(now));
+    let worker = edge_worker::EdgeWorker::new(edge_worker::CacheTier::new("edge-fra", true));
+    group.bench_function("native_worker", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let request = http::Request::builder()
+                .uri(URL)
+                .header("accept", "application/json")
+                .body(Vec::new())
+                .unwrap();
+            worker.handle(&native, request).await.response.body().len()
+        })
+    });
     group.bench_function("native_core", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = http::Request::builder()
@@ -283,6 +301,45 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
         group.bench_function(format!("{alg}/token_cache_hit"), |b| b.iter(handle));
     }
     group.finish();
+}
+
+fn stored_native(now: std::time::SystemTime) -> StoredResponse {
+    StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now)
+}
+
+/// The core's ports in memory, for the native peer: a store, a fixed clock, no upstream.
+#[derive(Default)]
+struct NativePlatform {
+    cache: edge_emulator::cdn::store::MemoryStore<CacheEntry>,
+    now: std::cell::Cell<Option<std::time::SystemTime>>,
+}
+
+impl edge_worker::Platform for NativePlatform {
+    fn now(&self) -> std::time::SystemTime {
+        self.now.get().expect("set before use")
+    }
+    async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
+        self.cache.get(key, self.now())
+    }
+    async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
+        self.cache.put(key, entry, self.now() + keep);
+    }
+    async fn cache_delete(&self, key: &str) {
+        self.cache.remove(key);
+    }
+    type Guard = ();
+    async fn lock(&self, _key: &str) -> edge_worker::Locked<()> {
+        edge_worker::Locked::Write(())
+    }
+    async fn fetch(
+        &self,
+        _request: http::Request<Vec<u8>>,
+    ) -> Result<edge_worker::Upstream, edge_worker::FetchError> {
+        Err(edge_worker::FetchError(
+            "the benchmark serves hits only".into(),
+        ))
+    }
+    fn log(&self, _level: edge_worker::LogLevel, _message: &str) {}
 }
 
 /// A PoP like `pop` with an empty cache and its own auth configuration.

@@ -4,7 +4,14 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "edge-worker",
-    imports: { default: async | trappable },
+    // Only the imports that wait (upstream, another request's fetch) are async; the rest
+    // answer at once and are called without a future per call.
+    imports: {
+        "edge:worker/upstream.fetch": async | trappable,
+        "edge:worker/upstream.fetch-hedged": async | trappable,
+        "edge:worker/cache.lock": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
 });
 

@@ -174,10 +174,10 @@ struct SimCommon {
     add_compute: bool,
     #[arg(long)]
     topology: Option<PathBuf>,
-    /// Override the scenario's isolation: `isolate` (warm instances, the default) or `fresh`
-    /// (one per request). The report is the same either way; the run's cost is not.
-    #[arg(long, value_enum)]
-    isolation: Option<Isolation>,
+    /// The worker's instances (`--isolation` overrides the scenario's `isolation`). The report
+    /// is the same either way; the run's cost is not.
+    #[command(flatten)]
+    isolation: IsolationArgs,
     #[command(flatten)]
     worker: WorkerConfigArgs,
 }
@@ -479,7 +479,7 @@ impl SimCommon {
         if self.edge_capacity_mib.is_some() {
             scenario.edge_capacity_mib = self.edge_capacity_mib;
         }
-        if let Some(isolation) = self.isolation {
+        if let Some(isolation) = self.isolation.isolation {
             scenario.isolation = isolation;
         }
         scenario.workload.validate()?;
@@ -487,6 +487,7 @@ impl SimCommon {
         let (auth, routing) = self.worker.load()?;
         let mut setup = scenario.setup(topology, auth, routing);
         setup.add_compute = self.add_compute;
+        setup.isolates = self.isolation.policy(scenario.isolation);
         Ok((scenario, setup))
     }
 }
@@ -577,6 +578,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         wall.elapsed.as_secs_f64(),
         wall.requests_per_second()
     );
+    eprintln!("{}", isolate_line(&wall.isolates));
     let outcomes = edge_emulator::sim::assertions::check(&args.assertions, &report);
     for outcome in &outcomes {
         eprintln!("{outcome}");
@@ -587,6 +589,28 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// How the worker's instances were used, for the line after a run.
+fn isolate_line(isolates: &edge_emulator::cdn::stats::IsolateReport) -> String {
+    let retired: Vec<String> = isolates
+        .retired
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
+    format!(
+        "worker instances ({}): {} created, {:.1} calls each (at most {}); retired: {}",
+        isolates.mode,
+        isolates.created,
+        isolates.requests_per_isolate,
+        isolates.max_requests_per_isolate,
+        if retired.is_empty() {
+            "none".to_string()
+        } else {
+            retired.join(", ")
+        }
+    )
 }
 
 /// Applies one `--variants` entry to a copy of the setup.

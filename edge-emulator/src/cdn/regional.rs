@@ -11,10 +11,10 @@ use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Pla
 use http::{HeaderValue, Request, Response};
 
 use crate::cdn::coalesce::{Coalescer, FetchGuard};
+use crate::cdn::network::Network;
 use crate::cdn::origins::OriginHandle;
 use crate::cdn::stats::{OriginCounters, TierCounters};
 use crate::cdn::store::MemoryStore;
-use crate::cdn::network::Network;
 
 /// An origin this tier can reach, and the round trip to it.
 pub struct OriginLink {

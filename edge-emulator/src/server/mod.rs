@@ -277,4 +277,3 @@ fn to_http(response: types::Response) -> Response {
         .body(AxumBody::from(response.body))
         .unwrap_or_else(|e| json_error(StatusCode::BAD_GATEWAY, "invalid_response", e.to_string()))
 }
-

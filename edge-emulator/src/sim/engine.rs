@@ -14,15 +14,15 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use crate::bindings::types;
+use crate::cdn::stats::TierCounters;
+use crate::cdn::topology::Topology;
 use crate::edge::serve_at_pop;
 use crate::sim::report::{
     BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, Report,
     ScenarioSummary, TierFigures,
 };
 use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
-use crate::cdn::stats::TierCounters;
-use crate::cdn::topology::Topology;
-use crate::wasm::{IsolatePolicy, Isolation};
+use crate::wasm::IsolatePolicy;
 use crate::{Emulator, EmulatorOptions};
 
 /// Virtual time starts here, so Date headers and token lifetimes are the same every run.
@@ -48,17 +48,19 @@ pub struct SimSetup {
     pub bucket_s: f64,
     /// The workload's analytic description, when it was generated (bounds need it).
     pub spec: Option<WorkloadSpec>,
-    /// Warm isolates or a fresh instance per request: changes the run's cost, never its
-    /// report.
-    pub isolation: Isolation,
+    /// Warm isolates or a fresh instance per request, and when isolates are recycled: changes
+    /// the run's cost, never its report.
+    pub isolates: IsolatePolicy,
     pub workload: String,
 }
 
 /// What the run took in wall time (not part of the deterministic report).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WallFigures {
     pub elapsed: Duration,
     pub requests: u64,
+    /// How the worker's instances were used (they change the cost, not the report).
+    pub isolates: crate::cdn::stats::IsolateReport,
 }
 
 impl WallFigures {
@@ -108,10 +110,11 @@ pub fn simulate(
     // why: wall time of the whole run, for the throughput figure only
     let wall = std::time::Instant::now();
     progress.set_length(total_hint);
-    let report = runtime.block_on(run(setup, events, progress))?;
+    let (report, isolates) = runtime.block_on(run(setup, events, progress))?;
     let figures = WallFigures {
         elapsed: wall.elapsed(),
         requests: report.scenario.requests,
+        isolates,
     };
     Ok((report, figures))
 }
@@ -120,7 +123,7 @@ async fn run(
     setup: &SimSetup,
     events: impl Iterator<Item = SimEvent>,
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<(Report, crate::cdn::stats::IsolateReport)> {
     let start_time = SystemTime::UNIX_EPOCH + VIRTUAL_EPOCH;
     let emulator = Emulator::start(EmulatorOptions {
         time_scale: 1.0,
@@ -131,10 +134,7 @@ async fn run(
         regional_caching: setup.regional_caching,
         jitter: setup.jitter,
         seed: setup.seed,
-        isolates: IsolatePolicy {
-            isolation: setup.isolation,
-            ..IsolatePolicy::default()
-        },
+        isolates: setup.isolates,
         ..EmulatorOptions::new(setup.topology.clone())
     })
     .await?;
@@ -215,8 +215,9 @@ async fn run(
         origin_timeline,
         duration_s,
     );
+    let isolates = emulator.runtime.isolate_report();
     emulator.shutdown();
-    Ok(report)
+    Ok((report, isolates))
 }
 
 async fn serve(

@@ -116,7 +116,10 @@ impl Scenario {
             warmup_s: self.warmup_s,
             bucket_s: self.bucket_s,
             spec: Some(self.workload.clone()),
-            isolation: self.isolation,
+            isolates: crate::wasm::IsolatePolicy {
+                isolation: self.isolation,
+                ..Default::default()
+            },
             workload: self.workload.describe(),
         }
     }

@@ -45,7 +45,7 @@ fn setup(spec: &WorkloadSpec, seed: u64) -> SimSetup {
         warmup_s: 20.0,
         bucket_s: 1.0,
         spec: Some(spec.clone()),
-        isolation: Default::default(),
+        isolates: Default::default(),
         workload: spec.describe(),
     }
 }

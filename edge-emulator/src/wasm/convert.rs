@@ -32,7 +32,6 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     }
 }
 
-
 /// Puts `metric` first in the Server-Timing list, so hops read from client to origin.
 pub fn prepend_server_timing(headers: &mut Vec<(String, Vec<u8>)>, metric: &str) {
     match headers

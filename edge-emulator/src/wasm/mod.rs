@@ -8,12 +8,13 @@ mod convert;
 mod engine;
 mod imports;
 mod isolate;
+mod precompiled;
 mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
 use crate::bindings::{types, EdgeWorker, EdgeWorkerPre};
@@ -23,7 +24,7 @@ use crate::cdn::stats::IsolateReport;
 pub use convert::{cache_status_from_wit, prepend_server_timing, reason_from_wit};
 pub use engine::GuestLimits;
 pub use isolate::{
-    Isolation, IsolatePolicy, Retirement, DEFAULT_MAX_REQUESTS, DEFAULT_MEMORY_BOUND_MIB,
+    IsolatePolicy, Isolation, Retirement, DEFAULT_MAX_REQUESTS, DEFAULT_MEMORY_BOUND_MIB,
 };
 pub use state::WorkerFailure;
 
@@ -47,13 +48,14 @@ pub struct WorkerRuntime {
 }
 
 impl WorkerRuntime {
-    /// Compiles the component and links the host imports once. WASI imports the guest's std
+    /// Compiles the component (or loads it compiled, see `precompiled`) and links the host
+    /// imports once. WASI imports the guest's std
     /// pulls in but never needs are linked as traps, except a seed for HashMap.
     pub fn new(wasm: &[u8], limits: GuestLimits, policy: IsolatePolicy) -> wasmtime::Result<Self> {
         limits.check().map_err(wasmtime::Error::msg)?;
         let engine = Engine::new(&engine::engine_config(&limits, policy.isolation))?;
         engine::start_epoch_ticker(&engine);
-        let component = Component::new(&engine, wasm)
+        let component = precompiled::load(&engine, wasm)
             .map_err(|e| e.context("compiling the worker component"))?;
         let mut linker: Linker<GuestState> = Linker::new(&engine);
         EdgeWorker::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
@@ -115,7 +117,11 @@ impl WorkerRuntime {
     }
 
     /// An instance for one call at `pop`: a warm one when the PoP has one idle, else new.
-    async fn checkout(&self, pop: &Arc<PopNode>, trap_armed: bool) -> Result<Isolate, WorkerFailure> {
+    async fn checkout(
+        &self,
+        pop: &Arc<PopNode>,
+        trap_armed: bool,
+    ) -> Result<Isolate, WorkerFailure> {
         let mut isolate = match self.isolates.take(pop) {
             Some(isolate) => isolate,
             None => self.instantiate(pop).await?,

@@ -29,8 +29,8 @@ mod bindings {
     });
 }
 
-use bindings::edge::worker::{cache, clock, config, log, upstream};
 use bindings::edge::worker::types;
+use bindings::edge::worker::{cache, clock, config, log, upstream};
 use bindings::Guest;
 
 struct Component;

@@ -7,19 +7,19 @@ use crate::bindings::types::CacheEntry;
 use crate::wasm::state::GuestState;
 
 impl Host for GuestState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Option<CacheEntry>> {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<CacheEntry>> {
         self.check_trap()?;
         Ok(self.pop.cache.get(&key, self.pop.network.clock.now()))
     }
 
-    async fn put(&mut self, key: String, entry: CacheEntry, keep_ms: u64) -> wasmtime::Result<()> {
+    fn put(&mut self, key: String, entry: CacheEntry, keep_ms: u64) -> wasmtime::Result<()> {
         self.check_trap()?;
         let keep_until = self.pop.network.clock.now() + Duration::from_millis(keep_ms);
         self.pop.cache.put(&key, entry, keep_until);
         Ok(())
     }
 
-    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+    fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         self.check_trap()?;
         self.pop.cache.remove(&key);
         Ok(())
@@ -36,7 +36,7 @@ impl Host for GuestState {
         })
     }
 
-    async fn unlock(&mut self, key: String) -> wasmtime::Result<()> {
+    fn unlock(&mut self, key: String) -> wasmtime::Result<()> {
         self.request.locks.retain(|(held, _)| *held != key);
         Ok(())
     }

@@ -4,7 +4,7 @@ use crate::bindings::edge::worker::clock::Host;
 use crate::wasm::state::GuestState;
 
 impl Host for GuestState {
-    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
         self.check_trap()?;
         Ok(self.pop.network.clock.now_ms())
     }

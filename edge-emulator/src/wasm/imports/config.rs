@@ -4,7 +4,7 @@ use crate::bindings::edge::worker::config::Host;
 use crate::wasm::state::GuestState;
 
 impl Host for GuestState {
-    async fn routing_mode(&mut self) -> wasmtime::Result<Option<bool>> {
+    fn routing_mode(&mut self) -> wasmtime::Result<Option<bool>> {
         self.check_trap()?;
         Ok(self
             .pop
@@ -13,7 +13,7 @@ impl Host for GuestState {
             .map(|routing| routing.router.redirect_status.is_some()))
     }
 
-    async fn routing_config(&mut self) -> wasmtime::Result<Option<String>> {
+    fn routing_config(&mut self) -> wasmtime::Result<Option<String>> {
         self.check_trap()?;
         Ok(self
             .pop
@@ -22,7 +22,7 @@ impl Host for GuestState {
             .map(|routing| routing.config_json.to_string()))
     }
 
-    async fn auth_config(&mut self) -> wasmtime::Result<Option<String>> {
+    fn auth_config(&mut self) -> wasmtime::Result<Option<String>> {
         self.check_trap()?;
         Ok(self.pop.auth_config.as_deref().map(str::to_string))
     }

@@ -5,7 +5,7 @@ use crate::bindings::types::LogLevel;
 use crate::wasm::state::GuestState;
 
 impl Host for GuestState {
-    async fn write(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+    fn write(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         if !matches!(level, LogLevel::Debug) {
             eprintln!("[edge-{}] {level:?}: {message}", self.pop.name);
         }

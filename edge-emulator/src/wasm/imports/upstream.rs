@@ -65,7 +65,7 @@ impl Host for GuestState {
             }))
     }
 
-    async fn origin_admit(&mut self, origin: String) -> wasmtime::Result<Result<(), u64>> {
+    fn origin_admit(&mut self, origin: String) -> wasmtime::Result<Result<(), u64>> {
         self.check_trap()?;
         Ok(self
             .pop
@@ -73,7 +73,7 @@ impl Host for GuestState {
             .map_err(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)))
     }
 
-    async fn origin_report(&mut self, origin: String, ok: bool) -> wasmtime::Result<()> {
+    fn origin_report(&mut self, origin: String, ok: bool) -> wasmtime::Result<()> {
         self.check_trap()?;
         self.pop.report(&origin, ok);
         Ok(())
