@@ -11,11 +11,11 @@ fn manifest(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-#[test]
-fn replaying_the_example_trace_gives_the_committed_report() {
+/// `simulate --no-html --json - ARGS`: the JSON report, after checking the run succeeded.
+fn simulate_json(args: &[&str]) -> String {
     let output = emulator()
-        .args(["simulate", "--no-html", "--json", "-", "--trace"])
-        .arg(manifest("traces/example.csv"))
+        .args(["simulate", "--no-html", "--json", "-"])
+        .args(args)
         .output()
         .expect("edge-emulator runs");
     assert!(
@@ -23,9 +23,15 @@ fn replaying_the_example_trace_gives_the_committed_report() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8(output.stdout).expect("UTF-8 JSON")
+}
+
+#[test]
+fn replaying_the_example_trace_gives_the_committed_report() {
+    let trace = manifest("traces/example.csv");
     let expected = std::fs::read_to_string(manifest("traces/example.expected.json")).unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim_end(),
+        simulate_json(&["--trace", trace.to_str().unwrap()]).trim_end(),
         expected.trim_end(),
         "regenerate with: edge-emulator simulate --trace edge-emulator/traces/example.csv \
          --json edge-emulator/traces/example.expected.json --no-html"
@@ -37,40 +43,23 @@ fn replaying_the_example_trace_gives_the_committed_report() {
 /// instance per request.
 #[test]
 fn both_isolation_modes_give_the_same_report() {
-    let run = |args: &[&str], isolation: &str| {
-        let output = emulator()
-            .args([
-                "simulate",
-                "--no-html",
-                "--json",
-                "-",
-                "--isolation",
-                isolation,
-            ])
-            .args(args)
-            .output()
-            .expect("edge-emulator runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8 JSON")
-    };
     let trace = manifest("traces/example.csv");
-    let trace = ["--trace", trace.to_str().unwrap()];
+    let trace = trace.to_str().unwrap();
     let expected = std::fs::read_to_string(manifest("traces/example.expected.json")).unwrap();
     for isolation in ["isolate", "fresh"] {
-        assert_eq!(
-            run(&trace, isolation).trim_end(),
-            expected.trim_end(),
-            "{isolation}"
-        );
+        let report = simulate_json(&["--trace", trace, "--isolation", isolation]);
+        assert_eq!(report.trim_end(), expected.trim_end(), "{isolation}");
     }
-    let scenario = ["--requests", "20000"];
-    let isolate = run(&scenario, "isolate");
-    assert!(isolate.contains("\"requests\""), "{isolate}");
-    assert_eq!(isolate, run(&scenario, "fresh"));
+    // The default scenario's first 20,000 requests, measured after 2 s of warm-up.
+    let scenario = ["--requests", "20000", "--warmup-s", "2"];
+    let isolate = simulate_json(&[&scenario[..], &["--isolation", "isolate"]].concat());
+    let report: serde_json::Value = serde_json::from_str(&isolate).expect("JSON");
+    assert!(
+        report["scenario"]["requests"].as_u64() > Some(10_000),
+        "{isolate}"
+    );
+    let fresh = simulate_json(&[&scenario[..], &["--isolation", "fresh"]].concat());
+    assert_eq!(isolate, fresh);
 }
 
 #[test]

@@ -96,36 +96,22 @@ fn per_request(c: &mut Criterion) {
         .any(|(n, v)| n == "cf-cache-status" && v == b"HIT"));
 
     let mut group = c.benchmark_group("hit_1kib");
-    group.bench_function("wasm_isolate", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let (outcome, _) = emulator
-                .runtime
-                .handle(&pop, &request, &ctx, false)
-                .await
-                .unwrap();
-            outcome.response.body.len()
-        })
-    });
-    group.bench_function("wasm_instance_per_request", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let (outcome, _) = fresh
-                .runtime
-                .handle(&fresh_pop, &request, &ctx, false)
-                .await
-                .unwrap();
-            outcome.response.body.len()
-        })
-    });
-    group.bench_function("wasm_isolate_without_auth", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let (outcome, _) = emulator
-                .runtime
-                .handle(&open_pop, &request, &ctx, false)
-                .await
-                .unwrap();
-            outcome.response.body.len()
-        })
-    });
+    for (name, emulator, pop) in [
+        ("wasm_isolate", &emulator, &pop),
+        ("wasm_instance_per_request", &fresh, &fresh_pop),
+        ("wasm_isolate_without_auth", &emulator, &open_pop),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let (outcome, _) = emulator
+                    .runtime
+                    .handle(pop, &request, &ctx, false)
+                    .await
+                    .unwrap();
+                outcome.response.body.len()
+            })
+        });
+    }
     group.bench_function("instantiate_only", |b| {
         b.to_async(&runtime)
             .iter(|| async { emulator.runtime.instantiate_only(&pop).await.unwrap() })
