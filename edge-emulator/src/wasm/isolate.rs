@@ -75,7 +75,7 @@ impl Default for IsolatePolicy {
 
 /// Idle isolates a PoP keeps by default: enough for a burst's worth of reuse, few enough that
 /// their linear memory (never returned while they live) stays small.
-pub const DEFAULT_MAX_IDLE_PER_POP: usize = 16;
+pub const DEFAULT_MAX_IDLE_PER_POP: usize = 4;
 /// Requests an isolate serves before it is replaced, by default.
 pub const DEFAULT_MAX_REQUESTS: u64 = 100_000;
 /// Linear memory past which an isolate is replaced, by default (MiB).
