@@ -23,12 +23,10 @@ use crate::cdn::stats::IsolateReport;
 
 pub use convert::{cache_status_from_wit, prepend_server_timing, reason_from_wit};
 pub use engine::GuestLimits;
-pub use isolate::{
-    IsolatePolicy, Isolation, Retirement, DEFAULT_MAX_REQUESTS, DEFAULT_MEMORY_BOUND_MIB,
-};
+pub use isolate::{IsolatePolicy, Isolation, DEFAULT_MAX_REQUESTS, DEFAULT_MEMORY_BOUND_MIB};
 pub use state::WorkerFailure;
 
-use isolate::{Isolate, IsolatePool};
+use isolate::{Isolate, IsolatePool, Retirement};
 use state::GuestState;
 
 /// What the host learned about one run, for Server-Timing.
@@ -68,10 +66,6 @@ impl WorkerRuntime {
             limits,
             isolates: IsolatePool::new(policy),
         })
-    }
-
-    pub fn isolation(&self) -> Isolation {
-        self.isolates.policy.isolation
     }
 
     fn store(&self, pop: &Arc<PopNode>) -> Store<GuestState> {
