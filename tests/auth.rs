@@ -3,13 +3,10 @@
 
 mod common;
 
-#[path = "../edge-worker/src/auth/adversarial.rs"]
-mod adversarial;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use adversarial::{table, Verdict};
 use common::Emulator;
+use edge_worker::testing::adversarial::{self, table, Verdict};
 
 const USER: &str = "/api/users/7";
 

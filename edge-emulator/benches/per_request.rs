@@ -5,10 +5,6 @@
 //!
 //! Run: `cargo bench -p edge-emulator --bench per_request`
 
-#[path = "../../edge-worker/src/auth/adversarial.rs"]
-#[allow(dead_code)] // why: the table's other helpers serve the tests
-mod adversarial;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +15,7 @@ use edge_emulator::topology::Topology;
 use edge_emulator::wasm::{IsolatePolicy, Isolation};
 use edge_emulator::{Emulator, EmulatorOptions};
 use edge_worker::encoding::Coding;
+use edge_worker::testing::adversarial;
 use edge_worker::{CacheEntry, StoredResponse};
 use http::{HeaderMap, Response};
 

@@ -3,10 +3,6 @@
 //!
 //! Run: `cargo bench -p edge-worker --bench auth`
 
-#[path = "../src/auth/adversarial.rs"]
-#[allow(dead_code)] // why: the table's other helpers serve the tests
-mod adversarial;
-
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -15,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_worker::auth::{admit, AuthConfig, AuthPolicy};
 use edge_worker::ready::now_or_never;
+use edge_worker::testing::adversarial;
 use edge_worker::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::Request;
 

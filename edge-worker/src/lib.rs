@@ -24,8 +24,8 @@ pub mod ready;
 pub mod representation;
 pub mod routing;
 pub mod status;
-#[cfg(test)]
-mod test_platform;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tier;
 
 pub use cache_key::CacheKey;

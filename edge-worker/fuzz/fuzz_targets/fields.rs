@@ -6,13 +6,10 @@
 
 #![no_main]
 
-use edge_worker::fields::{project, Mask, Selection};
+use edge_worker::fields::{project, Mask};
+use edge_worker::testing::reference;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-
-#[path = "../../src/fields/reference.rs"]
-mod reference;
-use reference::reference;
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());

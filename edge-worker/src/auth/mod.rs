@@ -203,8 +203,6 @@ impl Verifier {
     }
 }
 
-#[cfg(test)]
-mod adversarial;
 pub mod crypto;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 
-use super::adversarial::*;
+use crate::testing::adversarial::*;
 
 /// 2026-11-25T00:00:00Z
 const NOW: u64 = 1_795_564_800;
@@ -189,7 +189,7 @@ mod gate {
 
     use super::*;
     use crate::ready::now_or_never;
-    use crate::test_platform::MemoryPlatform;
+    use crate::testing::MemoryPlatform;
     use crate::{CacheTier, EdgeWorker};
 
     fn policy() -> Arc<AuthPolicy> {
@@ -407,7 +407,7 @@ mod jwks {
 
     use super::*;
     use crate::ready::now_or_never;
-    use crate::test_platform::MemoryPlatform;
+    use crate::testing::MemoryPlatform;
     use crate::{CacheTier, Deferred, EdgeWorker, FetchError, Outcome};
     use jsonwebtoken::EncodingKey;
 

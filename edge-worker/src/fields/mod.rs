@@ -4,8 +4,6 @@
 mod jsonapi;
 mod mask;
 mod project;
-#[cfg(test)]
-mod reference;
 
 use std::fmt;
 

@@ -365,7 +365,7 @@ mod tests {
         })
     }
 
-    use crate::fields::reference::reference;
+    use crate::testing::reference;
 
     proptest! {
         #[test]

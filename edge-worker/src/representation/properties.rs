@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::MemoryPlatform;
+use crate::testing::MemoryPlatform;
 
 const URL: &str = "http://shop.example/api/products/1";
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::{header, MemoryPlatform};
+use crate::testing::{header, MemoryPlatform};
 
 const URL: &str = "http://shop.example/api/products/1";
 

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::{header, MemoryPlatform};
+use crate::testing::{header, MemoryPlatform};
 use crate::{Body, CacheTier, EdgeWorker, FetchError};
 
 /// EU/EEA members pinned to EU origins; three regions as in the emulator's default topology.

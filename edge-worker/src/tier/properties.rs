@@ -19,7 +19,7 @@ use super::*;
 use crate::cache_control::CacheControl;
 use crate::entry::cache_options;
 use crate::ready::now_or_never;
-use crate::test_platform::MemoryPlatform;
+use crate::testing::MemoryPlatform;
 
 const URL: &str = "https://shop.example/api/products/1";
 

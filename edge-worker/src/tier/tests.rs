@@ -4,7 +4,7 @@ use http::{Request, Response};
 
 use super::*;
 use crate::ready::now_or_never;
-use crate::test_platform::MemoryPlatform;
+use crate::testing::MemoryPlatform;
 use crate::FetchError;
 
 fn origin(

@@ -1,11 +1,12 @@
 //! The projection through a `serde_json::Value` tree: the slow, obvious reference the
 //! streaming projector must agree with. Shared by the projector's proptest and the `fields`
-//! fuzz target (included by path, with `Selection` in scope at its root).
+//! fuzz target.
 
 use serde_json::Value;
 
-use super::Selection;
+use crate::fields::Selection;
 
+/// `value` with only the members `selection` keeps, at every depth (arrays are looked through).
 pub fn reference(value: &Value, selection: &Selection) -> Value {
     match (value, selection) {
         (_, Selection::All) => value.clone(),

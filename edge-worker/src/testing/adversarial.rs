@@ -1,6 +1,6 @@
 //! Adversarial tokens with expected verdicts (RFC 7515, RFC 7519, RFC 8725), for the
-//! verifier's unit tests and, included by path, for the end-to-end test through the wasm guest.
-//! Keys: the demo keys beside this file, with kids `hs`, `es`, `rs`, `ed`; expected issuer
+//! verifier's unit tests, the auth benches and the end-to-end test through the wasm guest.
+//! Keys: the demo keys in `auth/demo/`, with kids `hs`, `es`, `rs`, `ed`; expected issuer
 //! `https://issuer.example`, audience `edge`; `now` is the verifier's clock in Unix seconds.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,12 +8,12 @@ use base64::Engine;
 use jsonwebtoken::{crypto, Algorithm, EncodingKey};
 
 pub const SECRET: &str = "edge-demo-secret-change-me-0123456789";
-pub const ES256_PRIVATE: &str = include_str!("demo/es256-private.pem");
-pub const ES256_PUBLIC: &str = include_str!("demo/es256-public.pem");
-pub const RS256_PRIVATE: &str = include_str!("demo/rs256-private.pem");
-pub const RS256_PUBLIC: &str = include_str!("demo/rs256-public.pem");
-pub const ED_PRIVATE: &str = include_str!("demo/ed25519-private.pem");
-pub const ED_PUBLIC: &str = include_str!("demo/ed25519-public.pem");
+pub const ES256_PRIVATE: &str = include_str!("../auth/demo/es256-private.pem");
+pub const ES256_PUBLIC: &str = include_str!("../auth/demo/es256-public.pem");
+pub const RS256_PRIVATE: &str = include_str!("../auth/demo/rs256-private.pem");
+pub const RS256_PUBLIC: &str = include_str!("../auth/demo/rs256-public.pem");
+pub const ED_PRIVATE: &str = include_str!("../auth/demo/ed25519-private.pem");
+pub const ED_PUBLIC: &str = include_str!("../auth/demo/ed25519-public.pem");
 
 pub fn b64(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
