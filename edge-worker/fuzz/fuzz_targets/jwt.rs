@@ -23,14 +23,11 @@ use edge_worker::auth::{
     KeyConfig, KeySet, Verifier,
 };
 use edge_worker::ready::now_or_never;
+use edge_worker::testing::MemoryPlatform;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
-
-#[path = "common/platform.rs"]
-mod platform;
-use platform::FuzzPlatform;
 
 const SECRET: &str = "edge-demo-secret-change-me-0123456789";
 const NOW: u64 = 1_795_564_800;
@@ -136,7 +133,7 @@ fn verify_all(token: &str, pick: u8, ours: bool) {
     }
     // Through the gate, on routes of each mode, against an in-memory platform.
     let policy = policy();
-    let p = FuzzPlatform::new(now(), Vec::new());
+    let p = MemoryPlatform::answering(now(), Vec::new());
     for path in ["/api/users/1", "/api/feed", "/api/typed", "/public"] {
         let mut request = Request::new(Vec::new());
         *request.uri_mut() = format!("https://shop.example{path}").parse().unwrap();

@@ -22,16 +22,13 @@ use base64::Engine;
 use edge_worker::auth::{AuthConfig, AuthPolicy};
 use edge_worker::ready::now_or_never;
 use edge_worker::routing::{Router, RoutingConfig};
+use edge_worker::testing::{Answer, MemoryPlatform};
 use edge_worker::{CacheTier, EdgeWorker};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-
-#[path = "common/platform.rs"]
-mod platform;
-use platform::{Answer, FuzzPlatform};
 
 const SECRET: &str = "edge-demo-secret-change-me-0123456789";
 const NOW: u64 = 1_795_564_800;
@@ -406,7 +403,7 @@ fn check(response: &Response<Vec<u8>>, head: bool, asked: &str) {
     }
 }
 
-fn run(worker: &EdgeWorker, p: &FuzzPlatform, request: Request<Vec<u8>>) -> Response<Vec<u8>> {
+fn run(worker: &EdgeWorker, p: &MemoryPlatform, request: Request<Vec<u8>>) -> Response<Vec<u8>> {
     let outcome = now_or_never(worker.handle(p, request)).expect("in-memory ports never wait");
     for task in outcome.deferred {
         now_or_never(worker.run_deferred(p, task)).expect("in-memory ports never wait");
@@ -425,7 +422,7 @@ fn one(u: &mut Unstructured) -> Result<()> {
     let answers = (0..u.int_in_range(1..=4u8)?)
         .map(|_| answer(u))
         .collect::<Result<Vec<_>>>()?;
-    let p = FuzzPlatform::new(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW), answers);
+    let p = MemoryPlatform::answering(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW), answers);
     let mut previous: Option<Response<Vec<u8>>> = None;
     for _ in 0..u.int_in_range(2..=3u8)? {
         let request = request(u, previous.as_ref())?;
@@ -433,7 +430,7 @@ fn one(u: &mut Unstructured) -> Result<()> {
         let asked = format!("{} {}", request.method(), request.uri());
         // What the same request as GET would have given, from the same state.
         let as_get = head.then(|| {
-            let twin = p.clone();
+            let twin = p.twin();
             let response = run(&worker, &twin, copy(&request, Method::GET));
             check(&response, false, &asked);
             response
