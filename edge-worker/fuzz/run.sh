@@ -5,7 +5,7 @@
 # are safe Rust, so panics (asserts, overflow checks) are what we look for.
 #
 #   edge-worker/fuzz/run.sh fields 300        # target, seconds
-#   edge-worker/fuzz/run-all.sh 600           # every target in turn, with a summary
+#   edge-worker/fuzz/run-all.sh 600           # every target in turn (the emulator's too)
 #
 # Targets (fuzz_targets/; FUZZING.md has what each covers and how long it has run):
 #   cache_control      Cache-Control parsing and accessors (cache_control.rs)
@@ -17,8 +17,8 @@
 #   jwt                Bearer credentials, JWT header/claims, Verifier::verify, the auth gate
 #   config             auth and routing configuration: JSON, and TOML as the emulator reads it
 #   routing            routing configuration and route plans
-#   topology           the emulator's topology files (edge-emulator/src/cdn/topology.rs by path)
 #   pipeline           the whole EdgeWorker::handle against a fuzz-chosen upstream
+# The emulator's targets (topology) are in edge-emulator/fuzz/, with a run.sh like this one.
 set -euo pipefail
 target=${1:?usage: run.sh TARGET [SECONDS]}
 seconds=${2:-60}
