@@ -27,13 +27,14 @@ pub mod status;
 #[cfg(test)]
 mod test_platform;
 pub mod tier;
+pub mod worker;
 
 pub use cache_key::CacheKey;
 pub use entry::{CacheEntry, StoredResponse, VerifiedToken};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
 pub use ports::{FetchError, Hedged, Locked, LogLevel, Platform, Upstream};
-pub use representation::EdgeWorker;
+pub use worker::EdgeWorker;
 pub use status::CfCacheStatus;
 pub use tier::CacheTier;
 

@@ -10,6 +10,7 @@ use http::{Request, Response};
 use proptest::prelude::*;
 
 use super::*;
+use crate::{CacheTier, EdgeWorker};
 use crate::ready::now_or_never;
 use crate::test_platform::MemoryPlatform;
 

@@ -6,6 +6,7 @@ use http::{Request, Response};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::{CacheTier, EdgeWorker};
 use crate::ready::now_or_never;
 use crate::test_platform::{header, MemoryPlatform};
 
