@@ -11,6 +11,7 @@ pub mod cache_control;
 pub mod cache_key;
 pub mod cdn_cache_control;
 pub mod conditional;
+pub mod config;
 pub mod encoding;
 pub mod entry;
 pub mod error;
@@ -30,13 +31,14 @@ pub mod tier;
 pub mod worker;
 
 pub use cache_key::CacheKey;
+pub use config::{ConfigDocuments, ConfigError, WorkerConfig};
 pub use entry::{CacheEntry, StoredResponse, VerifiedToken};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
 pub use ports::{FetchError, Hedged, Locked, LogLevel, Platform, Upstream};
-pub use worker::EdgeWorker;
 pub use status::CfCacheStatus;
 pub use tier::CacheTier;
+pub use worker::EdgeWorker;
 
 /// Request bodies and response bodies are plain bytes throughout the core.
 pub type Body = Vec<u8>;

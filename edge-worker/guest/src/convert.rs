@@ -12,7 +12,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use crate::bindings::edge::worker::types;
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
-    headers::from_pairs(fields).map_err(|e| WorkerError::InvalidUrl(e.to_string()))
+    headers::from_pairs(fields)
 }
 
 fn millis(time: SystemTime) -> u64 {

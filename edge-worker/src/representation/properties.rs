@@ -10,9 +10,9 @@ use http::{Request, Response};
 use proptest::prelude::*;
 
 use super::*;
-use crate::{CacheTier, EdgeWorker};
 use crate::ready::now_or_never;
 use crate::test_platform::MemoryPlatform;
+use crate::{CacheTier, EdgeWorker};
 
 const URL: &str = "http://shop.example/api/products/1";
 

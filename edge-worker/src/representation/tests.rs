@@ -6,9 +6,9 @@ use http::{Request, Response};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::{CacheTier, EdgeWorker};
 use crate::ready::now_or_never;
 use crate::test_platform::{header, MemoryPlatform};
+use crate::{CacheTier, EdgeWorker};
 
 const URL: &str = "http://shop.example/api/products/1";
 
