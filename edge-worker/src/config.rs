@@ -20,9 +20,12 @@ pub enum ConfigError {
     /// The auth document is not JSON, or not an [`AuthConfig`] (unknown or missing fields).
     #[error("the auth configuration does not parse: {0}")]
     AuthDocument(String),
-    /// More routes, keys, forwarded claims, origins or rules than the limits allow.
+    /// More routes, keys or forwarded claims than the limits allow.
     #[error("too many {what} (limit {limit})")]
     TooMany { what: &'static str, limit: usize },
+    /// More origins, rules or countries than the routing limits allow.
+    #[error("too many {what} (limit {limit})")]
+    TooManyRouted { what: &'static str, limit: usize },
     #[error("forwarded claim {claim:?}: {header:?} is not a valid header name")]
     Header { claim: String, header: String },
     #[error("key {kid:?}: give exactly one of secret, pem or jwk")]
@@ -54,6 +57,31 @@ pub enum ConfigError {
     /// The origin override is not an absolute http(s) URL without a path.
     #[error("origin must be an absolute http(s) URL without a path: {0}")]
     OriginOverride(String),
+}
+
+impl ConfigError {
+    /// Which document is at fault: `auth`, `routing` or `origin`.
+    pub fn document(&self) -> &'static str {
+        use ConfigError as E;
+        match self {
+            E::AuthDocument(_)
+            | E::TooMany { .. }
+            | E::Header { .. }
+            | E::KeySource { .. }
+            | E::KeySecretMismatch { .. }
+            | E::KeyShortSecret { .. }
+            | E::KeyUnusable { .. } => "auth",
+            E::RoutingDocument(_)
+            | E::TooManyRouted { .. }
+            | E::NoOrigins
+            | E::DuplicateOrigin(_)
+            | E::Origin { .. }
+            | E::UnknownOrigin { .. }
+            | E::Country { .. }
+            | E::InvalidRouting(_) => "routing",
+            E::OriginOverride(_) => "origin",
+        }
+    }
 }
 
 /// The configuration documents, as JSON text (`None`: not configured).

@@ -26,7 +26,6 @@ pub use jwks::{refresh as refresh_jwks, KID_MISS_COOLDOWN};
 pub use keys::{KeyConfig, KeySet, PinnedKey};
 pub use token::{parse_header, TokenHeader, MAX_TOKEN_LEN};
 
-
 /// Default clock-skew allowance for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 

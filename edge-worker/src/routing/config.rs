@@ -185,7 +185,7 @@ impl RoutingConfig {
             ("residency pins", self.residency.len(), MAX_RULES),
         ] {
             if len > limit {
-                return Err(E::TooMany { what, limit });
+                return Err(E::TooManyRouted { what, limit });
             }
         }
         let mut origins = Vec::with_capacity(self.origins.len());
@@ -206,7 +206,7 @@ impl RoutingConfig {
         };
         let countries = |place: &str, list: &[String]| {
             if list.len() > MAX_COUNTRIES {
-                return Err(E::TooMany {
+                return Err(E::TooManyRouted {
                     what: "countries in one entry",
                     limit: MAX_COUNTRIES,
                 });
