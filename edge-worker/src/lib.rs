@@ -17,6 +17,7 @@ pub mod error;
 pub mod fields;
 pub mod freshness;
 pub mod headers;
+pub mod invalidation;
 pub mod outcome;
 pub mod ports;
 pub mod private_cache;

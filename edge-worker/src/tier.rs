@@ -9,6 +9,7 @@ use http_cache_semantics::{AfterResponse, CachePolicy};
 
 use crate::entry::{cache_options, vary_fields, MAX_VARY_FIELDS};
 use crate::freshness::{self, Freshness};
+use crate::invalidation;
 use crate::status::{ttl_seconds, CacheStatusMember, Forward};
 use crate::{
     Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, Locked, LogLevel, Outcome, Platform,
@@ -428,16 +429,7 @@ impl CacheTier {
         match p.fetch(request).await {
             Ok(upstream) => {
                 member.fwd_status = Some(upstream.response.status().as_u16());
-                if !method.is_safe()
-                    && !upstream.response.status().is_server_error()
-                    && !upstream.response.status().is_client_error()
-                {
-                    for uri in invalidated(&target, upstream.response.headers()) {
-                        if let Ok(key) = CacheKey::from_uri(&uri) {
-                            p.cache_delete(key.as_str()).await;
-                        }
-                    }
-                }
+                invalidation::invalidate(p, &method, &target, &upstream.response).await;
                 self.finish(upstream.response, CfCacheStatus::Dynamic, &member)
             }
             Err(error) => {
@@ -585,43 +577,6 @@ fn rule_fields(rule: &[String]) -> &[String] {
         Some(first) if first.starts_with(GENERATION_MARK) => &rule[1..],
         _ => rule,
     }
-}
-
-/// What a successful unsafe request invalidates (RFC 9111 §4.4): its target URI, and the
-/// `Location` and `Content-Location` of the response when they name the same origin (a
-/// different host must not be able to purge another's entries).
-fn invalidated(target: &http::Uri, response: &HeaderMap) -> Vec<http::Uri> {
-    let mut uris = vec![target.clone()];
-    for name in [header::LOCATION, header::CONTENT_LOCATION] {
-        let Some(value) = response.get(&name).and_then(|v| v.to_str().ok()) else {
-            continue;
-        };
-        if let Some(uri) = same_origin(target, value) {
-            uris.push(uri);
-        }
-    }
-    uris
-}
-
-/// `reference` resolved against `base` when it is an absolute URI of the same scheme and
-/// authority, or an absolute path. Relative-path references (`../x`) are not resolved: they
-/// are rare in these fields and RFC 3986 resolution is not worth a URL crate in the guest.
-fn same_origin(base: &http::Uri, reference: &str) -> Option<http::Uri> {
-    if reference.starts_with('/') && !reference.starts_with("//") {
-        let mut parts = base.clone().into_parts();
-        parts.path_and_query = Some(reference.parse().ok()?);
-        return http::Uri::from_parts(parts).ok();
-    }
-    let uri: http::Uri = reference.parse().ok()?;
-    let same = uri
-        .scheme_str()
-        .zip(base.scheme_str())
-        .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
-        && uri
-            .authority()
-            .zip(base.authority())
-            .is_some_and(|(a, b)| a.as_str().eq_ignore_ascii_case(b.as_str()));
-    same.then_some(uri)
 }
 
 /// A response's head as a CDN cache judges it: with a valid `CDN-Cache-Control` in place of
