@@ -7,6 +7,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, CachePolicy};
 
+use crate::conditional::refreshed;
 use crate::entry::{cache_options, vary_fields, MAX_VARY_FIELDS};
 use crate::freshness::{self, Freshness};
 use crate::invalidation;
@@ -586,33 +587,6 @@ fn cdn_view(response: &Response<Body>) -> Response<()> {
     *view.status_mut() = response.status();
     *view.headers_mut() = crate::cdn_cache_control::effective(response.headers()).into_owned();
     view
-}
-
-/// The stored response updated by a 304 (RFC 9111 §3.2): every field the 304 carries replaces
-/// the stored one, except Content-Length and fields never stored. Done here rather than by the
-/// library, whose merge keeps only one value of multi-valued fields.
-fn refreshed(
-    mut stored: StoredResponse,
-    not_modified: &HeaderMap,
-    now: SystemTime,
-) -> StoredResponse {
-    let mut update = Response::new(Vec::new());
-    *update.headers_mut() = not_modified.clone();
-    let update = StoredResponse::capture(&HeaderMap::new(), &update, now);
-    for name in update.headers.keys() {
-        if name == header::CONTENT_LENGTH {
-            continue;
-        }
-        stored.headers.remove(name);
-        for value in update.headers.get_all(name) {
-            stored.headers.append(name.clone(), value.clone());
-        }
-    }
-    if !not_modified.contains_key(header::AGE) {
-        stored.headers.remove(header::AGE);
-    }
-    stored.response_time = now;
-    stored
 }
 
 #[cfg(test)]
