@@ -32,7 +32,7 @@ pub fn invalidated(target: &Uri, response: &HeaderMap) -> Vec<Uri> {
 
 /// Deletes what a `method` request to `target` answered by `response` invalidates, when it
 /// [`invalidates`] anything. Deleting a slot that holds a Vary rule makes all its variants
-/// unreachable (their keys carry the deleted rule's generation).
+/// unreachable (see [`crate::vary::VaryRule`]).
 pub(crate) async fn invalidate<P: Platform>(
     p: &P,
     method: &Method,

@@ -28,6 +28,7 @@ pub mod status;
 #[cfg(test)]
 mod test_platform;
 pub mod tier;
+pub mod vary;
 
 pub use cache_key::CacheKey;
 pub use entry::{CacheEntry, StoredResponse, VerifiedToken};

@@ -8,10 +8,11 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, CachePolicy};
 
 use crate::conditional::refreshed;
-use crate::entry::{cache_options, vary_fields, MAX_VARY_FIELDS};
+use crate::entry::cache_options;
 use crate::freshness::{self, Freshness};
 use crate::invalidation;
 use crate::status::{ttl_seconds, CacheStatusMember, Forward};
+use crate::vary::{self, VaryRule};
 use crate::{
     Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, Locked, LogLevel, Outcome, Platform,
     StoredResponse, WorkerError,
@@ -191,8 +192,8 @@ impl CacheTier {
         match p.cache_get(key.as_str()).await {
             None | Some(CacheEntry::VerifiedToken(_)) => Lookup::Miss(Forward::UriMiss),
             Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
-            Some(CacheEntry::VaryRule(fields)) => {
-                match p.cache_get(&key.variant(&fields, request)).await {
+            Some(CacheEntry::VaryRule(rule)) => {
+                match p.cache_get(&rule.variant(key, request)).await {
                     Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
                     _ => Lookup::Miss(Forward::VaryMiss),
                 }
@@ -483,11 +484,10 @@ impl CacheTier {
         policy: &CachePolicy,
         now: SystemTime,
     ) -> bool {
-        let fields = vary_fields(&entry.headers);
         // RFC 9111 §4.1: Vary: * never matches, so storing it is pointless.
-        if fields.iter().any(|f| f == "*") || fields.len() > MAX_VARY_FIELDS {
+        let Ok(fields) = vary::rule_fields(&entry.headers) else {
             return false;
-        }
+        };
         let fresh = !policy.time_to_live(now).is_zero();
         let has_validator = entry.headers.contains_key(header::ETAG)
             || entry.headers.contains_key(header::LAST_MODIFIED);
@@ -506,10 +506,10 @@ impl CacheTier {
             // invalidation deleted it) stay unreachable, because the variant key includes it.
             // A rule still in place with the same fields is kept, so its variants stay found.
             let rule = match p.cache_get(key.as_str()).await {
-                Some(CacheEntry::VaryRule(rule)) if rule_fields(&rule) == fields.as_slice() => rule,
-                _ => new_rule(fields, now),
+                Some(CacheEntry::VaryRule(rule)) if rule.fields() == fields.as_slice() => rule,
+                _ => VaryRule::new(fields, now),
             };
-            let variant = key.variant(&rule, request.headers());
+            let variant = rule.variant(key, request.headers());
             p.cache_put(key.as_str(), CacheEntry::VaryRule(rule), keep)
                 .await;
             p.cache_put(&variant, CacheEntry::Response(entry), keep)
@@ -554,29 +554,6 @@ impl CacheTier {
             collapsed: member.collapsed,
             route: None,
         }
-    }
-}
-
-/// A Vary rule's generation marker: the first element, never a valid field name.
-const GENERATION_MARK: char = '#';
-
-/// A new Vary rule for `fields`, in the generation of `now`.
-fn new_rule(fields: Vec<String>, now: SystemTime) -> Vec<String> {
-    let generation = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let mut rule = Vec::with_capacity(fields.len() + 1);
-    rule.push(format!("{GENERATION_MARK}{generation}"));
-    rule.extend(fields);
-    rule
-}
-
-/// The field names of a Vary rule, without its generation.
-fn rule_fields(rule: &[String]) -> &[String] {
-    match rule.first() {
-        Some(first) if first.starts_with(GENERATION_MARK) => &rule[1..],
-        _ => rule,
     }
 }
 
