@@ -25,6 +25,7 @@ pub mod ready;
 pub mod representation;
 pub mod routing;
 pub mod status;
+pub mod store;
 #[cfg(test)]
 mod test_platform;
 pub mod tier;

@@ -1,5 +1,7 @@
 //! One caching tier's request flow (RFC 9111 with RFC 5861): look up, decide, serve, fetch,
-//! store. The edge worker runs it at each PoP; the emulator's regional tier runs the same code.
+//! validate, refresh. What is stored is decided in `store`, Vary in `vary`, what unsafe
+//! requests invalidate in `invalidation`. The edge worker runs it at each PoP; the emulator's
+//! regional tier runs the same code.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,21 +9,17 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, CachePolicy};
 
+use crate::cdn_cache_control::response_view;
 use crate::conditional::refreshed;
-use crate::entry::cache_options;
 use crate::freshness::{self, Freshness};
-use crate::invalidation;
 use crate::status::{ttl_seconds, CacheStatusMember, Forward};
-use crate::vary::{self, VaryRule};
+use crate::{invalidation, store};
 use crate::{
     Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, Locked, LogLevel, Outcome, Platform,
     StoredResponse, WorkerError,
 };
 
-/// Bodies larger than this are passed through but not stored.
-pub const MAX_STORED_BODY: usize = 32 * 1024 * 1024;
-/// An entry with validators stays useful for revalidation at least this long after it expires.
-const VALIDATOR_KEEP: Duration = Duration::from_secs(3600);
+pub use crate::store::MAX_STORED_BODY;
 
 /// Request fields a cache evaluates itself and does not forward on a miss: the fetch must bring
 /// back a complete response it can store (as Varnish does).
@@ -284,9 +282,9 @@ impl CacheTier {
         };
         member.fwd_status = Some(upstream.response.status().as_u16());
         member.collapsed = upstream.collapsed;
-        member.stored = self
-            .store(p, key, &request_view, &upstream.response, p.now())
-            .await;
+        member.stored = store::store(p, key, &request_view, &upstream.response, p.now())
+            .await
+            .is_stored();
         let status = match (why, member.stored) {
             (Forward::Stale, _) => CfCacheStatus::Expired,
             (_, true) => CfCacheStatus::Miss,
@@ -350,16 +348,20 @@ impl CacheTier {
         let (parts, body) = request.into_parts();
         let request_view = Request::from_parts(parts, ());
         if upstream.response.status() == StatusCode::NOT_MODIFIED {
-            match policy.after_response(&request_view, &cdn_view(&upstream.response), now) {
+            match policy.after_response(&request_view, &response_view(&upstream.response), now) {
                 AfterResponse::NotModified(new_policy, _) => {
                     let refreshed = refreshed(stored, upstream.response.headers(), now);
-                    // A 304 that sets a cookie answers this client; it must not become the
-                    // copy everyone else is served.
-                    let personal = upstream.response.headers().contains_key(header::SET_COOKIE);
-                    member.stored = !personal
-                        && self
-                            .put(p, key, &request_view, refreshed.clone(), &new_policy, now)
-                            .await;
+                    member.stored = store::store_refreshed(
+                        p,
+                        key,
+                        request_view.headers(),
+                        refreshed.clone(),
+                        upstream.response.headers(),
+                        &new_policy,
+                        now,
+                    )
+                    .await
+                    .is_stored();
                     member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
                     return self.cached_response(
                         &refreshed,
@@ -376,9 +378,9 @@ impl CacheTier {
                 }
             }
         }
-        member.stored = self
-            .store(p, key, &request_view, &upstream.response, now)
-            .await;
+        member.stored = store::store(p, key, &request_view, &upstream.response, now)
+            .await
+            .is_stored();
         self.finish(upstream.response, CfCacheStatus::Expired, &member)
     }
 
@@ -445,79 +447,6 @@ impl CacheTier {
         }
     }
 
-    /// Stores `response` if RFC 9111 §3 allows and it is worth keeping. Returns whether it did.
-    async fn store<P: Platform>(
-        &self,
-        p: &P,
-        key: &CacheKey,
-        request: &Request<()>,
-        response: &Response<Body>,
-        now: SystemTime,
-    ) -> bool {
-        // A Set-Cookie belongs to one client. RFC 9111 would let `public` share it; CDNs
-        // (Cloudflare, Varnish's built-in VCL) refuse, and so do we: a stored copy would hand
-        // one visitor's session to the next, even via a 304 that refreshes it.
-        if response.body().len() > MAX_STORED_BODY
-            || response.headers().contains_key(header::SET_COOKIE)
-        {
-            return false;
-        }
-        // Judged on the request as the client sent it (Authorization, no-store), and on the
-        // response as a CDN reads it (RFC 9213).
-        let policy = CachePolicy::new_options(request, &cdn_view(response), now, cache_options());
-        if !policy.is_storable() {
-            return false;
-        }
-        let entry = StoredResponse::capture(request.headers(), response, now);
-        self.put(p, key, request, entry, &policy, now).await
-    }
-
-    /// Writes an entry (and its Vary rule). Returns false when it is not worth keeping: no
-    /// freshness, no stale window and no validator (e.g. Set-Cookie without `public`, which
-    /// the library gives no freshness in a shared cache).
-    async fn put<P: Platform>(
-        &self,
-        p: &P,
-        key: &CacheKey,
-        request: &Request<()>,
-        entry: StoredResponse,
-        policy: &CachePolicy,
-        now: SystemTime,
-    ) -> bool {
-        // RFC 9111 §4.1: Vary: * never matches, so storing it is pointless.
-        let Ok(fields) = vary::rule_fields(&entry.headers) else {
-            return false;
-        };
-        let fresh = !policy.time_to_live(now).is_zero();
-        let has_validator = entry.headers.contains_key(header::ETAG)
-            || entry.headers.contains_key(header::LAST_MODIFIED);
-        if !fresh && !has_validator {
-            return false;
-        }
-        let mut keep = entry.keep_for(policy, now);
-        if has_validator {
-            keep = keep.max(VALIDATOR_KEEP);
-        }
-        if fields.is_empty() {
-            p.cache_put(key.as_str(), CacheEntry::Response(entry), keep)
-                .await;
-        } else {
-            // The rule carries a generation: variants stored under an earlier rule (before an
-            // invalidation deleted it) stay unreachable, because the variant key includes it.
-            // A rule still in place with the same fields is kept, so its variants stay found.
-            let rule = match p.cache_get(key.as_str()).await {
-                Some(CacheEntry::VaryRule(rule)) if rule.fields() == fields.as_slice() => rule,
-                _ => VaryRule::new(fields, now),
-            };
-            let variant = rule.variant(key, request.headers());
-            p.cache_put(key.as_str(), CacheEntry::VaryRule(rule), keep)
-                .await;
-            p.cache_put(&variant, CacheEntry::Response(entry), keep)
-                .await;
-        }
-        true
-    }
-
     /// A response built from a stored one, with its current Age (RFC 9111 §5.1).
     fn cached_response(
         &self,
@@ -555,15 +484,6 @@ impl CacheTier {
             route: None,
         }
     }
-}
-
-/// A response's head as a CDN cache judges it: with a valid `CDN-Cache-Control` in place of
-/// `Cache-Control` and `Expires` (RFC 9213). Only the head: the policy never reads the body.
-fn cdn_view(response: &Response<Body>) -> Response<()> {
-    let mut view = Response::new(());
-    *view.status_mut() = response.status();
-    *view.headers_mut() = crate::cdn_cache_control::effective(response.headers()).into_owned();
-    view
 }
 
 #[cfg(test)]
