@@ -18,6 +18,7 @@ pub mod error;
 pub mod fields;
 pub mod freshness;
 pub mod headers;
+pub mod invalidation;
 pub mod outcome;
 pub mod ports;
 pub mod private_cache;
@@ -25,9 +26,11 @@ pub mod ready;
 pub mod representation;
 pub mod routing;
 pub mod status;
+pub mod store;
 #[cfg(test)]
 mod test_platform;
 pub mod tier;
+pub mod vary;
 pub mod worker;
 
 pub use cache_key::CacheKey;

@@ -220,7 +220,7 @@ async fn apply<P: Platform>(
     mut response: Response<Body>,
 ) -> Response<Body> {
     if selection.varies_on_coding {
-        append_vary(response.headers_mut(), "accept-encoding");
+        crate::vary::append_vary(response.headers_mut(), "accept-encoding");
     }
     let base_etag = match response.headers().get(header::ETAG) {
         Some(value) => value.to_str().ok().and_then(EntityTag::parse),
@@ -309,19 +309,6 @@ fn set_etag(headers: &mut HeaderMap, etag: &EntityTag) {
 fn set_fields_header(headers: &mut HeaderMap, reason: FieldsSkipped) {
     if let Ok(value) = HeaderValue::from_str(&format!("skipped; reason={}", reason.as_str())) {
         headers.insert(FIELDS_HEADER, value);
-    }
-}
-
-/// Adds `field` to `Vary` unless it is there already (or `Vary: *` covers it).
-fn append_vary(headers: &mut HeaderMap, field: &'static str) {
-    let present = headers.get_all(header::VARY).iter().any(|value| {
-        value.to_str().is_ok_and(|text| {
-            text.split(',')
-                .any(|f| f.trim() == "*" || f.trim().eq_ignore_ascii_case(field))
-        })
-    });
-    if !present {
-        headers.append(header::VARY, HeaderValue::from_static(field));
     }
 }
 
