@@ -30,6 +30,11 @@ pub enum NotStoredReason {
     /// Authorization request the response does not mark shareable, an uncacheable status),
     /// as `http-cache-semantics` judges the response's RFC 9213 view.
     NotStorable,
+    /// A response to a request with Authorization that does not itself say `public`,
+    /// `s-maxage` or `must-revalidate` (RFC 9111 §3.5). Checked on the directives as sent:
+    /// `http-cache-semantics` adds a `must-revalidate` of its own when a directive repeats
+    /// with different values, which must not make an authenticated response shareable.
+    Authorization,
     /// `Vary: *` never matches a later request (RFC 9111 §4.1).
     VaryStar,
     /// Vary names more than [`vary::MAX_VARY_FIELDS`] fields.
@@ -45,6 +50,7 @@ impl NotStoredReason {
             Self::TooLarge => "too-large",
             Self::SetCookie => "set-cookie",
             Self::NotStorable => "not-storable",
+            Self::Authorization => "authorization",
             Self::VaryStar => "vary-star",
             Self::TooManyVaryFields => "too-many-vary-fields",
             Self::NotReusable => "not-reusable",
@@ -102,6 +108,15 @@ pub fn admit(
         return Err(NotStoredReason::SetCookie);
     }
     let view = crate::cdn_cache_control::response_view(response);
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        let directives = crate::cache_control::CacheControl::from_headers(view.headers());
+        if !["public", "s-maxage", "must-revalidate"]
+            .iter()
+            .any(|d| directives.has(d))
+        {
+            return Err(NotStoredReason::Authorization);
+        }
+    }
     let policy = CachePolicy::new_options(request, &view, now, cache_options());
     if !policy.is_storable() {
         return Err(NotStoredReason::NotStorable);
@@ -229,6 +244,31 @@ mod tests {
                 decide(&entry, &policy, at(0))
             }
             Err(reason) => StoreDecision::NotStored(reason),
+        }
+    }
+
+    #[test]
+    fn rfc9111_3_5_authorization_needs_an_explicit_directive() {
+        let signed = Request::builder()
+            .uri("https://a.example/x")
+            .header("authorization", "Bearer t")
+            .body(())
+            .unwrap();
+        for (cache_control, shared) in [
+            ("max-age=30", false),
+            // A repeated directive is invalid (RFC 9111 §4.2.1): the library marks it
+            // must-revalidate, which the origin never said.
+            ("max-age=30, max-age=0", false),
+            ("public, max-age=30", true),
+            ("s-maxage=30", true),
+            ("must-revalidate, max-age=30", true),
+        ] {
+            let response = response(&[("cache-control", cache_control)], Vec::new());
+            let admitted = admit(&signed, &response, at(0));
+            assert_eq!(admitted.is_ok(), shared, "{cache_control}");
+            if !shared {
+                assert_eq!(admitted.err(), Some(NotStoredReason::Authorization));
+            }
         }
     }
 
