@@ -282,9 +282,8 @@ impl CacheTier {
         };
         member.fwd_status = Some(upstream.response.status().as_u16());
         member.collapsed = upstream.collapsed;
-        member.stored = store::store(p, key, &request_view, &upstream.response, p.now())
-            .await
-            .is_stored();
+        let decision = store::store(p, key, &request_view, &upstream.response, p.now()).await;
+        member.record(&decision);
         let status = match (why, member.stored) {
             (Forward::Stale, _) => CfCacheStatus::Expired,
             (_, true) => CfCacheStatus::Miss,
@@ -378,9 +377,8 @@ impl CacheTier {
                 }
             }
         }
-        member.stored = store::store(p, key, &request_view, &upstream.response, now)
-            .await
-            .is_stored();
+        let decision = store::store(p, key, &request_view, &upstream.response, now).await;
+        member.record(&decision);
         self.finish(upstream.response, CfCacheStatus::Expired, &member)
     }
 
