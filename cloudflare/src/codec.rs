@@ -18,6 +18,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use edge_worker::vary::{VaryRule, MAX_VARY_FIELDS};
 use edge_worker::{CacheEntry, StoredResponse, VerifiedToken};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -65,10 +66,11 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
             put_headers(&mut out, &stored.vary_request_headers);
             put_bytes(&mut out, &stored.body);
         }
-        CacheEntry::VaryRule(fields) => {
+        CacheEntry::VaryRule(rule) => {
+            let list = rule.to_strings();
             out.push(b'V');
-            put_len(&mut out, fields.len());
-            for field in fields {
+            put_len(&mut out, list.len());
+            for field in &list {
                 put_bytes(&mut out, field.as_bytes());
             }
         }
@@ -113,11 +115,12 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
         }
         b'V' => {
             let count = r.len()?;
-            let mut fields = Vec::with_capacity(count.min(edge_worker::entry::MAX_VARY_FIELDS));
+            // The generation is one more string than the fields.
+            let mut list = Vec::with_capacity(count.min(MAX_VARY_FIELDS + 1));
             for _ in 0..count {
-                fields.push(r.string()?);
+                list.push(r.string()?);
             }
-            CacheEntry::VaryRule(fields)
+            CacheEntry::VaryRule(VaryRule::from_strings(list))
         }
         b'T' => {
             let typ = match r.u8()? {
@@ -138,7 +141,7 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
 fn entry_size_hint(entry: &CacheEntry) -> usize {
     match entry {
         CacheEntry::Response(stored) => stored.size() + 8 * stored.headers.len(),
-        CacheEntry::VaryRule(fields) => fields.iter().map(|f| f.len() + 4).sum(),
+        CacheEntry::VaryRule(rule) => rule.fields().iter().map(|f| f.len() + 4).sum::<usize>() + 24,
         CacheEntry::VerifiedToken(token) => token.claims.len() + 16,
     }
 }
@@ -254,8 +257,11 @@ mod tests {
     fn samples() -> Vec<CacheEntry> {
         vec![
             response(),
-            CacheEntry::VaryRule(vec!["accept-encoding".into(), "x-a".into()]),
-            CacheEntry::VaryRule(Vec::new()),
+            CacheEntry::VaryRule(VaryRule::from_strings(vec![
+                "accept-encoding".into(),
+                "x-a".into(),
+            ])),
+            CacheEntry::VaryRule(VaryRule::from_strings(Vec::new())),
             CacheEntry::VerifiedToken(VerifiedToken {
                 typ: Some("at+jwt".into()),
                 claims: r#"{"sub":"ü"}"#.into(),

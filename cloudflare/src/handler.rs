@@ -4,12 +4,12 @@
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use edge_worker::{CacheTier, EdgeWorker, Outcome, WorkerError};
-use http::{HeaderValue, StatusCode};
+use edge_worker::{ConfigError, Outcome, WorkerError};
+use http::HeaderValue;
 use wasm_bindgen::JsValue;
 use worker::{console_error, event, Context, Env};
 
-use crate::config::{binding, ConfigError, RawSettings, Settings};
+use crate::config::{binding, RawSettings, Settings};
 use crate::convert;
 use crate::geo::{hand_geo_to_core, CfGeo};
 use crate::platform::CfPlatform;
@@ -37,18 +37,14 @@ pub async fn fetch(
     };
     let (mut request, zone) = match convert::request_from_worker(request).await {
         Ok(converted) => converted,
-        Err(error) => return Ok(convert::response_to_worker(bad_request(&error.to_string()))),
+        Err(error) => {
+            let response = WorkerError::BadRequest(error.to_string()).to_response();
+            return Ok(convert::response_to_worker(response));
+        }
     };
     hand_geo_to_core(&mut request, &geo);
 
-    let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", geo.pop()), true));
-    if let Some(routing) = &settings.routing {
-        worker = worker.with_lazy_routing(routing.clone());
-    }
-    if let Some(auth) = &settings.auth {
-        worker = worker.with_auth(auth.clone());
-    }
-    let worker = Rc::new(worker);
+    let worker = Rc::new(settings.worker.worker(&geo.pop()));
     let platform = Rc::new(CfPlatform::new(settings.clone(), zone));
     let Outcome {
         mut response,
@@ -127,15 +123,4 @@ fn add_geo_headers(headers: &mut http::HeaderMap, geo: &CfGeo, debug: bool) {
             headers.insert(name, value);
         }
     }
-}
-
-fn bad_request(message: &str) -> http::Response<edge_worker::Body> {
-    let body = serde_json::json!({ "error": "bad_request", "message": message }).to_string();
-    let mut response = http::Response::new(body.into_bytes());
-    *response.status_mut() = StatusCode::BAD_REQUEST;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }

@@ -8,7 +8,9 @@ use edge_worker::{Body, CacheEntry, FetchError, Locked, LogLevel, Platform, Upst
 use http::uri::Authority;
 use worker::{console_debug, console_error, console_log, console_warn, Cache, Date, Fetch};
 
-use crate::config::{upstream_uri, Settings};
+use edge_worker::config::upstream_uri;
+
+use crate::config::Settings;
 use crate::{codec, convert};
 
 /// Path prefix of the synthetic URLs our cache slots live under.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use edge_worker::routing::HealthBoard;
+use edge_worker::{ConfigDocuments, WorkerConfig};
 
 use crate::bindings::WORKER_COMPONENT;
 use crate::cdn::clock::EmulatorClock;
@@ -88,51 +88,75 @@ fn toml_to_json(toml_text: &str) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::to_value(value)?)
 }
 
-/// Parses and checks a routing configuration against the topology (every routed origin must
-/// be one of its `[[origin]]`s) and returns its JSON for the worker and the prepared router.
-pub fn routing_config(
-    toml_text: &str,
+/// The worker's configuration as the guest receives it (JSON documents) and as the host
+/// uses it (the core's checked [`WorkerConfig`]: router, health boards).
+#[derive(Debug, Clone, Default)]
+pub struct CheckedConfig {
+    pub auth_json: Option<Arc<str>>,
+    pub routing_json: Option<Arc<str>>,
+    pub worker: WorkerConfig,
+}
+
+/// Checks the auth and routing TOML documents with the core (keys parsed, router built), plus
+/// what only the emulator knows: every routed origin is an `[[origin]]` of the topology, with
+/// its own URL host (the regional tiers tell origins apart by host).
+pub fn check_config(
+    auth_toml: Option<&str>,
+    routing_toml: Option<&str>,
     topology: &Topology,
-) -> anyhow::Result<(String, edge_worker::routing::Router)> {
-    let json = toml_to_json(toml_text)?;
-    let config: edge_worker::routing::RoutingConfig = serde_json::from_value(json.clone())?;
-    let router = config.build()?;
-    for (i, origin) in router.origins.iter().enumerate() {
-        anyhow::ensure!(
-            topology.origin(&origin.name).is_some(),
-            "routing origin {:?} is not an [[origin]] of the topology (it has: {})",
-            origin.name,
-            topology
-                .origins
-                .iter()
-                .map(|o| o.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        anyhow::ensure!(
-            router.origins[..i]
-                .iter()
-                .all(|o| o.authority != origin.authority),
-            "routing origins must have distinct URL hosts; {} repeats {}",
-            origin.name,
-            origin.authority
-        );
+) -> anyhow::Result<CheckedConfig> {
+    let auth_json = auth_toml
+        .map(|text| {
+            toml_to_json(text).map_err(|e| anyhow::anyhow!("invalid auth configuration: {e:#}"))
+        })
+        .transpose()?
+        .map(|json| Arc::<str>::from(json.to_string()));
+    let routing_json = routing_toml
+        .map(|text| {
+            toml_to_json(text).map_err(|e| anyhow::anyhow!("invalid routing configuration: {e:#}"))
+        })
+        .transpose()?
+        .map(|json| Arc::<str>::from(json.to_string()));
+    let worker = WorkerConfig::check(ConfigDocuments {
+        auth: auth_json.as_deref(),
+        hmac_secret: None,
+        routing: routing_json.as_deref(),
+    })
+    .map_err(|e| anyhow::anyhow!("invalid {} configuration: {e}", e.document()))?;
+    if let Some(router) = worker.router() {
+        for (i, origin) in router.origins.iter().enumerate() {
+            anyhow::ensure!(
+                topology.origin(&origin.name).is_some(),
+                "invalid routing configuration: routing origin {:?} is not an [[origin]] of the \
+                 topology (it has: {})",
+                origin.name,
+                topology
+                    .origins
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            anyhow::ensure!(
+                router.origins[..i]
+                    .iter()
+                    .all(|o| o.authority != origin.authority),
+                "invalid routing configuration: routing origins must have distinct URL hosts; {} \
+                 repeats {}",
+                origin.name,
+                origin.authority
+            );
+        }
     }
-    Ok((json.to_string(), router))
+    Ok(CheckedConfig {
+        auth_json,
+        routing_json,
+        worker,
+    })
 }
 
 /// The default auth configuration: `/api/users/*` needs a token signed with a demo key.
 pub const DEFAULT_AUTH: &str = include_str!("../default-auth.toml");
-
-/// Parses and checks an auth configuration (keys included) and returns it as the JSON the
-/// worker reads.
-pub fn auth_config_json(toml_text: &str) -> anyhow::Result<String> {
-    let json = toml_to_json(toml_text)?;
-    let config: edge_worker::auth::AuthConfig = serde_json::from_value(json.clone())?;
-    let policy = config.build()?;
-    policy.check_keys()?;
-    Ok(json.to_string())
-}
 
 /// The running CDN model: the worker runtime, PoPs, regional tiers and origins.
 pub struct Emulator {
@@ -159,19 +183,13 @@ impl Emulator {
             "--time-scale must be within 0..=100 (1 sleeps real RTTs, 0 none)"
         );
         let topology = options.topology;
-        let auth_config: Option<Arc<str>> = match &options.auth_toml {
-            Some(text) => Some(
-                auth_config_json(text)
-                    .map_err(|e| anyhow::anyhow!("invalid auth configuration: {e:#}"))?
-                    .into(),
-            ),
-            None => None,
-        };
+        let config = check_config(
+            options.auth_toml.as_deref(),
+            options.routing_toml.as_deref(),
+            &topology,
+        )?;
         // Without an auth configuration the edge is transparent to Authorization.
-        let strip_authorization = auth_config.as_deref().is_some_and(|json| {
-            serde_json::from_str::<edge_worker::auth::AuthConfig>(json)
-                .is_ok_and(|c| !c.forward_authorization)
-        });
+        let strip_authorization = !config.worker.forwards_authorization();
         let clock = Arc::new(match options.virtual_start {
             Some(start) => EmulatorClock::virtual_from(start),
             None => EmulatorClock::default(),
@@ -210,15 +228,7 @@ impl Emulator {
         let runtime = WorkerRuntime::new(WORKER_COMPONENT, options.guest_limits, isolates)
             .map_err(|e| anyhow::anyhow!("cannot load the worker component: {e:?}"))?;
         let runtime = Arc::new(runtime);
-        let routing = match &options.routing_toml {
-            Some(text) => {
-                let (json, router) = routing_config(text, &topology)
-                    .map_err(|e| anyhow::anyhow!("invalid routing configuration: {e:#}"))?;
-                Some((Arc::<str>::from(json), Arc::new(router)))
-            }
-            None => None,
-        };
-        let router = routing.as_ref().map(|(_, router)| router.clone());
+        let router = config.worker.router().cloned().map(Arc::new);
         let (shutdown, stop) = watch::channel(false);
         let connect_timeout = |name: &str| {
             router
@@ -284,19 +294,19 @@ impl Emulator {
                 counters: Default::default(),
                 coalescer: coalesce::Coalescer::new(options.coalesce_wait),
                 refreshing: Default::default(),
-                auth_config: auth_config.clone(),
-                routing: routing.as_ref().map(|(json, router)| {
-                    let health = HealthBoard::new(router.breaker);
-                    for origin in &router.origins {
-                        health.track(&origin.name);
-                    }
-                    Arc::new(PopRouting {
-                        config_json: json.clone(),
-                        router: router.clone(),
-                        health,
-                        origins: origin_counters.clone(),
-                    })
-                }),
+                auth_config: config.auth_json.clone(),
+                routing: router
+                    .as_ref()
+                    .zip(config.routing_json.as_ref())
+                    .zip(config.worker.health_board())
+                    .map(|((router, json), health)| {
+                        Arc::new(PopRouting {
+                            config_json: json.clone(),
+                            router: router.clone(),
+                            health,
+                            origins: origin_counters.clone(),
+                        })
+                    }),
                 location: (pop.lat, pop.lon),
             };
             pops.insert(pop.name.clone(), Arc::new(node));

@@ -1,7 +1,7 @@
-//! The cache key: scheme, host, path and normalised query (RFC 9111 §2), plus the
-//! secondary key that selects a Vary variant (RFC 9111 §4.1).
+//! The cache key: scheme, host, path and normalised query (RFC 9111 §2). The secondary key
+//! that selects a Vary variant (RFC 9111 §4.1) is `vary::VaryRule::variant`.
 
-use http::{HeaderMap, Uri};
+use http::Uri;
 
 use crate::WorkerError;
 
@@ -60,22 +60,6 @@ impl CacheKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The key of the variant selected by `request` under a Vary rule naming `fields`.
-    /// Field values are taken as sent; absent fields are distinguished from empty ones.
-    pub fn variant(&self, fields: &[String], request: &HeaderMap) -> String {
-        let mut key = self.0.clone();
-        key.push_str("\n#vary");
-        for field in fields {
-            key.push('\n');
-            key.push_str(field);
-            for (i, value) in request.get_all(field.as_str()).iter().enumerate() {
-                key.push_str(if i == 0 { "=" } else { "," });
-                key.push_str(&String::from_utf8_lossy(value.as_bytes()));
-            }
-        }
-        key
-    }
 }
 
 impl std::fmt::Display for CacheKey {
@@ -120,32 +104,6 @@ mod tests {
     #[test]
     fn relative_uris_are_refused() {
         assert!(CacheKey::from_uri(&"/p".parse().unwrap()).is_err());
-    }
-
-    #[test]
-    fn rfc9111_4_1_variants_differ_by_nominated_field_values() {
-        let base = CacheKey::from_uri(&"https://a.example/".parse().unwrap()).unwrap();
-        let fields = vec!["accept-encoding".to_string()];
-        let mut gzip = HeaderMap::new();
-        gzip.insert("accept-encoding", "gzip".parse().unwrap());
-        let mut br = HeaderMap::new();
-        br.insert("accept-encoding", "br".parse().unwrap());
-        let mut empty = HeaderMap::new();
-        empty.insert("accept-encoding", "".parse().unwrap());
-        let none = HeaderMap::new();
-        let keys: Vec<String> = [&gzip, &br, &empty, &none]
-            .iter()
-            .map(|h| base.variant(&fields, h))
-            .collect();
-        for (i, a) in keys.iter().enumerate() {
-            for b in &keys[i + 1..] {
-                assert_ne!(a, b);
-            }
-        }
-        assert_eq!(
-            base.variant(&fields, &gzip),
-            base.variant(&fields, &gzip.clone())
-        );
     }
 
     proptest! {

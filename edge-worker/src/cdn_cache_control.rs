@@ -84,6 +84,16 @@ pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
     Cow::Owned(view)
 }
 
+/// A response's head as a CDN cache judges it: with a valid `CDN-Cache-Control` in place of
+/// `Cache-Control` and `Expires` (RFC 9213 §2). Only the head: a cache policy never reads the
+/// body.
+pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<()> {
+    let mut view = http::Response::new(());
+    *view.status_mut() = response.status();
+    *view.headers_mut() = effective(response.headers()).into_owned();
+    view
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

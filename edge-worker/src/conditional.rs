@@ -1,4 +1,5 @@
-//! Entity tags and conditional requests (RFC 9110 §8.8.3, §13).
+//! Entity tags and conditional requests (RFC 9110 §8.8.3, §13), and a stored response
+//! freshened by a 304 (RFC 9111 §4.3.4).
 //!
 //! Written here because `http` has no entity-tag type and `http-cache-semantics` only builds
 //! conditional requests; it does not evaluate them.
@@ -9,7 +10,7 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, Response, StatusCode};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::Body;
+use crate::{Body, StoredResponse};
 
 /// Most entity tags we compare from one `If-None-Match` / `If-Match`.
 const MAX_TAGS: usize = 64;
@@ -232,6 +233,35 @@ pub fn not_modified(full: &Response<Body>) -> Response<Body> {
         }
     }
     response
+}
+
+/// The stored response freshened by a 304 (RFC 9111 §4.3.4, §3.2): every field the 304
+/// carries replaces the stored one, except Content-Length and fields never stored; the stored
+/// `Age` goes unless the 304 sends one, and the response time becomes `now`. Done here rather
+/// than by `http-cache-semantics`, whose merge keeps only one value of multi-valued fields.
+/// The caller must first check that the 304 selects this stored response.
+pub fn refreshed(
+    mut stored: StoredResponse,
+    not_modified: &HeaderMap,
+    now: SystemTime,
+) -> StoredResponse {
+    let mut update = Response::new(Vec::new());
+    *update.headers_mut() = not_modified.clone();
+    let update = StoredResponse::capture(&HeaderMap::new(), &update, now);
+    for name in update.headers.keys() {
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        stored.headers.remove(name);
+        for value in update.headers.get_all(name) {
+            stored.headers.append(name.clone(), value.clone());
+        }
+    }
+    if !not_modified.contains_key(header::AGE) {
+        stored.headers.remove(header::AGE);
+    }
+    stored.response_time = now;
+    stored
 }
 
 #[cfg(test)]
@@ -471,5 +501,42 @@ mod tests {
             list,
             Some(TagList::Tags(vec![tag("\"a,b\""), tag("W/\"c\"")]))
         );
+    }
+
+    #[test]
+    fn rfc9111_4_3_4_a_304_replaces_fields_it_carries_and_keeps_the_rest() {
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let full = Response::builder()
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=60")
+            .header("content-type", "application/json")
+            .header("content-length", "5")
+            .header("age", "30")
+            .header("x-multi", "a")
+            .body(b"hello".to_vec())
+            .unwrap();
+        let stored = StoredResponse::capture(&HeaderMap::new(), &full, t0);
+        let update = headers(&[
+            ("cache-control", "max-age=120"),
+            ("content-length", "0"),
+            ("x-multi", "b"),
+            ("x-multi", "c"),
+            ("connection", "close"),
+        ]);
+        let later = t0 + std::time::Duration::from_secs(90);
+        let merged = refreshed(stored, &update, later);
+        assert_eq!(merged.headers["cache-control"], "max-age=120");
+        assert_eq!(merged.headers["content-length"], "5");
+        assert_eq!(merged.headers["content-type"], "application/json");
+        assert_eq!(merged.headers["etag"], "\"v1\"");
+        let multi: Vec<_> = merged.headers.get_all("x-multi").iter().collect();
+        assert_eq!(multi, ["b", "c"]);
+        assert!(
+            !merged.headers.contains_key("age"),
+            "the old Age no longer holds"
+        );
+        assert!(!merged.headers.contains_key("connection"), "never stored");
+        assert_eq!(merged.response_time, later);
+        assert_eq!(merged.body, b"hello");
     }
 }

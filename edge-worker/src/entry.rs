@@ -6,21 +6,20 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy};
 
+use crate::vary::{self, VaryRule};
 use crate::Body;
 
 /// Reports of how *this* request travelled, not of the resource; never stored (a hit would
 /// replay another request's path). Hop-by-hop fields are not stored either.
 const PER_HOP_REPORTS: &[&str] = &["cache-status", "cf-cache-status", "server-timing"];
 
-/// Most header names a Vary rule may nominate; a response varying on more is not stored.
-pub const MAX_VARY_FIELDS: usize = 16;
-
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // why: entries move through the ports one at a time; boxing would add an allocation per hit
 pub enum CacheEntry {
     Response(StoredResponse),
-    /// The response at this key varies on these (lower-cased) request fields.
-    VaryRule(Vec<String>),
+    /// The response at this key varies: the rule names the request fields that select its
+    /// variant's slot (RFC 9111 §4.1).
+    VaryRule(VaryRule),
     /// A token whose signature was verified: its claims, kept so a burst of requests with the
     /// same token pays for the signature once (claims and time are still checked each time).
     VerifiedToken(VerifiedToken),
@@ -63,14 +62,7 @@ impl StoredResponse {
                 headers.remove(name);
             }
         }
-        let mut vary_request_headers = HeaderMap::new();
-        for field in vary_fields(response.headers()) {
-            if let Ok(name) = HeaderName::from_bytes(field.as_bytes()) {
-                for value in request.get_all(&name) {
-                    vary_request_headers.append(name.clone(), value.clone());
-                }
-            }
-        }
+        let vary_request_headers = vary::selecting_fields(request, response.headers());
         Self {
             status: response.status(),
             headers,
@@ -131,27 +123,6 @@ pub fn cache_options() -> CacheOptions {
     }
 }
 
-/// The lower-cased field names of all Vary lines; `*` is returned as itself.
-pub fn vary_fields(headers: &HeaderMap) -> Vec<String> {
-    let mut fields: Vec<String> = comma_list(headers.get_all(http::header::VARY))
-        .map(|f| f.to_ascii_lowercase())
-        .collect();
-    fields.sort();
-    fields.dedup();
-    fields
-}
-
-fn comma_list<'a>(
-    values: http::header::GetAll<'a, http::HeaderValue>,
-) -> impl Iterator<Item = &'a str> {
-    values
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-}
-
 /// The policy for `stored` judged by `headers` (its own, or their RFC 9213 view).
 fn policy_for(
     stored: &StoredResponse,
@@ -173,6 +144,7 @@ fn policy_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vary::vary_fields;
 
     #[test]
     fn rfc9111_3_1_hop_by_hop_and_per_hop_fields_are_not_stored() {

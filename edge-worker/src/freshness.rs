@@ -17,6 +17,7 @@ use http::Request;
 use http_cache_semantics::{BeforeRequest, CachePolicy};
 
 use crate::cache_control::CacheControl;
+use crate::vary;
 use crate::{Body, StoredResponse};
 
 /// What may be done with a stored response for one request.
@@ -49,7 +50,7 @@ pub fn decide(
     request: &Request<Body>,
     now: SystemTime,
 ) -> Freshness {
-    if is_plain(request) && !policy.is_stale(now) && vary_matches(stored, request) {
+    if is_plain(request) && !policy.is_stale(now) && vary::matches(stored, request.headers()) {
         // The common hit: what `before_request` would decide, without the full response copy
         // (headers, formatted Date) it builds and we would throw away.
         return Freshness::Fresh {
@@ -146,21 +147,6 @@ fn without_max_stale(request: &Request<Body>) -> Request<Body> {
 fn is_plain(request: &Request<Body>) -> bool {
     !request.headers().contains_key(http::header::CACHE_CONTROL)
         && !request.headers().contains_key(http::header::PRAGMA)
-}
-
-/// RFC 9111 §4.1: the request's values of the fields the stored response varies on are the
-/// ones it was stored for.
-fn vary_matches(stored: &StoredResponse, request: &Request<Body>) -> bool {
-    crate::entry::vary_fields(&stored.headers)
-        .iter()
-        .all(|field| {
-            field != "*"
-                && request
-                    .headers()
-                    .get_all(field.as_str())
-                    .iter()
-                    .eq(stored.vary_request_headers.get_all(field.as_str()).iter())
-        })
 }
 
 /// How long past its freshness lifetime the response is at `now`.

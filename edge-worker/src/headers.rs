@@ -3,6 +3,8 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::WorkerError;
+
 /// Fields that describe one connection, never forwarded or stored (RFC 9110 §7.6.1,
 /// RFC 9111 §3.1). Fields named in `Connection` are hop-by-hop too; see [`connection_named`].
 pub const HOP_BY_HOP: &[&str] = &[
@@ -47,11 +49,6 @@ pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     kept
 }
 
-/// A field the WIT contract carried that is not valid HTTP.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid header field {0:?}")]
-pub struct InvalidHeader(pub String);
-
 /// Header fields as WIT `headers` (wire order kept, values as bytes).
 pub fn to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
     headers
@@ -60,13 +57,14 @@ pub fn to_pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// WIT `headers` back into a map; the first invalid name or value is an error.
-pub fn from_pairs(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, InvalidHeader> {
+/// WIT `headers` back into a map; the first invalid name or value is a
+/// [`WorkerError::BadRequest`] naming the field.
+pub fn from_pairs(pairs: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
+    let invalid = |name: &str| WorkerError::BadRequest(format!("invalid header field {name:?}"));
     let mut headers = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
-        let field =
-            HeaderName::from_bytes(name.as_bytes()).map_err(|_| InvalidHeader(name.clone()))?;
-        let value = HeaderValue::from_bytes(&value).map_err(|_| InvalidHeader(name))?;
+        let field = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(&name))?;
+        let value = HeaderValue::from_bytes(&value).map_err(|_| invalid(&name))?;
         headers.append(field, value);
     }
     Ok(headers)

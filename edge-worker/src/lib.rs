@@ -11,12 +11,14 @@ pub mod cache_control;
 pub mod cache_key;
 pub mod cdn_cache_control;
 pub mod conditional;
+pub mod config;
 pub mod encoding;
 pub mod entry;
 pub mod error;
 pub mod fields;
 pub mod freshness;
 pub mod headers;
+pub mod invalidation;
 pub mod outcome;
 pub mod ports;
 pub mod private_cache;
@@ -24,18 +26,22 @@ pub mod ready;
 pub mod representation;
 pub mod routing;
 pub mod status;
+pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tier;
+pub mod vary;
+pub mod worker;
 
 pub use cache_key::CacheKey;
+pub use config::{ConfigDocuments, ConfigError, WorkerConfig};
 pub use entry::{CacheEntry, StoredResponse, VerifiedToken};
 pub use error::WorkerError;
 pub use outcome::{Deferred, Outcome};
 pub use ports::{FetchError, Hedged, Locked, LogLevel, Platform, Upstream};
-pub use representation::EdgeWorker;
 pub use status::CfCacheStatus;
 pub use tier::CacheTier;
+pub use worker::EdgeWorker;
 
 /// Request bodies and response bodies are plain bytes throughout the core.
 pub type Body = Vec<u8>;

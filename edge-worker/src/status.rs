@@ -94,6 +94,15 @@ pub struct CacheStatusMember<'a> {
 }
 
 impl<'a> CacheStatusMember<'a> {
+    /// Records what the tier's store decided: `stored`, or a `detail` saying why not (RFC
+    /// 9211 §2.7, §2.8) unless the member already carries a detail of its own.
+    pub fn record(&mut self, decision: &crate::store::StoreDecision) {
+        self.stored = decision.is_stored();
+        if self.detail.is_none() {
+            self.detail = decision.detail();
+        }
+    }
+
     pub fn new(cache: &'a str) -> Self {
         Self {
             cache,

@@ -1,5 +1,7 @@
 //! One caching tier's request flow (RFC 9111 with RFC 5861): look up, decide, serve, fetch,
-//! store. The edge worker runs it at each PoP; the emulator's regional tier runs the same code.
+//! validate, refresh. What is stored is decided in `store`, Vary in `vary`, what unsafe
+//! requests invalidate in `invalidation`. The edge worker runs it at each PoP; the emulator's
+//! regional tier runs the same code.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,18 +9,17 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, CachePolicy};
 
-use crate::entry::{cache_options, vary_fields, MAX_VARY_FIELDS};
+use crate::cdn_cache_control::response_view;
+use crate::conditional::refreshed;
 use crate::freshness::{self, Freshness};
 use crate::status::{ttl_seconds, CacheStatusMember, Forward};
+use crate::{invalidation, store};
 use crate::{
     Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, Locked, LogLevel, Outcome, Platform,
     StoredResponse, WorkerError,
 };
 
-/// Bodies larger than this are passed through but not stored.
-pub const MAX_STORED_BODY: usize = 32 * 1024 * 1024;
-/// An entry with validators stays useful for revalidation at least this long after it expires.
-const VALIDATOR_KEEP: Duration = Duration::from_secs(3600);
+pub use crate::store::MAX_STORED_BODY;
 
 /// Request fields a cache evaluates itself and does not forward on a miss: the fetch must bring
 /// back a complete response it can store (as Varnish does).
@@ -189,8 +190,8 @@ impl CacheTier {
         match p.cache_get(key.as_str()).await {
             None | Some(CacheEntry::VerifiedToken(_)) => Lookup::Miss(Forward::UriMiss),
             Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
-            Some(CacheEntry::VaryRule(fields)) => {
-                match p.cache_get(&key.variant(&fields, request)).await {
+            Some(CacheEntry::VaryRule(rule)) => {
+                match p.cache_get(&rule.variant(key, request)).await {
                     Some(CacheEntry::Response(stored)) => Lookup::Found(Box::new(stored)),
                     _ => Lookup::Miss(Forward::VaryMiss),
                 }
@@ -281,9 +282,8 @@ impl CacheTier {
         };
         member.fwd_status = Some(upstream.response.status().as_u16());
         member.collapsed = upstream.collapsed;
-        member.stored = self
-            .store(p, key, &request_view, &upstream.response, p.now())
-            .await;
+        let decision = store::store(p, key, &request_view, &upstream.response, p.now()).await;
+        member.record(&decision);
         let status = match (why, member.stored) {
             (Forward::Stale, _) => CfCacheStatus::Expired,
             (_, true) => CfCacheStatus::Miss,
@@ -347,16 +347,20 @@ impl CacheTier {
         let (parts, body) = request.into_parts();
         let request_view = Request::from_parts(parts, ());
         if upstream.response.status() == StatusCode::NOT_MODIFIED {
-            match policy.after_response(&request_view, &cdn_view(&upstream.response), now) {
+            match policy.after_response(&request_view, &response_view(&upstream.response), now) {
                 AfterResponse::NotModified(new_policy, _) => {
                     let refreshed = refreshed(stored, upstream.response.headers(), now);
-                    // A 304 that sets a cookie answers this client; it must not become the
-                    // copy everyone else is served.
-                    let personal = upstream.response.headers().contains_key(header::SET_COOKIE);
-                    member.stored = !personal
-                        && self
-                            .put(p, key, &request_view, refreshed.clone(), &new_policy, now)
-                            .await;
+                    member.stored = store::store_refreshed(
+                        p,
+                        key,
+                        request_view.headers(),
+                        refreshed.clone(),
+                        upstream.response.headers(),
+                        &new_policy,
+                        now,
+                    )
+                    .await
+                    .is_stored();
                     member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
                     return self.cached_response(
                         &refreshed,
@@ -373,9 +377,8 @@ impl CacheTier {
                 }
             }
         }
-        member.stored = self
-            .store(p, key, &request_view, &upstream.response, now)
-            .await;
+        let decision = store::store(p, key, &request_view, &upstream.response, now).await;
+        member.record(&decision);
         self.finish(upstream.response, CfCacheStatus::Expired, &member)
     }
 
@@ -428,16 +431,7 @@ impl CacheTier {
         match p.fetch(request).await {
             Ok(upstream) => {
                 member.fwd_status = Some(upstream.response.status().as_u16());
-                if !method.is_safe()
-                    && !upstream.response.status().is_server_error()
-                    && !upstream.response.status().is_client_error()
-                {
-                    for uri in invalidated(&target, upstream.response.headers()) {
-                        if let Ok(key) = CacheKey::from_uri(&uri) {
-                            p.cache_delete(key.as_str()).await;
-                        }
-                    }
-                }
+                invalidation::invalidate(p, &method, &target, &upstream.response).await;
                 self.finish(upstream.response, CfCacheStatus::Dynamic, &member)
             }
             Err(error) => {
@@ -449,80 +443,6 @@ impl CacheTier {
                 )
             }
         }
-    }
-
-    /// Stores `response` if RFC 9111 §3 allows and it is worth keeping. Returns whether it did.
-    async fn store<P: Platform>(
-        &self,
-        p: &P,
-        key: &CacheKey,
-        request: &Request<()>,
-        response: &Response<Body>,
-        now: SystemTime,
-    ) -> bool {
-        // A Set-Cookie belongs to one client. RFC 9111 would let `public` share it; CDNs
-        // (Cloudflare, Varnish's built-in VCL) refuse, and so do we: a stored copy would hand
-        // one visitor's session to the next, even via a 304 that refreshes it.
-        if response.body().len() > MAX_STORED_BODY
-            || response.headers().contains_key(header::SET_COOKIE)
-        {
-            return false;
-        }
-        // Judged on the request as the client sent it (Authorization, no-store), and on the
-        // response as a CDN reads it (RFC 9213).
-        let policy = CachePolicy::new_options(request, &cdn_view(response), now, cache_options());
-        if !policy.is_storable() {
-            return false;
-        }
-        let entry = StoredResponse::capture(request.headers(), response, now);
-        self.put(p, key, request, entry, &policy, now).await
-    }
-
-    /// Writes an entry (and its Vary rule). Returns false when it is not worth keeping: no
-    /// freshness, no stale window and no validator (e.g. Set-Cookie without `public`, which
-    /// the library gives no freshness in a shared cache).
-    async fn put<P: Platform>(
-        &self,
-        p: &P,
-        key: &CacheKey,
-        request: &Request<()>,
-        entry: StoredResponse,
-        policy: &CachePolicy,
-        now: SystemTime,
-    ) -> bool {
-        let fields = vary_fields(&entry.headers);
-        // RFC 9111 §4.1: Vary: * never matches, so storing it is pointless.
-        if fields.iter().any(|f| f == "*") || fields.len() > MAX_VARY_FIELDS {
-            return false;
-        }
-        let fresh = !policy.time_to_live(now).is_zero();
-        let has_validator = entry.headers.contains_key(header::ETAG)
-            || entry.headers.contains_key(header::LAST_MODIFIED);
-        if !fresh && !has_validator {
-            return false;
-        }
-        let mut keep = entry.keep_for(policy, now);
-        if has_validator {
-            keep = keep.max(VALIDATOR_KEEP);
-        }
-        if fields.is_empty() {
-            p.cache_put(key.as_str(), CacheEntry::Response(entry), keep)
-                .await;
-        } else {
-            // The rule carries a generation: variants stored under an earlier rule (before an
-            // invalidation deleted it) stay unreachable, because the variant key includes it.
-            // A rule still in place with the same fields is kept, so its variants stay found.
-            let rule = match p.cache_get(key.as_str()).await {
-                Some(CacheEntry::VaryRule(rule)) if rule_fields(&rule) == fields.as_slice() => rule,
-                _ => new_rule(fields, now),
-            };
-            let variant = key.variant(&rule, request.headers());
-            p.cache_put(key.as_str(), CacheEntry::VaryRule(rule), keep)
-                .await;
-            p.cache_put(&variant, CacheEntry::Response(entry), keep)
-                .await;
-        }
-        true
     }
 
     /// A response built from a stored one, with its current Age (RFC 9111 §5.1).
@@ -562,102 +482,6 @@ impl CacheTier {
             route: None,
         }
     }
-}
-
-/// A Vary rule's generation marker: the first element, never a valid field name.
-const GENERATION_MARK: char = '#';
-
-/// A new Vary rule for `fields`, in the generation of `now`.
-fn new_rule(fields: Vec<String>, now: SystemTime) -> Vec<String> {
-    let generation = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let mut rule = Vec::with_capacity(fields.len() + 1);
-    rule.push(format!("{GENERATION_MARK}{generation}"));
-    rule.extend(fields);
-    rule
-}
-
-/// The field names of a Vary rule, without its generation.
-fn rule_fields(rule: &[String]) -> &[String] {
-    match rule.first() {
-        Some(first) if first.starts_with(GENERATION_MARK) => &rule[1..],
-        _ => rule,
-    }
-}
-
-/// What a successful unsafe request invalidates (RFC 9111 §4.4): its target URI, and the
-/// `Location` and `Content-Location` of the response when they name the same origin (a
-/// different host must not be able to purge another's entries).
-fn invalidated(target: &http::Uri, response: &HeaderMap) -> Vec<http::Uri> {
-    let mut uris = vec![target.clone()];
-    for name in [header::LOCATION, header::CONTENT_LOCATION] {
-        let Some(value) = response.get(&name).and_then(|v| v.to_str().ok()) else {
-            continue;
-        };
-        if let Some(uri) = same_origin(target, value) {
-            uris.push(uri);
-        }
-    }
-    uris
-}
-
-/// `reference` resolved against `base` when it is an absolute URI of the same scheme and
-/// authority, or an absolute path. Relative-path references (`../x`) are not resolved: they
-/// are rare in these fields and RFC 3986 resolution is not worth a URL crate in the guest.
-fn same_origin(base: &http::Uri, reference: &str) -> Option<http::Uri> {
-    if reference.starts_with('/') && !reference.starts_with("//") {
-        let mut parts = base.clone().into_parts();
-        parts.path_and_query = Some(reference.parse().ok()?);
-        return http::Uri::from_parts(parts).ok();
-    }
-    let uri: http::Uri = reference.parse().ok()?;
-    let same = uri
-        .scheme_str()
-        .zip(base.scheme_str())
-        .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
-        && uri
-            .authority()
-            .zip(base.authority())
-            .is_some_and(|(a, b)| a.as_str().eq_ignore_ascii_case(b.as_str()));
-    same.then_some(uri)
-}
-
-/// A response's head as a CDN cache judges it: with a valid `CDN-Cache-Control` in place of
-/// `Cache-Control` and `Expires` (RFC 9213). Only the head: the policy never reads the body.
-fn cdn_view(response: &Response<Body>) -> Response<()> {
-    let mut view = Response::new(());
-    *view.status_mut() = response.status();
-    *view.headers_mut() = crate::cdn_cache_control::effective(response.headers()).into_owned();
-    view
-}
-
-/// The stored response updated by a 304 (RFC 9111 §3.2): every field the 304 carries replaces
-/// the stored one, except Content-Length and fields never stored. Done here rather than by the
-/// library, whose merge keeps only one value of multi-valued fields.
-fn refreshed(
-    mut stored: StoredResponse,
-    not_modified: &HeaderMap,
-    now: SystemTime,
-) -> StoredResponse {
-    let mut update = Response::new(Vec::new());
-    *update.headers_mut() = not_modified.clone();
-    let update = StoredResponse::capture(&HeaderMap::new(), &update, now);
-    for name in update.headers.keys() {
-        if name == header::CONTENT_LENGTH {
-            continue;
-        }
-        stored.headers.remove(name);
-        for value in update.headers.get_all(name) {
-            stored.headers.append(name.clone(), value.clone());
-        }
-    }
-    if !not_modified.contains_key(header::AGE) {
-        stored.headers.remove(header::AGE);
-    }
-    stored.response_time = now;
-    stored
 }
 
 #[cfg(test)]

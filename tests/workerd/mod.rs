@@ -336,7 +336,10 @@ fn routing_binding(urls: &[String]) -> String {
 /// pass), with the HS256 key's secret taken out and given as the JWT_HS256_SECRET secret.
 fn auth_binding() -> (String, String) {
     let toml = include_str!("../../edge-emulator/default-auth.toml");
-    let json = edge_emulator::auth_config_json(toml).expect("the default auth config");
+    let topology = edge_emulator::topology::Topology::default_embedded();
+    let checked =
+        edge_emulator::check_config(Some(toml), None, &topology).expect("the default auth config");
+    let json = checked.auth_json.expect("an auth document");
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut secret = String::new();
     for key in value["keys"].as_array_mut().unwrap() {

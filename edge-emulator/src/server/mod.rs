@@ -10,7 +10,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -89,16 +89,10 @@ pub async fn run(
     Ok(())
 }
 
+/// The emulator's own refusals in the core's error shape (see `edge_worker::error`).
 pub fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let mut response = (
-        status,
-        Json(json!({ "error": code, "message": message.into() })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    let body = json!({ "error": code, "message": message.into() });
+    edge_worker::error::json_error(status, &body).map(AxumBody::from)
 }
 
 /// Why the emulator refused a request before or while running the worker.

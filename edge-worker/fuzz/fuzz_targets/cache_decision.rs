@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use edge_worker::cache_control::CacheControl;
-use edge_worker::entry::vary_fields;
+use edge_worker::vary::vary_fields;
 use edge_worker::{freshness, CacheKey, StoredResponse};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use libfuzzer_sys::fuzz_target;

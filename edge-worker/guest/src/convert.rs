@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use edge_worker::routing::{Reason, RouteChoice};
+use edge_worker::vary::VaryRule;
 use edge_worker::{
     headers, Body, CacheEntry, CfCacheStatus, Deferred, Outcome, StoredResponse, VerifiedToken,
     WorkerError,
@@ -12,7 +13,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use crate::bindings::edge::worker::types;
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
-    headers::from_pairs(fields).map_err(|e| WorkerError::InvalidUrl(e.to_string()))
+    headers::from_pairs(fields)
 }
 
 fn millis(time: SystemTime) -> u64 {
@@ -62,7 +63,9 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
 
 pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
     match entry {
-        types::CacheEntry::VaryRule(fields) => Some(CacheEntry::VaryRule(fields)),
+        types::CacheEntry::VaryRule(rule) => {
+            Some(CacheEntry::VaryRule(VaryRule::from_strings(rule)))
+        }
         types::CacheEntry::VerifiedToken(token) => Some(CacheEntry::VerifiedToken(VerifiedToken {
             typ: token.typ,
             claims: token.claims,
@@ -79,7 +82,7 @@ pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
 
 pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
     match entry {
-        CacheEntry::VaryRule(fields) => types::CacheEntry::VaryRule(fields.clone()),
+        CacheEntry::VaryRule(rule) => types::CacheEntry::VaryRule(rule.to_strings()),
         CacheEntry::VerifiedToken(token) => {
             types::CacheEntry::VerifiedToken(types::VerifiedToken {
                 typ: token.typ.clone(),

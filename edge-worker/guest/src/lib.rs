@@ -8,15 +8,13 @@ mod convert;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use edge_worker::auth::AuthConfig;
 use edge_worker::ready::now_or_never;
 use edge_worker::routing::{Admission, Geo, LazyRouter};
 use edge_worker::{
-    Body, CacheEntry, CacheTier, Deferred, EdgeWorker, FetchError, Hedged, Locked, LogLevel,
-    Platform, Upstream, WorkerError,
+    Body, CacheEntry, Deferred, EdgeWorker, FetchError, Hedged, Locked, LogLevel, Platform,
+    Upstream, WorkerConfig, WorkerError,
 };
 
 /// Bindings generated from `wit/edge-worker.wit`.
@@ -185,21 +183,14 @@ fn worker(ctx: &types::RequestContext) -> Result<Rc<EdgeWorker>, WorkerError> {
     })
 }
 
-/// The worker from the host's auth and routing configurations.
+/// The worker from the host's auth and routing configurations (checked by the host at
+/// start-up, so keys and routing are prepared when first used).
 fn build_worker(ctx: &types::RequestContext) -> Result<EdgeWorker, String> {
-    let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{}", ctx.pop), true));
-    if let Some(redirect) = config::routing_mode() {
-        let router = LazyRouter::from_loader(redirect, config::routing_config);
-        worker = worker.with_lazy_routing(Arc::new(router));
-    }
-    let Some(json) = config::auth_config() else {
-        return Ok(worker);
-    };
-    let policy = serde_json::from_str::<AuthConfig>(&json)
-        .map_err(|e| e.to_string())
-        .and_then(|config| config.build().map_err(|e| e.to_string()))
-        .map_err(|e| format!("auth configuration: {e}"))?;
-    Ok(worker.with_auth(Arc::new(policy)))
+    let routing = config::routing_mode()
+        .map(|redirect| LazyRouter::from_loader(redirect, config::routing_config));
+    let config = WorkerConfig::prechecked(config::auth_config().as_deref(), routing)
+        .map_err(|e| e.to_string())?;
+    Ok(config.worker(&ctx.pop))
 }
 
 /// Panics abort the instance (a trap); say why through our own log import first, since the

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Expectations, KeyConfig, KeyError, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
+use crate::config::ConfigError;
+
+use super::{Expectations, KeyConfig, KeySet, Verifier, DEFAULT_LEEWAY, MAX_LEEWAY};
 
 /// Most routes, keys and forwarded claims a configuration may list.
 pub const MAX_ROUTES: usize = 256;
@@ -70,14 +72,6 @@ fn default_realm() -> String {
     "edge".to_string()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("too many {what} (limit {limit})")]
-    TooMany { what: &'static str, limit: usize },
-    #[error("forwarded claim {claim:?}: {header:?} is not a valid header name")]
-    Header { claim: String, header: String },
-}
-
 /// A configuration ready to use: limits and header names checked. Keys are parsed when first
 /// used (see `KeySet`).
 #[derive(Debug)]
@@ -131,7 +125,7 @@ impl AuthConfig {
 impl AuthPolicy {
     /// Parses every key now: hosts call this at start-up so that a bad key is reported
     /// before the first request.
-    pub fn check_keys(&self) -> Result<(), KeyError> {
+    pub fn check_keys(&self) -> Result<(), ConfigError> {
         self.verifier.keys.check_all()
     }
 

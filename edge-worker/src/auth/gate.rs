@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{AuthPolicy, Mode};
 use super::{bearer_token, check, jwks, parse_header, AuthError, VerifiedClaims};
-use crate::{Body, CacheEntry, Deferred, Platform, VerifiedToken};
+use crate::{Body, CacheEntry, Deferred, Platform, VerifiedToken, WorkerError};
 
 /// Longest a verified token is remembered, whatever its `exp`.
 pub const TOKEN_CACHE_MAX: Duration = Duration::from_secs(300);
@@ -31,7 +31,7 @@ pub async fn admit<P: Platform>(
     request: &mut Request<Body>,
 ) -> Result<Admitted, Box<Response<Body>>> {
     let realm = &policy.config.realm;
-    let refuse = |e: AuthError| Box::new(e.to_response(realm));
+    let refuse = |e: AuthError| Box::new(WorkerError::auth(realm, e).to_response());
     // Identity headers come only from us: drop whatever a client sent (spoofing).
     for (_, name) in &policy.forward {
         request.headers_mut().remove(name);

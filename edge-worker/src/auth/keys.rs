@@ -8,6 +8,8 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
+use crate::config::ConfigError;
+
 /// One key as configured (TOML in the emulator, JSON in a Cloudflare var).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,31 +47,19 @@ impl std::fmt::Debug for PinnedKey {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("key {kid:?}: give exactly one of secret, pem or jwk")]
-    Source { kid: Option<String> },
-    #[error("key {kid:?}: an HMAC secret is only for HS256/384/512, and HS* needs a secret")]
-    SecretMismatch { kid: Option<String> },
-    #[error("key {kid:?}: HMAC secrets must be at least 32 bytes (RFC 7518 §3.2)")]
-    ShortSecret { kid: Option<String> },
-    #[error("key {kid:?}: {reason}")]
-    Unusable { kid: Option<String>, reason: String },
-}
-
 fn is_hmac(alg: Algorithm) -> bool {
     matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
 impl PinnedKey {
-    pub fn from_config(config: &KeyConfig) -> Result<PinnedKey, KeyError> {
+    pub fn from_config(config: &KeyConfig) -> Result<PinnedKey, ConfigError> {
         let kid = config.kid.clone();
-        let unusable = |e: jsonwebtoken::errors::Error| KeyError::Unusable {
+        let unusable = |e: jsonwebtoken::errors::Error| ConfigError::KeyUnusable {
             kid: kid.clone(),
             reason: e.to_string(),
         };
         if !super::crypto::supported(config.alg) {
-            return Err(KeyError::Unusable {
+            return Err(ConfigError::KeyUnusable {
                 kid,
                 reason: format!(
                     "{:?} is not in this build (edge-worker features jwt-all-algorithms, jwt-es256)",
@@ -79,15 +69,15 @@ impl PinnedKey {
         }
         if config.jwks_url.is_some() {
             // Its keys arrive at run time (jwks.rs); here only its shape is checked.
-            return Err(KeyError::Source { kid });
+            return Err(ConfigError::KeySource { kid });
         }
         let key = match (&config.secret, &config.pem, &config.jwk) {
             (Some(secret), None, None) => {
                 if !is_hmac(config.alg) {
-                    return Err(KeyError::SecretMismatch { kid });
+                    return Err(ConfigError::KeySecretMismatch { kid });
                 }
                 if secret.len() < 32 {
-                    return Err(KeyError::ShortSecret { kid });
+                    return Err(ConfigError::KeyShortSecret { kid });
                 }
                 DecodingKey::from_secret(secret.as_bytes())
             }
@@ -104,25 +94,25 @@ impl PinnedKey {
                         DecodingKey::from_ec_pem(pem).map_err(unusable)?
                     }
                     Algorithm::EdDSA => DecodingKey::from_ed_pem(pem).map_err(unusable)?,
-                    _ => return Err(KeyError::SecretMismatch { kid }),
+                    _ => return Err(ConfigError::KeySecretMismatch { kid }),
                 }
             }
             (None, None, Some(jwk)) => {
-                let jwk: Jwk = serde_json::from_str(jwk).map_err(|e| KeyError::Unusable {
+                let jwk: Jwk = serde_json::from_str(jwk).map_err(|e| ConfigError::KeyUnusable {
                     kid: kid.clone(),
                     reason: format!("not a JWK: {e}"),
                 })?;
                 if is_hmac(config.alg) {
-                    return Err(KeyError::SecretMismatch { kid });
+                    return Err(ConfigError::KeySecretMismatch { kid });
                 }
                 DecodingKey::from_jwk(&jwk).map_err(unusable)?
             }
-            _ => return Err(KeyError::Source { kid }),
+            _ => return Err(ConfigError::KeySource { kid }),
         };
         // The key's family must match the pinned algorithm's (a PEM RSA key pinned to ES256
         // would otherwise fail only at verification time).
         if key.family() != config.alg.family() {
-            return Err(KeyError::Unusable {
+            return Err(ConfigError::KeyUnusable {
                 kid,
                 reason: format!("key type does not fit {:?}", config.alg),
             });
@@ -165,7 +155,7 @@ impl KeySet {
 
     /// Parses every key: hosts call this at start-up so a bad key is reported before the
     /// first request.
-    pub fn check_all(&self) -> Result<(), KeyError> {
+    pub fn check_all(&self) -> Result<(), ConfigError> {
         for (config, _) in &self.keys {
             match &config.jwks_url {
                 Some(url) => {
@@ -176,7 +166,7 @@ impl KeySet {
                         || is_hmac(config.alg)
                         || url.parse::<http::Uri>().is_err()
                     {
-                        return Err(KeyError::Unusable {
+                        return Err(ConfigError::KeyUnusable {
                             kid: config.kid.clone(),
                             reason: format!("jwks_url {url:?} needs an absolute URL, an asymmetric alg and no kid, secret, pem or jwk"),
                         });

@@ -14,19 +14,17 @@ mod token;
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{self, HeaderValue};
-use http::{HeaderMap, Response, StatusCode};
+use http::header;
+use http::HeaderMap;
 use jsonwebtoken::{decode, Validation};
 use serde_json::{Map, Value};
 
 pub use claims::{check, Expectations, VerifiedClaims, MAX_LEEWAY};
-pub use config::{AuthConfig, AuthPolicy, ConfigError, ForwardedClaim, Mode, RouteConfig};
+pub use config::{AuthConfig, AuthPolicy, ForwardedClaim, Mode, RouteConfig};
 pub use gate::{admit, Admitted, TOKEN_CACHE_MAX};
 pub use jwks::{refresh as refresh_jwks, KID_MISS_COOLDOWN};
-pub use keys::{KeyConfig, KeyError, KeySet, PinnedKey};
+pub use keys::{KeyConfig, KeySet, PinnedKey};
 pub use token::{parse_header, TokenHeader, MAX_TOKEN_LEN};
-
-use crate::Body;
 
 /// Default clock-skew allowance for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -56,45 +54,20 @@ impl AuthError {
         AuthError::InvalidToken(format!("malformed token: {why}"))
     }
 
-    /// The 401/400 response, with `WWW-Authenticate` and a JSON body.
-    pub fn to_response(&self, realm: &str) -> Response<Body> {
+    /// The `WWW-Authenticate` challenge for this refusal (RFC 6750 §3).
+    pub fn challenge(&self, realm: &str) -> String {
         let realm = realm.replace(['"', '\\'], "");
-        let (status, challenge, code) = match self {
-            AuthError::Missing => (
-                StatusCode::UNAUTHORIZED,
-                format!("Bearer realm=\"{realm}\""),
-                "missing_token",
+        match self {
+            AuthError::Missing => format!("Bearer realm=\"{realm}\""),
+            AuthError::InvalidRequest(why) => format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{}\"",
+                quoted(why)
             ),
-            AuthError::InvalidRequest(why) => (
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{}\"",
-                    quoted(why)
-                ),
-                "invalid_request",
+            AuthError::InvalidToken(why) => format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+                quoted(why)
             ),
-            AuthError::InvalidToken(why) => (
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
-                    quoted(why)
-                ),
-                "invalid_token",
-            ),
-        };
-        let body = serde_json::json!({ "error": code, "message": self.to_string() });
-        let mut response = Response::new(body.to_string().into_bytes());
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
         }
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
     }
 }
 

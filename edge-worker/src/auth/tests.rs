@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use super::*;
 
 use crate::testing::adversarial::*;
+use crate::{Body, WorkerError};
 
 /// 2026-11-25T00:00:00Z
 const NOW: u64 = 1_795_564_800;
@@ -148,19 +149,19 @@ fn rfc6750_2_1_authorization_field_syntax() {
 
 #[test]
 fn rfc6750_3_error_responses() {
-    let missing = AuthError::Missing.to_response("edge");
+    let missing = WorkerError::auth("edge", AuthError::Missing).to_response();
     assert_eq!(missing.status(), 401);
     assert_eq!(
         missing.headers()["www-authenticate"],
         "Bearer realm=\"edge\""
     );
-    let invalid = AuthError::invalid("token expired").to_response("edge");
+    let invalid = WorkerError::auth("edge", AuthError::invalid("token expired")).to_response();
     assert_eq!(invalid.status(), 401);
     assert_eq!(
         invalid.headers()["www-authenticate"],
         "Bearer realm=\"edge\", error=\"invalid_token\", error_description=\"token expired\""
     );
-    let request = AuthError::InvalidRequest("x\"y".into()).to_response("edge");
+    let request = WorkerError::auth("edge", AuthError::InvalidRequest("x\"y".into())).to_response();
     assert_eq!(request.status(), 400);
     assert!(request.headers()["www-authenticate"]
         .to_str()

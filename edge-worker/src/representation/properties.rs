@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::ready::now_or_never;
 use crate::testing::MemoryPlatform;
+use crate::{CacheTier, EdgeWorker};
 
 const URL: &str = "http://shop.example/api/products/1";
 

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::ready::now_or_never;
 use crate::testing::{header, MemoryPlatform};
+use crate::{CacheTier, EdgeWorker};
 
 const URL: &str = "http://shop.example/api/products/1";
 

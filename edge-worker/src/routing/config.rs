@@ -9,6 +9,8 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 use serde::Deserialize;
 
+use crate::config::ConfigError;
+
 use super::geo::GeoPoint;
 use super::Router;
 
@@ -144,24 +146,6 @@ pub struct HedgeConfig {
     pub after_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum RoutingConfigError {
-    #[error("routing needs at least one [[origin]]")]
-    NoOrigins,
-    #[error("too many {what} (limit {limit})")]
-    TooMany { what: &'static str, limit: usize },
-    #[error("origin {0:?} is declared twice")]
-    Duplicate(String),
-    #[error("origin {name:?}: {problem}")]
-    Origin { name: String, problem: String },
-    #[error("{place} names origin {origin:?}, which is not declared")]
-    UnknownOrigin { place: String, origin: String },
-    #[error("{place}: {code:?} is not an ISO 3166-1 alpha-2 country code")]
-    Country { place: String, code: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
 /// One origin, prepared for routing.
 #[derive(Debug, Clone)]
 pub struct OriginSpec {
@@ -190,8 +174,8 @@ pub(crate) fn country_key(code: &str) -> Option<CountryKey> {
 
 impl RoutingConfig {
     /// Checks the configuration and prepares it for per-request decisions.
-    pub fn build(&self) -> Result<Router, RoutingConfigError> {
-        use RoutingConfigError as E;
+    pub fn build(&self) -> Result<Router, ConfigError> {
+        use ConfigError as E;
         if self.origins.is_empty() {
             return Err(E::NoOrigins);
         }
@@ -201,13 +185,13 @@ impl RoutingConfig {
             ("residency pins", self.residency.len(), MAX_RULES),
         ] {
             if len > limit {
-                return Err(E::TooMany { what, limit });
+                return Err(E::TooManyRouted { what, limit });
             }
         }
         let mut origins = Vec::with_capacity(self.origins.len());
         for origin in &self.origins {
             if origins.iter().any(|o: &OriginSpec| o.name == origin.name) {
-                return Err(E::Duplicate(origin.name.clone()));
+                return Err(E::DuplicateOrigin(origin.name.clone()));
             }
             origins.push(origin.prepare()?);
         }
@@ -222,7 +206,7 @@ impl RoutingConfig {
         };
         let countries = |place: &str, list: &[String]| {
             if list.len() > MAX_COUNTRIES {
-                return Err(E::TooMany {
+                return Err(E::TooManyRouted {
                     what: "countries in one entry",
                     limit: MAX_COUNTRIES,
                 });
@@ -250,7 +234,7 @@ impl RoutingConfig {
         for pin in &self.residency {
             let place = format!("residency {:?}", pin.name);
             if pin.origins.is_empty() {
-                return Err(E::Invalid(format!("{place} allows no origin")));
+                return Err(E::InvalidRouting(format!("{place} allows no origin")));
             }
             let mut allowed = 0u64;
             for name in &pin.origins {
@@ -263,7 +247,7 @@ impl RoutingConfig {
         }
         if let Some(redirect) = &self.redirect {
             if redirect.status != 302 && redirect.status != 307 {
-                return Err(E::Invalid(format!(
+                return Err(E::InvalidRouting(format!(
                     "redirect status must be 302 or 307, got {}",
                     redirect.status
                 )));
@@ -277,7 +261,7 @@ impl RoutingConfig {
         }
         let b = &self.breaker;
         if b.failures == 0 || b.failures > 1000 {
-            return Err(E::Invalid(format!(
+            return Err(E::InvalidRouting(format!(
                 "breaker.failures must be within 1..=1000, got {}",
                 b.failures
             )));
@@ -287,14 +271,14 @@ impl RoutingConfig {
             ("breaker.cooldown_ms", b.cooldown_ms),
         ] {
             if ms == 0 || ms > MAX_DURATION_MS {
-                return Err(E::Invalid(format!(
+                return Err(E::InvalidRouting(format!(
                     "{what} must be within 1..={MAX_DURATION_MS}, got {ms}"
                 )));
             }
         }
         if let Some(hedge) = &self.hedge {
             if hedge.after_ms > MAX_DURATION_MS {
-                return Err(E::Invalid(format!(
+                return Err(E::InvalidRouting(format!(
                     "hedge.after_ms must be at most {MAX_DURATION_MS}"
                 )));
             }
@@ -313,8 +297,8 @@ impl RoutingConfig {
 }
 
 impl OriginConfig {
-    fn prepare(&self) -> Result<OriginSpec, RoutingConfigError> {
-        let problem = |problem: String| RoutingConfigError::Origin {
+    fn prepare(&self) -> Result<OriginSpec, ConfigError> {
+        let problem = |problem: String| ConfigError::Origin {
             name: self.name.clone(),
             problem,
         };

@@ -24,7 +24,7 @@ use std::time::Duration;
 pub use breaker::{Admission, BreakerState, CircuitBreaker, HealthBoard, HealthSnapshot};
 pub use config::{
     BreakerConfig, CountryRule, HedgeConfig, OriginConfig, OriginSpec, RedirectConfig,
-    ResidencyPin, RoutingConfig, RoutingConfigError, MAX_ORIGINS,
+    ResidencyPin, RoutingConfig, MAX_ORIGINS,
 };
 pub use geo::{great_circle_km, Geo, GeoPoint};
 pub use send::{redirect, RouteChoice, Routed, StaleFallback, ORIGIN_REGION_HEADER};

@@ -287,6 +287,7 @@ proptest! {
                 "Authorization without public, s-maxage or must-revalidate",
             ),
         ];
+        let forbidden = never.iter().any(|(applies, _)| *applies);
         for (applies, why) in never {
             prop_assert!(!(applies && reused), "reused despite {}", why);
         }
@@ -311,8 +312,10 @@ proptest! {
             // A client asking for validation is not given a stale answer.
             prop_assert!(!(request_cc.has("no-cache") || request_cc.has("max-age") || request_cc.has("min-fresh")));
         }
-        // Conversely: storable, fresh, no request directives, one variant: a HIT.
+        // Conversely: storable, fresh, no request directives, one variant, no hard rule
+        // against it: a HIT.
         if fresh_for_request
+            && !forbidden
             && client.cache_control.is_none()
             && origin.vary != Some("*")
             && !origin.set_cookie

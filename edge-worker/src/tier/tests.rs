@@ -81,6 +81,24 @@ fn edge() -> CacheTier {
     CacheTier::new("edge-fra", true)
 }
 
+/// RFC 9211 §2.8: a fetched response the tier did not store says why in `detail`.
+#[test]
+fn rfc9211_2_8_an_unstored_response_says_why() {
+    for (cache_control, detail) in [
+        ("no-store", "not-storable"),
+        ("private, max-age=60", "not-storable"),
+    ] {
+        let p = MemoryPlatform::new(origin(cache_control, "{}"));
+        let outcome = run(&edge(), &p, get("https://shop.example/api/products/1"));
+        assert_eq!(cf(&outcome), "BYPASS", "{cache_control}");
+        assert_eq!(
+            outcome.response.headers()["cache-status"],
+            format!("edge-fra; fwd=uri-miss; fwd-status=200; detail={detail}").as_str(),
+            "{cache_control}"
+        );
+    }
+}
+
 #[test]
 fn miss_then_hit_fetches_once() {
     let p = MemoryPlatform::new(origin("max-age=60", "{\"id\":1}"));

@@ -1,0 +1,214 @@
+//! The worker's front door: one request through redirect, auth, routing, the private cache
+//! and the shared RFC 9111 tier, then representation selection for what the client asked.
+//!
+//! ```text
+//! request → geo redirect? → auth gate (RFC 6750) → ?fields= taken off the URL
+//!   → unsafe method: precondition check, then the tier (which invalidates, RFC 9111 §4.4)
+//!   → GET/HEAD: private cache (signed-in) or the shared tier → representation → response
+//! ```
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request};
+
+use crate::auth::{self, AuthPolicy};
+use crate::conditional::{self, EntityTag, Precondition};
+use crate::encoding;
+use crate::fields;
+use crate::private_cache;
+use crate::representation::{represent, Wanted};
+use crate::routing::{self, LazyRouter, Routed, Router};
+use crate::{Body, CacheKey, CacheTier, CfCacheStatus, Deferred, Outcome, Platform, WorkerError};
+
+/// The edge worker: the auth gate, then an RFC 9111 cache tier with the representation steps
+/// around it.
+#[derive(Debug, Clone)]
+pub struct EdgeWorker {
+    pub tier: CacheTier,
+    /// `None`: every route is public.
+    pub auth: Option<Arc<AuthPolicy>>,
+    /// `None`: one upstream, the platform's.
+    pub routing: Option<Arc<LazyRouter>>,
+}
+
+impl EdgeWorker {
+    pub fn new(tier: CacheTier) -> Self {
+        Self {
+            tier,
+            auth: None,
+            routing: None,
+        }
+    }
+
+    pub fn with_routing(self, router: Router) -> Self {
+        self.with_lazy_routing(Arc::new(LazyRouter::ready(router)))
+    }
+
+    /// Routing whose configuration is parsed on the first fetch (or at once in redirect
+    /// mode), for hosts that build a worker per request.
+    pub fn with_lazy_routing(mut self, router: Arc<LazyRouter>) -> Self {
+        self.routing = Some(router);
+        self
+    }
+
+    pub fn with_auth(mut self, auth: Arc<AuthPolicy>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Handles one request. Hosts put the request's [`routing::Geo`] into its extensions.
+    pub async fn handle<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
+        let head = request.method() == Method::HEAD;
+        let mut outcome = self.handle_any(p, request).await;
+        if head {
+            // RFC 9110 §9.3.2: no content in a response to HEAD, refusals and errors included.
+            outcome.response.body_mut().clear();
+        }
+        outcome
+    }
+
+    async fn handle_any<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
+        if let Some(lazy) = self.routing.as_deref().filter(|r| r.redirects()) {
+            match lazy.get() {
+                Ok(router) => {
+                    if let Some(redirect) = routing::redirect(router, &request) {
+                        return Outcome::uncached(redirect);
+                    }
+                }
+                Err(problem) => {
+                    let error = WorkerError::Config(format!("routing configuration: {problem}"));
+                    return Outcome::uncached(error.to_response());
+                }
+            }
+        }
+        let mut auth_work = Vec::new();
+        let mut subject = None;
+        if let Some(auth) = &self.auth {
+            match auth::admit(auth, p, &mut request).await {
+                Ok(admitted) => {
+                    auth_work = admitted.deferred;
+                    subject = admitted.claims.and_then(|c| c.sub);
+                }
+                Err(refused) => return Outcome::uncached(*refused),
+            }
+        }
+        // Auth fetches (JWKS) go to their own URLs; only the tier's fetches are routed.
+        let mut outcome = match self.routing.as_deref() {
+            Some(router) => {
+                let routed = Routed::new(p, router);
+                let mut outcome = self
+                    .handle_admitted(&routed, request, subject.as_deref())
+                    .await;
+                outcome.route = routed.take_choice();
+                outcome
+            }
+            None => self.handle_admitted(p, request, subject.as_deref()).await,
+        };
+        outcome.deferred.extend(auth_work);
+        outcome
+    }
+
+    /// `subject`: the verified `sub`, which gives the request a private cache space.
+    async fn handle_admitted<P: Platform>(
+        &self,
+        p: &P,
+        request: Request<Body>,
+        subject: Option<&str>,
+    ) -> Outcome {
+        let (mut parts, body) = request.into_parts();
+        let (uri, fields) = match fields::take_from_uri(&parts.uri) {
+            Ok(taken) => taken,
+            Err(error) => return Outcome::uncached(WorkerError::from(error).to_response()),
+        };
+        parts.uri = uri;
+        let wanted = Wanted {
+            method: parts.method.clone(),
+            fields,
+            coding: encoding::negotiate(&parts.headers),
+            conditions: parts.headers.clone(),
+        };
+        // We encode at the edge and cache identity bytes, so ask upstream for those.
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        let request = Request::from_parts(parts, body);
+        if wanted.method != Method::GET && wanted.method != Method::HEAD {
+            return self.unsafe_method(p, request, &wanted).await;
+        }
+        let key = match CacheKey::from_uri(request.uri()) {
+            Ok(key) => key,
+            Err(error) => return Outcome::uncached(error.to_response()),
+        };
+        // HEAD is answered from the GET representation so both carry the same fields.
+        let (mut parts, body) = request.into_parts();
+        parts.method = Method::GET;
+        // The URL's authority is the host (as in the tier); a Host field would not match.
+        parts.headers.remove(header::HOST);
+        let request = Request::from_parts(parts, body);
+        if let Some(subject) = subject {
+            if let Some(mut outcome) =
+                private_cache::lookup(p, &self.tier.name, subject, &key, &request).await
+            {
+                // Private bytes: no encoded variant goes to the shared space (`cache: None`).
+                outcome.response = represent(p, &key, None, outcome.response, &wanted).await;
+                return outcome;
+            }
+        }
+        let (parts, body) = request.into_parts();
+        let view = Request::from_parts(parts.clone(), ());
+        let mut outcome = self.tier.handle(p, Request::from_parts(parts, body)).await;
+        let mut cache = outcome.status;
+        if let (Some(subject), Some(CfCacheStatus::Bypass)) = (subject, outcome.status) {
+            if private_cache::store(p, subject, &key, &view, &outcome.response).await {
+                cache = None;
+            }
+        }
+        outcome.response = represent(p, &key, cache, outcome.response, &wanted).await;
+        outcome
+    }
+
+    pub async fn run_deferred<P: Platform>(&self, p: &P, task: Deferred) {
+        match task {
+            Deferred::RefreshJwks(url) => {
+                auth::refresh_jwks(p, &url).await;
+            }
+            task => match self.routing.as_deref() {
+                Some(router) => {
+                    let routed = Routed::new(p, router);
+                    self.tier.run_deferred(&routed, task).await
+                }
+                None => self.tier.run_deferred(p, task).await,
+            },
+        }
+    }
+
+    /// Unsafe methods go to the origin, but a precondition that already fails against the
+    /// fresh representation we hold is answered here with 412 (RFC 9110 §13.2.2).
+    async fn unsafe_method<P: Platform>(
+        &self,
+        p: &P,
+        request: Request<Body>,
+        wanted: &Wanted,
+    ) -> Outcome {
+        if let Some(stored) = self
+            .tier
+            .fresh_entry(p, request.uri(), request.headers())
+            .await
+        {
+            let etag = stored
+                .headers
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .and_then(EntityTag::parse);
+            let modified = conditional::date(&stored.headers, &header::LAST_MODIFIED);
+            if conditional::evaluate(&wanted.method, &wanted.conditions, etag.as_ref(), modified)
+                == Precondition::Failed
+            {
+                return Outcome::uncached(WorkerError::PreconditionFailed.to_response());
+            }
+        }
+        self.tier.handle(p, request).await
+    }
+}
