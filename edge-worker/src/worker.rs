@@ -33,6 +33,8 @@ pub struct EdgeWorker {
 }
 
 impl EdgeWorker {
+    /// A worker with no auth and no routing. Hosts build theirs from a checked configuration
+    /// (`WorkerConfig::worker`); this and the `with_*` builders are for tests and benches.
     pub fn new(tier: CacheTier) -> Self {
         Self {
             tier,
