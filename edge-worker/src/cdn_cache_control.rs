@@ -16,6 +16,14 @@ pub const CDN_CACHE_CONTROL: &str = "cdn-cache-control";
 /// Longest field (all lines joined) we parse; longer ones are ignored, as invalid ones are.
 pub const MAX_FIELD_LEN: usize = 4096;
 
+/// Directives whose value is delta-seconds: an RFC 8941 Integer and nothing else.
+const DELTA_SECONDS: [&str; 4] = [
+    "max-age",
+    "s-maxage",
+    "stale-while-revalidate",
+    "stale-if-error",
+];
+
 /// The directives of a valid `CDN-Cache-Control`, rewritten as `Cache-Control` text so the
 /// rest of the cache (and `http-cache-semantics`) reads them unchanged. `None` when the field
 /// is absent or invalid.
@@ -42,6 +50,11 @@ pub fn as_cache_control(headers: &HeaderMap) -> Option<String> {
             continue;
         };
         let name = key.as_str();
+        // RFC 9213 §2.1 with RFC 8941: a member whose value is not of its directive's type is
+        // invalid and ignored (`max-age="10000"` is a string where an integer is required).
+        if DELTA_SECONDS.contains(&name) && !matches!(item.bare_item, BareItem::Integer(_)) {
+            continue;
+        }
         match &item.bare_item {
             BareItem::Boolean(true) => directives.push(name.to_string()),
             BareItem::Boolean(false) => {}
@@ -69,29 +82,19 @@ pub fn as_cache_control(headers: &HeaderMap) -> Option<String> {
 /// its directives replace `Cache-Control`, and `Expires` and `Pragma` are dropped; otherwise
 /// the headers as they are (borrowed: the common case copies nothing).
 pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
-    let Some(directives) = as_cache_control(headers) else {
+    // A field left with no valid directive says nothing: Cache-Control decides.
+    let Some(directives) = as_cache_control(headers).filter(|d| !d.is_empty()) else {
         return Cow::Borrowed(headers);
     };
     let mut view = headers.clone();
     view.remove(header::EXPIRES);
     view.remove(header::PRAGMA);
-    view.remove(header::CACHE_CONTROL);
     if let Ok(value) = HeaderValue::from_str(&directives) {
-        if !directives.is_empty() {
-            view.insert(header::CACHE_CONTROL, value);
-        }
+        view.insert(header::CACHE_CONTROL, value);
+    } else {
+        view.remove(header::CACHE_CONTROL);
     }
     Cow::Owned(view)
-}
-
-/// A response's head as a CDN cache judges it: with a valid `CDN-Cache-Control` in place of
-/// `Cache-Control` and `Expires` (RFC 9213 §2). Only the head: a cache policy never reads the
-/// body.
-pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<()> {
-    let mut view = http::Response::new(());
-    *view.status_mut() = response.status();
-    *view.headers_mut() = effective(response.headers()).into_owned();
-    view
 }
 
 #[cfg(test)]
@@ -146,6 +149,21 @@ mod tests {
             assert!(as_cache_control(&h).is_none(), "{invalid}");
             assert!(matches!(effective(&h), Cow::Borrowed(_)), "{invalid}");
         }
+    }
+
+    #[test]
+    fn rfc9213_2_1_a_member_of_the_wrong_type_is_ignored() {
+        let h = headers(&[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=\"10000\""),
+        ]);
+        assert_eq!(as_cache_control(&h).unwrap(), "");
+        assert!(matches!(effective(&h), Cow::Borrowed(_)));
+        let h = headers(&[(
+            "cdn-cache-control",
+            "max-age=?1, s-maxage=60, stale-if-error=1.5",
+        )]);
+        assert_eq!(as_cache_control(&h).unwrap(), "s-maxage=60");
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl StoredResponse {
     /// the policy consults when matching a later request.
     /// A valid `CDN-Cache-Control` (RFC 9213) stands in for `Cache-Control` and `Expires`.
     pub fn policy(&self, method: &Method, uri: &Uri) -> CachePolicy {
-        let headers = crate::cdn_cache_control::effective(&self.headers);
+        let headers = crate::cache_view::effective(&self.headers);
         policy_for(self, method, uri, &headers, cache_options())
     }
 
@@ -91,9 +91,9 @@ impl StoredResponse {
     /// How long the entry stays worth keeping after `now`: its remaining freshness plus the
     /// longer of its stale windows.
     pub fn keep_for(&self, policy: &CachePolicy, now: SystemTime) -> Duration {
-        let cc = crate::cache_control::CacheControl::from_headers(
-            &crate::cdn_cache_control::effective(&self.headers),
-        );
+        let cc = crate::cache_control::CacheControl::from_headers(&crate::cache_view::effective(
+            &self.headers,
+        ));
         let stale = cc
             .seconds("stale-while-revalidate")
             .unwrap_or(0)

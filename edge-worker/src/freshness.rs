@@ -57,8 +57,7 @@ pub fn decide(
             ttl: policy.time_to_live(now),
         };
     }
-    let response_cc =
-        CacheControl::from_headers(&crate::cdn_cache_control::effective(&stored.headers));
+    let response_cc = CacheControl::from_headers(&crate::cache_view::effective(&stored.headers));
     // RFC 9111 §4.2.4: a response whose directives forbid serving it stale is not served
     // stale whatever staleness the client accepts; `http-cache-semantics` lets max-stale
     // override everything but must-revalidate (found by tier/properties.rs).

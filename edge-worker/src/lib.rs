@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cache_control;
 pub mod cache_key;
+pub mod cache_view;
 pub mod cdn_cache_control;
 pub mod conditional;
 pub mod config;

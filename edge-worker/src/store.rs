@@ -107,7 +107,7 @@ pub fn admit(
     if response.headers().contains_key(header::SET_COOKIE) {
         return Err(NotStoredReason::SetCookie);
     }
-    let view = crate::cdn_cache_control::response_view(response);
+    let view = crate::cache_view::response_view(response);
     if request.headers().contains_key(header::AUTHORIZATION) {
         let directives = crate::cache_control::CacheControl::from_headers(view.headers());
         if !["public", "s-maxage", "must-revalidate"]

@@ -9,7 +9,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, CachePolicy};
 
-use crate::cdn_cache_control::response_view;
+use crate::cache_view::response_view;
 use crate::conditional::refreshed;
 use crate::freshness::{self, Freshness};
 use crate::status::{ttl_seconds, CacheStatusMember, Forward};

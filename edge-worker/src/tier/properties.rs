@@ -217,7 +217,7 @@ impl Client {
 
 /// The response fields a CDN judges by (RFC 9213), as the tier reads them.
 fn effective(response: &Response<Body>) -> HeaderMap {
-    crate::cdn_cache_control::effective(response.headers()).into_owned()
+    crate::cache_view::effective(response.headers()).into_owned()
 }
 
 fn head_of(response: &Response<Body>, headers: HeaderMap) -> Response<()> {

@@ -644,3 +644,50 @@ fn unkeyed_override_headers_never_reach_the_origin_on_cacheable_requests() {
         );
     }
 }
+
+/// Freshness fields a strict reader finds: each response, fetched once, must not be reused
+/// from the cache a second later (the second request reaches the origin again).
+#[test]
+fn rfc9111_freshness_fields_read_strictly() {
+    type Fields = &'static [(&'static str, &'static str)];
+    let cases: &[(&str, Fields)] = &[
+        (
+            "§5.2: directive names are case-insensitive",
+            &[("cache-control", "max-age=10000, No-CaChE")],
+        ),
+        (
+            "§5.4: Pragma too, when Cache-Control is absent",
+            &[("pragma", "No-Cache")],
+        ),
+        (
+            "§5.1: Age as a list uses its first member",
+            &[("cache-control", "max-age=3600"), ("age", "7200, 0")],
+        ),
+        (
+            "§5.3: an invalid Expires means already expired",
+            &[("expires", "Thu, 18  Aug  2050 02:01:18 GMT")],
+        ),
+        (
+            "RFC 9213 §2.1: a CDN-Cache-Control member of the wrong type is ignored",
+            &[
+                ("cdn-cache-control", "max-age=\"10000\""),
+                ("cache-control", "no-store"),
+            ],
+        ),
+    ];
+    for (case, fields) in cases {
+        let fields: Fields = fields;
+        let p = MemoryPlatform::new(move |_| {
+            let mut response = Response::builder().header("content-type", "text/plain");
+            for (name, value) in fields {
+                response = response.header(*name, *value);
+            }
+            Ok(response.body(b"hello".to_vec()).unwrap())
+        });
+        let url = "https://shop.example/api/products/1";
+        run(&edge(), &p, get(url));
+        p.advance(1);
+        let second = run(&edge(), &p, get(url));
+        assert_eq!(p.fetches(), 2, "{case}: {}", cf(&second));
+    }
+}

@@ -1,0 +1,173 @@
+//! The response head a cache judges storage and freshness by: the origin's fields with a valid
+//! `CDN-Cache-Control` in place of `Cache-Control` (RFC 9213), and the RFC 9111 parsing rules
+//! that `http-cache-semantics` does not apply made explicit, so the library reads what the
+//! standard means. Clients still receive the origin's fields untouched.
+//!
+//! What the view fixes, each a rule the library leaves out:
+//! - directive names are case-insensitive (RFC 9111 §5.2): `No-CaChE` is `no-cache`, in
+//!   `Cache-Control` and `Pragma`;
+//! - `Age` given as a list uses its first member (RFC 9111 §5.1);
+//! - an `Expires` that is not a valid HTTP-date means "already expired" (RFC 9111 §5.3); the
+//!   library's RFC 2822 parser accepts forms RFC 9110 §5.6.7 does not (doubled spaces).
+
+use std::borrow::Cow;
+
+use http::header::{self, HeaderMap, HeaderValue};
+
+use crate::cdn_cache_control;
+
+/// The headers a cache judges storage and freshness by (borrowed when nothing needs
+/// rewriting: the common case copies nothing).
+pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
+    let mut view = cdn_cache_control::effective(headers);
+    for name in [header::CACHE_CONTROL, header::PRAGMA] {
+        if let Some(lowered) = lowered_directives(&view, &name) {
+            let view = view.to_mut();
+            view.remove(&name);
+            if let Ok(value) = HeaderValue::from_str(&lowered) {
+                view.insert(name, value);
+            }
+        }
+    }
+    if let Some(first) = first_age(&view) {
+        match first {
+            Some(age) => view.to_mut().insert(header::AGE, HeaderValue::from(age)),
+            None => view.to_mut().remove(header::AGE),
+        };
+    }
+    if has_invalid_expires(&view) {
+        view.to_mut()
+            .insert(header::EXPIRES, HeaderValue::from_static("0"));
+    }
+    view
+}
+
+/// A response's head as a cache judges it (see [`effective`]). Only the head: a cache policy
+/// never reads the body.
+pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<()> {
+    let mut view = http::Response::new(());
+    *view.status_mut() = response.status();
+    *view.headers_mut() = effective(response.headers()).into_owned();
+    view
+}
+
+/// The field's lines joined with directive names lower-cased, when any name has an upper-case
+/// letter; `None` when it is already canonical (or absent).
+fn lowered_directives(headers: &HeaderMap, name: &header::HeaderName) -> Option<String> {
+    let mut needs = false;
+    let mut lines = Vec::new();
+    for value in headers.get_all(name) {
+        let text = value.to_str().ok()?;
+        let lowered: Vec<String> = text
+            .split(',')
+            .map(|member| match member.split_once('=') {
+                Some((directive, argument)) => {
+                    needs |= directive.bytes().any(|b| b.is_ascii_uppercase());
+                    format!("{}={argument}", directive.to_ascii_lowercase())
+                }
+                None => {
+                    needs |= member.bytes().any(|b| b.is_ascii_uppercase());
+                    member.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        lines.push(lowered.join(","));
+    }
+    needs.then(|| lines.join(", "))
+}
+
+/// `Some(first)` when `Age` needs rewriting: a list, or split over lines (`Some(None)` when
+/// its first member is not delta-seconds, which reads as absent). `None` when it is one
+/// valid member or absent.
+fn first_age(headers: &HeaderMap) -> Option<Option<u64>> {
+    let mut values = headers.get_all(header::AGE).iter();
+    let first_line = values.next()?;
+    let text = first_line.to_str().unwrap_or("");
+    let is_list = text.contains(',') || values.next().is_some();
+    if !is_list {
+        return None;
+    }
+    let first = text.split(',').next().unwrap_or("").trim();
+    let seconds = (!first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| first.parse().unwrap_or(u64::MAX));
+    Some(seconds)
+}
+
+/// Whether `Expires` is present but not one valid HTTP-date.
+fn has_invalid_expires(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::EXPIRES).iter();
+    let Some(first) = values.next() else {
+        return false;
+    };
+    if values.next().is_some() {
+        return true;
+    }
+    first
+        .to_str()
+        .map_or(true, |text| httpdate::parse_http_date(text).is_err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn rfc9111_5_2_directive_names_are_case_insensitive() {
+        let h = headers(&[
+            ("cache-control", "max-age=10000, No-CaChE"),
+            ("pragma", "No-Cache"),
+        ]);
+        let view = effective(&h);
+        assert_eq!(view["cache-control"], "max-age=10000, no-cache");
+        assert_eq!(view["pragma"], "no-cache");
+        // Arguments keep their case; canonical fields are not copied.
+        let h = headers(&[("cache-control", "Private=\"Set-Cookie\"")]);
+        assert_eq!(effective(&h)["cache-control"], "private=\"Set-Cookie\"");
+        let canonical = headers(&[("cache-control", "max-age=60")]);
+        assert!(matches!(effective(&canonical), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn rfc9111_5_1_age_list_uses_its_first_member() {
+        for (ages, expected) in [
+            (&["7200, 0"][..], Some("7200")),
+            (&["7200", "0"][..], Some("7200")),
+            (&["x, 5"][..], None),
+        ] {
+            let pairs: Vec<_> = ages.iter().map(|a| ("age", *a)).collect();
+            let view = effective(&headers(&pairs)).into_owned();
+            assert_eq!(
+                view.get("age").map(|v| v.to_str().unwrap()),
+                expected,
+                "{ages:?}"
+            );
+        }
+        assert_eq!(effective(&headers(&[("age", "30")]))["age"], "30");
+    }
+
+    #[test]
+    fn rfc9111_5_3_an_invalid_expires_is_already_expired() {
+        for invalid in [
+            "Thu, 18  Aug  2050 02:01:18 GMT",
+            "0",
+            "tomorrow",
+            "Thu, 18 Aug 2050 02:01:18 +0000",
+        ] {
+            let view = effective(&headers(&[("expires", invalid)])).into_owned();
+            assert_eq!(view["expires"], "0", "{invalid}");
+        }
+        let valid = headers(&[("expires", "Thu, 18 Aug 2050 02:01:18 GMT")]);
+        assert!(matches!(effective(&valid), Cow::Borrowed(_)));
+    }
+}
