@@ -114,11 +114,9 @@ impl<'w> Selection<'w> {
                 None
             }
         });
-        let coding = if compressible && response.body().len() >= MIN_COMPRESS_SIZE {
-            accepted
-        } else {
-            Coding::Identity
-        };
+        // The coding depends on Accept-Encoding only for a body the edge would code.
+        let codable = compressible && response.body().len() >= MIN_COMPRESS_SIZE;
+        let coding = if codable { accepted } else { Coding::Identity };
         let shared_variant = matches!(
             cache,
             Some(
@@ -134,7 +132,7 @@ impl<'w> Selection<'w> {
             mask: fields.filter(|_| fields_skipped.is_none()),
             fields_skipped,
             coding,
-            varies_on_coding: compressible,
+            varies_on_coding: codable,
             shared_variant,
         }
     }

@@ -233,3 +233,50 @@ fn masks_that_cannot_apply_pass_the_body_through_and_say_why() {
     let etag = header(&text, "etag");
     assert!(etag.len() == 34 && !etag.starts_with("W/"), "{etag}");
 }
+
+/// RFC 9110 §12.5.5: Vary names Accept-Encoding only where the edge's coding choice depends on
+/// it. Otherwise the origin's Vary passes unchanged.
+#[test]
+fn rfc9110_12_5_5_vary_accept_encoding_only_when_the_coding_depends_on_it() {
+    let cases: &[(&str, usize, Option<&str>, &[&str])] = &[
+        (
+            "a 36-byte text/plain body is never coded",
+            36,
+            Some("Foo"),
+            &["Foo"],
+        ),
+        ("nor is one without a Vary of its own", 36, None, &[]),
+        (
+            "a large text body is",
+            4096,
+            Some("Foo"),
+            &["Foo", "accept-encoding"],
+        ),
+        ("an image never is", 4096, None, &[]),
+    ];
+    for (case, size, vary, expected) in cases {
+        let (size, vary) = (*size, *vary);
+        let content_type = if case.contains("image") {
+            "image/png"
+        } else {
+            "text/plain"
+        };
+        let p = MemoryPlatform::new(move |_| {
+            let mut response = Response::builder()
+                .header("cache-control", "public, max-age=60")
+                .header("content-type", content_type);
+            if let Some(vary) = vary {
+                response = response.header("vary", vary);
+            }
+            Ok(response.body(vec![b'a'; size]).unwrap())
+        });
+        let response = send(&p, "GET", URL, &[("accept-encoding", "gzip")]);
+        let got: Vec<&str> = response
+            .headers()
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(&got, expected, "{case}");
+    }
+}
