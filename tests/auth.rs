@@ -59,8 +59,8 @@ async fn adversarial_tokens_through_the_wasm_guest() {
                 accepted += 1;
             }
             Verdict::Refuse(_) => {
-                // An empty token is a malformed Authorization field (400); a header beyond the
-                // server's field limit may be refused before the worker (431).
+                // A header beyond the server's field limit may be refused before the worker
+                // (431); a token refused by the worker is a 401.
                 assert!(
                     matches!(reply.status, 400 | 401 | 431),
                     "{name}: got {}",
@@ -102,13 +102,23 @@ async fn missing_and_malformed_credentials_with_the_default_configuration() {
         missing.header("www-authenticate"),
         "Bearer realm=\"edge-emulator\""
     );
-    let malformed = emulator
+    // RFC 6750 §3.1: another scheme carries no Bearer credentials (a bare challenge); a
+    // malformed Bearer token is invalid_token.
+    let basic = emulator
         .get_with(USER, &[("authorization", "Basic dXNlcjpwYXNz")])
         .await;
-    assert_eq!(malformed.status, 400);
+    assert_eq!(basic.status, 401);
+    assert_eq!(
+        basic.header("www-authenticate"),
+        "Bearer realm=\"edge-emulator\""
+    );
+    let malformed = emulator
+        .get_with(USER, &[("authorization", "Bearer a b")])
+        .await;
+    assert_eq!(malformed.status, 401);
     assert!(malformed
         .header("www-authenticate")
-        .contains("error=\"invalid_request\""));
+        .contains("error=\"invalid_token\""));
     assert_eq!(emulator.origin_requests("eu-west", USER).await, 0);
 
     // A demo token (what `edge-emulator token` prints) passes; public routes need none.
@@ -232,10 +242,11 @@ async fn authorization_field_variants_through_the_wasm_guest() {
             200,
             "leading and trailing spaces",
         ),
-        (format!("Bearer {token} extra"), 400, "two tokens"),
-        (format!("Bearer{token}"), 400, "no space"),
-        (format!("Token {token}"), 400, "another scheme"),
-        ("Bearer".to_string(), 400, "no token"),
+        // RFC 6750 §3.1: a malformed token is invalid_token; no Bearer scheme, no credentials.
+        (format!("Bearer {token} extra"), 401, "two tokens"),
+        (format!("Bearer{token}"), 401, "no space"),
+        (format!("Token {token}"), 401, "another scheme"),
+        ("Bearer".to_string(), 401, "no token"),
     ];
     for (value, status, why) in cases {
         let reply = emulator.get_with(USER, &[("authorization", &value)]).await;

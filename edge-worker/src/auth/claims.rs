@@ -40,14 +40,27 @@ fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, AuthE
     match claims.get(name) {
         None => Ok(None),
         // NumericDate may carry a fraction (RFC 7519 §2); negative or non-numeric is refused.
-        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-            (Some(s), _) => Ok(Some(s)),
-            (None, Some(f)) if f >= 0.0 && f.is_finite() => Ok(Some(f as u64)),
-            _ => Err(AuthError::invalid(&format!("{name} is not a NumericDate"))),
-        },
+        Some(Value::Number(n)) => {
+            let Some(float) = n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()) else {
+                return Err(AuthError::invalid(&format!("{name} is not a NumericDate")));
+            };
+            let seconds = n.as_u64().unwrap_or(float as u64);
+            if seconds > MAX_NUMERIC_DATE || float > MAX_NUMERIC_DATE as f64 {
+                return Err(AuthError::invalid(&format!(
+                    "{name} is beyond what the clock can represent"
+                )));
+            }
+            Ok(Some(seconds))
+        }
         Some(_) => Err(AuthError::invalid(&format!("{name} is not a NumericDate"))),
     }
 }
+
+/// The latest NumericDate we accept: 9999-12-31T23:59:59Z, the end of four-digit years. Every
+/// platform's clock holds it (a wasm host's `SystemTime` may end centuries earlier than a
+/// native one's), so the same token gets the same verdict everywhere; a date past it is
+/// refused rather than treated as "never expires".
+pub const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
 pub fn check(
     claims: Map<String, Value>,

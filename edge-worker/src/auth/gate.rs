@@ -24,6 +24,14 @@ pub struct Admitted {
     pub deferred: Vec<Deferred>,
 }
 
+/// `OPTIONS` with `Access-Control-Request-Method`: a browser asking before a cross-origin call.
+fn is_cors_preflight(request: &Request<Body>) -> bool {
+    request.method() == http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
 /// Lets `request` through (rewritten for the origin) or answers it with a 401/400.
 pub async fn admit<P: Platform>(
     policy: &AuthPolicy,
@@ -37,14 +45,29 @@ pub async fn admit<P: Platform>(
         request.headers_mut().remove(name);
     }
     let route = policy.route(request.uri().path());
-    let mode = route.map_or(Mode::Public, |r| r.mode);
+    // A CORS preflight carries no credentials (browsers never send them on one, Fetch
+    // §4.8): it goes to the origin as on a public route, which answers what it allows.
+    let mode = match route {
+        _ if is_cors_preflight(request) => Mode::Public,
+        Some(route) => route.mode,
+        None => Mode::Public,
+    };
     if mode == Mode::Public {
         if !policy.config.forward_authorization {
             request.headers_mut().remove(header::AUTHORIZATION);
         }
         return Ok(Admitted::default());
     }
+    let in_query = request.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "access_token")
+    });
     let token = match bearer_token(request.headers()).map_err(refuse)? {
+        // RFC 6750 §2: one method per request; the query form we never read.
+        Some(_) if in_query => {
+            return Err(refuse(AuthError::InvalidRequest(
+                "a token in both the Authorization field and the query".into(),
+            )))
+        }
         Some(token) => token.to_string(),
         None if mode == Mode::Required => return Err(refuse(AuthError::Missing)),
         None => return Ok(Admitted::default()),

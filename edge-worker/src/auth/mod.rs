@@ -19,7 +19,7 @@ use http::HeaderMap;
 use jsonwebtoken::{decode, Validation};
 use serde_json::{Map, Value};
 
-pub use claims::{check, Expectations, VerifiedClaims, MAX_LEEWAY};
+pub use claims::{check, Expectations, VerifiedClaims, MAX_LEEWAY, MAX_NUMERIC_DATE};
 pub use config::{AuthConfig, AuthPolicy, ForwardedClaim, Mode, RouteConfig};
 pub use gate::{admit, Admitted, TOKEN_CACHE_MAX};
 pub use jwks::{refresh as refresh_jwks, KID_MISS_COOLDOWN};
@@ -78,9 +78,12 @@ fn quoted(text: &str) -> String {
         .collect()
 }
 
-/// The Bearer token of a request: `Ok(None)` when there is no Authorization field,
-/// `Err(InvalidRequest)` when it is not one well-formed `Bearer <token68>` (RFC 6750 §2.1; the
-/// scheme is case-insensitive, RFC 9110 §11.1).
+/// The Bearer token of a request (RFC 6750 §2.1; the scheme is case-insensitive, RFC 9110
+/// §11.1), with the error classes of RFC 6750 §3.1:
+/// - `Ok(None)`: no Bearer credentials: no Authorization field, or one with another scheme
+///   (`Basic …`) or none (the gate answers a bare challenge where a token is required);
+/// - `Err(InvalidToken)` (401): a Bearer credential whose token is empty or not one token68;
+/// - `Err(InvalidRequest)` (400): a malformed request: more than one Authorization field.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -91,23 +94,23 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
             "more than one Authorization field".into(),
         ));
     }
-    let text = value
-        .to_str()
-        .map_err(|_| AuthError::InvalidRequest("not ASCII".into()))?
-        .trim();
-    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::InvalidRequest(
-            "the scheme must be Bearer".into(),
-        ));
+    let bytes = value.as_bytes().trim_ascii();
+    let is_bearer = bytes.len() >= 6
+        && bytes[..6].eq_ignore_ascii_case(b"bearer")
+        && bytes.get(6).is_none_or(|b| *b == b' ');
+    if !is_bearer {
+        return Ok(None);
     }
-    let token = rest.trim_start_matches(' ');
+    let malformed = |why: &str| AuthError::malformed(why);
+    let text = value.to_str().map_err(|_| malformed("not ASCII"))?.trim();
+    let token = text[6..].trim_start_matches(' ');
     let token68 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
     let body = token.trim_end_matches('=');
-    if body.is_empty() || !body.bytes().all(token68) {
-        return Err(AuthError::InvalidRequest(
-            "expected Bearer followed by one token".into(),
-        ));
+    if body.is_empty() {
+        return Err(malformed("no token after Bearer"));
+    }
+    if !body.bytes().all(token68) {
+        return Err(malformed("expected Bearer followed by one token68"));
     }
     Ok(Some(token))
 }

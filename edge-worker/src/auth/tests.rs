@@ -126,21 +126,25 @@ fn rfc6750_2_1_authorization_field_syntax() {
         bearer_token(&authorization("  Bearer abc  ")),
         Ok(Some("abc"))
     );
+    // RFC 6750 §3.1: a Bearer credential with a malformed token is invalid_token (401).
     for bad in [
         "Bearer",
         "Bearer ",
-        "Basic dXNlcjpwYXNz",
         "Bearer a b",
         "Bearer a,b",
-        "Bearerabc",
+        "Bearer a\tb",
     ] {
         assert!(
             matches!(
                 bearer_token(&authorization(bad)),
-                Err(AuthError::InvalidRequest(_))
+                Err(AuthError::InvalidToken(_))
             ),
             "{bad:?}"
         );
+    }
+    // Another scheme, or none, carries no Bearer credentials.
+    for other in ["Basic dXNlcjpwYXNz", "Bearerabc", "abc", "Token abc"] {
+        assert_eq!(bearer_token(&authorization(other)), Ok(None), "{other:?}");
     }
     let mut two = authorization("Bearer a");
     two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
@@ -239,11 +243,13 @@ mod gate {
         );
         let cases = [
             (vec![], 401, "Bearer realm=\"shop\""),
+            // RFC 6750 §3.1: another scheme is no Bearer credential: a bare challenge.
             (
                 vec![("authorization", "Basic dXNlcg==")],
-                400,
-                "invalid_request",
+                401,
+                "Bearer realm=\"shop\"",
             ),
+            (vec![("authorization", "Bearer a b")], 401, "invalid_token"),
             (
                 vec![("authorization", "Bearer not-a-jwt")],
                 401,
@@ -384,10 +390,17 @@ mod gate {
     /// Regression (fuzz target `jwt`): a signed token whose `exp` is past what `SystemTime`
     /// can hold (here from `{"suss":"htts/edge","exp":1795566666666666664000}`) panicked
     /// with "overflow when adding duration to instant" when the gate computed how long to
-    /// remember it.
+    /// remember it. Such a date is now refused (401) on every platform, never a panic; the
+    /// last date accepted is the end of year 9999 (`MAX_NUMERIC_DATE`).
     #[test]
-    fn a_token_expiring_past_the_end_of_time_is_remembered_not_a_panic() {
-        for exp in ["1795566666666666664000", "18446744073709551615", "1e300"] {
+    fn a_token_expiring_past_what_the_clock_holds_is_refused_not_a_panic() {
+        for (exp, status) in [
+            ("1795566666666666664000", 401),
+            ("18446744073709551615", 401),
+            ("1e300", 401),
+            ("253402300800", 401),
+            ("253402300799", 200),
+        ] {
             let p = origin();
             let claims = format!(
                 r#"{{"sub":"user-1","iss":"https://issuer.example","aud":"edge","exp":{exp}}}"#
@@ -395,9 +408,66 @@ mod gate {
             let bearer = format!("Bearer {}", hs(HS_HEADER, &claims));
             for _ in 0..2 {
                 let response = send(&p, "/api/users/1", &[("authorization", &bearer)]);
-                assert_eq!(response.status(), 200, "exp {exp}");
+                assert_eq!(response.status(), status, "exp {exp}");
             }
         }
+    }
+
+    /// RFC 8259 §9 lets parsers limit nesting; ours is serde_json's (128 levels). A claim
+    /// nested 64 deep, which any mainstream parser takes, is accepted; 200 deep is refused
+    /// as a malformed token, never a crash.
+    #[test]
+    fn deeply_nested_unknown_claims_up_to_the_documented_limit() {
+        for (depth, status) in [(64, 200), (200, 401)] {
+            let p = origin();
+            let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            let claims = format!(
+                r#"{{"sub":"user-1","iss":"https://issuer.example","aud":"edge","exp":{},"x":{nested}}}"#,
+                NOW + 600
+            );
+            let bearer = format!("Bearer {}", hs(HS_HEADER, &claims));
+            let response = send(&p, "/api/users/1", &[("authorization", &bearer)]);
+            assert_eq!(response.status(), status, "depth {depth}");
+        }
+    }
+
+    /// A CORS preflight carries no credentials: it reaches the origin on a required route.
+    #[test]
+    fn a_cors_preflight_passes_without_a_token() {
+        let p = origin();
+        let preflight = Request::builder()
+            .method("OPTIONS")
+            .uri("https://shop.example/api/users/1")
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .body(Vec::new())
+            .unwrap();
+        let worker = EdgeWorker::new(CacheTier::new("edge-test", true)).with_auth(policy());
+        let response = now_or_never(worker.handle(&p, preflight)).unwrap().response;
+        assert_eq!(response.status(), 200);
+        assert_eq!(p.fetches(), 1);
+        // A plain OPTIONS is no preflight: it needs a token like any request.
+        let plain = Request::builder()
+            .method("OPTIONS")
+            .uri("https://shop.example/api/users/1")
+            .body(Vec::new())
+            .unwrap();
+        let response = now_or_never(worker.handle(&p, plain)).unwrap().response;
+        assert_eq!(response.status(), 401);
+    }
+
+    /// RFC 6750 §2: a token sent two ways is a malformed request (400 invalid_request).
+    #[test]
+    fn a_token_in_two_places_is_invalid_request() {
+        let p = origin();
+        let bearer = format!("Bearer {}", hs(HS_HEADER, &good_claims(NOW)));
+        let response = send(
+            &p,
+            "/api/users/1?access_token=abc",
+            &[("authorization", &bearer)],
+        );
+        assert_eq!(response.status(), 400);
+        assert_eq!(p.fetches(), 0);
     }
 }
 
