@@ -11,8 +11,11 @@ use edge_worker::{ConfigDocuments, ConfigError, WorkerConfig};
 pub mod binding {
     /// `[vars.AUTH]`: the core's `AuthConfig` (the emulator's `default-auth.toml`, as a table).
     pub const AUTH: &str = "AUTH";
-    /// Secret: the HMAC secret for every HS* key in `AUTH` that has no `secret` of its own.
+    /// Secret: the HMAC secret for every HS* key in `AUTH` that has no key of its own.
     pub const JWT_HS256_SECRET: &str = "JWT_HS256_SECRET";
+    /// Secret: the same as base64 (either alphabet), for random byte secrets; used when
+    /// `JWT_HS256_SECRET` is not set.
+    pub const JWT_HS256_SECRET_BASE64: &str = "JWT_HS256_SECRET_BASE64";
     /// Optional origin base URL (`https://origin.example.com`): requests for the worker's own
     /// host go there instead of Cloudflare's configured origin.
     pub const ORIGIN: &str = "ORIGIN";
@@ -43,6 +46,7 @@ pub struct RawSettings {
     /// `ROUTING` as JSON text.
     pub routing_json: Option<String>,
     pub hs256_secret: Option<String>,
+    pub hs256_secret_base64: Option<String>,
     pub origin: Option<String>,
     pub debug_geo_headers: Option<String>,
 }
@@ -55,6 +59,7 @@ impl RawSettings {
         let worker = WorkerConfig::check(ConfigDocuments {
             auth: self.auth_json.as_deref(),
             hmac_secret: self.hs256_secret.as_deref(),
+            hmac_secret_base64: self.hs256_secret_base64.as_deref(),
             routing: self.routing_json.as_deref(),
         })?;
         let origin = match self.origin.as_deref().map(str::trim) {

@@ -78,6 +78,10 @@ fn read_settings(env: &Env) -> RawSettings {
             .secret(binding::JWT_HS256_SECRET)
             .ok()
             .map(|v| v.to_string()),
+        hs256_secret_base64: env
+            .secret(binding::JWT_HS256_SECRET_BASE64)
+            .ok()
+            .map(|v| v.to_string()),
         origin: text(binding::ORIGIN),
         debug_geo_headers: text(binding::DEBUG_GEO_HEADERS),
     }

@@ -119,8 +119,8 @@ pub fn check_config(
         .map(|json| Arc::<str>::from(json.to_string()));
     let worker = WorkerConfig::check(ConfigDocuments {
         auth: auth_json.as_deref(),
-        hmac_secret: None,
         routing: routing_json.as_deref(),
+        ..ConfigDocuments::default()
     })
     .map_err(|e| anyhow::anyhow!("invalid {} configuration: {e}", e.document()))?;
     if let Some(router) = worker.router() {

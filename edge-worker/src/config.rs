@@ -92,6 +92,9 @@ pub struct ConfigDocuments<'a> {
     /// The secret of every HS* key in `auth` that names none, so that secrets can live in a
     /// secret store (Cloudflare's secret bindings) rather than beside the configuration.
     pub hmac_secret: Option<&'a str>,
+    /// The same as base64 (either alphabet), for secrets that are random bytes; used when
+    /// `hmac_secret` is not given.
+    pub hmac_secret_base64: Option<&'a str>,
     /// A [`RoutingConfig`]. Without one every fetch goes to the platform's single upstream.
     pub routing: Option<&'a str>,
 }
@@ -109,7 +112,12 @@ impl WorkerConfig {
     pub fn check(documents: ConfigDocuments<'_>) -> Result<Self, ConfigError> {
         let auth = match documents.auth {
             Some(json) => {
-                let policy = auth_policy(json, documents.hmac_secret)?;
+                let secret = match (documents.hmac_secret, documents.hmac_secret_base64) {
+                    (Some(text), _) => Some(("secret", text)),
+                    (None, Some(base64)) => Some(("secret_base64", base64)),
+                    (None, None) => None,
+                };
+                let policy = auth_policy(json, secret)?;
                 policy.check_keys()?;
                 Some(Arc::new(policy))
             }
@@ -181,11 +189,12 @@ impl WorkerConfig {
     }
 }
 
-/// The auth policy from its JSON, filling HS* keys that carry no `secret` with `hmac_secret`.
-fn auth_policy(json: &str, hmac_secret: Option<&str>) -> Result<AuthPolicy, ConfigError> {
+/// The auth policy from its JSON, giving HS* keys that carry no key material of their own the
+/// secret (`field` is `secret` or `secret_base64`).
+fn auth_policy(json: &str, hmac_secret: Option<(&str, &str)>) -> Result<AuthPolicy, ConfigError> {
     let invalid = |e: serde_json::Error| ConfigError::AuthDocument(e.to_string());
     let mut value: serde_json::Value = serde_json::from_str(json).map_err(invalid)?;
-    if let (Some(secret), Some(keys)) = (
+    if let (Some((field, secret)), Some(keys)) = (
         hmac_secret,
         value.get_mut("keys").and_then(|k| k.as_array_mut()),
     ) {
@@ -194,8 +203,11 @@ fn auth_policy(json: &str, hmac_secret: Option<&str>) -> Result<AuthPolicy, Conf
                 .get("alg")
                 .and_then(|a| a.as_str())
                 .is_some_and(|a| a.starts_with("HS"));
-            if hmac && !key.contains_key("secret") {
-                key.insert("secret".into(), secret.into());
+            let has_material = ["secret", "secret_base64", "jwk", "jwks_url"]
+                .iter()
+                .any(|name| key.contains_key(*name));
+            if hmac && !has_material {
+                key.insert(field.into(), secret.into());
             }
         }
     }
@@ -271,6 +283,7 @@ mod tests {
         WorkerConfig::check(ConfigDocuments {
             auth,
             hmac_secret: secret,
+            hmac_secret_base64: None,
             routing,
         })
     }
@@ -319,6 +332,24 @@ mod tests {
             check(Some(r#"{"unknown": 1}"#), None, None),
             Err(ConfigError::AuthDocument(_))
         ));
+    }
+
+    #[test]
+    fn a_base64_secret_binding_fills_hs_keys() {
+        let config = WorkerConfig::check(ConfigDocuments {
+            auth: Some(AUTH),
+            hmac_secret_base64: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"),
+            ..ConfigDocuments::default()
+        })
+        .unwrap();
+        let key = &config.auth().unwrap().config.keys[0];
+        assert!(key.secret.is_none() && key.secret_base64.is_some());
+        let short = WorkerConfig::check(ConfigDocuments {
+            auth: Some(AUTH),
+            hmac_secret_base64: Some("AAECAw"),
+            ..ConfigDocuments::default()
+        });
+        assert!(matches!(short, Err(ConfigError::KeyShortSecret { .. })));
     }
 
     #[test]

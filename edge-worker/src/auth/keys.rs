@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
@@ -18,11 +18,14 @@ pub struct KeyConfig {
     pub kid: Option<String>,
     /// The one algorithm this key verifies, e.g. `ES256`.
     pub alg: Algorithm,
-    /// HMAC secret (HS*), as text.
+    /// HMAC secret (HS*), as text: its UTF-8 bytes are the key.
     pub secret: Option<String>,
+    /// HMAC secret (HS*) as base64 (URL-safe or standard alphabet, padded or not), for the
+    /// random byte keys identity providers issue and `wrangler secret put` stores.
+    pub secret_base64: Option<String>,
     /// Public key in PEM (RS*, PS*, ES*, EdDSA).
     pub pem: Option<String>,
-    /// Public key as a JWK (JSON text).
+    /// A JWK (JSON text): a public key, or for HS* an `oct` key (RFC 7518 §6.4).
     pub jwk: Option<String>,
     /// A JWKS URL (RFC 7517 §5), fetched through the upstream port; `alg` applies to every key
     /// in it and tokens must name a `kid`. Leave `kid` unset.
@@ -45,6 +48,28 @@ impl std::fmt::Debug for PinnedKey {
             .field("alg", &self.alg)
             .finish_non_exhaustive()
     }
+}
+
+/// The shortest HMAC key we accept, in bytes: RFC 7518 §3.2 asks for at least the hash's size,
+/// 32 bytes for HS256, which we apply to every HS* algorithm.
+pub const MIN_HMAC_KEY_BYTES: usize = 32;
+
+/// Base64 in either alphabet (RFC 4648 §4 and §5), padding optional: secrets are pasted from
+/// identity providers and `wrangler secret` in both forms.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use base64::Engine;
+    let normalised: String = text
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    STANDARD_NO_PAD.decode(normalised).ok()
 }
 
 fn is_hmac(alg: Algorithm) -> bool {
@@ -71,15 +96,33 @@ impl PinnedKey {
             // Its keys arrive at run time (jwks.rs); here only its shape is checked.
             return Err(ConfigError::KeySource { kid });
         }
+        let hmac_key = |bytes: Vec<u8>| {
+            if !is_hmac(config.alg) {
+                return Err(ConfigError::KeySecretMismatch { kid: kid.clone() });
+            }
+            if bytes.len() < MIN_HMAC_KEY_BYTES {
+                return Err(ConfigError::KeyShortSecret { kid: kid.clone() });
+            }
+            Ok(DecodingKey::from_secret(&bytes))
+        };
+        let sources = [
+            config.secret.is_some(),
+            config.secret_base64.is_some(),
+            config.pem.is_some(),
+            config.jwk.is_some(),
+        ];
+        if sources.iter().filter(|given| **given).count() != 1 {
+            return Err(ConfigError::KeySource { kid });
+        }
         let key = match (&config.secret, &config.pem, &config.jwk) {
-            (Some(secret), None, None) => {
-                if !is_hmac(config.alg) {
-                    return Err(ConfigError::KeySecretMismatch { kid });
-                }
-                if secret.len() < 32 {
-                    return Err(ConfigError::KeyShortSecret { kid });
-                }
-                DecodingKey::from_secret(secret.as_bytes())
+            (Some(secret), None, None) => hmac_key(secret.as_bytes().to_vec())?,
+            (None, None, None) => {
+                let text = config.secret_base64.as_deref().unwrap_or_default();
+                let bytes = decode_base64(text).ok_or_else(|| ConfigError::KeyUnusable {
+                    kid: kid.clone(),
+                    reason: "secret_base64 is not base64".into(),
+                })?;
+                hmac_key(bytes)?
             }
             (None, Some(pem), None) => {
                 let pem = pem.as_bytes();
@@ -102,10 +145,21 @@ impl PinnedKey {
                     kid: kid.clone(),
                     reason: format!("not a JWK: {e}"),
                 })?;
-                if is_hmac(config.alg) {
-                    return Err(ConfigError::KeySecretMismatch { kid });
+                match (&jwk.algorithm, is_hmac(config.alg)) {
+                    // RFC 7518 §6.4: `k` is the key's bytes, base64url.
+                    (AlgorithmParameters::OctetKey(oct), true) => {
+                        let bytes =
+                            decode_base64(&oct.value).ok_or_else(|| ConfigError::KeyUnusable {
+                                kid: kid.clone(),
+                                reason: "the oct JWK's k is not base64url".into(),
+                            })?;
+                        hmac_key(bytes)?
+                    }
+                    (AlgorithmParameters::OctetKey(_), false) | (_, true) => {
+                        return Err(ConfigError::KeySecretMismatch { kid })
+                    }
+                    _ => DecodingKey::from_jwk(&jwk).map_err(unusable)?,
                 }
-                DecodingKey::from_jwk(&jwk).map_err(unusable)?
             }
             _ => return Err(ConfigError::KeySource { kid }),
         };

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::*;
 
 use crate::testing::adversarial::*;
-use crate::{Body, WorkerError};
+use crate::{Body, ConfigError, WorkerError};
 
 /// 2026-11-25T00:00:00Z
 const NOW: u64 = 1_795_564_800;
@@ -82,6 +82,7 @@ fn keys_are_pinned_and_checked_at_configuration() {
         kid: None,
         alg,
         secret: secret.map(str::to_string),
+        secret_base64: None,
         pem: pem.map(str::to_string),
         jwk: None,
         jwks_url: None,
@@ -650,6 +651,66 @@ mod jwks {
     }
 }
 
+/// HMAC keys are bytes (RFC 7518 §3.2, counted in bytes): as text, as base64 in either
+/// alphabet, or as an `oct` JWK (RFC 7518 §6.4); all three verify the same token.
+#[test]
+fn hmac_keys_as_text_base64_or_oct_jwk() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let bytes: Vec<u8> = (0u8..40).map(|i| i.wrapping_mul(37) ^ 0xfb).collect();
+    let key =
+        |secret: Option<String>, secret_base64: Option<String>, jwk: Option<String>| KeyConfig {
+            kid: None,
+            alg: Algorithm::HS256,
+            secret,
+            secret_base64,
+            pem: None,
+            jwk,
+            jwks_url: None,
+        };
+    let claims = serde_json::json!({"sub": "u", "exp": 4_000_000_000u64});
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&bytes),
+    )
+    .unwrap();
+    let oct = format!(
+        r#"{{"kty":"oct","k":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(&bytes)
+    );
+    for config in [
+        key(None, Some(STANDARD.encode(&bytes)), None),
+        key(None, Some(URL_SAFE_NO_PAD.encode(&bytes)), None),
+        key(None, None, Some(oct)),
+    ] {
+        let pinned = PinnedKey::from_config(&config).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<serde_json::Value>(&token, &pinned.key, &validation).unwrap();
+    }
+    // 31 random bytes are too short, however long their base64 text is (44 characters).
+    let short = STANDARD.encode(&bytes[..31]);
+    assert!(short.len() >= 32);
+    assert!(matches!(
+        PinnedKey::from_config(&key(None, Some(short), None)),
+        Err(ConfigError::KeyShortSecret { .. })
+    ));
+    assert!(matches!(
+        PinnedKey::from_config(&key(None, Some("not base64!".into()), None)),
+        Err(ConfigError::KeyUnusable { .. })
+    ));
+    // Two sources for one key are refused.
+    assert!(matches!(
+        PinnedKey::from_config(&key(
+            Some("x".repeat(32)),
+            Some(STANDARD.encode(&bytes)),
+            None
+        )),
+        Err(ConfigError::KeySource { .. })
+    ));
+}
+
 #[test]
 fn an_inline_jwk_key_verifies() {
     let set: serde_json::Value = serde_json::from_str(origin_stub::DEMO_JWKS).unwrap();
@@ -657,6 +718,7 @@ fn an_inline_jwk_key_verifies() {
         kid: Some("es".into()),
         alg: Algorithm::ES256,
         secret: None,
+        secret_base64: None,
         pem: None,
         jwk: Some(set["keys"][0].to_string()),
         jwks_url: None,
