@@ -8,13 +8,45 @@
 //!   `Cache-Control` and `Pragma`;
 //! - `Age` given as a list uses its first member (RFC 9111 §5.1);
 //! - an `Expires` that is not a valid HTTP-date means "already expired" (RFC 9111 §5.3); the
-//!   library's RFC 2822 parser accepts forms RFC 9110 §5.6.7 does not (doubled spaces).
+//!   library's RFC 2822 parser accepts forms RFC 9110 §5.6.7 does not (doubled spaces);
+//! - any final status with explicit freshness may be stored (RFC 9111 §3), where the library
+//!   stores only the statuses it lists ([`policy_status`]).
 
 use std::borrow::Cow;
 
 use http::header::{self, HeaderMap, HeaderValue};
+use http::StatusCode;
 
+use crate::cache_control::CacheControl;
 use crate::cdn_cache_control;
+
+/// The statuses `http-cache-semantics` will store (its `UNDERSTOOD_STATUSES`).
+const LIBRARY_STATUSES: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
+/// The status the library should judge a response's storage by. RFC 9111 §3 lets a cache
+/// store any final status when the response carries explicit freshness (`max-age`,
+/// `s-maxage`, `Expires`) and no `must-understand`; the library stores only the statuses it
+/// lists. Such a response is judged as a 200: with explicit freshness its status plays no
+/// other part in storage or freshness. Without explicit freshness the status stands, so only
+/// heuristically cacheable statuses are stored (§4.2.2). 206 and 304 are never stored as
+/// such; 1xx are not final.
+pub fn policy_status(status: StatusCode, view: &HeaderMap) -> StatusCode {
+    let code = status.as_u16();
+    if code < 200 || code == 206 || code == 304 || LIBRARY_STATUSES.contains(&code) {
+        return status;
+    }
+    let directives = CacheControl::from_headers(view);
+    let explicit = directives.seconds("max-age").is_some()
+        || directives.seconds("s-maxage").is_some()
+        || view.contains_key(header::EXPIRES);
+    if explicit && !directives.has("must-understand") {
+        StatusCode::OK
+    } else {
+        status
+    }
+}
 
 /// The headers a cache judges storage and freshness by (borrowed when nothing needs
 /// rewriting: the common case copies nothing).
@@ -46,8 +78,8 @@ pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
 /// never reads the body.
 pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<()> {
     let mut view = http::Response::new(());
-    *view.status_mut() = response.status();
     *view.headers_mut() = effective(response.headers()).into_owned();
+    *view.status_mut() = policy_status(response.status(), view.headers());
     view
 }
 

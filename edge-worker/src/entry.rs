@@ -136,7 +136,7 @@ fn policy_for(
     *request.uri_mut() = uri.clone();
     *request.headers_mut() = stored.vary_request_headers.clone();
     let mut response = Response::new(());
-    *response.status_mut() = stored.status;
+    *response.status_mut() = crate::cache_view::policy_status(stored.status, headers);
     *response.headers_mut() = headers.clone();
     CachePolicy::new_options(&request, &response, stored.response_time, options)
 }

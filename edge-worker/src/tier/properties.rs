@@ -220,9 +220,11 @@ fn effective(response: &Response<Body>) -> HeaderMap {
     crate::cache_view::effective(response.headers()).into_owned()
 }
 
+/// The head the library judges: the cache's view of the fields, and the status as RFC 9111 §3
+/// lets a cache judge it (`cache_view::policy_status`).
 fn head_of(response: &Response<Body>, headers: HeaderMap) -> Response<()> {
     let mut head = Response::new(());
-    *head.status_mut() = response.status();
+    *head.status_mut() = crate::cache_view::policy_status(response.status(), &headers);
     *head.headers_mut() = headers;
     head
 }

@@ -691,3 +691,51 @@ fn rfc9111_freshness_fields_read_strictly() {
         assert_eq!(p.fetches(), 2, "{case}: {}", cf(&second));
     }
 }
+
+/// RFC 9111 §3: any final status with explicit freshness may be stored and reused while fresh;
+/// without explicit freshness only heuristically cacheable statuses are (§4.2.2).
+#[test]
+fn rfc9111_3_any_final_status_with_explicit_freshness_is_stored() {
+    for status in [400u16, 500, 502, 503, 504, 299, 499, 599] {
+        for (cache_control, reused) in [
+            (Some("max-age=60"), true),
+            (Some("s-maxage=60"), true),
+            (Some("max-age=60, must-understand"), false),
+            (None, false),
+        ] {
+            let p = MemoryPlatform::new(move |_| {
+                let mut response = Response::builder()
+                    .status(status)
+                    .header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT");
+                if let Some(cache_control) = cache_control {
+                    response = response.header("cache-control", cache_control);
+                }
+                Ok(response.body(b"answer".to_vec()).unwrap())
+            });
+            let url = "https://shop.example/api/products/1";
+            run(&edge(), &p, get(url));
+            p.advance(10);
+            let second = run(&edge(), &p, get(url));
+            assert_eq!(second.response.status().as_u16(), status);
+            assert_eq!(
+                p.fetches() == 1,
+                reused,
+                "{status} {cache_control:?}: {}",
+                cf(&second)
+            );
+        }
+    }
+    // A heuristically cacheable status needs no explicit freshness (Last-Modified 10 days ago).
+    let p = MemoryPlatform::new(|_| {
+        Ok(Response::builder()
+            .status(404)
+            .header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT")
+            .header("date", "Fri, 04 Dec 2026 10:00:00 GMT")
+            .body(Vec::new())
+            .unwrap())
+    });
+    let url = "https://shop.example/missing";
+    run(&edge(), &p, get(url));
+    run(&edge(), &p, get(url));
+    assert_eq!(p.fetches(), 1);
+}
