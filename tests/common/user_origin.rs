@@ -27,7 +27,7 @@ pub struct Seen {
 /// A JSON API whose responses the query string shapes:
 /// `cc` (Cache-Control), `cdn` (CDN-Cache-Control), `vary`, `location`, `content_location`,
 /// `status`, `delay_ms`, `cookie_from` (a request field whose value becomes a session
-/// cookie), `etag`. The body reports what the origin saw: the path, how many times this
+/// cookie), `etag` (a request whose If-None-Match names it gets a 304). The body reports what the origin saw: the path, how many times this
 /// path was asked for, and the fields a poisoning attack would use.
 pub struct UserOrigin {
     pub url: String,
@@ -130,12 +130,25 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         "method_override": field("x-http-method-override"),
         "body_len": body.len(),
     });
+    // A conditional request that names the current `etag` is answered 304 (RFC 9110 §13.1.2),
+    // with the same caching fields as the 200.
+    let not_modified = query.get("etag").is_some_and(|etag| {
+        parts
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    });
     let status = query
         .get("status")
         .and_then(|s| s.parse().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    let mut response = (status, axum::Json(payload)).into_response();
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (status, axum::Json(payload)).into_response()
+    };
     let headers = response.headers_mut();
     for (param, name) in [
         ("cc", "cache-control"),

@@ -153,6 +153,13 @@ impl IntoResponse for RequestError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        // The rest of an oversized body is never read, so the connection cannot carry another
+        // request: say so (RFC 9112 §9.6) rather than let a client reuse it and fail.
+        if matches!(self, Self::BodyTooLarge) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
