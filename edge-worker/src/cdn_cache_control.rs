@@ -102,16 +102,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (n, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
-    }
+    use crate::testing::header_map as headers;
 
     #[test]
     fn rfc9213_valid_field_replaces_cache_control_and_expires() {

@@ -267,19 +267,12 @@ pub fn refreshed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn tag(text: &str) -> EntityTag {
         EntityTag::parse(text).unwrap()
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(*name, HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
+    use crate::testing::header_map as headers;
 
     const MODIFIED: &str = "Tue, 24 Nov 2026 10:00:00 GMT";
     const BEFORE: &str = "Mon, 23 Nov 2026 10:00:00 GMT";

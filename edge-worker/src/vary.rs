@@ -192,13 +192,7 @@ mod tests {
         VaryRule::from_strings(fields.iter().map(|f| f.to_string()).collect())
     }
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
+    use crate::testing::header_map as headers;
 
     #[test]
     fn rfc9111_4_1_variants_differ_by_nominated_field_values() {

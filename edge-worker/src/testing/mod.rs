@@ -11,3 +11,15 @@ pub mod reference;
 
 pub use platform::{header, Answer, MemoryPlatform, Script};
 pub use reference::reference;
+
+/// A header map from `(name, value)` pairs, repeated names appended in order.
+pub fn header_map(pairs: &[(&str, &str)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("a valid field name"),
+            http::HeaderValue::from_str(value).expect("a valid field value"),
+        );
+    }
+    map
+}
