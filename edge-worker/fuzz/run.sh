@@ -22,7 +22,8 @@
 set -euo pipefail
 target=${1:?usage: run.sh TARGET [SECONDS]}
 seconds=${2:-60}
-here=$(cd "$(dirname "$0")" && pwd)
+# FUZZ_CRATE: another fuzz crate to build and run from (edge-emulator/fuzz/run.sh sets it).
+here=${FUZZ_CRATE:-$(cd "$(dirname "$0")" && pwd)}
 host=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
