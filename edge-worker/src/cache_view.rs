@@ -86,6 +86,14 @@ pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<(
 /// The field's lines joined with directive names lower-cased, when any name has an upper-case
 /// letter; `None` when it is already canonical (or absent).
 fn lowered_directives(headers: &HeaderMap, name: &header::HeaderName) -> Option<String> {
+    // The common case, on every cache hit: nothing upper-case at all, nothing to allocate.
+    if !headers
+        .get_all(name)
+        .iter()
+        .any(|v| v.as_bytes().iter().any(u8::is_ascii_uppercase))
+    {
+        return None;
+    }
     let mut needs = false;
     let mut lines = Vec::new();
     for value in headers.get_all(name) {
