@@ -68,6 +68,8 @@ async fn rfc9111_4_3_one_client_request_reaches_the_origin_at_most_once() {
         // Request directives on a fresh entry: max-age=0 and no-cache.
         let path = format!("/fresh-{}?cc=max-age%3D600{etag}", etag.len());
         origin_requests_for(&emulator, &origin, &path, "fra", &[]).await;
+        // An entry of age 0 still satisfies `max-age=0` (RFC 9111 §5.2.1.1): let it age.
+        emulator.advance(1).await;
         for directive in ["max-age=0", "no-cache"] {
             let headers = [("cache-control", directive)];
             let (n, status) = origin_requests_for(&emulator, &origin, &path, "fra", &headers).await;
