@@ -16,14 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(topology) = Topology::parse(text) else {
         return;
     };
-    let places: Vec<&dyn Located> = topology
-        .pops
-        .iter()
-        .map(|p| p as &dyn Located)
-        .chain(topology.regionals.iter().map(|r| r as &dyn Located))
-        .chain(topology.origins.iter().map(|o| o as &dyn Located))
-        .take(24)
-        .collect();
+    let places: Vec<&dyn Located> = topology.places().take(24).collect();
     for a in &places {
         for b in &places {
             let rtt = topology.rtt(*a, *b);

@@ -145,6 +145,15 @@ macro_rules! located {
 located!(Pop, Regional, OriginSite);
 
 impl Topology {
+    /// Every located place: PoPs, then regional tiers, then origins.
+    pub fn places(&self) -> impl Iterator<Item = &dyn Located> {
+        self.pops
+            .iter()
+            .map(|p| p as &dyn Located)
+            .chain(self.regionals.iter().map(|r| r as &dyn Located))
+            .chain(self.origins.iter().map(|o| o as &dyn Located))
+    }
+
     pub fn default_embedded() -> Self {
         Self::parse(DEFAULT_TOPOLOGY).expect("the embedded topology is valid (checked by a test)")
     }
@@ -204,13 +213,7 @@ impl Topology {
             }
         }
         let mut names = HashSet::new();
-        let places: Vec<&dyn Located> = self
-            .pops
-            .iter()
-            .map(|p| p as &dyn Located)
-            .chain(self.regionals.iter().map(|r| r as &dyn Located))
-            .chain(self.origins.iter().map(|o| o as &dyn Located))
-            .collect();
+        let places: Vec<&dyn Located> = self.places().collect();
         for place in &places {
             let (lat, lon) = place.coordinates();
             if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
