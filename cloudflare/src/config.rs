@@ -24,6 +24,8 @@ pub mod binding {
     pub const ROUTING: &str = "ROUTING";
     /// `"true"` adds `X-Edge-Country`/`X-Edge-Continent` to responses (tests, debugging).
     pub const DEBUG_GEO_HEADERS: &str = "DEBUG_GEO_HEADERS";
+    /// Secret: enables `POST /__edge/purge` for callers presenting it as a Bearer token.
+    pub const PURGE_TOKEN: &str = "PURGE_TOKEN";
 }
 
 /// Everything the worker reads from its environment, checked.

@@ -109,10 +109,19 @@ pub fn response_to_worker(response: http::Response<Body>) -> worker::Response {
 }
 
 /// A cache slot as the Cache API stores it: our encoded entry, kept `keep_secs`.
-pub fn cache_slot_response(bytes: Vec<u8>, keep_secs: u64) -> worker::Response {
+/// `cache_tags`: the stored response's `Cache-Tag`, which the Cache API honours, so that
+/// Cloudflare's zone purge by tag reaches our slots.
+pub fn cache_slot_response(
+    bytes: Vec<u8>,
+    keep_secs: u64,
+    cache_tags: Option<&str>,
+) -> worker::Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/octet-stream");
     let _ = headers.set("cache-control", &format!("max-age={keep_secs}"));
+    if let Some(tags) = cache_tags {
+        let _ = headers.set("cache-tag", tags);
+    }
     ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)

@@ -13,6 +13,7 @@ use crate::config::{binding, RawSettings, Settings};
 use crate::convert;
 use crate::geo::{hand_geo_to_core, CfGeo};
 use crate::platform::CfPlatform;
+use crate::purge::PURGE_PATH;
 
 thread_local! {
     /// Bindings cannot change within an isolate, so they are read and checked (keys parsed)
@@ -43,6 +44,11 @@ pub async fn fetch(
         }
     };
     hand_geo_to_core(&mut request, &geo);
+    if request.uri().path() == PURGE_PATH && request.method() == http::Method::POST {
+        if let Ok(token) = env.secret(binding::PURGE_TOKEN) {
+            return Ok(purge(&settings, zone, &request, &token.to_string()).await);
+        }
+    }
 
     let worker = Rc::new(settings.worker.worker(&geo.pop()));
     let platform = Rc::new(CfPlatform::new(settings.clone(), zone));
@@ -60,6 +66,37 @@ pub async fn fetch(
     }
     add_geo_headers(response.headers_mut(), &geo, settings.debug_geo_headers);
     Ok(convert::response_to_worker(response))
+}
+
+/// `POST /__edge/purge` (`crate::purge`): deletes the named URLs' slots in this data centre.
+async fn purge(
+    settings: &Rc<Settings>,
+    zone: Option<http::uri::Authority>,
+    request: &http::Request<edge_worker::Body>,
+    token: &str,
+) -> worker::Response {
+    let authorization = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let host = zone.as_ref().map_or("", |z| z.host()).to_string();
+    let response = match crate::purge::plan(token, authorization, request.body(), &host) {
+        Ok(keys) => {
+            let platform = CfPlatform::new(settings.clone(), zone);
+            for key in &keys {
+                edge_worker::Platform::cache_delete(&platform, key).await;
+            }
+            let body =
+                serde_json::json!({ "deleted_keys": keys.len(), "scope": "this data centre" });
+            edge_worker::error::json_error(http::StatusCode::OK, &body)
+        }
+        Err(refusal) => {
+            let body =
+                serde_json::json!({ "error": refusal.code(), "message": refusal.to_string() });
+            edge_worker::error::json_error(refusal.status(), &body)
+        }
+    };
+    convert::response_to_worker(response)
 }
 
 fn settings(env: &Env) -> Result<Rc<Settings>, ConfigError> {

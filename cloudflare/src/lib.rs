@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod config;
 pub mod geo;
+pub mod purge;
 
 #[cfg(target_arch = "wasm32")]
 mod convert;

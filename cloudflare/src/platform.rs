@@ -80,7 +80,20 @@ impl Platform for CfPlatform {
         if keep_secs == 0 {
             return;
         }
-        let response = convert::cache_slot_response(codec::encode(&entry), keep_secs);
+        let tags = match &entry {
+            CacheEntry::Response(stored) => {
+                let tags: Vec<&str> = stored
+                    .headers
+                    .get_all(edge_worker::purge::CACHE_TAG)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!tags.is_empty()).then(|| tags.join(","))
+            }
+            _ => None,
+        };
+        let response =
+            convert::cache_slot_response(codec::encode(&entry), keep_secs, tags.as_deref());
         if let Err(error) = self.cache.put(self.slot_url(key), response).await {
             self.log(LogLevel::Warn, &format!("cache put failed: {error}"));
         }

@@ -69,9 +69,14 @@ async fn run(name: &str, routing: &str) -> BTreeMap<String, Histogram<u64>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::run(listener, emulator, async {
-        let _ = stopped.await;
-    }));
+    let serving = tokio::spawn(server::run(
+        listener,
+        emulator,
+        server::AdminAccess::loopback_only(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let client = reqwest::Client::new();
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     let total: u32 = MIX.iter().map(|(_, w)| w).sum();

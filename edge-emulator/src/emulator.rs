@@ -1,12 +1,13 @@
 //! The running emulator: the worker runtime and the CDN model around it, built from a
 //! topology and the worker's configurations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use edge_worker::purge::Purge;
 use edge_worker::{ConfigDocuments, WorkerConfig};
 
 use crate::bindings::WORKER_COMPONENT;
@@ -14,6 +15,7 @@ use crate::cdn::clock::EmulatorClock;
 use crate::cdn::network::Network;
 use crate::cdn::origins::{self, OriginHandle};
 use crate::cdn::pop::{PopNode, PopRouting};
+use crate::cdn::purge::{self, PurgeLedger, PurgeReport};
 use crate::cdn::regional::{OriginLink, RegionalTier};
 use crate::cdn::stats::{self, OriginCounters, OriginReport, OriginRouting, StatsReport};
 use crate::cdn::topology::Topology;
@@ -173,6 +175,8 @@ pub struct Emulator {
     max_in_flight: usize,
     /// Requests refused because `in_flight` had no permit left.
     pub shed: std::sync::atomic::AtomicU64,
+    /// Purges so far and the origin requests they caused.
+    pub purges: Arc<PurgeLedger>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -230,6 +234,7 @@ impl Emulator {
         let runtime = Arc::new(runtime);
         let router = config.worker.router().cloned().map(Arc::new);
         let (shutdown, stop) = watch::channel(false);
+        let purges = Arc::new(PurgeLedger::default());
         let connect_timeout = |name: &str| {
             router
                 .as_ref()
@@ -242,6 +247,7 @@ impl Emulator {
             connect_timeout,
             options.origin_timeout,
             options.virtual_start.is_some(),
+            &purges,
             stop,
         )
         .await?
@@ -322,8 +328,41 @@ impl Emulator {
             in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
             max_in_flight: options.max_in_flight,
             shed: Default::default(),
+            purges,
             shutdown,
         }))
+    }
+
+    /// Removes (or, soft, marks stale) every slot `purge` reaches in every cache: each PoP's
+    /// and each tier's, every variant and coding.
+    pub fn purge(&self, purge: &Purge) -> PurgeReport {
+        let now = self.network.clock.now();
+        let mut paths = HashSet::new();
+        let mut report = PurgeReport {
+            soft: purge.soft,
+            ..Default::default()
+        };
+        let caches = self
+            .pops
+            .values()
+            .map(|pop| {
+                (
+                    format!("edge-{}", pop.name),
+                    purge::apply(&pop.cache, purge, now, &mut paths),
+                )
+            })
+            .collect::<Vec<_>>();
+        let tiers = self.regionals.values().map(|tier| {
+            let reached = purge::apply(&tier.store, purge, now, &mut paths);
+            (format!("regional-{}", tier.name), reached)
+        });
+        for (cache, reached) in caches.into_iter().chain(tiers.collect::<Vec<_>>()) {
+            report.entries += reached;
+            report.by_cache.insert(cache, reached);
+        }
+        report.paths = paths.len() as u64;
+        self.purges.record(&report, paths);
+        report
     }
 
     /// Per origin: the counters and, from every PoP, the circuit state.
@@ -377,6 +416,7 @@ impl Emulator {
             routing: self.routing_report(),
             load: self.load_report(),
             isolates: self.runtime.isolate_report(),
+            purges: self.purges.snapshot(),
         }
     }
 

@@ -65,6 +65,11 @@ enum Command {
         /// every region instead of the built-in origin-stubs.
         #[arg(long, value_name = "URL")]
         origin: Option<String>,
+        /// Require `Authorization: Bearer TOKEN` on every /__emulator/ admin request (stats,
+        /// clock, purge, faults); without it they answer loopback clients only (403 otherwise).
+        /// At least 16 characters; also read from EDGE_EMULATOR_ADMIN_TOKEN.
+        #[arg(long, value_name = "TOKEN")]
+        admin_token: Option<String>,
         #[command(flatten)]
         worker: WorkerConfigArgs,
         #[command(flatten)]
@@ -137,7 +142,8 @@ struct CompareArgs {
     #[command(flatten)]
     common: SimCommon,
     /// Configurations to compare, each a change to the scenario: tiered, edge-only,
-    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing. Comma-separated.
+    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing; version, purge, soft-purge (how the
+    /// workload's writes reach the caches: a new URL, a purge, a soft purge). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
     variants: Vec<String>,
     #[arg(long)]
@@ -318,9 +324,16 @@ async fn main() -> anyhow::Result<()> {
             topology,
             time_scale,
             origin,
+            admin_token,
             worker,
             limits,
         } => {
+            let admin_token = admin_token.or_else(|| std::env::var(server::ADMIN_TOKEN_ENV).ok());
+            let access = match admin_token.as_deref().filter(|t| !t.is_empty()) {
+                Some(token) => server::AdminAccess::token(token)
+                    .map_err(|e| anyhow::anyhow!("--admin-token: {e}"))?,
+                None => server::AdminAccess::loopback_only(),
+            };
             let mut topology = load(topology.as_ref())?;
             let (auth_toml, routing_toml) = match &origin {
                 Some(url) => {
@@ -339,7 +352,7 @@ async fn main() -> anyhow::Result<()> {
                 ..EmulatorOptions::new(topology)
             };
             limits.apply(&mut options);
-            serve(&listen, options).await
+            serve(&listen, options, access).await
         }
         // The simulator runs its own paused runtime, which must not nest inside this one.
         Command::Simulate(args) => std::thread::spawn(move || simulate(args))
@@ -391,7 +404,11 @@ fn configuration(
     }
 }
 
-async fn serve(listen: &str, options: EmulatorOptions) -> anyhow::Result<()> {
+async fn serve(
+    listen: &str,
+    options: EmulatorOptions,
+    access: server::AdminAccess,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
@@ -400,6 +417,14 @@ async fn serve(listen: &str, options: EmulatorOptions) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr()?;
+    if !address.ip().is_loopback() && !access.has_token() {
+        eprintln!(
+            "warning: listening on {address}, beyond loopback, without an admin token: the \
+             /__emulator/ endpoints (purge, clock, faults) answer loopback clients only. Set \
+             --admin-token or {} to use them from elsewhere.",
+            server::ADMIN_TOKEN_ENV
+        );
+    }
     let emulator = Emulator::start(options).await?;
     // Tests read this first line to find the port.
     println!("edge-emulator listening on http://{address}");
@@ -414,7 +439,7 @@ async fn serve(listen: &str, options: EmulatorOptions) -> anyhow::Result<()> {
     println!("  curl -si http://{address}/api/users/1    # 401: needs a token; with one:");
     println!("  curl -si -H \"Authorization: Bearer $(cargo run -q --release -p edge-emulator -- token)\" http://{address}/api/users/1");
     println!("Stop with Ctrl-C.");
-    server::run(listener, emulator, async {
+    server::run(listener, emulator, access, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
@@ -449,7 +474,7 @@ use edge_emulator::sim::engine::{self, SimSetup};
 use edge_emulator::sim::render;
 use edge_emulator::sim::report::Report;
 use edge_emulator::sim::scenario::Scenario;
-use edge_emulator::sim::workload::{self, Generator};
+use edge_emulator::sim::workload::{self, Generator, WriteInvalidation};
 
 impl SimCommon {
     /// The scenario with the command line's overrides, and the engine's setup for it.
@@ -632,9 +657,13 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
         Some(("capacity-mib", v)) => {
             setup.edge_capacity_bytes = Some((number(v)? * 1024.0 * 1024.0) as u64)
         }
+        // How writes invalidate: a new URL per version, a purge, or a soft purge.
+        None if name == "version" => spec.write_invalidation = WriteInvalidation::Version,
+        None if name == "purge" => spec.write_invalidation = WriteInvalidation::Purge,
+        None if name == "soft-purge" => spec.write_invalidation = WriteInvalidation::SoftPurge,
         _ => anyhow::bail!(
-            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS \
-             or capacity-mib=MIB"
+            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS, \
+             capacity-mib=MIB, or version, purge, soft-purge (how writes invalidate)"
         ),
     }
     spec.validate()?;

@@ -23,6 +23,7 @@ pub mod invalidation;
 pub mod outcome;
 pub mod ports;
 pub mod private_cache;
+pub mod purge;
 pub mod ready;
 pub mod representation;
 pub mod routing;

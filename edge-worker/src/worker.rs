@@ -30,6 +30,10 @@ pub struct EdgeWorker {
     pub auth: Option<Arc<AuthPolicy>>,
     /// `None`: one upstream, the platform's.
     pub routing: Option<Arc<LazyRouter>>,
+    /// Whether the origin's `Cache-Tag` reaches clients. Off by default, as on Cloudflare:
+    /// tags name how the site is purged, which is the operator's business, not the client's.
+    /// The field stays on stored entries and on hops between our tiers, where purges read it.
+    pub forward_cache_tag: bool,
 }
 
 impl EdgeWorker {
@@ -40,6 +44,7 @@ impl EdgeWorker {
             tier,
             auth: None,
             routing: None,
+            forward_cache_tag: false,
         }
     }
 
@@ -63,6 +68,12 @@ impl EdgeWorker {
     pub async fn handle<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
         let head = request.method() == Method::HEAD;
         let mut outcome = self.handle_any(p, request).await;
+        if !self.forward_cache_tag {
+            outcome
+                .response
+                .headers_mut()
+                .remove(crate::purge::CACHE_TAG);
+        }
         if head {
             // RFC 9110 §9.3.2: no content in a response to HEAD, refusals and errors included.
             outcome.response.body_mut().clear();

@@ -111,9 +111,10 @@ impl Emulator {
     /// the end-to-end suites in both modes.
     pub async fn start_with(extra: &[&str]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_edge-emulator"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--time-scale", "0"])
-            .args(extra);
+        command.args(["serve", "--time-scale", "0"]).args(extra);
+        if !extra.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         if let (Ok(mode), false) = (
             std::env::var("EDGE_EMULATOR_ISOLATION"),
             extra.contains(&"--isolation"),

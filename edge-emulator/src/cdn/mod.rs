@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod network;
 pub mod origins;
 pub mod pop;
+pub mod purge;
 pub mod regional;
 pub mod stats;
 pub mod store;

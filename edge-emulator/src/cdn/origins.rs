@@ -11,6 +11,7 @@ use origin_stub::{Origin, OriginConfig};
 use tokio::sync::watch;
 
 use crate::cdn::clock::EmulatorClock;
+use crate::cdn::purge::PurgeLedger;
 use crate::cdn::topology::OriginSite;
 
 /// Largest origin response body the emulator reads; larger responses fail as 502.
@@ -28,6 +29,8 @@ pub struct OriginHandle {
     transport: Transport,
     /// Response body bytes this origin has sent.
     pub bytes_sent: AtomicU64,
+    /// Purges, shared by every origin: attributes the first request after a purge to it.
+    purges: Arc<PurgeLedger>,
 }
 
 /// How requests reach an origin.
@@ -42,6 +45,7 @@ enum Transport {
 impl OriginHandle {
     /// Sends `request` (whose URL is the client-facing one) to this origin's base URL.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, String> {
+        self.purges.origin_request(request.uri());
         let response = match &self.transport {
             Transport::Http(client) => self.send_http(client, request).await,
             Transport::InProcess(router) => self.send_in_process(router, request).await,
@@ -153,6 +157,7 @@ pub async fn start(
     connect_timeout: impl Fn(&str) -> Option<Duration>,
     timeout: Duration,
     in_process: bool,
+    purges: &Arc<PurgeLedger>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<Arc<OriginHandle>>> {
     let mut handles = Vec::new();
@@ -208,6 +213,7 @@ pub async fn start(
             stub,
             transport,
             bytes_sent: AtomicU64::new(0),
+            purges: purges.clone(),
         }));
     }
     Ok(handles)

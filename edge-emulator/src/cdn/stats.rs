@@ -131,6 +131,8 @@ pub struct StatsReport {
     pub load: LoadReport,
     /// The worker's instances: created, retired by reason, requests each served.
     pub isolates: IsolateReport,
+    /// Purges so far, the entries they reached and the origin requests they caused.
+    pub purges: crate::cdn::purge::PurgeTotals,
 }
 
 /// How the worker's instances were used (`--isolation`).

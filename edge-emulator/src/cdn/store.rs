@@ -138,7 +138,33 @@ impl<V: Clone + Weigh> MemoryStore<V> {
         self.lock().remove(key);
     }
 
-    /// Empties the store (admin purge; benchmarks that must measure a cold variant).
+    /// Removes every slot `reached` selects (a purge); returns their keys.
+    pub fn remove_where(&self, mut reached: impl FnMut(&str, &V) -> bool) -> Vec<String> {
+        let mut slots = self.lock();
+        let keys: Vec<String> = slots
+            .map
+            .iter()
+            .filter(|(key, slot)| reached(key, &slot.value))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &keys {
+            slots.remove(key);
+        }
+        keys
+    }
+
+    /// Changes in place every slot `update` changes (returns `true` for); returns their keys.
+    /// Weight and recency stay as they were: a soft purge marks an entry, it does not use it.
+    pub fn update_where(&self, mut update: impl FnMut(&str, &mut V) -> bool) -> Vec<String> {
+        let mut slots = self.lock();
+        slots
+            .map
+            .iter_mut()
+            .filter_map(|(key, slot)| update(key, &mut slot.value).then(|| key.clone()))
+            .collect()
+    }
+
+    /// Empties the store (benchmarks that must measure a cold variant).
     pub fn clear(&self) {
         let mut slots = self.lock();
         slots.map.clear();
@@ -237,5 +263,24 @@ mod tests {
         );
         store.put("a", 50u64, later);
         assert_eq!(store.bytes(), 250, "replacing a slot replaces its weight");
+    }
+
+    #[test]
+    fn a_purge_removes_or_updates_only_what_it_selects() {
+        let store = MemoryStore::default();
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(60);
+        for (key, value) in [("a/1", 1u64), ("a/2", 2), ("b/1", 3)] {
+            store.put(key, value, later);
+        }
+        let mut removed = store.remove_where(|key, _| key.starts_with("a/"));
+        removed.sort();
+        assert_eq!(removed, ["a/1", "a/2"]);
+        assert_eq!((store.len(), store.bytes()), (1, 3));
+        let changed = store.update_where(|_, value| {
+            *value += 1;
+            true
+        });
+        assert_eq!(changed, ["b/1"]);
+        assert_eq!(store.get("b/1", SystemTime::UNIX_EPOCH), Some(4));
     }
 }

@@ -1,19 +1,101 @@
-//! The admin endpoints under `/__emulator/`: counters, the clock, origins and their faults.
+//! The admin endpoints under `/__emulator/`: counters, the clock, purges, origins and their
+//! faults, and who may call them.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::json_error;
 use crate::cdn::stats::prometheus;
 use crate::emulator::Emulator;
 
-pub fn routes() -> Router<Arc<Emulator>> {
+/// Who may call the admin endpoints. They can purge every cache and take origins down, so
+/// without a token only loopback clients may (a `serve --listen 0.0.0.0:8787` in a container
+/// must not hand that to the network); with one, every caller must present it, loopback too.
+#[derive(Clone, Default)]
+pub struct AdminAccess {
+    token: Option<Arc<[u8]>>,
+}
+
+/// Shortest admin token accepted: a guessable token is no protection.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+/// The environment variable `serve` reads the token from when `--admin-token` is absent.
+pub const ADMIN_TOKEN_ENV: &str = "EDGE_EMULATOR_ADMIN_TOKEN";
+
+impl AdminAccess {
+    /// Loopback clients only.
+    pub fn loopback_only() -> Self {
+        Self::default()
+    }
+
+    /// Every admin request must carry `Authorization: Bearer <token>`.
+    pub fn token(token: &str) -> Result<Self, String> {
+        if token.len() < MIN_ADMIN_TOKEN_LEN || token.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_LEN} visible ASCII characters, \
+                 e.g. from `openssl rand -hex 24`"
+            ));
+        }
+        Ok(Self {
+            token: Some(token.as_bytes().into()),
+        })
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// `None` when the request may pass; otherwise why not.
+    fn refusal(
+        &self,
+        peer: Option<SocketAddr>,
+        authorization: Option<&[u8]>,
+    ) -> Option<&'static str> {
+        match &self.token {
+            Some(token) => {
+                let presented = authorization
+                    .and_then(|v| v.strip_prefix(b"Bearer "))
+                    .unwrap_or_default();
+                // Constant-time: a timing difference must not reveal how much of a guess matched.
+                let matches: bool = presented.ct_eq(token).into();
+                (!matches).then_some(
+                    "admin endpoints need Authorization: Bearer <token>, the token serve was \
+                     started with (--admin-token or EDGE_EMULATOR_ADMIN_TOKEN)",
+                )
+            }
+            // A request with no peer address came from inside the process (tests, benches).
+            None => peer.is_some_and(|p| !p.ip().is_loopback()).then_some(
+                "admin endpoints answer loopback clients only; start serve with --admin-token \
+                 (or EDGE_EMULATOR_ADMIN_TOKEN) and send it as a Bearer token to allow others",
+            ),
+        }
+    }
+}
+
+async fn guard(access: AdminAccess, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match access.refusal(peer, authorization) {
+        None => next.run(request).await,
+        Some(why) => json_error(StatusCode::FORBIDDEN, "admin_forbidden", why),
+    }
+}
+
+pub fn routes(access: AdminAccess) -> Router<Arc<Emulator>> {
     Router::new()
         .route("/__emulator/stats", get(stats))
         .route("/__emulator/metrics", get(metrics))
@@ -23,6 +105,19 @@ pub fn routes() -> Router<Arc<Emulator>> {
             "/__emulator/origins/{name}/faults",
             get(origin_faults).put(set_origin_faults),
         )
+        .route("/__emulator/purge", post(purge))
+        .route_layer(middleware::from_fn(move |request: Request, next: Next| {
+            guard(access.clone(), request, next)
+        }))
+}
+
+/// Purges every cache (Cloudflare's body shapes; `"soft": true` marks stale, as Fastly's
+/// soft purge does) and says how many entries it reached, per cache.
+async fn purge(State(emulator): State<Arc<Emulator>>, body: axum::body::Bytes) -> Response {
+    match edge_worker::purge::Purge::parse(&body) {
+        Ok(purge) => Json(emulator.purge(&purge)).into_response(),
+        Err(error) => json_error(StatusCode::BAD_REQUEST, "invalid_purge", error.to_string()),
+    }
 }
 
 async fn stats(State(emulator): State<Arc<Emulator>>) -> Response {
@@ -140,5 +235,52 @@ async fn set_origin_faults(
                  {{\"flap_period_ms\": 1000}}, {{\"error_rate\": 0.5}} or {{}} to clear"
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(ip: &str) -> Option<SocketAddr> {
+        Some(SocketAddr::new(ip.parse().unwrap(), 50_000))
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_peers_pass() {
+        let access = AdminAccess::loopback_only();
+        assert_eq!(access.refusal(peer("127.0.0.1"), None), None);
+        assert_eq!(access.refusal(peer("::1"), None), None);
+        assert_eq!(access.refusal(None, None), None, "in-process callers");
+        for remote in ["10.0.0.7", "192.168.1.2", "2001:db8::1"] {
+            let why = access
+                .refusal(peer(remote), Some(b"Bearer anything"))
+                .unwrap();
+            assert!(why.contains("--admin-token"), "says what to do: {why}");
+        }
+    }
+
+    #[test]
+    fn with_a_token_every_peer_must_present_it() {
+        let access = AdminAccess::token("0123456789abcdef-token").unwrap();
+        let good: &[u8] = b"Bearer 0123456789abcdef-token";
+        assert_eq!(access.refusal(peer("10.0.0.7"), Some(good)), None);
+        assert_eq!(access.refusal(peer("127.0.0.1"), Some(good)), None);
+        for bad in [
+            None,
+            Some(&b"Bearer 0123456789abcdef-toke"[..]),
+            Some(&b"Bearer 0123456789abcdef-token2"[..]),
+            Some(&b"bearer 0123456789abcdef-token"[..]),
+            Some(&b"0123456789abcdef-token"[..]),
+        ] {
+            assert!(access.refusal(peer("127.0.0.1"), bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn short_or_odd_tokens_are_refused_at_start() {
+        assert!(AdminAccess::token("short").is_err());
+        assert!(AdminAccess::token("sixteen chars with spaces").is_err());
+        assert!(AdminAccess::token(&"x".repeat(MIN_ADMIN_TOKEN_LEN)).is_ok());
     }
 }

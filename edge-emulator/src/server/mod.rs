@@ -3,6 +3,8 @@
 
 mod admin;
 
+pub use admin::{AdminAccess, ADMIN_TOKEN_ENV};
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -31,8 +33,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// The emulator's own request controls, not passed to the worker.
 const EMULATOR_CONTROLS: &[&str] = &["x-emulator-pop", "x-emulator-fault"];
 
-pub fn app(emulator: Arc<Emulator>) -> Router {
-    admin::routes().fallback(edge).with_state(emulator)
+pub fn app(emulator: Arc<Emulator>, access: AdminAccess) -> Router {
+    admin::routes(access).fallback(edge).with_state(emulator)
 }
 
 /// Header fields hyper parses per request. Above [`MAX_HEADER_COUNT`], so that a request
@@ -49,6 +51,7 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub async fn run(
     listener: TcpListener,
     emulator: Arc<Emulator>,
+    access: AdminAccess,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -56,7 +59,8 @@ pub async fn run(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let app = app(emulator.clone());
+    use tower::ServiceExt;
+    let app = app(emulator.clone(), access);
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().max_headers(PARSED_HEADER_LIMIT);
     let graceful = GracefulShutdown::new();
@@ -64,7 +68,7 @@ pub async fn run(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors or a connection reset before accept: back off
                 // briefly instead of spinning.
                 Err(_) => {
@@ -74,8 +78,16 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // The peer address, for the admin endpoints' loopback rule.
+        let app = app.clone().map_request(move |mut request: Request<_>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            request
+        });
+        let service = TowerToHyperService::new(app);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

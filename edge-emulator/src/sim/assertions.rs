@@ -534,6 +534,7 @@ pub(crate) mod tests {
                 bound: 0.93,
                 ratio: 0.9 / 0.93,
             }],
+            purges: None,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::cdn::stats::TierCounters;
 use crate::cdn::topology::Topology;
 use crate::edge::serve_at_pop;
 use crate::sim::report::{
-    BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, Report,
+    BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, PurgeFigures, Report,
     ScenarioSummary, TierFigures,
 };
 use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
@@ -52,6 +52,8 @@ pub struct SimSetup {
     /// the run's cost, never its report.
     pub isolates: IsolatePolicy,
     pub workload: String,
+    /// How long a purge takes to reach every cache.
+    pub purge_propagation: Duration,
 }
 
 /// What the run took in wall time (not part of the deterministic report).
@@ -93,6 +95,7 @@ struct Baseline {
     origin_requests: u64,
     origin_not_modified: u64,
     origin_bytes: u64,
+    purges: crate::cdn::purge::PurgeTotals,
 }
 
 /// Runs `events` through a fresh emulator built from `setup`, on its own paused runtime.
@@ -174,6 +177,14 @@ async fn run(
                         stub.bump(object);
                     }
                 }
+            }
+            EventKind::Purge { target, soft } => {
+                let purge = EventKind::purge(&target, soft).map_err(anyhow::Error::msg)?;
+                let (emulator, propagation) = (emulator.clone(), setup.purge_propagation);
+                tasks.spawn(async move {
+                    tokio::time::sleep(propagation).await;
+                    emulator.purge(&purge);
+                });
             }
             EventKind::Read(read) => {
                 let bucket = (event.at_s / setup.bucket_s) as usize;
@@ -378,6 +389,7 @@ fn snapshot(emulator: &Emulator) -> Baseline {
             .values()
             .map(|o| o.bytes_sent.load(std::sync::atomic::Ordering::Relaxed))
             .sum(),
+        purges: emulator.purges.snapshot(),
     }
 }
 
@@ -553,7 +565,23 @@ fn build_report(
             served_by_tier,
         },
         bounds,
+        purges: purge_figures(setup, &end.purges, &baseline.purges),
     }
+}
+
+fn purge_figures(
+    setup: &SimSetup,
+    end: &crate::cdn::purge::PurgeTotals,
+    start: &crate::cdn::purge::PurgeTotals,
+) -> Option<PurgeFigures> {
+    let purges = end.purges - start.purges;
+    (purges > 0).then(|| PurgeFigures {
+        purges,
+        soft_purges: end.soft_purges - start.soft_purges,
+        entries: end.entries - start.entries,
+        origin_refetches: end.origin_refetches - start.origin_refetches,
+        propagation_ms: round(setup.purge_propagation.as_secs_f64() * 1000.0),
+    })
 }
 
 /// Six significant digits: enough for every figure, and stable text in the JSON.

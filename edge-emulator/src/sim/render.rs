@@ -262,6 +262,26 @@ fn report_grids(report: &Report) -> Vec<Grid> {
     if !report.bounds.is_empty() {
         grids.push(bounds);
     }
+    if let Some(p) = &report.purges {
+        let mut purges = Grid::new(
+            "Purges",
+            &[
+                "purges",
+                "soft",
+                "entries reached",
+                "origin refetches",
+                "propagation ms",
+            ],
+        );
+        purges.row(vec![
+            p.purges.to_string(),
+            p.soft_purges.to_string(),
+            p.entries.to_string(),
+            p.origin_refetches.to_string(),
+            decimal(p.propagation_ms, 0),
+        ]);
+        grids.push(purges);
+    }
     grids
 }
 
@@ -297,7 +317,7 @@ fn compare_grid(reports: &[Report]) -> Grid {
     let mut header = vec![String::new()];
     header.extend(reports.iter().map(|r| r.scenario.name.clone()));
     type Figure = fn(&Report) -> String;
-    let figures: [(&str, Figure); 11] = [
+    let figures: [(&str, Figure); 12] = [
         ("offload (requests)", |r| percent(r.offload.requests)),
         ("offload (bytes)", |r| percent(r.offload.bytes)),
         ("edge hit ratio", |r| tier_hit_ratio(r, "edge")),
@@ -308,6 +328,11 @@ fn compare_grid(reports: &[Report]) -> Grid {
         ("p95 ms", |r| overall_ms(r, |l| l.p95_ms)),
         ("p99 ms", |r| overall_ms(r, |l| l.p99_ms)),
         ("errors", |r| r.outcomes.errors.to_string()),
+        ("origin refetches after purges", |r| {
+            r.purges
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |p| p.origin_refetches.to_string())
+        }),
         ("requests", |r| r.scenario.requests.to_string()),
     ];
     let mut grid = Grid {

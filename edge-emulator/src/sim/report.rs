@@ -23,6 +23,23 @@ pub struct Report {
     pub bytes: BytesFigures,
     /// Measured hit ratios beside their analytic bounds, where the workload has one.
     pub bounds: Vec<BoundFigure>,
+    /// Purges in the measured part of the run and what they cost; absent when there were none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purges: Option<PurgeFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PurgeFigures {
+    /// Purges applied (soft ones included).
+    pub purges: u64,
+    pub soft_purges: u64,
+    /// Cache entries removed or marked stale, every variant, coding and tier counted.
+    pub entries: u64,
+    /// Origin requests that were the first for a path after a purge reached it: the origin
+    /// load purges caused.
+    pub origin_refetches: u64,
+    /// Each purge's delay before it reached the caches.
+    pub propagation_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,7 +38,14 @@ pub struct Scenario {
     /// instance per request). Changes the run's cost, never its report.
     #[serde(default)]
     pub isolation: Isolation,
+    /// How long a purge takes to reach every cache (Cloudflare quotes under 150 ms globally).
+    #[serde(default = "purge_propagation_ms")]
+    pub purge_propagation_ms: f64,
     pub workload: WorkloadSpec,
+}
+
+fn purge_propagation_ms() -> f64 {
+    150.0
 }
 
 fn one() -> f64 {
@@ -81,6 +88,11 @@ impl Scenario {
         if !(0.0..=1.0).contains(&scenario.jitter) {
             return Err(ScenarioError::Invalid("jitter must be within 0..=1".into()));
         }
+        if !(0.0..=600_000.0).contains(&scenario.purge_propagation_ms) {
+            return Err(ScenarioError::Invalid(
+                "purge_propagation_ms must be within 0..=600000".into(),
+            ));
+        }
         let buckets = scenario.workload.duration_s() / scenario.bucket_s;
         if buckets > 1_000_000.0 {
             return Err(ScenarioError::Invalid(format!(
@@ -121,6 +133,9 @@ impl Scenario {
                 ..Default::default()
             },
             workload: self.workload.describe(),
+            purge_propagation: std::time::Duration::from_secs_f64(
+                self.purge_propagation_ms / 1000.0,
+            ),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::engine::{simulate, SimSetup};
 use super::report::Report;
 use super::theory;
-use super::workload::{Generator, WorkloadSpec};
+use super::workload::{Generator, WorkloadSpec, WriteInvalidation};
 use crate::cdn::topology::Topology;
 
 /// One country (so one PoP), public objects, identity only: the textbook setting.
@@ -26,6 +26,7 @@ fn spec(alpha: f64, ttl_s: u64, requests: u64) -> WorkloadSpec {
         fields_share: 0.0,
         conditional_share: 0.0,
         write_rate: 0.0,
+        write_invalidation: Default::default(),
         diurnal: None,
         flash: None,
     }
@@ -47,6 +48,7 @@ fn setup(spec: &WorkloadSpec, seed: u64) -> SimSetup {
         spec: Some(spec.clone()),
         isolates: Default::default(),
         workload: spec.describe(),
+        purge_propagation: std::time::Duration::from_millis(150),
     }
 }
 
@@ -176,4 +178,41 @@ fn a_hot_key_expiring_under_10k_requests_per_second_refreshes_once_per_tier() {
     assert!(tier(&report, "regional").upstream_requests <= refreshes);
     assert!(report.outcomes.stale_while_revalidate > 0);
     assert_eq!(report.outcomes.errors, 0);
+}
+
+#[test]
+fn purges_after_writes_are_counted_with_the_origin_load_they_cause() {
+    let mut spec = spec(1.0, 600, 20_000);
+    spec.swr_s = 60;
+    spec.write_rate = 5.0;
+    let run_with = |invalidation| {
+        let mut spec = spec.clone();
+        spec.write_invalidation = invalidation;
+        run(&setup(&spec, 9))
+    };
+    let version = run_with(WriteInvalidation::Version);
+    let purge = run_with(WriteInvalidation::Purge);
+    let soft = run_with(WriteInvalidation::SoftPurge);
+    assert_eq!(version.purges, None, "no purges, no section");
+    let (hard, marked) = (purge.purges.clone().unwrap(), soft.purges.clone().unwrap());
+    println!("purge {hard:?}\nsoft {marked:?}");
+    assert!(hard.purges > 400, "about 5 per second for 100 s: {hard:?}");
+    assert_eq!(hard.soft_purges, 0);
+    assert_eq!(marked.soft_purges, marked.purges);
+    assert!(hard.entries > 0 && marked.entries > 0);
+    assert!(
+        hard.origin_refetches > 0 && hard.origin_refetches <= hard.purges,
+        "a purge of a cached object costs one origin request: {hard:?}"
+    );
+    assert_eq!(hard.propagation_ms, 150.0);
+    // A soft purge leaves the entry to serve stale while one request revalidates: the refetch
+    // is a conditional request, and clients never wait for it.
+    assert!(
+        soft.outcomes.stale_while_revalidate > purge.outcomes.stale_while_revalidate,
+        "soft {} vs hard {}",
+        soft.outcomes.stale_while_revalidate,
+        purge.outcomes.stale_while_revalidate
+    );
+    let table = super::render::table(&purge);
+    assert!(table.contains("Purges"), "{table}");
 }

@@ -8,11 +8,12 @@
 //! | `time`            | yes | seconds from trace start (a float, ≥ 0), or an RFC 3339 timestamp (converted to seconds after the first record's); non-decreasing |
 //! | `country`         | one of  | client country, ISO 3166-1 alpha-2 (`DE`; case-insensitive, stored upper-case) |
 //! | `pop`             | these   | PoP name the request arrives at (letters, digits, `-`, `_`, `.`) |
-//! | `method`          | no  | an RFC 9110 method, case-sensitive (default `GET`) |
+//! | `method`          | no  | an RFC 9110 method, case-sensitive (default `GET`), or `PURGE`: purge `url` from every cache (a trailing `*` purges the prefix) |
 //! | `url`             | yes | path and query, starting with `/` (no scheme, host or fragment) |
 //! | `accept_encoding` | no  | Accept-Encoding request header |
 //! | `if_none_match`   | no  | If-None-Match request header |
 //! | `authorization`   | no  | Authorization header; `demo` means "attach a valid demo token" |
+//! | `fastly_soft_purge` | no | `1` on a `PURGE` record: mark stale instead of remove (Fastly's soft purge header) |
 //!
 //! An empty CSV field, or a JSON `null` or `""`, means the column is absent for that record.
 //! Column names are case-insensitive and `-` may stand for `_` (`Accept-Encoding`). Unknown
@@ -35,11 +36,14 @@ Columns / keys:
                              (e.g. 2024-05-01T12:00:00.250Z); must not decrease
   country          one of    client country, ISO 3166-1 alpha-2 (e.g. DE)
   pop              these     PoP name the request arrives at (e.g. fra)
-  method           optional  GET (default), HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE
+  method           optional  GET (default), HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE,
+                             or PURGE: purge url from every cache after the scenario's
+                             purge_propagation_ms (url ending in * purges that prefix)
   url              required  path and query, starting with '/' (e.g. /api/items?id=3)
   accept_encoding  optional  Accept-Encoding header (e.g. br, gzip)
   if_none_match    optional  If-None-Match header (e.g. \"v1\")
   authorization    optional  Authorization header; the value demo attaches a valid demo token
+  fastly_soft_purge optional 1 on a PURGE record marks stale instead of removing (soft purge)
 An empty field (CSV) or null / \"\" (JSON) means absent. Other columns are an error.
 CSV lines starting with # are comments. Limits: 10,000,000 records, url and header values
 8 KiB each.";
@@ -60,14 +64,18 @@ pub const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
 ];
 
+/// Not an RFC 9110 method: Varnish's, Squid's and Fastly's request to purge a URL.
+pub const PURGE: &str = "PURGE";
+
 /// The header names records carry, in the order [`TraceRecord::headers`] lists them.
-const HEADER_COLUMNS: [(&str, &str); 3] = [
+const HEADER_COLUMNS: [(&str, &str); 4] = [
     ("accept_encoding", "accept-encoding"),
     ("if_none_match", "if-none-match"),
     ("authorization", "authorization"),
+    ("fastly_soft_purge", "fastly-soft-purge"),
 ];
-const KNOWN_COLUMNS: &str =
-    "time, country, pop, method, url, accept_encoding, if_none_match, authorization";
+const KNOWN_COLUMNS: &str = "time, country, pop, method, url, accept_encoding, if_none_match, \
+                             authorization, fastly_soft_purge";
 
 /// One request to replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +172,7 @@ pub enum LineProblem {
     BadCountry(String),
     #[error("pop {0:?} must be 1 to {MAX_POP_NAME_BYTES} letters, digits, '-', '_' or '.'")]
     BadPop(String),
-    #[error("method {0:?} is not one of {METHODS:?} (method names are case-sensitive)")]
+    #[error("method {0:?} is not one of {METHODS:?} or PURGE (method names are case-sensitive)")]
     BadMethod(String),
     #[error("url {0:?} must be a path and query starting with '/'")]
     UrlNotAPath(String),
@@ -199,7 +207,7 @@ struct RawRecord<'a> {
     pop: Option<&'a str>,
     method: Option<&'a str>,
     url: Option<&'a str>,
-    headers: [Option<&'a str>; 3],
+    headers: [Option<&'a str>; HEADER_COLUMNS.len()],
 }
 
 /// A column a header or key names.
@@ -523,7 +531,7 @@ fn pop(text: &str) -> Result<String, LineProblem> {
 }
 
 fn method(text: &str) -> Result<String, LineProblem> {
-    if METHODS.contains(&text) {
+    if METHODS.contains(&text) || text == PURGE {
         Ok(text.to_string())
     } else {
         Err(LineProblem::BadMethod(excerpt(text)))

@@ -44,14 +44,29 @@ pub struct WorkloadSpec {
     /// Share of requests that send If-None-Match with the ETag they last saw.
     #[serde(default)]
     pub conditional_share: f64,
-    /// Writes per second: each bumps a Zipf-chosen object's version, so later requests use
-    /// a new URL (`&v=`), the version-bump purge.
+    /// Writes per second: each changes a Zipf-chosen object at the origin.
     #[serde(default)]
     pub write_rate: f64,
+    /// How a write reaches the caches: `version` (later requests use a new URL, `&v=`: the
+    /// versioned-key purge), `purge` (same URL, purged from every cache) or `soft-purge`
+    /// (same URL, marked stale: served within stale-while-revalidate while one request
+    /// refreshes).
+    #[serde(default)]
+    pub write_invalidation: WriteInvalidation,
     #[serde(default)]
     pub diurnal: Option<Diurnal>,
     #[serde(default)]
     pub flash: Option<FlashCrowd>,
+}
+
+/// How writes invalidate cached copies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteInvalidation {
+    #[default]
+    Version,
+    Purge,
+    SoftPurge,
 }
 
 /// Arrival rate × (1 + amplitude·sin(2πt/period)).
@@ -166,6 +181,24 @@ pub enum EventKind {
     Write {
         object: u64,
     },
+    /// A purge of a path (with its query) or, ending in `*`, a prefix, sent to every cache;
+    /// it takes effect after the scenario's propagation time.
+    Purge {
+        target: String,
+        soft: bool,
+    },
+}
+
+impl EventKind {
+    /// The purge a `Purge` event stands for.
+    pub fn purge(target: &str, soft: bool) -> Result<edge_worker::purge::Purge, String> {
+        let body = match target.strip_suffix('*') {
+            Some(prefix) => serde_json::json!({ "prefixes": [prefix], "soft": soft }),
+            None => serde_json::json!({ "files": [target], "soft": soft }),
+        };
+        edge_worker::purge::Purge::parse(body.to_string().as_bytes())
+            .map_err(|e| format!("purge of {target:?}: {e}"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +227,9 @@ pub struct Generator {
     countries: Vec<(String, f64)>,
     encodings: Vec<(String, f64)>,
     reads: u64,
+    /// The object whose write still owes its purge (purge modes emit it next).
+    purge_due: Option<u64>,
+    last_write: f64,
     /// Next arrival of each stream: base reads, flash reads, writes.
     next_base: f64,
     next_flash: f64,
@@ -229,6 +265,8 @@ impl Generator {
             countries,
             encodings,
             reads: 0,
+            purge_due: None,
+            last_write: 0.0,
             next_base: 0.0,
             next_flash: f64::INFINITY,
             next_write: f64::INFINITY,
@@ -281,6 +319,19 @@ impl Generator {
             + 1
     }
 
+    /// An object's URL: its version is part of it only when writes bump versions.
+    fn object_path(&self, object: u64) -> String {
+        let index = (object - 1) as usize;
+        let version = match self.spec.write_invalidation {
+            WriteInvalidation::Version => self.versions[index],
+            WriteInvalidation::Purge | WriteInvalidation::SoftPurge => 0,
+        };
+        format!(
+            "/api/objects/{object}?bytes={}&ttl={}&swr={}&v={version}",
+            self.sizes[index], self.spec.ttl_s, self.spec.swr_s
+        )
+    }
+
     fn read(&mut self, at_s: f64, object: Option<u64>) -> SimEvent {
         let country = Self::pick(&mut self.rng, &self.countries);
         let mut headers = Vec::new();
@@ -307,12 +358,8 @@ impl Generator {
             };
         }
         let object = object.unwrap_or_else(|| self.zipf_object());
-        let index = (object - 1) as usize;
-        let size = self.sizes[index];
-        let mut path = format!(
-            "/api/objects/{object}?bytes={size}&ttl={}&swr={}&v={}",
-            self.spec.ttl_s, self.spec.swr_s, self.versions[index]
-        );
+        let size = self.sizes[(object - 1) as usize];
+        let mut path = self.object_path(object);
         let fields = self.rng.f64() < self.spec.fields_share;
         if fields {
             path.push_str("&fields=id,version");
@@ -346,12 +393,26 @@ impl Iterator for Generator {
         if self.next_flash >= flash_end {
             self.next_flash = f64::INFINITY;
         }
+        if let Some(object) = self.purge_due.take() {
+            let soft = self.spec.write_invalidation == WriteInvalidation::SoftPurge;
+            return Some(SimEvent {
+                at_s: self.last_write,
+                kind: EventKind::Purge {
+                    target: self.object_path(object),
+                    soft,
+                },
+            });
+        }
         let earliest = self.next_base.min(self.next_flash).min(self.next_write);
         if earliest == self.next_write {
             let at = self.next_write;
             self.next_write = at + exponential(&mut self.rng, self.spec.write_rate);
             let object = self.zipf_object();
             self.versions[(object - 1) as usize] += 1;
+            if self.spec.write_invalidation != WriteInvalidation::Version {
+                self.purge_due = Some(object);
+                self.last_write = at;
+            }
             return Some(SimEvent {
                 at_s: at,
                 kind: EventKind::Write { object },
@@ -386,18 +447,33 @@ fn draw_sizes(spec: &WorkloadSpec, rng: &mut fastrand::Rng) -> Vec<u64> {
 }
 
 /// A replayed trace as simulation events; If-None-Match comes from the trace itself.
+/// `PURGE` records become purges (soft with `fastly-soft-purge: 1`).
 pub fn from_trace(records: Vec<super::trace::TraceRecord>) -> impl Iterator<Item = SimEvent> {
-    records.into_iter().map(|r| SimEvent {
-        at_s: r.time_s,
-        kind: EventKind::Read(Read {
-            country: r.country,
-            pop: r.pop,
-            method: r.method,
-            path: r.path,
-            headers: r.headers,
-            conditional: false,
-            identity_bytes: None,
-        }),
+    records.into_iter().map(|r| {
+        let kind = if r.method == super::trace::PURGE {
+            let soft = r
+                .headers
+                .iter()
+                .any(|(name, value)| name == "fastly-soft-purge" && value == "1");
+            EventKind::Purge {
+                target: r.path,
+                soft,
+            }
+        } else {
+            EventKind::Read(Read {
+                country: r.country,
+                pop: r.pop,
+                method: r.method,
+                path: r.path,
+                headers: r.headers,
+                conditional: false,
+                identity_bytes: None,
+            })
+        };
+        SimEvent {
+            at_s: r.time_s,
+            kind,
+        }
     })
 }
 
@@ -431,9 +507,41 @@ mod tests {
             fields_share: 0.0,
             conditional_share: 0.0,
             write_rate: 0.0,
+            write_invalidation: Default::default(),
             diurnal: None,
             flash: None,
         }
+    }
+
+    #[test]
+    fn purge_modes_keep_the_url_and_purge_it_after_each_write() {
+        let mut s = spec();
+        s.write_rate = 50.0;
+        s.write_invalidation = WriteInvalidation::SoftPurge;
+        let events: Vec<_> = Generator::new(s, 7).take(2000).collect();
+        let mut writes = 0;
+        for (i, event) in events.iter().enumerate() {
+            match &event.kind {
+                EventKind::Write { object } => {
+                    writes += 1;
+                    let Some(SimEvent {
+                        at_s,
+                        kind: EventKind::Purge { target, soft },
+                    }) = events.get(i + 1)
+                    else {
+                        panic!("a purge follows write {i}");
+                    };
+                    assert_eq!(*at_s, event.at_s);
+                    assert!(*soft);
+                    assert!(target.starts_with(&format!("/api/objects/{object}?")));
+                    assert!(target.ends_with("&v=0"));
+                    EventKind::purge(target, *soft).expect("a valid purge");
+                }
+                EventKind::Read(read) => assert!(read.path.contains("&v=0"), "{}", read.path),
+                EventKind::Purge { .. } => {}
+            }
+        }
+        assert!(writes > 10);
     }
 
     #[test]

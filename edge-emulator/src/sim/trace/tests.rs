@@ -367,7 +367,7 @@ prop_compose! {
         country_if_neither in "[A-Z]{2}",
         method in proptest::sample::select(METHODS.to_vec()),
         path in "/[A-Za-z0-9/._~%?=&,;:@!$'()*+-]{0,40}",
-        headers in proptest::collection::vec(proptest::option::of(header_value_strategy()), 3),
+        headers in proptest::collection::vec(proptest::option::of(header_value_strategy()), HEADER_COLUMNS.len()),
     ) -> TraceRecord {
         let country = if country.is_none() && pop.is_none() { Some(country_if_neither) } else { country };
         let headers = HEADER_COLUMNS.iter().zip(headers)
