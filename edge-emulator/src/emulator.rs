@@ -14,7 +14,7 @@ use crate::cdn::clock::EmulatorClock;
 use crate::cdn::network::Network;
 use crate::cdn::origins::{self, OriginHandle};
 use crate::cdn::pop::{PopNode, PopRouting};
-use crate::cdn::regional::{OriginLink, RegionalTier};
+use crate::cdn::regional::{OriginLink, RegionalTier, ShieldLink, ShieldTier};
 use crate::cdn::stats::{self, OriginCounters, OriginReport, OriginRouting, StatsReport};
 use crate::cdn::topology::Topology;
 use crate::cdn::{coalesce, store};
@@ -165,6 +165,8 @@ pub struct Emulator {
     pub runtime: Arc<WorkerRuntime>,
     pub pops: BTreeMap<String, Arc<PopNode>>,
     pub regionals: BTreeMap<String, Arc<RegionalTier>>,
+    /// Origin shields by name (none unless the topology declares `[[shield]]`).
+    pub shields: BTreeMap<String, Arc<ShieldTier>>,
     pub origins: BTreeMap<String, Arc<OriginHandle>>,
     /// Routing counters per origin (requests, failures, failovers, hedges).
     pub origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>>,
@@ -254,9 +256,9 @@ impl Emulator {
                 .map(|name| (name.clone(), Arc::default()))
                 .collect(),
         );
-        let mut regionals = BTreeMap::new();
-        for site in &topology.regionals {
-            let links = topology
+        // Every origin as seen from one place: regional tiers and shields route among them.
+        let links_from = |site: &dyn crate::cdn::topology::Located| {
+            topology
                 .origins
                 .iter()
                 .map(|origin| {
@@ -267,17 +269,38 @@ impl Emulator {
                     };
                     (origin.name.clone(), link)
                 })
-                .collect();
-            let mut tier = RegionalTier::new(
-                &site.name,
-                &site.origin,
-                links,
-                router.clone(),
-                network.clone(),
-            );
+                .collect::<BTreeMap<_, _>>()
+        };
+        let configure = |tier: &mut RegionalTier| {
             tier.strip_authorization = strip_authorization;
             tier.caching = options.regional_caching;
             tier.coalescer = coalesce::Coalescer::new(options.coalesce_wait);
+        };
+        let mut shields = BTreeMap::new();
+        for site in &topology.shields {
+            let mut tier = RegionalTier::new_shield(
+                &site.name,
+                links_from(site),
+                router.clone(),
+                network.clone(),
+            );
+            configure(&mut tier);
+            shields.insert(site.name.clone(), Arc::new(tier));
+        }
+        let mut regionals = BTreeMap::new();
+        for site in &topology.regionals {
+            let mut tier = RegionalTier::new(
+                &site.name,
+                &site.origin,
+                links_from(site),
+                router.clone(),
+                network.clone(),
+            );
+            configure(&mut tier);
+            tier.shield = topology.shield_of(&site.name).map(|shield| ShieldLink {
+                tier: shields[&shield.name].clone(),
+                rtt: topology.rtt(site, shield),
+            });
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let mut pops = BTreeMap::new();
@@ -317,6 +340,7 @@ impl Emulator {
             runtime,
             pops,
             regionals,
+            shields,
             origins,
             origin_counters,
             in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
@@ -361,6 +385,11 @@ impl Emulator {
                 .iter()
                 .map(|(name, r)| (name.clone(), r.counters.snapshot()))
                 .collect(),
+            shield: self
+                .shields
+                .iter()
+                .map(|(name, s)| (name.clone(), s.counters.snapshot()))
+                .collect(),
             origins: self
                 .origins
                 .iter()
@@ -395,6 +424,7 @@ impl Emulator {
             .chain(
                 self.regionals
                     .values()
+                    .chain(self.shields.values())
                     .map(|r| r.coalescer.timeouts.load(Relaxed)),
             )
             .sum();

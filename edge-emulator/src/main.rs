@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use edge_emulator::topology::Topology;
+use edge_emulator::topology::{Located, Topology};
 use edge_emulator::wasm::{IsolatePolicy, Isolation};
 use edge_emulator::{server, Emulator, EmulatorOptions};
 
@@ -136,8 +136,9 @@ struct SimulateArgs {
 struct CompareArgs {
     #[command(flatten)]
     common: SimCommon,
-    /// Configurations to compare, each a change to the scenario: tiered, edge-only,
-    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing. Comma-separated.
+    /// Configurations to compare, each a change to the scenario: tiered, shield (one origin
+    /// shield at the first [[origin]], used by every regional tier), edge-only, swr=SECS,
+    /// ttl=SECS, capacity-mib=MIB, no-routing. Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
     variants: Vec<String>,
     #[arg(long)]
@@ -439,6 +440,28 @@ fn print_topology(topology: &Topology) {
             topology.rtt(regional, origin).as_secs_f64() * 1000.0
         );
     }
+    let ms = |a: &dyn Located, b: &dyn Located| topology.rtt(a, b).as_secs_f64() * 1000.0;
+    for shield in &topology.shields {
+        let tiers: Vec<String> = shield
+            .regionals
+            .iter()
+            .filter_map(|name| topology.regional(name))
+            .map(|r| format!("{} {:.1} ms", r.name, ms(r, shield)))
+            .collect();
+        let origins: Vec<String> = topology
+            .origins
+            .iter()
+            .map(|o| format!("{} {:.1} ms", o.name, ms(shield, o)))
+            .collect();
+        println!(
+            "shield {} ({}) in front of the origins for regional tiers {}; to origins {} \
+             (those tiers' misses go through it, not to the origin column above)",
+            shield.name,
+            shield.city,
+            tiers.join(", "),
+            origins.join(", ")
+        );
+    }
     println!(
         "client ↔ PoP RTT {:.1} ms; default PoP {}",
         topology.client_rtt_ms, topology.default_pop
@@ -625,6 +648,10 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
     };
     match name.split_once('=') {
         None if name == "tiered" => setup.regional_caching = true,
+        None if name == "shield" => {
+            setup.regional_caching = true;
+            setup.topology = setup.topology.with_one_shield();
+        }
         None if name == "edge-only" => setup.regional_caching = false,
         None if name == "no-routing" => setup.routing_toml = None,
         Some(("swr", v)) => spec.swr_s = number(v)? as u64,
@@ -633,8 +660,8 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
             setup.edge_capacity_bytes = Some((number(v)? * 1024.0 * 1024.0) as u64)
         }
         _ => anyhow::bail!(
-            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS \
-             or capacity-mib=MIB"
+            "unknown variant {name:?}; use tiered, shield, edge-only, no-routing, swr=SECS, \
+             ttl=SECS or capacity-mib=MIB"
         ),
     }
     spec.validate()?;

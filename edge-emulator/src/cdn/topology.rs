@@ -593,11 +593,12 @@ mod tests {
         assert!(error.contains("shield a is declared twice"), "{error}");
         let error = shield_error(&shield("no spaces", "\"us-east\""));
         assert!(error.contains("letters, digits"), "{error}");
-        let error = shield_error(
-            &shield("s", "\"us-east\"").replace("lat = 1.0", "lat = 91.0"),
-        );
+        let error = shield_error(&shield("s", "\"us-east\"").replace("lat = 1.0", "lat = 91.0"));
         assert!(error.contains("out of range"), "{error}");
-        let unknown = with_shield(&format!("{}origin = \"us-east\"\n", shield("s", "\"us-east\"")));
+        let unknown = with_shield(&format!(
+            "{}origin = \"us-east\"\n",
+            shield("s", "\"us-east\"")
+        ));
         assert!(matches!(
             Topology::parse(&unknown),
             Err(TopologyError::Parse(_))

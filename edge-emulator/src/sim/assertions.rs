@@ -490,6 +490,7 @@ pub(crate) mod tests {
                 duration_s: 10.0,
                 pops: 8,
                 regionals: 3,
+                shields: 0,
                 workload: "zipf(0.9) over 1000 objects, 1000 req/s".to_string(),
             },
             offload: Offload {

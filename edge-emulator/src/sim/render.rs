@@ -111,11 +111,17 @@ fn bytes(count: u64) -> String {
     }
 }
 
-/// "tiered: zipf(0.9) …, 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals".
+/// "tiered: zipf(0.9) …, 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals" (and
+/// ", 1 shield" when there are shields).
 fn scenario_line(report: &Report) -> String {
     let s = &report.scenario;
+    let shields = match s.shields {
+        0 => String::new(),
+        1 => ", 1 shield".to_string(),
+        n => format!(", {n} shields"),
+    };
     format!(
-        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals",
+        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals{shields}",
         s.name,
         s.workload,
         s.requests,
@@ -297,12 +303,14 @@ fn compare_grid(reports: &[Report]) -> Grid {
     let mut header = vec![String::new()];
     header.extend(reports.iter().map(|r| r.scenario.name.clone()));
     type Figure = fn(&Report) -> String;
-    let figures: [(&str, Figure); 11] = [
+    let figures: [(&str, Figure); 13] = [
         ("offload (requests)", |r| percent(r.offload.requests)),
         ("offload (bytes)", |r| percent(r.offload.bytes)),
         ("edge hit ratio", |r| tier_hit_ratio(r, "edge")),
         ("regional hit ratio", |r| tier_hit_ratio(r, "regional")),
+        ("shield hit ratio", |r| tier_hit_ratio(r, "shield")),
         ("origin requests", |r| r.origin.requests.to_string()),
+        ("origin bytes", |r| bytes(r.origin.bytes)),
         ("origin peak rps", |r| decimal(r.origin.peak_rps, 1)),
         ("p50 ms", |r| overall_ms(r, |l| l.p50_ms)),
         ("p95 ms", |r| overall_ms(r, |l| l.p95_ms)),
@@ -324,7 +332,7 @@ fn compare_grid(reports: &[Report]) -> Grid {
 }
 
 /// Key figures side by side, one column per report headed by its scenario name: offload by
-/// requests and bytes, edge and regional hit ratio, origin requests and peak rps, p50/p95/p99
+/// requests and bytes, edge, regional and shield hit ratio, origin requests, bytes and peak rps, p50/p95/p99
 /// over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports and says so when
 /// more were given.
 pub fn compare_table(reports: &[Report]) -> String {
