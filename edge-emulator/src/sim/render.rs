@@ -332,9 +332,9 @@ fn compare_grid(reports: &[Report]) -> Grid {
 }
 
 /// Key figures side by side, one column per report headed by its scenario name: offload by
-/// requests and bytes, edge, regional and shield hit ratio, origin requests, bytes and peak rps, p50/p95/p99
-/// over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports and says so when
-/// more were given.
+/// requests and bytes, edge, regional and shield hit ratio, origin requests, bytes and peak
+/// rps, p50/p95/p99 over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports
+/// and says so when more were given.
 pub fn compare_table(reports: &[Report]) -> String {
     if reports.is_empty() {
         return "No reports to compare.\n".to_string();
@@ -661,6 +661,24 @@ mod tests {
         assert!(
             regional.contains("71.0%") && regional.contains(" - "),
             "{regional}"
+        );
+        let mut shielded = sample_report("shield");
+        shielded.scenario.shields = 1;
+        let mut shield = shielded.tiers[0].clone();
+        shield.name = "shield".into();
+        shield.hit_ratio = 0.679;
+        shielded.tiers.push(shield);
+        let text = compare_table(&[sample_report("tiered"), shielded.clone()]);
+        let row = text
+            .lines()
+            .find(|l| l.contains("shield hit ratio"))
+            .unwrap();
+        assert!(row.contains(" - ") && row.contains("67.9%"), "{row}");
+        assert!(text.contains("origin bytes"), "{text}");
+        assert!(
+            table(&shielded).contains("8 PoPs, 3 regionals, 1 shield\n"),
+            "{}",
+            table(&shielded)
         );
         assert_eq!(compare_table(&[]), "No reports to compare.\n");
         let many: Vec<Report> = (0..10).map(|i| sample_report(&format!("r{i}"))).collect();
