@@ -454,8 +454,8 @@ fn print_topology(topology: &Topology) {
             .map(|o| format!("{} {:.1} ms", o.name, ms(shield, o)))
             .collect();
         println!(
-            "shield {} ({}) in front of the origins for regional tiers {}; to origins {} \
-             (those tiers' misses go through it, not to the origin column above)",
+            "shield {} ({}) for regional tiers {}\n  to origins {} (these tiers' misses go \
+             through the shield, not straight to the origin above)",
             shield.name,
             shield.city,
             tiers.join(", "),

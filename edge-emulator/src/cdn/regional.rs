@@ -201,7 +201,7 @@ type TierFuture<'a> =
 
 /// The core's ports for a regional tier or shield, for one request.
 struct RegionalPlatform<'a> {
-    tier: &'a Arc<RegionalTier>,
+    tier: &'a RegionalTier,
     /// The origin of misses that routing did not place.
     fallback: &'a str,
     /// Simulated upstream time not slept, in nanoseconds (atomic: host futures must be Send).
@@ -209,7 +209,7 @@ struct RegionalPlatform<'a> {
 }
 
 impl<'a> RegionalPlatform<'a> {
-    fn new(tier: &'a Arc<RegionalTier>, fallback: &'a str) -> Self {
+    fn new(tier: &'a RegionalTier, fallback: &'a str) -> Self {
         Self {
             tier,
             fallback,
