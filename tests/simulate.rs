@@ -150,3 +150,47 @@ fn compare_shows_tiered_and_edge_only_side_by_side() {
     assert!(origin(0) < origin(1), "the regional tier absorbs requests");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn compare_shield_adds_a_shield_tier_in_front_of_the_origins() {
+    // Without geo routing the regions' misses share one host, so the shield can merge them.
+    let output = emulator()
+        .args([
+            "compare",
+            "--requests",
+            "3000",
+            "--warmup-s",
+            "0.2",
+            "--variants",
+            "tiered,shield",
+            "--no-routing",
+            "--no-html",
+            "--json",
+            "-",
+        ])
+        .output()
+        .expect("edge-emulator runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let tiers = |i: usize| -> Vec<String> {
+        reports[i]["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!tiers(0).iter().any(|t| t.starts_with("shield")));
+    assert!(
+        tiers(1).contains(&"shield".to_string()) && tiers(1).contains(&"shield-us-east".into()),
+        "{:?}",
+        tiers(1)
+    );
+    assert_eq!(reports[1]["scenario"]["shields"], 1);
+    let origin = |i: usize| reports[i]["origin"]["requests"].as_u64().unwrap();
+    assert!(origin(1) <= origin(0), "{} vs {}", origin(1), origin(0));
+}

@@ -16,7 +16,7 @@ use crate::cdn::network::Network;
 use crate::cdn::origins::{self, OriginHandle};
 use crate::cdn::pop::{PopNode, PopRouting};
 use crate::cdn::purge::{self, PurgeLedger, PurgeReport};
-use crate::cdn::regional::{OriginLink, RegionalTier};
+use crate::cdn::regional::{OriginLink, RegionalTier, ShieldLink, ShieldTier};
 use crate::cdn::stats::{self, OriginCounters, OriginReport, OriginRouting, StatsReport};
 use crate::cdn::topology::Topology;
 use crate::cdn::{coalesce, store};
@@ -167,6 +167,8 @@ pub struct Emulator {
     pub runtime: Arc<WorkerRuntime>,
     pub pops: BTreeMap<String, Arc<PopNode>>,
     pub regionals: BTreeMap<String, Arc<RegionalTier>>,
+    /// Origin shields by name (none unless the topology declares `[[shield]]`).
+    pub shields: BTreeMap<String, Arc<ShieldTier>>,
     pub origins: BTreeMap<String, Arc<OriginHandle>>,
     /// Routing counters per origin (requests, failures, failovers, hedges).
     pub origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>>,
@@ -260,9 +262,9 @@ impl Emulator {
                 .map(|name| (name.clone(), Arc::default()))
                 .collect(),
         );
-        let mut regionals = BTreeMap::new();
-        for site in &topology.regionals {
-            let links = topology
+        // Every origin as seen from one place: regional tiers and shields route among them.
+        let links_from = |site: &dyn crate::cdn::topology::Located| {
+            topology
                 .origins
                 .iter()
                 .map(|origin| {
@@ -273,17 +275,38 @@ impl Emulator {
                     };
                     (origin.name.clone(), link)
                 })
-                .collect();
-            let mut tier = RegionalTier::new(
-                &site.name,
-                &site.origin,
-                links,
-                router.clone(),
-                network.clone(),
-            );
+                .collect::<BTreeMap<_, _>>()
+        };
+        let configure = |tier: &mut RegionalTier| {
             tier.strip_authorization = strip_authorization;
             tier.caching = options.regional_caching;
             tier.coalescer = coalesce::Coalescer::new(options.coalesce_wait);
+        };
+        let mut shields = BTreeMap::new();
+        for site in &topology.shields {
+            let mut tier = RegionalTier::new_shield(
+                &site.name,
+                links_from(site),
+                router.clone(),
+                network.clone(),
+            );
+            configure(&mut tier);
+            shields.insert(site.name.clone(), Arc::new(tier));
+        }
+        let mut regionals = BTreeMap::new();
+        for site in &topology.regionals {
+            let mut tier = RegionalTier::new(
+                &site.name,
+                &site.origin,
+                links_from(site),
+                router.clone(),
+                network.clone(),
+            );
+            configure(&mut tier);
+            tier.shield = topology.shield_of(&site.name).map(|shield| ShieldLink {
+                tier: shields[&shield.name].clone(),
+                rtt: topology.rtt(site, shield),
+            });
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let mut pops = BTreeMap::new();
@@ -323,6 +346,7 @@ impl Emulator {
             runtime,
             pops,
             regionals,
+            shields,
             origins,
             origin_counters,
             in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
@@ -333,8 +357,8 @@ impl Emulator {
         }))
     }
 
-    /// Removes (or, soft, marks stale) every slot `purge` reaches in every cache: each PoP's
-    /// and each tier's, every variant and coding.
+    /// Removes (or, soft, marks stale) every slot `purge` reaches in every cache: each PoP's,
+    /// each regional tier's and each shield's, every variant and coding.
     pub fn purge(&self, purge: &Purge) -> PurgeReport {
         let now = self.network.clock.now();
         let mut paths = HashSet::new();
@@ -342,21 +366,19 @@ impl Emulator {
             soft: purge.soft,
             ..Default::default()
         };
-        let caches = self
-            .pops
-            .values()
-            .map(|pop| {
-                (
-                    format!("edge-{}", pop.name),
-                    purge::apply(&pop.cache, purge, now, &mut paths),
-                )
-            })
-            .collect::<Vec<_>>();
-        let tiers = self.regionals.values().map(|tier| {
-            let reached = purge::apply(&tier.store, purge, now, &mut paths);
-            (format!("regional-{}", tier.name), reached)
-        });
-        for (cache, reached) in caches.into_iter().chain(tiers.collect::<Vec<_>>()) {
+        let mut caches = Vec::new();
+        for pop in self.pops.values() {
+            let reached = purge::apply(&pop.cache, purge, now, &mut paths);
+            caches.push((format!("edge-{}", pop.name), reached));
+        }
+        let tiers = [("regional", &self.regionals), ("shield", &self.shields)];
+        for (kind, tiers) in tiers {
+            for tier in tiers.values() {
+                let reached = purge::apply(&tier.store, purge, now, &mut paths);
+                caches.push((format!("{kind}-{}", tier.name), reached));
+            }
+        }
+        for (cache, reached) in caches {
             report.entries += reached;
             report.by_cache.insert(cache, reached);
         }
@@ -400,6 +422,11 @@ impl Emulator {
                 .iter()
                 .map(|(name, r)| (name.clone(), r.counters.snapshot()))
                 .collect(),
+            shield: self
+                .shields
+                .iter()
+                .map(|(name, s)| (name.clone(), s.counters.snapshot()))
+                .collect(),
             origins: self
                 .origins
                 .iter()
@@ -435,6 +462,7 @@ impl Emulator {
             .chain(
                 self.regionals
                     .values()
+                    .chain(self.shields.values())
                     .map(|r| r.coalescer.timeouts.load(Relaxed)),
             )
             .sum();

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use edge_emulator::topology::Topology;
+use edge_emulator::topology::{Located, Topology};
 use edge_emulator::wasm::{IsolatePolicy, Isolation};
 use edge_emulator::{server, Emulator, EmulatorOptions};
 
@@ -141,9 +141,10 @@ struct SimulateArgs {
 struct CompareArgs {
     #[command(flatten)]
     common: SimCommon,
-    /// Configurations to compare, each a change to the scenario: tiered, edge-only,
-    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing; version, purge, soft-purge (how the
-    /// workload's writes reach the caches: a new URL, a purge, a soft purge). Comma-separated.
+    /// Configurations to compare, each a change to the scenario: tiered, shield (one origin
+    /// shield at the first [[origin]], used by every regional tier), edge-only, swr=SECS,
+    /// ttl=SECS, capacity-mib=MIB, no-routing; version, purge, soft-purge (how the workload's
+    /// writes reach the caches: a new URL, a purge, a soft purge). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
     variants: Vec<String>,
     #[arg(long)]
@@ -464,6 +465,28 @@ fn print_topology(topology: &Topology) {
             topology.rtt(regional, origin).as_secs_f64() * 1000.0
         );
     }
+    let ms = |a: &dyn Located, b: &dyn Located| topology.rtt(a, b).as_secs_f64() * 1000.0;
+    for shield in &topology.shields {
+        let tiers: Vec<String> = shield
+            .regionals
+            .iter()
+            .filter_map(|name| topology.regional(name))
+            .map(|r| format!("{} {:.1} ms", r.name, ms(r, shield)))
+            .collect();
+        let origins: Vec<String> = topology
+            .origins
+            .iter()
+            .map(|o| format!("{} {:.1} ms", o.name, ms(shield, o)))
+            .collect();
+        println!(
+            "shield {} ({}) for regional tiers {}\n  to origins {} (these tiers' misses go \
+             through the shield, not straight to the origin above)",
+            shield.name,
+            shield.city,
+            tiers.join(", "),
+            origins.join(", ")
+        );
+    }
     println!(
         "client ↔ PoP RTT {:.1} ms; default PoP {}",
         topology.client_rtt_ms, topology.default_pop
@@ -650,6 +673,10 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
     };
     match name.split_once('=') {
         None if name == "tiered" => setup.regional_caching = true,
+        None if name == "shield" => {
+            setup.regional_caching = true;
+            setup.topology = setup.topology.with_one_shield();
+        }
         None if name == "edge-only" => setup.regional_caching = false,
         None if name == "no-routing" => setup.routing_toml = None,
         Some(("swr", v)) => spec.swr_s = number(v)? as u64,
@@ -662,8 +689,8 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
         None if name == "purge" => spec.write_invalidation = WriteInvalidation::Purge,
         None if name == "soft-purge" => spec.write_invalidation = WriteInvalidation::SoftPurge,
         _ => anyhow::bail!(
-            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS, \
-             capacity-mib=MIB, or version, purge, soft-purge (how writes invalidate)"
+            "unknown variant {name:?}; use tiered, shield, edge-only, no-routing, swr=SECS, \
+             ttl=SECS, capacity-mib=MIB, or version, purge, soft-purge (how writes invalidate)"
         ),
     }
     spec.validate()?;

@@ -94,7 +94,7 @@ impl PopNode {
         bump(&self.counters.upstream_requests);
         let started = Instant::now();
         let limit = self.routed_origin(request.uri()).map(|origin| {
-            let rtts = self.rtt_to_regional + self.regional.link_for(request.uri()).rtt;
+            let rtts = self.rtt_to_regional + self.regional.rtt_to_origin(request.uri());
             (
                 origin.name.clone(),
                 origin.first_byte_timeout,

@@ -1,5 +1,7 @@
-//! A regional tier: the worker core's RFC 9111 flow running natively in the host as a shared
-//! cache between the edge PoPs and the origin, with request coalescing.
+//! A native cache tier: the worker core's RFC 9111 flow running in the host as a shared cache
+//! with request coalescing. A regional tier is one between the edge PoPs and the origins; an
+//! origin shield is one between regional tiers and the origins. Both are a [`RegionalTier`]:
+//! they differ only in their Cache-Status name and in what is upstream of them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +25,13 @@ pub struct OriginLink {
     pub counters: Arc<OriginCounters>,
 }
 
+/// The shield a regional tier sends its misses to, and the round trip to it.
+pub struct ShieldLink {
+    pub tier: Arc<RegionalTier>,
+    pub rtt: Duration,
+}
+
+/// A regional tier or an origin shield (see the module documentation).
 pub struct RegionalTier {
     pub name: String,
     tier: CacheTier,
@@ -43,11 +52,55 @@ pub struct RegionalTier {
     pub caching: bool,
     /// One fetch per key at a time; the others wait (bounded) and read what it stored.
     pub coalescer: Coalescer,
+    /// The shield this tier's misses go to instead of the origins (`None`: straight to them).
+    pub shield: Option<ShieldLink>,
 }
 
+/// An origin shield is a native cache tier in front of the origins.
+pub type ShieldTier = RegionalTier;
+
 impl RegionalTier {
-    /// `default_origin` must be a key of `origins`.
+    /// A regional tier, `regional-NAME` in Cache-Status; `default_origin` must be a key of
+    /// `origins`.
     pub fn new(
+        name: &str,
+        default_origin: &str,
+        origins: BTreeMap<String, OriginLink>,
+        router: Option<Arc<Router>>,
+        network: Arc<Network>,
+    ) -> Self {
+        Self::named(
+            format!("regional-{name}"),
+            name,
+            default_origin,
+            origins,
+            router,
+            network,
+        )
+    }
+
+    /// An origin shield, `shield-NAME` in Cache-Status. A miss the worker's routing did not
+    /// place goes to the origin of the regional tier that sent it, so putting a shield in
+    /// front of tiers never changes which origin serves them; `origins` must not be empty.
+    pub fn new_shield(
+        name: &str,
+        origins: BTreeMap<String, OriginLink>,
+        router: Option<Arc<Router>>,
+        network: Arc<Network>,
+    ) -> Self {
+        let first = origins.keys().next().cloned().unwrap_or_default();
+        Self::named(
+            format!("shield-{name}"),
+            name,
+            &first,
+            origins,
+            router,
+            network,
+        )
+    }
+
+    fn named(
+        member: String,
         name: &str,
         default_origin: &str,
         origins: BTreeMap<String, OriginLink>,
@@ -56,7 +109,7 @@ impl RegionalTier {
     ) -> Self {
         Self {
             name: name.to_string(),
-            tier: CacheTier::new(format!("regional-{name}"), false),
+            tier: CacheTier::new(member, false),
             store: MemoryStore::default(),
             default_origin: default_origin.to_string(),
             origins,
@@ -66,16 +119,31 @@ impl RegionalTier {
             strip_authorization: false,
             caching: true,
             coalescer: Coalescer::new(crate::cdn::coalesce::DEFAULT_WAIT_LIMIT),
+            shield: None,
         }
     }
 
     /// The origin a request goes to: the routed one its URL names, else this tier's default.
     pub fn link_for(&self, uri: &http::Uri) -> &OriginLink {
+        self.link_or(uri, &self.default_origin)
+    }
+
+    /// The routed origin `uri` names, else `fallback`, else this tier's default.
+    fn link_or(&self, uri: &http::Uri, fallback: &str) -> &OriginLink {
         uri.authority()
             .zip(self.router.as_deref())
             .and_then(|(authority, router)| router.origin_for_authority(authority.as_str()))
             .and_then(|spec| self.origins.get(&spec.name))
+            .or_else(|| self.origins.get(fallback))
             .unwrap_or(&self.origins[&self.default_origin])
+    }
+
+    /// The round trips from this tier to the origin `uri` goes to, through its shield if any.
+    pub fn rtt_to_origin(&self, uri: &http::Uri) -> Duration {
+        match &self.shield {
+            Some(shield) => shield.rtt + shield.tier.link_or(uri, &self.default_origin).rtt,
+            None => self.link_for(uri).rtt,
+        }
     }
 
     /// Handles a request from an edge PoP; background refreshes run on their own task.
@@ -90,46 +158,104 @@ impl RegionalTier {
         self: &Arc<Self>,
         request: Request<Body>,
     ) -> (Response<Body>, Duration) {
-        let platform = RegionalPlatform::new(self);
-        if !self.caching {
-            let response = match platform.fetch(request).await {
-                Ok(upstream) => upstream.response,
-                Err(error) => edge_worker::WorkerError::Upstream(error.0).to_response(),
-            };
-            self.counters
-                .record(Some(edge_worker::CfCacheStatus::Dynamic), false);
+        self.serve(request, self.default_origin.clone()).await
+    }
+
+    /// [`Self::handle_timed`] for a request whose unrouted misses go to `fallback` (a shield
+    /// serves the origin of the regional tier that asked). Boxed as a `Send` trait object: a
+    /// tier's future holds its shield's, which is of the same type, and only a named type lets
+    /// the compiler see that it is `Send`.
+    fn serve(self: &Arc<Self>, request: Request<Body>, fallback: String) -> TierFuture<'_> {
+        Box::pin(async move {
+            let platform = RegionalPlatform::new(self, &fallback);
+            if !self.caching {
+                let response = match platform.fetch(request).await {
+                    Ok(upstream) => upstream.response,
+                    Err(error) => edge_worker::WorkerError::Upstream(error.0).to_response(),
+                };
+                self.counters
+                    .record(Some(edge_worker::CfCacheStatus::Dynamic), false);
+                let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
+                return (response, unslept);
+            }
+            let outcome = self.tier.handle(&platform, request).await;
+            self.counters.record(outcome.status, outcome.collapsed);
+            for task in outcome.deferred {
+                let (tier, fallback) = (self.clone(), fallback.clone());
+                tokio::spawn(async move {
+                    tier.tier
+                        .run_deferred(&RegionalPlatform::new(&tier, &fallback), task)
+                        .await;
+                    crate::cdn::stats::bump(&tier.counters.background_refreshes);
+                });
+            }
             let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
-            return (response, unslept);
-        }
-        let outcome = self.tier.handle(&platform, request).await;
-        self.counters.record(outcome.status, outcome.collapsed);
-        for task in outcome.deferred {
-            let tier = self.clone();
-            tokio::spawn(async move {
-                tier.tier
-                    .run_deferred(&RegionalPlatform::new(&tier), task)
-                    .await;
-                crate::cdn::stats::bump(&tier.counters.background_refreshes);
-            });
-        }
-        let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
-        (outcome.response, unslept)
+            (outcome.response, unslept)
+        })
     }
 }
 
-/// The core's ports for a regional tier, for one request.
+/// A tier's answer with its unslept time.
+type TierFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Response<Body>, Duration)> + Send + 'a>>;
+
+/// The core's ports for a regional tier or shield, for one request.
 struct RegionalPlatform<'a> {
     tier: &'a RegionalTier,
-    /// Simulated origin time not slept, in nanoseconds (atomic: host futures must be Send).
+    /// The origin of misses that routing did not place.
+    fallback: &'a str,
+    /// Simulated upstream time not slept, in nanoseconds (atomic: host futures must be Send).
     unslept_ns: AtomicU64,
 }
 
 impl<'a> RegionalPlatform<'a> {
-    fn new(tier: &'a RegionalTier) -> Self {
+    fn new(tier: &'a RegionalTier, fallback: &'a str) -> Self {
         Self {
             tier,
+            fallback,
             unslept_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Crosses `rtt` to run `hop`, which answers with its own unslept time; adds what this
+    /// hop did not sleep to the request's, and puts `NAME;dur=` (the hop's whole simulated
+    /// time) first in the response's Server-Timing.
+    async fn hop<E>(
+        &self,
+        rtt: Duration,
+        metric: &str,
+        desc: &str,
+        hop: impl std::future::Future<Output = Result<(Response<Body>, Duration), E>>,
+    ) -> Result<Response<Body>, E> {
+        let network = &self.tier.network;
+        let started = Instant::now();
+        network.traverse(rtt).await;
+        let (mut response, inner_unslept) = hop.await?;
+        let real = started.elapsed();
+        let spent = network.simulated(rtt, real) + inner_unslept;
+        let unslept = u64::try_from(spent.saturating_sub(real).as_nanos()).unwrap_or(u64::MAX);
+        self.unslept_ns.fetch_add(unslept, Ordering::Relaxed);
+        let timing = format!(
+            "{metric};dur={:.1};desc=\"{desc}\"",
+            spent.as_secs_f64() * 1000.0
+        );
+        prepend_server_timing(response.headers_mut(), &timing);
+        Ok(response)
+    }
+}
+
+/// Puts `metric` first in Server-Timing, as one field value, so hops read from the client to
+/// the origin and a client reading the first field line sees them all.
+fn prepend_server_timing(headers: &mut http::HeaderMap, metric: &str) {
+    let mut joined = metric.to_string();
+    for value in headers.get_all("server-timing") {
+        if let Ok(value) = value.to_str() {
+            joined.push_str(", ");
+            joined.push_str(value);
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        headers.insert("server-timing", value);
     }
 }
 
@@ -161,27 +287,30 @@ impl Platform for RegionalPlatform<'_> {
 
     async fn fetch(&self, mut request: Request<Body>) -> Result<Upstream, FetchError> {
         let tier = self.tier;
+        crate::cdn::stats::bump(&tier.counters.upstream_requests);
+        if let Some(shield) = &tier.shield {
+            // Authorization travels on to the shield, which is one of our tiers (RFC 9111
+            // §3.5); the shield drops it on its own hop to the origin.
+            let via_shield = shield.tier.serve(request, tier.default_origin.clone());
+            let response = self
+                .hop(shield.rtt, "shield", &shield.tier.name, async move {
+                    Ok::<_, FetchError>(via_shield.await)
+                })
+                .await?;
+            return Ok(Upstream::new(response));
+        }
         if tier.strip_authorization {
             request.headers_mut().remove(http::header::AUTHORIZATION);
         }
-        crate::cdn::stats::bump(&tier.counters.upstream_requests);
-        let link = tier.link_for(request.uri());
+        let link = tier.link_or(request.uri(), self.fallback);
         crate::cdn::stats::bump(&link.counters.requests);
-        let started = Instant::now();
-        tier.network.traverse(link.rtt).await;
-        let mut response = link.origin.send(request).await.map_err(FetchError)?;
-        let real = started.elapsed();
-        let spent = tier.network.simulated(link.rtt, real);
-        let unslept = u64::try_from(spent.saturating_sub(real).as_nanos()).unwrap_or(u64::MAX);
-        self.unslept_ns.fetch_add(unslept, Ordering::Relaxed);
-        let timing = format!(
-            "origin;dur={:.1};desc=\"{}\"",
-            spent.as_secs_f64() * 1000.0,
-            link.origin.name
-        );
-        if let Ok(value) = HeaderValue::from_str(&timing) {
-            response.headers_mut().append("server-timing", value);
-        }
+        let to_origin = async {
+            let response = link.origin.send(request).await.map_err(FetchError)?;
+            Ok((response, Duration::ZERO))
+        };
+        let response = self
+            .hop(link.rtt, "origin", &link.origin.name, to_origin)
+            .await?;
         Ok(Upstream::new(response))
     }
 

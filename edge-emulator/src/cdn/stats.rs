@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use edge_worker::CfCacheStatus;
 use serde::Serialize;
 
-/// Counters of one cache tier (an edge PoP or a regional tier).
+/// Counters of one cache tier (an edge PoP, a regional tier or a shield).
 #[derive(Debug, Default)]
 pub struct TierCounters {
     pub requests: AtomicU64,
@@ -125,6 +125,9 @@ pub struct StatsReport {
     pub clock_offset_ms: u64,
     pub edge: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub regional: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    /// Origin shields' counters (absent when the topology has none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub shield: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub origins: BTreeMap<String, OriginReport>,
     /// Per origin: requests, failures, failovers, hedges and circuit states.
     pub routing: BTreeMap<String, OriginRouting>,
@@ -182,7 +185,11 @@ pub struct OriginReport {
 /// Prometheus text exposition of the same figures.
 pub fn prometheus(report: &StatsReport) -> String {
     let mut out = String::new();
-    let tiers = [("edge", &report.edge), ("regional", &report.regional)];
+    let tiers = [
+        ("edge", &report.edge),
+        ("regional", &report.regional),
+        ("shield", &report.shield),
+    ];
     let names: Vec<&str> = report
         .edge
         .values()

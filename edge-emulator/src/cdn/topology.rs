@@ -1,7 +1,7 @@
-//! The CDN the emulator models: edge PoPs, regional tiers, origins, and the round-trip times
-//! between them, from the embedded default or a TOML file.
+//! The CDN the emulator models: edge PoPs, regional tiers, optional origin shields, origins,
+//! and the round-trip times between them, from the embedded default or a TOML file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// The topology compiled into the binary.
 pub const DEFAULT_TOPOLOGY: &str = include_str!("../../default-topology.toml");
 
-/// Most PoPs, regional tiers or origins a file may declare.
+/// Most PoPs, regional tiers, shields and origins a file may declare together.
 pub const MAX_NODES: usize = 1000;
 /// Light in fibre covers about 200 km per millisecond.
 const FIBRE_KM_PER_MS: f64 = 200.0;
@@ -45,6 +45,9 @@ pub struct Topology {
     pub pops: Vec<Pop>,
     #[serde(rename = "regional")]
     pub regionals: Vec<Regional>,
+    /// Origin shields between regional tiers and the origins; none by default.
+    #[serde(default, rename = "shield")]
+    pub shields: Vec<Shield>,
     #[serde(rename = "origin")]
     pub origins: Vec<OriginSite>,
     #[serde(default, rename = "rtt")]
@@ -74,6 +77,19 @@ pub struct Regional {
     pub lon: f64,
     /// The origin this tier's misses go to.
     pub origin: String,
+}
+
+/// An origin shield: one more shared cache that the regional tiers it lists send their misses
+/// to, so the origins see one request per key where they would see one per regional tier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shield {
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// The regional tiers that use this shield (each uses at most one).
+    pub regionals: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,15 +158,16 @@ macro_rules! located {
         }
     )*};
 }
-located!(Pop, Regional, OriginSite);
+located!(Pop, Regional, Shield, OriginSite);
 
 impl Topology {
-    /// Every located place: PoPs, then regional tiers, then origins.
+    /// Every located place: PoPs, then regional tiers, then shields, then origins.
     pub fn places(&self) -> impl Iterator<Item = &dyn Located> {
         self.pops
             .iter()
             .map(|p| p as &dyn Located)
             .chain(self.regionals.iter().map(|r| r as &dyn Located))
+            .chain(self.shields.iter().map(|s| s as &dyn Located))
             .chain(self.origins.iter().map(|o| o as &dyn Located))
     }
 
@@ -195,7 +212,7 @@ impl Topology {
                 "needs at least one [[pop]], one [[regional]] and one [[origin]]".into(),
             );
         }
-        if self.pops.len() + self.regionals.len() + self.origins.len() > MAX_NODES {
+        if self.places().count() > MAX_NODES {
             return invalid(format!("more than {MAX_NODES} places"));
         }
         if !(1.0..=5.0).contains(&self.fibre_factor) {
@@ -256,6 +273,7 @@ impl Topology {
                 ));
             }
         }
+        self.validate_shields(&mut names)?;
         for origin in &self.origins {
             if !names.insert(format!("origin:{}", origin.name)) {
                 return invalid(format!("origin {} is declared twice", origin.name));
@@ -283,6 +301,40 @@ impl Topology {
         Ok(())
     }
 
+    /// Each shield's name is new, and it lists declared regional tiers, each of which uses no
+    /// other shield.
+    fn validate_shields(&self, names: &mut HashSet<String>) -> Result<(), TopologyError> {
+        let invalid = |m: String| Err(TopologyError::Invalid(m));
+        let mut shielded: HashMap<&str, &str> = HashMap::new();
+        for shield in &self.shields {
+            if !names.insert(format!("shield:{}", shield.name)) {
+                return invalid(format!("shield {} is declared twice", shield.name));
+            }
+            if shield.regionals.is_empty() {
+                return invalid(format!(
+                    "shield {} lists no regional tiers (regionals = [\"...\"])",
+                    shield.name
+                ));
+            }
+            for regional in &shield.regionals {
+                if self.regional(regional).is_none() {
+                    return invalid(format!(
+                        "shield {} names regional tier {regional:?}, which is not declared",
+                        shield.name
+                    ));
+                }
+                if let Some(other) = shielded.insert(regional, &shield.name) {
+                    return invalid(format!(
+                        "regional tier {regional} is listed by shield {other} and by shield {}; \
+                         a regional tier uses at most one shield",
+                        shield.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn pop(&self, name: &str) -> Option<&Pop> {
         self.pops.iter().find(|p| p.name == name)
     }
@@ -293,6 +345,29 @@ impl Topology {
 
     pub fn origin(&self, name: &str) -> Option<&OriginSite> {
         self.origins.iter().find(|o| o.name == name)
+    }
+
+    /// The shield a regional tier sends its misses to, if any.
+    pub fn shield_of(&self, regional: &str) -> Option<&Shield> {
+        self.shields
+            .iter()
+            .find(|s| s.regionals.iter().any(|r| r == regional))
+    }
+
+    /// This topology with its shields replaced by one that every regional tier uses, at the
+    /// first `[[origin]]`'s place: a CDN puts a shield next to the origin it protects, and the
+    /// first origin is the one a file names as primary. `compare --variants shield` runs it.
+    pub fn with_one_shield(&self) -> Topology {
+        let origin = &self.origins[0];
+        let mut topology = self.clone();
+        topology.shields = vec![Shield {
+            name: origin.name.clone(),
+            city: origin.city.clone(),
+            lat: origin.lat,
+            lon: origin.lon,
+            regionals: self.regionals.iter().map(|r| r.name.clone()).collect(),
+        }];
+        topology
     }
 
     /// The PoP that serves clients of `country`, else the default PoP.
@@ -441,6 +516,110 @@ mod tests {
             error.contains("us-east faults") && error.contains("flap_period_ms"),
             "{error}"
         );
+    }
+
+    /// The default topology with `shield` appended before its origins.
+    fn with_shield(shield: &str) -> String {
+        DEFAULT_TOPOLOGY.replacen("[[origin]]", &format!("{shield}\n[[origin]]"), 1)
+    }
+
+    fn shield_error(shield: &str) -> String {
+        match Topology::parse(&with_shield(shield)) {
+            Err(TopologyError::Invalid(message)) => message,
+            other => panic!("{shield}: expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shields_are_optional_and_say_which_regional_tiers_use_them() {
+        assert!(Topology::default_embedded().shields.is_empty());
+        let t = Topology::parse(&with_shield(
+            "[[shield]]\nname = \"iad\"\ncity = \"Ashburn\"\nlat = 39.0\nlon = -77.5\n\
+             regionals = [\"eu-central\", \"us-east\"]",
+        ))
+        .unwrap();
+        assert_eq!(t.shields.len(), 1);
+        assert_eq!(t.shield_of("eu-central").unwrap().name, "iad");
+        assert_eq!(t.shield_of("us-east").unwrap().name, "iad");
+        assert!(t.shield_of("ap-southeast").is_none());
+        // Derived from geography like every place, and overridable by name.
+        let shield = &t.shields[0];
+        let frankfurt = t.regional("eu-central").unwrap();
+        let ms = t.rtt(frankfurt, shield).as_secs_f64() * 1000.0;
+        assert!((80.0..110.0).contains(&ms), "Frankfurt–Ashburn {ms}");
+        let mut overridden = t.clone();
+        overridden.rtt_overrides.push(RttOverride {
+            from: "iad".into(),
+            to: "eu-central".into(),
+            ms: 7.0,
+        });
+        assert_eq!(
+            overridden.rtt(frankfurt, &overridden.shields[0]),
+            Duration::from_millis(7)
+        );
+    }
+
+    #[test]
+    fn invalid_shields_say_what_is_wrong() {
+        let shield = |name: &str, regionals: &str| {
+            format!(
+                "[[shield]]\nname = \"{name}\"\ncity = \"X\"\nlat = 1.0\nlon = 2.0\n\
+                 regionals = [{regionals}]\n"
+            )
+        };
+        let error = shield_error(&shield("s", "\"nowhere\""));
+        assert!(
+            error.contains("shield s") && error.contains("\"nowhere\""),
+            "{error}"
+        );
+        let error = shield_error(&shield("s", ""));
+        assert!(error.contains("lists no regional tiers"), "{error}");
+        let error = shield_error(&format!(
+            "{}{}",
+            shield("a", "\"us-east\""),
+            shield("b", "\"eu-central\", \"us-east\"")
+        ));
+        assert!(
+            error.contains("us-east") && error.contains("at most one shield"),
+            "{error}"
+        );
+        let error = shield_error(&shield("a", "\"us-east\", \"us-east\""));
+        assert!(error.contains("at most one shield"), "{error}");
+        let error = shield_error(&format!(
+            "{}{}",
+            shield("a", "\"us-east\""),
+            shield("a", "\"eu-central\"")
+        ));
+        assert!(error.contains("shield a is declared twice"), "{error}");
+        let error = shield_error(&shield("no spaces", "\"us-east\""));
+        assert!(error.contains("letters, digits"), "{error}");
+        let error = shield_error(&shield("s", "\"us-east\"").replace("lat = 1.0", "lat = 91.0"));
+        assert!(error.contains("out of range"), "{error}");
+        let unknown = with_shield(&format!(
+            "{}origin = \"us-east\"\n",
+            shield("s", "\"us-east\"")
+        ));
+        assert!(matches!(
+            Topology::parse(&unknown),
+            Err(TopologyError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn the_example_shield_topology_is_the_default_with_one_shield_for_every_tier() {
+        let example = Topology::parse(include_str!("../../topologies/shield.toml")).unwrap();
+        let built = Topology::default_embedded().with_one_shield();
+        assert_eq!(example.shields.len(), 1);
+        let (a, b) = (&example.shields[0], &built.shields[0]);
+        assert_eq!((&a.name, a.lat, a.lon), (&b.name, b.lat, b.lon));
+        assert_eq!(a.regionals, b.regionals);
+        assert_eq!(
+            example.places().count(),
+            Topology::default_embedded().places().count() + 1
+        );
+        for regional in &built.regionals {
+            assert_eq!(built.shield_of(&regional.name).unwrap().name, "us-east");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ Metrics:
   origin_peak_rps      highest origin requests per second over the timeline
   hit_ratio            edge tier hit ratio (0..1 or %)
   regional_hit_ratio   regional tier hit ratio (0..1 or %)
+  shield_hit_ratio     origin shield hit ratio (0..1 or %; topologies with a [[shield]])
   errors               4xx/5xx responses to clients
   p50 p90 p95 p99 p999 latency percentile over all requests, with a unit: 250ms or 0.25s
   p99[REGION]          a percentile for one client region of the report, e.g. p95[eu-west]";
@@ -33,7 +34,7 @@ pub const MAX_ASSERTION_BYTES: usize = 256;
 pub const MAX_REGION_BYTES: usize = 64;
 
 const KNOWN_METRICS: &str = "offload, byte_offload, origin_requests, origin_peak_rps, hit_ratio, \
-     regional_hit_ratio, errors, p50, p90, p95, p99, p999, pNN[REGION]";
+     regional_hit_ratio, shield_hit_ratio, errors, p50, p90, p95, p99, p999, pNN[REGION]";
 
 /// A latency percentile the report carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub enum Metric {
     HitRatio,
     /// The "regional" tier row's hit ratio.
     RegionalHitRatio,
+    /// The "shield" tier row's hit ratio.
+    ShieldHitRatio,
     /// `outcomes.errors`.
     Errors,
     /// A latency percentile, ms, for `region` (a key of `Report::latency`; "all" when none given).
@@ -100,6 +103,7 @@ impl Metric {
             "origin_peak_rps" => Metric::OriginPeakRps,
             "hit_ratio" => Metric::HitRatio,
             "regional_hit_ratio" => Metric::RegionalHitRatio,
+            "shield_hit_ratio" => Metric::ShieldHitRatio,
             "errors" => Metric::Errors,
             _ => match name.split_once('[') {
                 None => Metric::Latency {
@@ -126,9 +130,11 @@ impl Metric {
     /// How the metric's values are written and shown.
     fn kind(&self) -> ValueKind {
         match self {
-            Metric::Offload | Metric::ByteOffload | Metric::HitRatio | Metric::RegionalHitRatio => {
-                ValueKind::Ratio
-            }
+            Metric::Offload
+            | Metric::ByteOffload
+            | Metric::HitRatio
+            | Metric::RegionalHitRatio
+            | Metric::ShieldHitRatio => ValueKind::Ratio,
             Metric::OriginRequests | Metric::Errors => ValueKind::Count,
             Metric::OriginPeakRps => ValueKind::Rate,
             Metric::Latency { .. } => ValueKind::Milliseconds,
@@ -152,6 +158,7 @@ impl Metric {
             Metric::OriginPeakRps => Ok(report.origin.peak_rps),
             Metric::HitRatio => tier_hit_ratio("edge"),
             Metric::RegionalHitRatio => tier_hit_ratio("regional"),
+            Metric::ShieldHitRatio => tier_hit_ratio("shield"),
             Metric::Errors => Ok(report.outcomes.errors as f64),
             Metric::Latency { percentile, region } => {
                 let key = region.as_deref().unwrap_or("all");
@@ -180,6 +187,7 @@ impl fmt::Display for Metric {
             Metric::OriginPeakRps => "origin_peak_rps",
             Metric::HitRatio => "hit_ratio",
             Metric::RegionalHitRatio => "regional_hit_ratio",
+            Metric::ShieldHitRatio => "shield_hit_ratio",
             Metric::Errors => "errors",
             Metric::Latency { percentile, region } => {
                 return match region {
@@ -490,6 +498,7 @@ pub(crate) mod tests {
                 duration_s: 10.0,
                 pops: 8,
                 regionals: 3,
+                shields: 0,
                 workload: "zipf(0.9) over 1000 objects, 1000 req/s".to_string(),
             },
             offload: Offload {
@@ -568,6 +577,7 @@ pub(crate) mod tests {
                 Op::Gt,
                 0.5,
             ),
+            ("shield_hit_ratio>=50%", Metric::ShieldHitRatio, Op::Ge, 0.5),
             ("errors==0", Metric::Errors, Op::Eq, 0.0),
             ("  errors  ==  0  ", Metric::Errors, Op::Eq, 0.0),
         ];
@@ -698,6 +708,9 @@ pub(crate) mod tests {
             "regional_hit_ratio >= 0: the report has no \"regional\" tier ✗"
         );
         assert!(check(&[], &report).is_empty());
+        // Without a [[shield]] the report has no shield tier to measure.
+        let outcome = &check(&[parse("shield_hit_ratio>=0")], &report)[0];
+        assert_eq!(outcome.unmeasured, Some(Unmeasured::NoTier("shield")));
     }
 
     fn metric_strategy() -> impl Strategy<Value = Metric> {
@@ -716,6 +729,7 @@ pub(crate) mod tests {
                 Metric::OriginPeakRps,
                 Metric::HitRatio,
                 Metric::RegionalHitRatio,
+                Metric::ShieldHitRatio,
                 Metric::Errors,
             ]),
             (

@@ -328,20 +328,22 @@ async fn serve(
     }
     let edge = cache.map_or("NONE", |status| status.as_str());
     *c.edge_status.entry(edge.to_string()).or_default() += 1;
-    // Which tier's cache the bytes came from: the edge's on an edge hit, the regional's when
-    // its Cache-Status member (origin-nearest first) says hit, else the origin.
+    // Which tier's cache the bytes came from: the edge's on an edge hit, else the upper tier
+    // (regional or shield) whose Cache-Status member, origin-nearest first, says hit, else
+    // the origin.
     let cache_status = header("cache-status").unwrap_or_default();
+    let origin_nearest = cache_status.split(',').next().unwrap_or("").trim_start();
     let tier = if matches!(
         cache,
         Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
     ) {
         "edge"
-    } else if cache_status
-        .split(',')
-        .next()
-        .is_some_and(|m| m.trim_start().starts_with("regional") && m.contains("; hit"))
-    {
+    } else if !origin_nearest.contains("; hit") {
+        "origin"
+    } else if origin_nearest.starts_with("regional-") {
         "regional"
+    } else if origin_nearest.starts_with("shield-") {
+        "shield"
     } else {
         "origin"
     };
@@ -403,7 +405,11 @@ fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
         .regionals
         .iter()
         .map(|(name, tier)| (format!("regional-{name}"), &tier.counters));
-    edges.chain(regionals).collect()
+    let shields = emulator
+        .shields
+        .iter()
+        .map(|(name, tier)| (format!("shield-{name}"), &tier.counters));
+    edges.chain(regionals).chain(shields).collect()
 }
 
 /// Each cache's peak stored bytes and entries, by its Cache-Status name.
@@ -416,7 +422,11 @@ fn store_peaks(emulator: &Emulator) -> BTreeMap<String, (u64, u64)> {
         .regionals
         .iter()
         .map(|(name, tier)| (format!("regional-{name}"), tier.store.peak()));
-    edges.chain(regionals).collect()
+    let shields = emulator
+        .shields
+        .iter()
+        .map(|(name, tier)| (format!("shield-{name}"), tier.store.peak()));
+    edges.chain(regionals).chain(shields).collect()
 }
 
 fn build_report(
@@ -477,6 +487,9 @@ fn build_report(
     let mut tiers = vec![figures("edge".into(), &of_kind("edge-"))];
     if setup.regional_caching {
         tiers.push(figures("regional".into(), &of_kind("regional-")));
+        if !emulator.shields.is_empty() {
+            tiers.push(figures("shield".into(), &of_kind("shield-")));
+        }
     }
     for (name, c) in &counters {
         if c.get("requests").copied().unwrap_or(0) > 0
@@ -515,7 +528,7 @@ fn build_report(
         revalidated: edge.revalidated,
         collapsed: tiers
             .iter()
-            .filter(|t| t.name == "edge" || t.name == "regional")
+            .filter(|t| matches!(t.name.as_str(), "edge" | "regional" | "shield"))
             .map(|t| t.collapsed)
             .sum(),
         not_modified_to_clients: collector.not_modified,
@@ -538,6 +551,7 @@ fn build_report(
             duration_s: round(duration_s),
             pops: emulator.pops.len(),
             regionals: emulator.regionals.len(),
+            shields: emulator.shields.len(),
             workload: setup.workload.clone(),
         },
         offload: Offload {
@@ -668,14 +682,73 @@ fn bounds(setup: &SimSetup, edge_hit_ratio: f64, tiers: &[TierFigures]) -> Vec<B
         // An upper tier sees the PoPs' miss streams and approaches the single-cache bound of
         // the aggregate traffic: the hierarchy's offload cannot beat it.
         let aggregate = super::theory::ttl_hit_ratio(&rates, ttl);
-        let overall = 1.0 - (1.0 - edge_hit_ratio) * (1.0 - regional.hit_ratio);
+        let mut overall = 1.0 - (1.0 - edge_hit_ratio) * (1.0 - regional.hit_ratio);
+        let topology = &setup.topology;
+        let all_shielded = topology
+            .regionals
+            .iter()
+            .all(|r| topology.shield_of(&r.name).is_some());
+        if let (true, Some(shield)) = (all_shielded, tiers.iter().find(|t| t.name == "shield")) {
+            overall = 1.0 - (1.0 - overall) * (1.0 - shield.hit_ratio);
+        }
         out.push(figure(
             "offload by requests (tiers) vs single-cache TTL bound",
             overall,
             aggregate,
         ));
+        out.extend(
+            shield_bounds(setup, &rates, &pop_share, tiers, ttl)
+                .map(|(name, measured, bound)| figure(&name, measured, bound)),
+        );
     }
     out
+}
+
+/// Per shield: the offload of the traffic behind it (1 − its upstream requests / its PoPs'
+/// client requests) beside the TTL bound of that traffic. A shield sees the union of its
+/// regional tiers' miss streams, so the hierarchy under it can do no better than one TTL cache
+/// fed the summed per-object rates of its PoPs (Jung et al., as for the regional tiers).
+fn shield_bounds<'a>(
+    setup: &'a SimSetup,
+    rates: &'a [f64],
+    pop_share: &'a BTreeMap<String, f64>,
+    tiers: &'a [TierFigures],
+    ttl: f64,
+) -> impl Iterator<Item = (String, f64, f64)> + 'a {
+    let topology = &setup.topology;
+    let row = |name: String| tiers.iter().find(|t| t.name == name);
+    topology.shields.iter().filter_map(move |shield| {
+        let pops: Vec<&str> = topology
+            .pops
+            .iter()
+            .filter(|p| shield.regionals.contains(&p.regional))
+            .map(|p| p.name.as_str())
+            .collect();
+        let per_pop_rates: Vec<Vec<f64>> = pops
+            .iter()
+            .filter_map(|pop| pop_share.get(*pop))
+            .map(|share| rates.iter().map(|r| r * share).collect())
+            .collect();
+        let clients: u64 = pops
+            .iter()
+            .filter_map(|pop| row(format!("edge-{pop}")))
+            .map(|t| t.requests)
+            .sum();
+        let upstream = row(format!("shield-{}", shield.name))?.upstream_requests;
+        if clients == 0 {
+            return None;
+        }
+        let measured = 1.0 - upstream as f64 / clients as f64;
+        let bound = super::theory::tiered_upper_bound(&per_pop_rates, ttl);
+        Some((
+            format!(
+                "offload by requests via shield-{} vs TTL bound of its traffic",
+                shield.name
+            ),
+            measured,
+            bound,
+        ))
+    })
 }
 
 /// The weight each object takes in an edge store (its body plus the store's per-entry

@@ -111,11 +111,17 @@ fn bytes(count: u64) -> String {
     }
 }
 
-/// "tiered: zipf(0.9) …, 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals".
+/// "tiered: zipf(0.9) …, 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals" (and
+/// ", 1 shield" when there are shields).
 fn scenario_line(report: &Report) -> String {
     let s = &report.scenario;
+    let shields = match s.shields {
+        0 => String::new(),
+        1 => ", 1 shield".to_string(),
+        n => format!(", {n} shields"),
+    };
     format!(
-        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals",
+        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals{shields}",
         s.name,
         s.workload,
         s.requests,
@@ -317,12 +323,14 @@ fn compare_grid(reports: &[Report]) -> Grid {
     let mut header = vec![String::new()];
     header.extend(reports.iter().map(|r| r.scenario.name.clone()));
     type Figure = fn(&Report) -> String;
-    let figures: [(&str, Figure); 12] = [
+    let figures: [(&str, Figure); 14] = [
         ("offload (requests)", |r| percent(r.offload.requests)),
         ("offload (bytes)", |r| percent(r.offload.bytes)),
         ("edge hit ratio", |r| tier_hit_ratio(r, "edge")),
         ("regional hit ratio", |r| tier_hit_ratio(r, "regional")),
+        ("shield hit ratio", |r| tier_hit_ratio(r, "shield")),
         ("origin requests", |r| r.origin.requests.to_string()),
+        ("origin bytes", |r| bytes(r.origin.bytes)),
         ("origin peak rps", |r| decimal(r.origin.peak_rps, 1)),
         ("p50 ms", |r| overall_ms(r, |l| l.p50_ms)),
         ("p95 ms", |r| overall_ms(r, |l| l.p95_ms)),
@@ -349,9 +357,9 @@ fn compare_grid(reports: &[Report]) -> Grid {
 }
 
 /// Key figures side by side, one column per report headed by its scenario name: offload by
-/// requests and bytes, edge and regional hit ratio, origin requests and peak rps, p50/p95/p99
-/// over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports and says so when
-/// more were given.
+/// requests and bytes, edge, regional and shield hit ratio, origin requests, bytes and peak
+/// rps, p50/p95/p99 over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports
+/// and says so when more were given.
 pub fn compare_table(reports: &[Report]) -> String {
     if reports.is_empty() {
         return "No reports to compare.\n".to_string();
@@ -678,6 +686,24 @@ mod tests {
         assert!(
             regional.contains("71.0%") && regional.contains(" - "),
             "{regional}"
+        );
+        let mut shielded = sample_report("shield");
+        shielded.scenario.shields = 1;
+        let mut shield = shielded.tiers[0].clone();
+        shield.name = "shield".into();
+        shield.hit_ratio = 0.679;
+        shielded.tiers.push(shield);
+        let text = compare_table(&[sample_report("tiered"), shielded.clone()]);
+        let row = text
+            .lines()
+            .find(|l| l.contains("shield hit ratio"))
+            .unwrap();
+        assert!(row.contains(" - ") && row.contains("67.9%"), "{row}");
+        assert!(text.contains("origin bytes"), "{text}");
+        assert!(
+            table(&shielded).contains("8 PoPs, 3 regionals, 1 shield\n"),
+            "{}",
+            table(&shielded)
         );
         assert_eq!(compare_table(&[]), "No reports to compare.\n");
         let many: Vec<Report> = (0..10).map(|i| sample_report(&format!("r{i}"))).collect();

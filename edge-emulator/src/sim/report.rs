@@ -52,8 +52,15 @@ pub struct ScenarioSummary {
     pub duration_s: f64,
     pub pops: usize,
     pub regionals: usize,
+    /// Origin shields (omitted when none, so reports without one read as before).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shields: usize,
     /// One-line description of the workload, e.g. "zipf(0.9) over 10000 objects, 2000 req/s".
     pub workload: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,7 +154,8 @@ pub struct BytesFigures {
     pub from_origin: u64,
     /// Identity bytes minus the bytes sent, over responses the edge compressed.
     pub saved_by_compression: u64,
-    /// Bytes served from each tier's cache (hits), by tier kind: "edge", "regional", "origin".
+    /// Bytes served from each tier's cache (hits), by tier kind: "edge", "regional", "shield"
+    /// (when configured), "origin".
     pub served_by_tier: BTreeMap<String, u64>,
 }
 

@@ -216,3 +216,51 @@ fn purges_after_writes_are_counted_with_the_origin_load_they_cause() {
     let table = super::render::table(&purge);
     assert!(table.contains("Purges"), "{table}");
 }
+
+#[test]
+fn a_shield_in_front_of_three_regional_tiers_is_its_own_tier_and_cuts_origin_requests() {
+    let mut spec = spec(0.8, 10, 24_000);
+    // fra, iad and sin: one PoP under each of the three regional tiers.
+    spec.countries = BTreeMap::from([("DE".into(), 1.0), ("US".into(), 1.0), ("SG".into(), 1.0)]);
+    let mut tiered = setup(&spec, 9);
+    tiered.regional_caching = true;
+    let mut shielded = tiered.clone();
+    shielded.topology = shielded.topology.with_one_shield();
+    let (tiered, shielded) = (run(&tiered), run(&shielded));
+    assert!(tiered.tiers.iter().all(|t| !t.name.starts_with("shield")));
+    assert_eq!(shielded.scenario.shields, 1);
+    let shield = tier(&shielded, "shield");
+    let member = tier(&shielded, "shield-us-east");
+    println!("{shield:?}");
+    assert_eq!(shield.requests, member.requests);
+    // Every regional miss goes to the shield (give or take the requests in flight when the
+    // warm-up ended: a tier counts a fetch when it starts it, a request when it answers it).
+    let regional_upstream = tier(&shielded, "regional").upstream_requests;
+    assert!(
+        shield.requests.abs_diff(regional_upstream) <= regional_upstream / 100,
+        "{} vs {regional_upstream}",
+        shield.requests
+    );
+    assert!(shield.hit_ratio > 0.2, "{shield:?}");
+    assert!(shield.peak_entries > 0 && shield.peak_stored_bytes > 0);
+    assert!(shielded.bytes.served_by_tier.get("shield").copied() > Some(0));
+    let (with, without) = (shielded.origin.requests, tiered.origin.requests);
+    println!("origin requests: {with} with the shield, {without} without");
+    assert!(with <= without, "{with} > {without}");
+    assert!(with < without * 3 / 4, "{with} vs {without}");
+    assert!(shielded.origin.bytes <= tiered.origin.bytes);
+    // The shield's traffic is all of it: its bound is the single-cache TTL bound of the
+    // summed rates, which the hierarchy approaches (the model's fetches are instant; requests
+    // that coalesce behind a real fetch's round trips can take it a point above).
+    let bound = shielded
+        .bounds
+        .iter()
+        .find(|b| b.name.contains("shield-us-east"))
+        .expect("a bound for the shield");
+    println!("{bound:?}");
+    assert!(
+        (theory::ttl_hit_ratio(&spec.object_rates(), 10.0) - bound.bound).abs() < 1e-4,
+        "{bound:?}"
+    );
+    assert!((bound.measured - bound.bound).abs() <= 0.02, "{bound:?}");
+}
