@@ -137,7 +137,9 @@ struct CompareArgs {
     #[command(flatten)]
     common: SimCommon,
     /// Configurations to compare, each a change to the scenario: tiered, edge-only,
-    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing. Comma-separated.
+    /// swr=SECS, ttl=SECS, capacity-mib=MIB, no-routing, jitter=FRACTION (TTL jitter on every
+    /// path; jitter=0 off), negative=SECS (negative caching of 404/410 on every path;
+    /// negative=0 off). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
     variants: Vec<String>,
     #[arg(long)]
@@ -274,9 +276,26 @@ struct WorkerConfigArgs {
     /// No geo routing: each PoP's misses go to its regional tier's own origin.
     #[arg(long)]
     no_routing: bool,
+    /// TOML cache policy: per route, TTL jitter (`ttl_jitter`) and negative caching
+    /// (`negative_ttl_secs`, `negative_5xx`), applied at the edge and the regional tiers. The
+    /// embedded default (edge-emulator/default-cache-policy.toml) has no routes: neither.
+    /// For simulate and compare it replaces a scenario's `[cache_policy]`.
+    #[arg(long)]
+    cache_policy: Option<PathBuf>,
 }
 
 impl WorkerConfigArgs {
+    /// The `--cache-policy` file's text, when one is given.
+    fn cache_policy(&self) -> anyhow::Result<Option<String>> {
+        self.cache_policy
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the cache policy {}", path.display()))
+            })
+            .transpose()
+    }
+
     /// (auth TOML, routing TOML): the files given, none when switched off, else the defaults.
     fn load(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
         self.load_with(
@@ -332,10 +351,14 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => worker.load()?,
             };
+            let cache_policy_toml = worker
+                .cache_policy()?
+                .unwrap_or_else(|| edge_emulator::DEFAULT_CACHE_POLICY.to_string());
             let mut options = EmulatorOptions {
                 time_scale,
                 auth_toml,
                 routing_toml,
+                cache_policy_toml: Some(cache_policy_toml),
                 ..EmulatorOptions::new(topology)
             };
             limits.apply(&mut options);
@@ -486,6 +509,9 @@ impl SimCommon {
         let topology = load(self.topology.as_ref())?;
         let (auth, routing) = self.worker.load()?;
         let mut setup = scenario.setup(topology, auth, routing);
+        if let Some(policy) = self.worker.cache_policy()? {
+            setup.cache_policy_toml = Some(policy);
+        }
         setup.add_compute = self.add_compute;
         setup.isolates = self.isolation.policy(scenario.isolation);
         Ok((scenario, setup))
@@ -632,9 +658,22 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
         Some(("capacity-mib", v)) => {
             setup.edge_capacity_bytes = Some((number(v)? * 1024.0 * 1024.0) as u64)
         }
+        // A cache policy of one route for every path with this one feature (0: off).
+        Some(("jitter", v)) => {
+            setup.cache_policy_toml = Some(format!(
+                "[[routes]]\npath = \"*\"\nttl_jitter = {}\n",
+                number(v)?
+            ))
+        }
+        Some(("negative", v)) => {
+            let secs = number(v.strip_suffix('s').unwrap_or(v))? as u64;
+            setup.cache_policy_toml = Some(format!(
+                "[[routes]]\npath = \"*\"\nnegative_ttl_secs = {secs}\n"
+            ))
+        }
         _ => anyhow::bail!(
-            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS \
-             or capacity-mib=MIB"
+            "unknown variant {name:?}; use tiered, edge-only, no-routing, swr=SECS, ttl=SECS, \
+             capacity-mib=MIB, jitter=FRACTION or negative=SECS"
         ),
     }
     spec.validate()?;

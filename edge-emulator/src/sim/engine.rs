@@ -36,6 +36,8 @@ pub struct SimSetup {
     pub topology: Topology,
     pub auth_toml: Option<String>,
     pub routing_toml: Option<String>,
+    /// The cache policy (TOML): TTL jitter, negative caching; `None`: neither.
+    pub cache_policy_toml: Option<String>,
     pub edge_capacity_bytes: Option<u64>,
     pub regional_caching: bool,
     /// Add the worker's real compute time to each latency (off: reports stay deterministic).
@@ -129,6 +131,7 @@ async fn run(
         time_scale: 1.0,
         auth_toml: setup.auth_toml.clone(),
         routing_toml: setup.routing_toml.clone(),
+        cache_policy_toml: setup.cache_policy_toml.clone(),
         virtual_start: Some(start_time),
         edge_capacity_bytes: setup.edge_capacity_bytes,
         regional_caching: setup.regional_caching,

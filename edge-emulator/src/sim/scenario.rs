@@ -38,6 +38,10 @@ pub struct Scenario {
     /// instance per request). Changes the run's cost, never its report.
     #[serde(default)]
     pub isolation: Isolation,
+    /// The cache policy for this scenario (`[[cache_policy.routes]]`, the keys of
+    /// default-cache-policy.toml); `--cache-policy` replaces it. Absent: none.
+    #[serde(default)]
+    pub cache_policy: Option<toml::Table>,
     pub workload: WorkloadSpec,
 }
 
@@ -107,6 +111,10 @@ impl Scenario {
             topology,
             auth_toml,
             routing_toml,
+            cache_policy_toml: self
+                .cache_policy
+                .as_ref()
+                .map(|table| toml::to_string(table).unwrap_or_default()),
             edge_capacity_bytes: self
                 .edge_capacity_mib
                 .map(|mib| (mib * 1024.0 * 1024.0) as u64),

@@ -38,6 +38,7 @@ fn setup(spec: &WorkloadSpec, seed: u64) -> SimSetup {
         topology: Topology::default_embedded(),
         auth_toml: None,
         routing_toml: None,
+        cache_policy_toml: None,
         edge_capacity_bytes: None,
         regional_caching: false,
         add_compute: false,
