@@ -448,6 +448,7 @@ fn build_report(
             stale_if_error: sum("stale"),
             revalidated: sum("revalidated"),
             collapsed: sum("collapsed"),
+            negative_hits: sum("negative_hits"),
             upstream_requests: sum("upstream_requests"),
             hit_ratio: if requests == 0 {
                 0.0
@@ -490,7 +491,15 @@ fn build_report(
     let reads = collector.reads;
     let origin_requests = end.origin_requests - baseline.origin_requests;
     let from_origin = end.origin_bytes - baseline.origin_bytes;
-    let peak = origin_timeline.iter().copied().max().unwrap_or(0);
+    // The busiest second after warm-up: the cold start's fill is not what a steady state
+    // asks of the origin (and would hide the expiry peaks TTL jitter is for).
+    let measured_from = (setup.warmup_s / setup.bucket_s).ceil() as usize;
+    let peak = origin_timeline
+        .iter()
+        .skip(measured_from)
+        .copied()
+        .max()
+        .unwrap_or(0);
     let ratio = |part: u64, whole: u64| {
         if whole == 0 {
             0.0
@@ -509,6 +518,7 @@ fn build_report(
             .filter(|t| t.name == "edge" || t.name == "regional")
             .map(|t| t.collapsed)
             .sum(),
+        negative_hits: edge.negative_hits,
         not_modified_to_clients: collector.not_modified,
         errors: collector.errors,
     };

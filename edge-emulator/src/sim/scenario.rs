@@ -145,6 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_scenarios_are_valid() {
+        for text in [
+            include_str!("../../scenarios/synchronized-expiry.toml"),
+            include_str!("../../scenarios/missing-ids.toml"),
+        ] {
+            let scenario = Scenario::parse(text).unwrap();
+            assert!(scenario.workload.burst.is_some() || scenario.workload.missing_share > 0.0);
+        }
+        let with_policy = format!(
+            "{DEFAULT_SCENARIO}\n[[cache_policy.routes]]\npath = \"*\"\nttl_jitter = 0.1\n"
+        );
+        let setup = Scenario::parse(&with_policy).unwrap().setup(
+            crate::topology::Topology::default_embedded(),
+            None,
+            None,
+        );
+        let policy = setup.cache_policy_toml.unwrap();
+        assert!(policy.contains("ttl_jitter = 0.1"), "{policy}");
+    }
+
+    #[test]
     fn invalid_scenarios_say_what_is_wrong() {
         let broken = DEFAULT_SCENARIO.replace("zipf_alpha = 1.0", "zipf_alpha = 9");
         let error = Scenario::parse(&broken).unwrap_err().to_string();

@@ -28,6 +28,9 @@ fn spec(alpha: f64, ttl_s: u64, requests: u64) -> WorkloadSpec {
         write_rate: 0.0,
         diurnal: None,
         flash: None,
+        missing_share: 0.0,
+        missing_ids: 1000,
+        burst: None,
     }
 }
 
