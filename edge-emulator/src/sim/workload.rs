@@ -151,7 +151,7 @@ impl WorkloadSpec {
             return bad(format!("missing_ids must be within 1..={MAX_OBJECTS}"));
         }
         if let Some(b) = self.burst {
-            if b.objects == 0 || b.objects > self.objects || !(b.start_s >= 0.0) {
+            if b.objects == 0 || b.objects > self.objects || b.start_s.is_nan() || b.start_s < 0.0 {
                 return bad("burst: objects within 1..=objects and start_s ≥ 0".into());
             }
         }
