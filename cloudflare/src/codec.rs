@@ -10,6 +10,8 @@
 //! Layout (all integers big-endian): magic `EWC1`, a tag byte, then per tag
 //! - `R` response: status u16, response time (ms since the epoch) u64, headers, Vary request
 //!   headers, body;
+//! - `S` response with a lifetime the cache chose (cache policy: jitter, negative caching):
+//!   as `R` with, after the response time, the lifetime in seconds u64 and a negative byte;
 //! - `V` Vary rule: count u32, then that many strings;
 //! - `T` verified token: a presence byte and the `typ` string, then the claims string;
 //!
@@ -18,6 +20,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use edge_worker::entry::LocalLifetime;
 use edge_worker::vary::{VaryRule, MAX_VARY_FIELDS};
 use edge_worker::{CacheEntry, StoredResponse, VerifiedToken};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -54,7 +57,11 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     match entry {
         CacheEntry::Response(stored) => {
-            out.push(b'R');
+            out.push(if stored.lifetime.is_some() {
+                b'S'
+            } else {
+                b'R'
+            });
             out.extend_from_slice(&stored.status.as_u16().to_be_bytes());
             let millis = stored
                 .response_time
@@ -62,6 +69,10 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
                 .unwrap_or(0);
             out.extend_from_slice(&millis.to_be_bytes());
+            if let Some(lifetime) = stored.lifetime {
+                out.extend_from_slice(&lifetime.secs.to_be_bytes());
+                out.push(u8::from(lifetime.negative));
+            }
             put_headers(&mut out, &stored.headers);
             put_headers(&mut out, &stored.vary_request_headers);
             put_bytes(&mut out, &stored.body);
@@ -96,12 +107,19 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
         return Err(DecodeError::Magic);
     }
     let entry = match r.u8()? {
-        b'R' => {
+        tag @ (b'R' | b'S') => {
             let code = r.u16()?;
             let status = StatusCode::from_u16(code).map_err(|_| DecodeError::Status(code))?;
             let response_time = SystemTime::UNIX_EPOCH
                 .checked_add(Duration::from_millis(r.u64()?))
                 .ok_or(DecodeError::Truncated)?;
+            let lifetime = match tag {
+                b'S' => Some(LocalLifetime {
+                    secs: r.u64()?,
+                    negative: r.u8()? != 0,
+                }),
+                _ => None,
+            };
             let headers = r.headers()?;
             let vary_request_headers = r.headers()?;
             let body = r.bytes()?.to_vec();
@@ -111,6 +129,7 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
                 body,
                 vary_request_headers,
                 response_time,
+                lifetime,
             })
         }
         b'V' => {
@@ -251,12 +270,26 @@ mod tests {
             body: b"{\"id\":1}\x00\xff".to_vec(),
             vary_request_headers: vary,
             response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_123),
+            lifetime: None,
         })
+    }
+
+    /// A response kept under a lifetime the cache chose.
+    fn negative() -> CacheEntry {
+        let CacheEntry::Response(mut stored) = response() else {
+            unreachable!()
+        };
+        stored.lifetime = Some(LocalLifetime {
+            secs: 10,
+            negative: true,
+        });
+        CacheEntry::Response(stored)
     }
 
     fn samples() -> Vec<CacheEntry> {
         vec![
             response(),
+            negative(),
             CacheEntry::VaryRule(VaryRule::from_strings(vec![
                 "accept-encoding".into(),
                 "x-a".into(),

@@ -22,6 +22,9 @@ pub mod binding {
     /// `[vars.ROUTING]`: the core's `RoutingConfig` (the emulator's `default-routing.toml`, as
     /// a table): regional origins, country rules, residency pins, breaker, hedging, redirect.
     pub const ROUTING: &str = "ROUTING";
+    /// `[vars.CACHE_POLICY]`: the core's `CachePolicyConfig` (the emulator's
+    /// `default-cache-policy.toml`, as a table): TTL jitter and negative caching per route.
+    pub const CACHE_POLICY: &str = "CACHE_POLICY";
     /// `"true"` adds `X-Edge-Country`/`X-Edge-Continent` to responses (tests, debugging).
     pub const DEBUG_GEO_HEADERS: &str = "DEBUG_GEO_HEADERS";
     /// Secret: enables `POST /__edge/purge` for callers presenting it as a Bearer token.
@@ -47,6 +50,8 @@ pub struct RawSettings {
     pub auth_json: Option<String>,
     /// `ROUTING` as JSON text.
     pub routing_json: Option<String>,
+    /// `CACHE_POLICY` as JSON text.
+    pub cache_policy_json: Option<String>,
     pub hs256_secret: Option<String>,
     pub hs256_secret_base64: Option<String>,
     pub origin: Option<String>,
@@ -63,6 +68,7 @@ impl RawSettings {
             hmac_secret: self.hs256_secret.as_deref(),
             hmac_secret_base64: self.hs256_secret_base64.as_deref(),
             routing: self.routing_json.as_deref(),
+            cache_policy: self.cache_policy_json.as_deref(),
         })?;
         let origin = match self.origin.as_deref().map(str::trim) {
             Some("") | None => None,
@@ -114,5 +120,23 @@ mod tests {
             ..RawSettings::default()
         };
         assert!(matches!(raw.check(), Err(ConfigError::KeySource { .. })));
+        let raw = RawSettings {
+            cache_policy_json: Some(r#"{"routes": [{"path": "*", "ttl_jitter": 2}]}"#.into()),
+            ..RawSettings::default()
+        };
+        assert!(matches!(raw.check(), Err(ConfigError::CachePolicy(_))));
+    }
+
+    #[test]
+    fn the_cache_policy_binding_reaches_the_edge_tier() {
+        let settings = RawSettings {
+            cache_policy_json: Some(
+                r#"{"routes": [{"path": "/api/*", "negative_ttl_secs": 10}]}"#.into(),
+            ),
+            ..RawSettings::default()
+        }
+        .check()
+        .unwrap();
+        assert!(settings.worker.worker("fra").tier.rules.is_some());
     }
 }

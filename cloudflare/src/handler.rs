@@ -111,6 +111,7 @@ fn read_settings(env: &Env) -> RawSettings {
     RawSettings {
         auth_json: json_binding(env, binding::AUTH),
         routing_json: json_binding(env, binding::ROUTING),
+        cache_policy_json: json_binding(env, binding::CACHE_POLICY),
         hs256_secret: env
             .secret(binding::JWT_HS256_SECRET)
             .ok()

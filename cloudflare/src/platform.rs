@@ -51,6 +51,13 @@ impl Platform for CfPlatform {
         SystemTime::UNIX_EPOCH + Duration::from_millis(Date::now().as_millis())
     }
 
+    /// `Math.random()` twice (32 bits from each): jitter needs spread, not secrecy, and this
+    /// costs no crypto import.
+    fn random(&self) -> u64 {
+        let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64 & 0xffff_ffff;
+        (half() << 32) | half()
+    }
+
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
         let mut response = match self.cache.get(self.slot_url(key), false).await {
             Ok(Some(response)) => response,

@@ -301,6 +301,9 @@ impl edge_worker::Platform for NativePlatform {
     fn now(&self) -> std::time::SystemTime {
         self.now.get().expect("set before use")
     }
+    fn random(&self) -> u64 {
+        unreachable!("hits only, and no cache policy: nothing draws")
+    }
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
         self.cache.get(key, self.now())
     }
@@ -339,6 +342,7 @@ fn pop_with_auth(pop: &PopNode, auth_config: Option<String>) -> Arc<PopNode> {
         ),
         refreshing: Default::default(),
         auth_config: auth_config.map(Into::into),
+        cache_policy: pop.cache_policy.clone(),
         routing: pop.routing.clone(),
         location: pop.location,
     })
@@ -355,6 +359,7 @@ fn wit_entry(stored: &StoredResponse) -> types::CacheEntry {
         body: stored.body.clone(),
         vary_request_headers: Vec::new(),
         response_time_ms: edge_emulator::cdn::clock::unix_ms(stored.response_time),
+        lifetime: None,
     })
 }
 

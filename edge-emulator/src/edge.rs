@@ -40,6 +40,7 @@ pub async fn serve_at_pop(
     };
     let cache = outcome.cache.map(wasm::cache_status_from_wit);
     pop.counters.record(cache, outcome.collapsed);
+    pop.counters.record_negative(cache, outcome.negative);
     if let Some(route) = &outcome.route {
         count_failover(emulator, cache, route);
     }

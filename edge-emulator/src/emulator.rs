@@ -32,6 +32,9 @@ pub struct EmulatorOptions {
     /// The worker's routing configuration (TOML text); `None`: each PoP's misses go to its
     /// regional tier's origin.
     pub routing_toml: Option<String>,
+    /// The cache policy (TOML text: TTL jitter, negative caching per route), applied by the
+    /// edge and the regional tiers; `None`: neither.
+    pub cache_policy_toml: Option<String>,
     /// Virtual time from this start (the simulator, inside a paused tokio runtime), with
     /// origins called in-process; `None`: wall time and origins over loopback HTTP.
     pub virtual_start: Option<SystemTime>,
@@ -63,6 +66,7 @@ impl EmulatorOptions {
             time_scale: 1.0,
             auth_toml: None,
             routing_toml: None,
+            cache_policy_toml: None,
             virtual_start: None,
             edge_capacity_bytes: None,
             regional_caching: true,
@@ -81,6 +85,10 @@ impl EmulatorOptions {
 /// holds background refreshes.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1536;
 
+/// The default cache policy: no routes, so no TTL jitter and no negative caching (as on
+/// Cloudflare without a `CACHE_POLICY` var). Its comments show the keys.
+pub const DEFAULT_CACHE_POLICY: &str = include_str!("../default-cache-policy.toml");
+
 /// The default routing: nearest of the three regions, EU/EEA pinned to eu-west.
 pub const DEFAULT_ROUTING: &str = include_str!("../default-routing.toml");
 
@@ -96,15 +104,18 @@ fn toml_to_json(toml_text: &str) -> anyhow::Result<serde_json::Value> {
 pub struct CheckedConfig {
     pub auth_json: Option<Arc<str>>,
     pub routing_json: Option<Arc<str>>,
+    pub cache_policy_json: Option<Arc<str>>,
     pub worker: WorkerConfig,
 }
 
-/// Checks the auth and routing TOML documents with the core (keys parsed, router built), plus
-/// what only the emulator knows: every routed origin is an `[[origin]]` of the topology, with
-/// its own URL host (the regional tiers tell origins apart by host).
+/// Checks the auth, routing and cache policy TOML documents with the core (keys parsed, router
+/// built, limits checked), plus what only the emulator knows: every routed origin is an
+/// `[[origin]]` of the topology, with its own URL host (the regional tiers tell origins apart
+/// by host).
 pub fn check_config(
     auth_toml: Option<&str>,
     routing_toml: Option<&str>,
+    cache_policy_toml: Option<&str>,
     topology: &Topology,
 ) -> anyhow::Result<CheckedConfig> {
     let auth_json = auth_toml
@@ -119,9 +130,17 @@ pub fn check_config(
         })
         .transpose()?
         .map(|json| Arc::<str>::from(json.to_string()));
+    let cache_policy_json = cache_policy_toml
+        .map(|text| {
+            toml_to_json(text)
+                .map_err(|e| anyhow::anyhow!("invalid cache_policy configuration: {e:#}"))
+        })
+        .transpose()?
+        .map(|json| Arc::<str>::from(json.to_string()));
     let worker = WorkerConfig::check(ConfigDocuments {
         auth: auth_json.as_deref(),
         routing: routing_json.as_deref(),
+        cache_policy: cache_policy_json.as_deref(),
         ..ConfigDocuments::default()
     })
     .map_err(|e| anyhow::anyhow!("invalid {} configuration: {e}", e.document()))?;
@@ -153,6 +172,7 @@ pub fn check_config(
     Ok(CheckedConfig {
         auth_json,
         routing_json,
+        cache_policy_json,
         worker,
     })
 }
@@ -192,6 +212,7 @@ impl Emulator {
         let config = check_config(
             options.auth_toml.as_deref(),
             options.routing_toml.as_deref(),
+            options.cache_policy_toml.as_deref(),
             &topology,
         )?;
         // Without an auth configuration the edge is transparent to Authorization.
@@ -222,6 +243,13 @@ impl Emulator {
             time_scale: options.time_scale,
             jitter: options.jitter,
             rng: std::sync::Mutex::new(fastrand::Rng::with_seed(options.seed)),
+            // The simulator's runs repeat from their seed (a stream of its own, so TTL jitter
+            // does not shift the RTT draws); `serve` draws from a generator fastrand seeds
+            // from std's per-process random hash keys (the OS's randomness).
+            draws: std::sync::Mutex::new(match options.virtual_start {
+                Some(_) => fastrand::Rng::with_seed(options.seed ^ 0x6a09_e667_f3bc_c908),
+                None => fastrand::Rng::new(),
+            }),
         });
         // Idle isolates hold pool slots: keep them within what admission leaves free, so a
         // full house of requests always finds a slot.
@@ -279,6 +307,12 @@ impl Emulator {
         };
         let configure = |tier: &mut RegionalTier| {
             tier.strip_authorization = strip_authorization;
+            // The regional tier runs the same CacheTier: negative caching spares the origin
+            // the whole region's misses, and jitter here is what spreads the origin's load
+            // (an edge copy cannot outlive the regional copy it came from).
+            if let Some(rules) = config.worker.cache_rules() {
+                tier.tier = tier.tier.clone().with_rules(rules.clone());
+            }
             tier.caching = options.regional_caching;
             tier.coalescer = coalesce::Coalescer::new(options.coalesce_wait);
         };
@@ -324,6 +358,7 @@ impl Emulator {
                 coalescer: coalesce::Coalescer::new(options.coalesce_wait),
                 refreshing: Default::default(),
                 auth_config: config.auth_json.clone(),
+                cache_policy: config.cache_policy_json.clone(),
                 routing: router
                     .as_ref()
                     .zip(config.routing_json.as_ref())

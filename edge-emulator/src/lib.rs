@@ -18,6 +18,6 @@ pub mod wasm;
 
 pub use cdn::topology;
 pub use emulator::{
-    check_config, CheckedConfig, Emulator, EmulatorOptions, DEFAULT_AUTH, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_ROUTING,
+    check_config, CheckedConfig, Emulator, EmulatorOptions, DEFAULT_AUTH, DEFAULT_CACHE_POLICY,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_ROUTING,
 };

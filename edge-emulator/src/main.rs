@@ -143,8 +143,10 @@ struct CompareArgs {
     common: SimCommon,
     /// Configurations to compare, each a change to the scenario: tiered, shield (one origin
     /// shield at the first [[origin]], used by every regional tier), edge-only, swr=SECS,
-    /// ttl=SECS, capacity-mib=MIB, no-routing; version, purge, soft-purge (how the workload's
-    /// writes reach the caches: a new URL, a purge, a soft purge). Comma-separated.
+    /// ttl=SECS, capacity-mib=MIB, no-routing, jitter=FRACTION (TTL jitter on every path;
+    /// jitter=0 off), negative=SECS (negative caching of 404/410 on every path; negative=0
+    /// off); version, purge, soft-purge (how the workload's writes reach the caches: a new
+    /// URL, a purge, a soft purge). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
     variants: Vec<String>,
     #[arg(long)]
@@ -281,9 +283,26 @@ struct WorkerConfigArgs {
     /// No geo routing: each PoP's misses go to its regional tier's own origin.
     #[arg(long)]
     no_routing: bool,
+    /// TOML cache policy: per route, TTL jitter (`ttl_jitter`) and negative caching
+    /// (`negative_ttl_secs`, `negative_5xx`), applied at the edge and the regional tiers. The
+    /// embedded default (edge-emulator/default-cache-policy.toml) has no routes: neither.
+    /// For simulate and compare it replaces a scenario's `[cache_policy]`.
+    #[arg(long)]
+    cache_policy: Option<PathBuf>,
 }
 
 impl WorkerConfigArgs {
+    /// The `--cache-policy` file's text, when one is given.
+    fn cache_policy(&self) -> anyhow::Result<Option<String>> {
+        self.cache_policy
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the cache policy {}", path.display()))
+            })
+            .transpose()
+    }
+
     /// (auth TOML, routing TOML): the files given, none when switched off, else the defaults.
     fn load(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
         self.load_with(
@@ -346,10 +365,14 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => worker.load()?,
             };
+            let cache_policy_toml = worker
+                .cache_policy()?
+                .unwrap_or_else(|| edge_emulator::DEFAULT_CACHE_POLICY.to_string());
             let mut options = EmulatorOptions {
                 time_scale,
                 auth_toml,
                 routing_toml,
+                cache_policy_toml: Some(cache_policy_toml),
                 ..EmulatorOptions::new(topology)
             };
             limits.apply(&mut options);
@@ -534,6 +557,9 @@ impl SimCommon {
         let topology = load(self.topology.as_ref())?;
         let (auth, routing) = self.worker.load()?;
         let mut setup = scenario.setup(topology, auth, routing);
+        if let Some(policy) = self.worker.cache_policy()? {
+            setup.cache_policy_toml = Some(policy);
+        }
         setup.add_compute = self.add_compute;
         setup.isolates = self.isolation.policy(scenario.isolation);
         Ok((scenario, setup))
@@ -688,9 +714,23 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
         None if name == "version" => spec.write_invalidation = WriteInvalidation::Version,
         None if name == "purge" => spec.write_invalidation = WriteInvalidation::Purge,
         None if name == "soft-purge" => spec.write_invalidation = WriteInvalidation::SoftPurge,
+        // A cache policy of one route for every path with this one feature (0: off).
+        Some(("jitter", v)) => {
+            setup.cache_policy_toml = Some(format!(
+                "[[routes]]\npath = \"*\"\nttl_jitter = {}\n",
+                number(v)?
+            ))
+        }
+        Some(("negative", v)) => {
+            let secs = number(v.strip_suffix('s').unwrap_or(v))? as u64;
+            setup.cache_policy_toml = Some(format!(
+                "[[routes]]\npath = \"*\"\nnegative_ttl_secs = {secs}\n"
+            ))
+        }
         _ => anyhow::bail!(
             "unknown variant {name:?}; use tiered, shield, edge-only, no-routing, swr=SECS, \
-             ttl=SECS, capacity-mib=MIB, or version, purge, soft-purge (how writes invalidate)"
+             ttl=SECS, capacity-mib=MIB, jitter=FRACTION, negative=SECS, or version, purge, \
+             soft-purge (how writes invalidate)"
         ),
     }
     spec.validate()?;

@@ -27,6 +27,9 @@ impl Platform for Bench {
     fn now(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
     }
+    fn random(&self) -> u64 {
+        unreachable!("the gate draws nothing; only a cache policy's jitter does")
+    }
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
         self.cache.borrow().get(key).cloned()
     }

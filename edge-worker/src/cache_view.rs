@@ -74,6 +74,39 @@ pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
     view
 }
 
+/// `view` with its freshness lifetime set to `secs` (a lifetime the cache chose: jitter,
+/// negative caching). `Expires` goes, and the lifetime directive is rewritten in place:
+/// `s-maxage` stays `s-maxage` (so a shared cache's other rules for it still hold), anything
+/// else becomes `max-age`. Counted from the response's generation, like the directives.
+pub fn with_lifetime(view: &HeaderMap, secs: u64) -> HeaderMap {
+    let mut out = view.clone();
+    out.remove(header::EXPIRES);
+    let directives = CacheControl::from_headers(view);
+    let name = if directives.has("s-maxage") {
+        "s-maxage"
+    } else {
+        "max-age"
+    };
+    let mut kept: Vec<String> = Vec::new();
+    for value in view.get_all(header::CACHE_CONTROL) {
+        let Ok(text) = value.to_str() else { continue };
+        for member in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            let directive = member.split('=').next().unwrap_or("").trim();
+            if !directive.eq_ignore_ascii_case("max-age")
+                && !directive.eq_ignore_ascii_case("s-maxage")
+            {
+                kept.push(member.to_string());
+            }
+        }
+    }
+    kept.push(format!("{name}={secs}"));
+    out.remove(header::CACHE_CONTROL);
+    if let Ok(value) = HeaderValue::from_str(&kept.join(", ")) {
+        out.insert(header::CACHE_CONTROL, value);
+    }
+    out
+}
+
 /// A response's head as a cache judges it (see [`effective`]). Only the head: a cache policy
 /// never reads the body.
 pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<()> {

@@ -261,6 +261,9 @@ pub fn refreshed(
         stored.headers.remove(header::AGE);
     }
     stored.response_time = now;
+    // The 304 brings the origin's freshness anew: a lifetime this cache chose for the old
+    // copy does not carry over (the tier chooses again when it stores the refreshed one).
+    stored.lifetime = None;
     stored
 }
 

@@ -1,5 +1,5 @@
-//! The worker's configuration, checked once: the auth and routing documents in, a worker per
-//! PoP and a health board out. Every adapter (the wasm guest, the Cloudflare Worker, the
+//! The worker's configuration, checked once: the auth, routing and cache policy documents in, a
+//! worker per PoP and a health board out. Every adapter (the wasm guest, the Cloudflare Worker, the
 //! emulator's start-up check) builds its worker here, so they differ only in where the
 //! documents come from.
 
@@ -9,6 +9,7 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 
 use crate::auth::{AuthConfig, AuthPolicy};
+use crate::cache_policy::{CachePolicyConfig, CacheRules};
 use crate::routing::{HealthBoard, LazyRouter, Router, RoutingConfig};
 use crate::{CacheTier, EdgeWorker};
 
@@ -54,13 +55,16 @@ pub enum ConfigError {
     /// Any other inconsistency in the routing document.
     #[error("{0}")]
     InvalidRouting(String),
+    /// The cache policy document does not parse, or breaks a limit (routes, jitter, TTL).
+    #[error("the cache policy does not check: {0}")]
+    CachePolicy(String),
     /// The origin override is not an absolute http(s) URL without a path.
     #[error("origin must be an absolute http(s) URL without a path: {0}")]
     OriginOverride(String),
 }
 
 impl ConfigError {
-    /// Which document is at fault: `auth`, `routing` or `origin`.
+    /// Which document is at fault: `auth`, `routing`, `cache_policy` or `origin`.
     pub fn document(&self) -> &'static str {
         use ConfigError as E;
         match self {
@@ -79,6 +83,7 @@ impl ConfigError {
             | E::UnknownOrigin { .. }
             | E::Country { .. }
             | E::InvalidRouting(_) => "routing",
+            E::CachePolicy(_) => "cache_policy",
             E::OriginOverride(_) => "origin",
         }
     }
@@ -97,6 +102,8 @@ pub struct ConfigDocuments<'a> {
     pub hmac_secret_base64: Option<&'a str>,
     /// A [`RoutingConfig`]. Without one every fetch goes to the platform's single upstream.
     pub routing: Option<&'a str>,
+    /// A [`CachePolicyConfig`]. Without one: no TTL jitter, no negative caching.
+    pub cache_policy: Option<&'a str>,
 }
 
 /// A checked worker configuration, shared by every request of an isolate or host.
@@ -104,6 +111,7 @@ pub struct ConfigDocuments<'a> {
 pub struct WorkerConfig {
     auth: Option<Arc<AuthPolicy>>,
     routing: Option<Arc<LazyRouter>>,
+    cache_rules: Option<Arc<CacheRules>>,
 }
 
 impl WorkerConfig {
@@ -127,7 +135,28 @@ impl WorkerConfig {
             Some(json) => Some(Arc::new(LazyRouter::ready(router(json)?))),
             None => None,
         };
-        Ok(Self { auth, routing })
+        Self {
+            auth,
+            routing,
+            cache_rules: None,
+        }
+        .with_cache_policy(documents.cache_policy)
+    }
+
+    /// Adds the cache policy (JSON of [`CachePolicyConfig`]; small, so checked in full even
+    /// where the rest was prechecked).
+    pub fn with_cache_policy(mut self, json: Option<&str>) -> Result<Self, ConfigError> {
+        self.cache_rules = json
+            .map(CachePolicyConfig::parse)
+            .transpose()?
+            .map(Arc::new);
+        Ok(self)
+    }
+
+    /// The checked cache policy, when one is configured (the emulator's regional tiers use
+    /// it too).
+    pub fn cache_rules(&self) -> Option<&Arc<CacheRules>> {
+        self.cache_rules.as_ref()
     }
 
     /// For a host whose documents were checked with [`WorkerConfig::check`] at start-up and
@@ -144,12 +173,17 @@ impl WorkerConfig {
                 .transpose()?
                 .map(Arc::new),
             routing: routing.map(Arc::new),
+            cache_rules: None,
         })
     }
 
     /// The worker for one PoP: its edge tier is named `edge-{pop}` in Cache-Status.
     pub fn worker(&self, pop: &str) -> EdgeWorker {
-        let mut worker = EdgeWorker::new(CacheTier::new(format!("edge-{pop}"), true));
+        let mut tier = CacheTier::new(format!("edge-{pop}"), true);
+        if let Some(rules) = &self.cache_rules {
+            tier = tier.with_rules(rules.clone());
+        }
+        let mut worker = EdgeWorker::new(tier);
         if let Some(routing) = &self.routing {
             worker = worker.with_lazy_routing(routing.clone());
         }
@@ -285,7 +319,32 @@ mod tests {
             hmac_secret: secret,
             hmac_secret_base64: None,
             routing,
+            cache_policy: None,
         })
+    }
+
+    #[test]
+    fn the_cache_policy_reaches_the_edge_tier_and_fails_closed() {
+        let policy = r#"{"routes": [{"path": "/api/*", "ttl_jitter": 0.1}]}"#;
+        let config = WorkerConfig::check(ConfigDocuments {
+            cache_policy: Some(policy),
+            ..ConfigDocuments::default()
+        })
+        .unwrap();
+        assert!(config.cache_rules().is_some());
+        let tier = config.worker("fra").tier;
+        assert!(tier.rules.is_some_and(|r| r.route("/api/x").is_some()));
+        let broken = WorkerConfig::check(ConfigDocuments {
+            cache_policy: Some(r#"{"routes": [{"path": "*", "negative_ttl_secs": 3600}]}"#),
+            ..ConfigDocuments::default()
+        })
+        .unwrap_err();
+        assert_eq!(broken.document(), "cache_policy");
+        let prechecked = WorkerConfig::prechecked(None, None)
+            .unwrap()
+            .with_cache_policy(Some(policy))
+            .unwrap();
+        assert!(prechecked.worker("fra").tier.rules.is_some());
     }
 
     #[test]

@@ -43,6 +43,19 @@ pub struct StoredResponse {
     pub vary_request_headers: HeaderMap,
     /// When the response arrived (RFC 9111 §4.2.3 `response_time`).
     pub response_time: SystemTime,
+    /// The freshness lifetime this cache chose in place of the one the fields give (the
+    /// cache policy: jitter, negative caching); `None`: the fields' own.
+    pub lifetime: Option<LocalLifetime>,
+}
+
+/// A freshness lifetime a cache set for its own copy (RFC 9111 §4.2.1 counts it from the
+/// response's generation, as `max-age`, so `Age` stays the true age). What clients receive
+/// is unchanged: it only decides when this cache treats its copy as stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalLifetime {
+    pub secs: u64,
+    /// Set by negative caching (an error response kept briefly), not by jitter.
+    pub negative: bool,
 }
 
 impl StoredResponse {
@@ -69,7 +82,13 @@ impl StoredResponse {
             body: response.body().clone(),
             vary_request_headers,
             response_time,
+            lifetime: None,
         }
+    }
+
+    /// Whether this is an error response kept by negative caching.
+    pub fn is_negative(&self) -> bool {
+        self.lifetime.is_some_and(|l| l.negative)
     }
 
     /// The `http-cache-semantics` policy for this entry as a shared cache sees it.
@@ -78,9 +97,16 @@ impl StoredResponse {
     /// host can inspect. The request side carries only the Vary-nominated fields, which is all
     /// the policy consults when matching a later request.
     /// A valid `CDN-Cache-Control` (RFC 9213) stands in for `Cache-Control` and `Expires`.
+    /// A lifetime this cache chose ([`LocalLifetime`]) stands in for the fields' own.
     pub fn policy(&self, method: &Method, uri: &Uri) -> CachePolicy {
         let headers = crate::cache_view::effective(&self.headers);
-        policy_for(self, method, uri, &headers, cache_options())
+        match self.lifetime {
+            None => policy_for(self, method, uri, &headers, cache_options()),
+            Some(lifetime) => {
+                let headers = crate::cache_view::with_lifetime(&headers, lifetime.secs);
+                policy_for(self, method, uri, &headers, cache_options())
+            }
+        }
     }
 
     /// The policy under other options (the edge's private per-subject cache is not shared).

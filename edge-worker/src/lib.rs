@@ -3,12 +3,14 @@
 //! wasm component under the emulator, and on Cloudflare Workers.
 //!
 //! The core has no clock, network or randomness of its own (sans-IO, as quinn-proto): every
-//! time-dependent call takes `now` from [`Platform::now`], and work that must happen after the
+//! time-dependent call takes `now` from [`Platform::now`], random draws (TTL jitter) come from
+//! [`Platform::random`], and work that must happen after the
 //! response (a background refresh) comes back as a [`Deferred`] value for the caller to run.
 
 pub mod auth;
 pub mod cache_control;
 pub mod cache_key;
+pub mod cache_policy;
 pub mod cache_view;
 pub mod cdn_cache_control;
 pub mod conditional;

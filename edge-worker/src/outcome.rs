@@ -27,6 +27,9 @@ pub struct Outcome {
     /// The origin this request's own upstream answer came from, when geo routing chose one
     /// (`None`: no fetch, or no routing).
     pub route: Option<RouteChoice>,
+    /// The response is an error the cache kept by negative caching (the cache policy's
+    /// `negative_ttl_secs`): with a `Hit` status, a negative hit.
+    pub negative: bool,
 }
 
 impl Outcome {
@@ -38,6 +41,7 @@ impl Outcome {
             status: None,
             collapsed: false,
             route: None,
+            negative: false,
         }
     }
 }

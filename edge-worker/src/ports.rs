@@ -1,4 +1,5 @@
-//! The ports through which the core reaches the world: clock, cache store, upstream, logging.
+//! The ports through which the core reaches the world: clock, randomness, cache store,
+//! upstream, logging.
 
 use std::time::{Duration, SystemTime};
 
@@ -64,6 +65,11 @@ pub enum LogLevel {
 pub trait Platform {
     /// The current time. Wall time in `serve`, virtual time in the simulator.
     fn now(&self) -> SystemTime;
+
+    /// A uniformly random 64-bit number (TTL jitter). Each host says where it comes from:
+    /// a seeded generator where runs must repeat (the simulator, tests), the platform's own
+    /// randomness otherwise. No default: a made-up constant would silently turn jitter off.
+    fn random(&self) -> u64;
 
     /// Reads one slot of this tier's cache.
     async fn cache_get(&self, key: &str) -> Option<CacheEntry>;

@@ -69,6 +69,7 @@ pub async fn lookup<P: Platform>(
         status: Some(CfCacheStatus::Hit),
         collapsed: false,
         route: None,
+        negative: false,
     })
 }
 

@@ -291,6 +291,7 @@ async fn apply<P: Platform>(
             body: response.body().clone(),
             vary_request_headers: HeaderMap::new(),
             response_time: p.now(),
+            lifetime: None,
         };
         p.cache_put(&variant_key, CacheEntry::Response(variant), VARIANT_KEEP)
             .await;

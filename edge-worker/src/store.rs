@@ -7,7 +7,8 @@ use http::header;
 use http::{HeaderMap, Request, Response};
 use http_cache_semantics::CachePolicy;
 
-use crate::entry::cache_options;
+use crate::cache_policy::RouteRules;
+use crate::entry::{cache_options, LocalLifetime};
 use crate::vary::{self, VaryRule};
 use crate::{Body, CacheEntry, CacheKey, Platform, StoredResponse};
 
@@ -72,8 +73,13 @@ impl From<vary::Unstorable> for NotStoredReason {
 pub enum StoreDecision {
     /// Stored for `keep`: its remaining freshness plus the longer of its stale windows, and at
     /// least an hour when it has a validator. `vary` names the request fields of the rule it
-    /// was stored under; empty when it does not vary.
-    Stored { keep: Duration, vary: Vec<String> },
+    /// was stored under; empty when it does not vary. `negative`: kept by negative caching
+    /// (Cache-Status `detail=negative`).
+    Stored {
+        keep: Duration,
+        vary: Vec<String>,
+        negative: bool,
+    },
     /// Not stored, and why.
     NotStored(NotStoredReason),
 }
@@ -84,9 +90,11 @@ impl StoreDecision {
         matches!(self, Self::Stored { .. })
     }
 
-    /// The Cache-Status `detail` token for a response that was not stored.
+    /// The Cache-Status `detail` token: why a response was not stored, or that it was
+    /// stored as a negative entry.
     pub fn detail(&self) -> Option<&'static str> {
         match self {
+            Self::Stored { negative: true, .. } => Some("negative"),
             Self::Stored { .. } => None,
             Self::NotStored(reason) => Some(reason.as_str()),
         }
@@ -101,13 +109,25 @@ pub fn admit(
     response: &Response<Body>,
     now: SystemTime,
 ) -> Result<CachePolicy, NotStoredReason> {
+    admit_with(request, response, now, None)
+}
+
+/// [`admit`], with the freshness lifetime `lifetime` (seconds) in place of the response's
+/// own when the cache chose one (negative caching): every other rule is judged as usual, so a
+/// `no-store`, `private`, Set-Cookie or Authorization refusal stands.
+pub fn admit_with(
+    request: &Request<()>,
+    response: &Response<Body>,
+    now: SystemTime,
+    lifetime: Option<u64>,
+) -> Result<CachePolicy, NotStoredReason> {
     if response.body().len() > MAX_STORED_BODY {
         return Err(NotStoredReason::TooLarge);
     }
     if response.headers().contains_key(header::SET_COOKIE) {
         return Err(NotStoredReason::SetCookie);
     }
-    let view = crate::cache_view::response_view(response);
+    let mut view = crate::cache_view::response_view(response);
     if request.headers().contains_key(header::AUTHORIZATION) {
         let directives = crate::cache_control::CacheControl::from_headers(view.headers());
         if !["public", "s-maxage", "must-revalidate"]
@@ -116,6 +136,11 @@ pub fn admit(
         {
             return Err(NotStoredReason::Authorization);
         }
+    }
+    if let Some(secs) = lifetime {
+        let headers = crate::cache_view::with_lifetime(view.headers(), secs);
+        *view.status_mut() = crate::cache_view::policy_status(response.status(), &headers);
+        *view.headers_mut() = headers;
     }
     let policy = CachePolicy::new_options(request, &view, now, cache_options());
     if !policy.is_storable() {
@@ -141,24 +166,72 @@ pub fn decide(entry: &StoredResponse, policy: &CachePolicy, now: SystemTime) -> 
     if has_validator {
         keep = keep.max(VALIDATOR_KEEP);
     }
-    StoreDecision::Stored { keep, vary: fields }
+    StoreDecision::Stored {
+        keep,
+        vary: fields,
+        negative: entry.is_negative(),
+    }
 }
 
 /// Stores a fetched `response` for `request` at `key` when RFC 9111 §3 allows and it is worth
-/// keeping; says what it did.
+/// keeping; says what it did. `rules`: the cache policy's route for the request, if any
+/// (negative caching, jitter).
 pub(crate) async fn store<P: Platform>(
     p: &P,
     key: &CacheKey,
     request: &Request<()>,
     response: &Response<Body>,
     now: SystemTime,
+    rules: Option<&RouteRules>,
 ) -> StoreDecision {
-    let policy = match admit(request, response, now) {
+    let negative = rules.and_then(|rules| {
+        let view = crate::cache_view::effective(response.headers());
+        rules.negative_lifetime(response.status(), &view)
+    });
+    let policy = match admit_with(request, response, now, negative.map(|d| d.as_secs())) {
         Ok(policy) => policy,
         Err(reason) => return StoreDecision::NotStored(reason),
     };
-    let entry = StoredResponse::capture(request.headers(), response, now);
+    let mut entry = StoredResponse::capture(request.headers(), response, now);
+    let policy = match negative {
+        Some(ttl) => {
+            entry.lifetime = Some(LocalLifetime {
+                secs: ttl.as_secs(),
+                negative: true,
+            });
+            entry.policy(request.method(), request.uri())
+        }
+        None => jitter(p, rules, &mut entry, policy, request.uri(), now),
+    };
     put(p, key, request.headers(), entry, &policy, now).await
+}
+
+/// Shortens `entry`'s remaining freshness by the route's jitter (a fresh draw from the
+/// platform), recording the lifetime it ends up with; gives the policy to judge it by. The
+/// remaining freshness is jittered rather than the whole lifetime, so a copy that arrived
+/// with an `Age` (from a tier above) is not made stale on arrival. Never lengthens.
+pub(crate) fn jitter<P: Platform>(
+    p: &P,
+    rules: Option<&RouteRules>,
+    entry: &mut StoredResponse,
+    policy: CachePolicy,
+    uri: &http::Uri,
+    now: SystemTime,
+) -> CachePolicy {
+    let Some(rules) = rules.filter(|r| r.ttl_jitter > 0.0) else {
+        return policy;
+    };
+    let ttl = policy.time_to_live(now);
+    if ttl.is_zero() {
+        return policy;
+    }
+    let age = policy.age(now);
+    let lifetime = age + rules.jittered(ttl, p.random());
+    entry.lifetime = Some(LocalLifetime {
+        secs: lifetime.as_secs(),
+        negative: false,
+    });
+    entry.policy(&http::Method::GET, uri)
 }
 
 /// Stores the entry a 304 refreshed (RFC 9111 §4.3.4) under the 304's `policy`, unless the
@@ -189,7 +262,7 @@ async fn put<P: Platform>(
     now: SystemTime,
 ) -> StoreDecision {
     let decision = decide(&entry, policy, now);
-    let StoreDecision::Stored { keep, vary } = &decision else {
+    let StoreDecision::Stored { keep, vary, .. } = &decision else {
         return decision;
     };
     if vary.is_empty() {
@@ -348,7 +421,8 @@ mod tests {
             plain,
             StoreDecision::Stored {
                 keep: Duration::from_secs(90),
-                vary: Vec::new()
+                vary: Vec::new(),
+                negative: false,
             }
         );
         assert!(plain.is_stored());
@@ -365,7 +439,8 @@ mod tests {
             validated,
             StoreDecision::Stored {
                 keep: VALIDATOR_KEEP,
-                vary: vec!["accept".to_string()]
+                vary: vec!["accept".to_string()],
+                negative: false,
             }
         );
     }

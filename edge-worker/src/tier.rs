@@ -3,12 +3,14 @@
 //! requests invalidate in `invalidation`. The edge worker runs it at each PoP; the emulator's
 //! regional tier runs the same code.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, CachePolicy};
 
+use crate::cache_policy::{CacheRules, RouteRules};
 use crate::cache_view::response_view;
 use crate::conditional::refreshed;
 use crate::freshness::{self, Freshness};
@@ -59,6 +61,8 @@ pub struct CacheTier {
     pub name: String,
     /// Whether to set Cloudflare's `CF-Cache-Status` (the edge does; inner tiers do not).
     pub cf_cache_status: bool,
+    /// The cache policy (TTL jitter, negative caching) per route; `None`: neither.
+    pub rules: Option<Arc<CacheRules>>,
 }
 
 /// What a cache slot lookup found.
@@ -72,7 +76,19 @@ impl CacheTier {
         Self {
             name: name.into(),
             cf_cache_status,
+            rules: None,
         }
+    }
+
+    /// This tier with a cache policy (an empty one is the same as none).
+    pub fn with_rules(mut self, rules: Arc<CacheRules>) -> Self {
+        self.rules = (!rules.is_empty()).then_some(rules);
+        self
+    }
+
+    /// The cache policy's route for a request URL, if any.
+    fn route_rules(&self, uri: &http::Uri) -> Option<&RouteRules> {
+        self.rules.as_deref()?.route(uri.path())
     }
 
     /// Handles one request. Never panics and never fails: upstream trouble becomes a stale
@@ -248,6 +264,9 @@ impl CacheTier {
         member.hit = true;
         member.ttl = Some(ttl_seconds(ttl, Duration::ZERO));
         member.collapsed = collapsed;
+        if stored.is_negative() {
+            member.detail = Some("negative");
+        }
         self.cached_response(stored, policy, now, CfCacheStatus::Hit, &member)
     }
 
@@ -282,7 +301,9 @@ impl CacheTier {
         };
         member.fwd_status = Some(upstream.response.status().as_u16());
         member.collapsed = upstream.collapsed;
-        let decision = store::store(p, key, &request_view, &upstream.response, p.now()).await;
+        let rules = self.route_rules(request_view.uri());
+        let decision =
+            store::store(p, key, &request_view, &upstream.response, p.now(), rules).await;
         member.record(&decision);
         let status = match (why, member.stored) {
             (Forward::Stale, _) => CfCacheStatus::Expired,
@@ -349,7 +370,18 @@ impl CacheTier {
         if upstream.response.status() == StatusCode::NOT_MODIFIED {
             match policy.after_response(&request_view, &response_view(&upstream.response), now) {
                 AfterResponse::NotModified(new_policy, _) => {
-                    let refreshed = refreshed(stored, upstream.response.headers(), now);
+                    let mut refreshed = refreshed(stored, upstream.response.headers(), now);
+                    // Jittered anew: a revalidated copy's new lifetime is spread like a
+                    // fetched one's.
+                    let rules = self.route_rules(request_view.uri());
+                    let new_policy = store::jitter(
+                        p,
+                        rules,
+                        &mut refreshed,
+                        new_policy,
+                        request_view.uri(),
+                        now,
+                    );
                     member.stored = store::store_refreshed(
                         p,
                         key,
@@ -377,7 +409,8 @@ impl CacheTier {
                 }
             }
         }
-        let decision = store::store(p, key, &request_view, &upstream.response, now).await;
+        let rules = self.route_rules(request_view.uri());
+        let decision = store::store(p, key, &request_view, &upstream.response, now, rules).await;
         member.record(&decision);
         self.finish(upstream.response, CfCacheStatus::Expired, &member)
     }
@@ -460,7 +493,9 @@ impl CacheTier {
         response
             .headers_mut()
             .insert(header::AGE, HeaderValue::from(policy.age(now).as_secs()));
-        self.finish(response, status, member)
+        let mut outcome = self.finish(response, status, member);
+        outcome.negative = stored.is_negative();
+        outcome
     }
 
     fn finish(
@@ -480,10 +515,13 @@ impl CacheTier {
             status: Some(status),
             collapsed: member.collapsed,
             route: None,
+            negative: false,
         }
     }
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

@@ -261,7 +261,9 @@ pub const MAX_OBJECT_TTL_SECS: u64 = 365 * 86_400;
 /// Synthetic objects for simulated workloads: `/api/objects/{id}?bytes=N&ttl=T[&swr=S]` is a
 /// JSON document of about N bytes (deterministic per id and version), cacheable for T seconds
 /// (`public, max-age=T[, stale-while-revalidate=S]`); `ttl=0` makes it `no-store`. Versions
-/// move with `POST /__origin/products/{id}/bump`, as products' do.
+/// move with `POST /__origin/products/{id}/bump`, as products' do. With `&of=C` the catalogue
+/// holds ids 1..=C: any other id is a 404 with no freshness of its own (as most origins send
+/// one), the case negative caching is for.
 async fn object(
     State(origin): State<Arc<Origin>>,
     Path(id): Path<String>,
@@ -291,6 +293,11 @@ async fn object(
         Ok(values) => values,
         Err(message) => return bad_request(&message),
     };
+    match number("of", u64::MAX) {
+        Ok(catalogue) if id == 0 || id > catalogue => return missing(id, catalogue),
+        Ok(_) => {}
+        Err(message) => return bad_request(&message),
+    }
     if bytes as usize > MAX_OBJECT_BYTES || ttl > MAX_OBJECT_TTL_SECS || swr > MAX_OBJECT_TTL_SECS {
         return bad_request(&format!(
             "bytes ≤ {MAX_OBJECT_BYTES}, ttl and swr ≤ {MAX_OBJECT_TTL_SECS}"
@@ -314,6 +321,18 @@ async fn object(
         ),
         &format!("object-{id}, objects"),
     )
+}
+
+/// A 404 without Cache-Control, Expires or validators: no freshness of its own.
+fn missing(id: u64, catalogue: u64) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({
+            "error": "not_found",
+            "message": format!("no object {id}; ids run from 1 to {catalogue}")
+        })),
+    )
+        .into_response()
 }
 
 fn bad_request(message: &str) -> Response {

@@ -337,8 +337,8 @@ fn routing_binding(urls: &[String]) -> String {
 fn auth_binding() -> (String, String) {
     let toml = include_str!("../../edge-emulator/default-auth.toml");
     let topology = edge_emulator::topology::Topology::default_embedded();
-    let checked =
-        edge_emulator::check_config(Some(toml), None, &topology).expect("the default auth config");
+    let checked = edge_emulator::check_config(Some(toml), None, None, &topology)
+        .expect("the default auth config");
     let json = checked.auth_json.expect("an auth document");
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut secret = String::new();

@@ -13,9 +13,17 @@ pub struct Network {
     pub jitter: f64,
     /// Seeded draws for the jitter: one run's hops draw in the same order every time.
     pub rng: std::sync::Mutex<fastrand::Rng>,
+    /// Draws for the caches' TTL jitter (`Platform::random`), apart from `rng` so that turning
+    /// TTL jitter on does not move the RTT draws. Seeded in the simulator, OS-seeded in `serve`.
+    pub draws: std::sync::Mutex<fastrand::Rng>,
 }
 
 impl Network {
+    /// One draw for a cache's TTL jitter.
+    pub fn random(&self) -> u64 {
+        self.draws.lock().unwrap_or_else(|e| e.into_inner()).u64(..)
+    }
+
     /// Waits out one round trip of `rtt` (scaled, jittered).
     pub async fn traverse(&self, rtt: Duration) {
         let rtt = if self.jitter > 0.0 {

@@ -28,6 +28,8 @@ pub struct PopNode {
     pub refreshing: Mutex<HashSet<String>>,
     /// The worker's auth configuration as JSON; `None`: every route is public.
     pub auth_config: Option<Arc<str>>,
+    /// The cache policy (JSON) the worker reads; `None`: no jitter, no negative caching.
+    pub cache_policy: Option<Arc<str>>,
     /// Geo routing between regional origins; `None`: misses go to the regional tier's origin.
     pub routing: Option<Arc<PopRouting>>,
     /// Where the PoP is (lat, lon): the location the worker routes from.

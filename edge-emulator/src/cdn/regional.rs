@@ -34,7 +34,8 @@ pub struct ShieldLink {
 /// A regional tier or an origin shield (see the module documentation).
 pub struct RegionalTier {
     pub name: String,
-    tier: CacheTier,
+    /// The core's tier; public so start-up can give it the cache policy.
+    pub tier: CacheTier,
     /// The tier's storage; public so benchmarks and tests can seed it.
     pub store: MemoryStore<CacheEntry>,
     /// Where misses go when the worker did not route them (no routing configuration).
@@ -180,6 +181,8 @@ impl RegionalTier {
             }
             let outcome = self.tier.handle(&platform, request).await;
             self.counters.record(outcome.status, outcome.collapsed);
+            self.counters
+                .record_negative(outcome.status, outcome.negative);
             for task in outcome.deferred {
                 let (tier, fallback) = (self.clone(), fallback.clone());
                 tokio::spawn(async move {
@@ -264,6 +267,10 @@ impl Platform for RegionalPlatform<'_> {
 
     fn now(&self) -> SystemTime {
         self.tier.network.clock.now()
+    }
+
+    fn random(&self) -> u64 {
+        self.tier.network.random()
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {

@@ -24,6 +24,8 @@ pub struct TierCounters {
     pub dynamic: AtomicU64,
     /// Requests that waited for another request's upstream fetch.
     pub collapsed: AtomicU64,
+    /// Hits on errors kept by negative caching (the cache policy's `negative_ttl_secs`).
+    pub negative_hits: AtomicU64,
     /// Requests this tier sent upstream (after coalescing).
     pub upstream_requests: AtomicU64,
     /// Background refreshes run (deferred work).
@@ -56,6 +58,13 @@ impl TierCounters {
         bump(counter);
     }
 
+    /// Counts a hit on a negatively cached error (the outcome's typed flag, not a header).
+    pub fn record_negative(&self, status: Option<CfCacheStatus>, negative: bool) {
+        if negative && status == Some(CfCacheStatus::Hit) {
+            bump(&self.negative_hits);
+        }
+    }
+
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BTreeMap::from([
@@ -69,6 +78,7 @@ impl TierCounters {
             ("bypass", read(&self.bypass)),
             ("dynamic", read(&self.dynamic)),
             ("collapsed", read(&self.collapsed)),
+            ("negative_hits", read(&self.negative_hits)),
             ("upstream_requests", read(&self.upstream_requests)),
             ("background_refreshes", read(&self.background_refreshes)),
             ("worker_errors", read(&self.worker_errors)),

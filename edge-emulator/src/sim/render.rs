@@ -196,6 +196,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
             "stale-if-error",
             "revalidated",
             "collapsed",
+            "negative hits",
             "304 to clients",
             "errors",
         ],
@@ -208,6 +209,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         c.stale_if_error.to_string(),
         c.revalidated.to_string(),
         c.collapsed.to_string(),
+        c.negative_hits.to_string(),
         c.not_modified_to_clients.to_string(),
         c.errors.to_string(),
     ]);
@@ -323,7 +325,7 @@ fn compare_grid(reports: &[Report]) -> Grid {
     let mut header = vec![String::new()];
     header.extend(reports.iter().map(|r| r.scenario.name.clone()));
     type Figure = fn(&Report) -> String;
-    let figures: [(&str, Figure); 14] = [
+    let figures: [(&str, Figure); 15] = [
         ("offload (requests)", |r| percent(r.offload.requests)),
         ("offload (bytes)", |r| percent(r.offload.bytes)),
         ("edge hit ratio", |r| tier_hit_ratio(r, "edge")),
@@ -332,6 +334,7 @@ fn compare_grid(reports: &[Report]) -> Grid {
         ("origin requests", |r| r.origin.requests.to_string()),
         ("origin bytes", |r| bytes(r.origin.bytes)),
         ("origin peak rps", |r| decimal(r.origin.peak_rps, 1)),
+        ("negative hits", |r| r.outcomes.negative_hits.to_string()),
         ("p50 ms", |r| overall_ms(r, |l| l.p50_ms)),
         ("p95 ms", |r| overall_ms(r, |l| l.p95_ms)),
         ("p99 ms", |r| overall_ms(r, |l| l.p99_ms)),

@@ -88,6 +88,9 @@ pub struct TierFigures {
     pub revalidated: u64,
     /// Waited for another request's fetch (coalescing).
     pub collapsed: u64,
+    /// Hits on errors kept by negative caching (cache policy), included in `hits`.
+    #[serde(default)]
+    pub negative_hits: u64,
     /// Requests this tier sent upstream.
     pub upstream_requests: u64,
     /// Requests answered from this tier's cache without asking upstream (hits and stale
@@ -109,6 +112,7 @@ pub struct OriginLoad {
     /// Conditional requests the origin answered 304 (an origin request, almost no bytes).
     pub not_modified: u64,
     pub bytes: u64,
+    /// Origin requests in the busiest timeline bucket after warm-up, per second.
     pub peak_rps: f64,
     pub mean_rps: f64,
     /// Width of one timeline bucket, seconds.
@@ -127,6 +131,9 @@ pub struct Outcomes {
     pub stale_if_error: u64,
     pub revalidated: u64,
     pub collapsed: u64,
+    /// Edge hits on errors kept by negative caching (cache policy), included in `hits`.
+    #[serde(default)]
+    pub negative_hits: u64,
     /// 304s the edge sent to clients (their If-None-Match matched).
     pub not_modified_to_clients: u64,
     /// 4xx/5xx responses to clients.

@@ -41,6 +41,10 @@ pub struct Scenario {
     /// How long a purge takes to reach every cache (Cloudflare quotes under 150 ms globally).
     #[serde(default = "purge_propagation_ms")]
     pub purge_propagation_ms: f64,
+    /// The cache policy for this scenario (`[[cache_policy.routes]]`, the keys of
+    /// default-cache-policy.toml); `--cache-policy` replaces it. Absent: none.
+    #[serde(default)]
+    pub cache_policy: Option<toml::Table>,
     pub workload: WorkloadSpec,
 }
 
@@ -119,6 +123,10 @@ impl Scenario {
             topology,
             auth_toml,
             routing_toml,
+            cache_policy_toml: self
+                .cache_policy
+                .as_ref()
+                .map(|table| toml::to_string(table).unwrap_or_default()),
             edge_capacity_bytes: self
                 .edge_capacity_mib
                 .map(|mib| (mib * 1024.0 * 1024.0) as u64),
@@ -149,6 +157,27 @@ mod tests {
         let s = Scenario::default_embedded();
         assert_eq!(s.workload.requests, 1_000_000);
         assert_eq!(s.tiering, Tiering::Tiered);
+    }
+
+    #[test]
+    fn the_shipped_scenarios_are_valid() {
+        for text in [
+            include_str!("../../scenarios/synchronized-expiry.toml"),
+            include_str!("../../scenarios/missing-ids.toml"),
+        ] {
+            let scenario = Scenario::parse(text).unwrap();
+            assert!(scenario.workload.burst.is_some() || scenario.workload.missing_share > 0.0);
+        }
+        let with_policy = format!(
+            "{DEFAULT_SCENARIO}\n[[cache_policy.routes]]\npath = \"*\"\nttl_jitter = 0.1\n"
+        );
+        let setup = Scenario::parse(&with_policy).unwrap().setup(
+            crate::topology::Topology::default_embedded(),
+            None,
+            None,
+        );
+        let policy = setup.cache_policy_toml.unwrap();
+        assert!(policy.contains("ttl_jitter = 0.1"), "{policy}");
     }
 
     #[test]

@@ -29,6 +29,9 @@ fn spec(alpha: f64, ttl_s: u64, requests: u64) -> WorkloadSpec {
         write_invalidation: Default::default(),
         diurnal: None,
         flash: None,
+        missing_share: 0.0,
+        missing_ids: 1000,
+        burst: None,
     }
 }
 
@@ -39,6 +42,7 @@ fn setup(spec: &WorkloadSpec, seed: u64) -> SimSetup {
         topology: Topology::default_embedded(),
         auth_toml: None,
         routing_toml: None,
+        cache_policy_toml: None,
         edge_capacity_bytes: None,
         regional_caching: false,
         add_compute: false,

@@ -57,6 +57,30 @@ pub struct WorkloadSpec {
     pub diurnal: Option<Diurnal>,
     #[serde(default)]
     pub flash: Option<FlashCrowd>,
+    /// Share of object requests for ids outside the catalogue (`&of=objects`): the origin
+    /// answers 404 with no freshness of its own (broken links, scanners, deleted items).
+    #[serde(default)]
+    pub missing_share: f64,
+    /// How many distinct missing ids those requests spread over, uniformly.
+    #[serde(default = "default_missing_ids")]
+    pub missing_ids: u64,
+    /// Synchronised expiry: one request for each of objects 1..=`objects`, spread over one
+    /// second from `start_s` (a cache warm-up, a deploy, a purge), so all their copies are
+    /// stored in the same second with the same max-age.
+    #[serde(default)]
+    pub burst: Option<Burst>,
+}
+
+fn default_missing_ids() -> u64 {
+    1000
+}
+
+/// One request for each of the first `objects` objects within one second.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    pub start_s: f64,
+    pub objects: u64,
 }
 
 /// How writes invalidate cached copies.
@@ -133,6 +157,17 @@ impl WorkloadSpec {
         if let Some(d) = self.diurnal {
             if !(0.0..1.0).contains(&d.amplitude) || d.period_s <= 0.0 {
                 return bad("diurnal amplitude within 0..1 and period_s > 0".into());
+            }
+        }
+        if !(0.0..=1.0).contains(&self.missing_share) {
+            return bad("missing_share must be within 0..=1".into());
+        }
+        if self.missing_ids == 0 || self.missing_ids > MAX_OBJECTS {
+            return bad(format!("missing_ids must be within 1..={MAX_OBJECTS}"));
+        }
+        if let Some(b) = self.burst {
+            if b.objects == 0 || b.objects > self.objects || b.start_s.is_nan() || b.start_s < 0.0 {
+                return bad("burst: objects within 1..=objects and start_s ≥ 0".into());
             }
         }
         if let Some(f) = self.flash {
@@ -234,6 +269,8 @@ pub struct Generator {
     next_base: f64,
     next_flash: f64,
     next_write: f64,
+    /// The burst's requests so far (object `burst_sent + 1` is next).
+    burst_sent: u64,
 }
 
 impl Generator {
@@ -270,6 +307,7 @@ impl Generator {
             next_base: 0.0,
             next_flash: f64::INFINITY,
             next_write: f64::INFINITY,
+            burst_sent: 0,
             spec,
             rng,
         };
@@ -357,6 +395,28 @@ impl Generator {
                 }),
             };
         }
+        // Drawn only when asked for, so scenarios without missing ids replay as before.
+        if object.is_none()
+            && self.spec.missing_share > 0.0
+            && self.rng.f64() < self.spec.missing_share
+        {
+            let id = self.spec.objects + self.rng.u64(1..=self.spec.missing_ids);
+            return SimEvent {
+                at_s,
+                kind: EventKind::Read(Read {
+                    country,
+                    pop: None,
+                    method: "GET".into(),
+                    path: format!(
+                        "/api/objects/{id}?bytes=64&ttl={}&of={}",
+                        self.spec.ttl_s, self.spec.objects
+                    ),
+                    headers,
+                    conditional,
+                    identity_bytes: None,
+                }),
+            };
+        }
         let object = object.unwrap_or_else(|| self.zipf_object());
         let size = self.sizes[(object - 1) as usize];
         let mut path = self.object_path(object);
@@ -402,6 +462,16 @@ impl Iterator for Generator {
                     soft,
                 },
             });
+        }
+        if let Some(burst) = self.spec.burst {
+            if self.burst_sent < burst.objects {
+                let at = burst.start_s + self.burst_sent as f64 / burst.objects as f64;
+                if at <= self.next_base.min(self.next_flash).min(self.next_write) {
+                    self.burst_sent += 1;
+                    self.reads += 1;
+                    return Some(self.read(at, Some(self.burst_sent)));
+                }
+            }
         }
         let earliest = self.next_base.min(self.next_flash).min(self.next_write);
         if earliest == self.next_write {
@@ -510,6 +580,9 @@ mod tests {
             write_invalidation: Default::default(),
             diurnal: None,
             flash: None,
+            missing_share: 0.0,
+            missing_ids: 1000,
+            burst: None,
         }
     }
 
@@ -542,6 +615,38 @@ mod tests {
             }
         }
         assert!(writes > 10);
+    }
+
+    #[test]
+    fn missing_ids_lie_outside_the_catalogue_and_the_burst_takes_one_second() {
+        let mut s = spec();
+        s.missing_share = 0.2;
+        s.missing_ids = 10;
+        s.burst = Some(Burst {
+            start_s: 3.0,
+            objects: 100,
+        });
+        let events: Vec<_> = Generator::new(s, 5).collect();
+        let paths: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Read(r) => Some(r.path.as_str()),
+                EventKind::Write { .. } | EventKind::Purge { .. } => None,
+            })
+            .collect();
+        let missing = paths.iter().filter(|p| p.contains("&of=100")).count();
+        assert!((3_000..5_000).contains(&missing), "{missing}");
+        assert!(paths
+            .iter()
+            .filter(|p| p.contains("&of=100"))
+            .all(|p| (101..=110).any(|id| p.starts_with(&format!("/api/objects/{id}?")))));
+        let burst = events
+            .iter()
+            .filter(|e| (3.0..4.0).contains(&e.at_s))
+            .count();
+        // About 1,000 base reads in that second, plus the burst's 100.
+        assert!(burst > 1_050, "{burst}");
+        assert!(events.windows(2).all(|w| w[0].at_s <= w[1].at_s));
     }
 
     #[test]

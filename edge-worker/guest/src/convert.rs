@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use edge_worker::entry::LocalLifetime;
 use edge_worker::routing::{Reason, RouteChoice};
 use edge_worker::vary::VaryRule;
 use edge_worker::{
@@ -76,6 +77,10 @@ pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
             body: stored.body,
             vary_request_headers: headers_from_wit(stored.vary_request_headers).ok()?,
             response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(stored.response_time_ms),
+            lifetime: stored.lifetime.map(|l| LocalLifetime {
+                secs: l.secs,
+                negative: l.negative,
+            }),
         })),
     }
 }
@@ -95,6 +100,10 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
             body: stored.body.clone(),
             vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
             response_time_ms: millis(stored.response_time),
+            lifetime: stored.lifetime.map(|l| types::LocalLifetime {
+                secs: l.secs,
+                negative: l.negative,
+            }),
         }),
     }
 }
@@ -148,5 +157,6 @@ pub fn outcome_to_wit(outcome: Outcome) -> types::Outcome {
         cache: outcome.status.map(cache_status_to_wit),
         collapsed: outcome.collapsed,
         route: outcome.route.map(route_to_wit),
+        negative: outcome.negative,
     }
 }

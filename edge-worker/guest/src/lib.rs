@@ -28,7 +28,7 @@ mod bindings {
 }
 
 use bindings::edge::worker::types;
-use bindings::edge::worker::{cache, clock, config, log, upstream};
+use bindings::edge::worker::{cache, clock, config, log, random, upstream};
 use bindings::Guest;
 
 struct Component;
@@ -40,6 +40,10 @@ struct HostPlatform;
 impl Platform for HostPlatform {
     fn now(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(clock::now_ms())
+    }
+
+    fn random(&self) -> u64 {
+        random::next_u64()
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
@@ -183,12 +187,13 @@ fn worker(ctx: &types::RequestContext) -> Result<Rc<EdgeWorker>, WorkerError> {
     })
 }
 
-/// The worker from the host's auth and routing configurations (checked by the host at
+/// The worker from the host's auth, routing and cache policy configurations (checked by the host at
 /// start-up, so keys and routing are prepared when first used).
 fn build_worker(ctx: &types::RequestContext) -> Result<EdgeWorker, String> {
     let routing = config::routing_mode()
         .map(|redirect| LazyRouter::from_loader(redirect, config::routing_config));
     let config = WorkerConfig::prechecked(config::auth_config().as_deref(), routing)
+        .and_then(|config| config.with_cache_policy(config::cache_policy().as_deref()))
         .map_err(|e| e.to_string())?;
     Ok(config.worker(&ctx.pop))
 }
@@ -208,6 +213,7 @@ fn refused(error: WorkerError) -> types::Outcome {
         cache: None,
         collapsed: false,
         route: None,
+        negative: false,
     }
 }
 

@@ -140,7 +140,8 @@ impl AuthPolicy {
 
 /// Decodes percent-encoded unreserved characters (RFC 3986 §2.3), collapses repeated slashes
 /// and removes dot segments (§5.2.4). Written here because `http` leaves paths as sent.
-fn normalise(path: &str) -> String {
+/// The cache policy's routes match the same way.
+pub(crate) fn normalise(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -178,7 +179,7 @@ fn normalise(path: &str) -> String {
 }
 
 /// `*` matches any run of characters (including `/`); everything else literally.
-fn glob(pattern: &str, path: &str) -> bool {
+pub(crate) fn glob(pattern: &str, path: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
     let Some(mut rest) = path.strip_prefix(first) else {

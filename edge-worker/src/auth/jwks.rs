@@ -111,6 +111,7 @@ pub async fn refresh<P: Platform>(p: &P, url: &str) -> Option<Vec<u8>> {
         body: body.clone(),
         vary_request_headers: http::HeaderMap::new(),
         response_time: now,
+        lifetime: None,
     };
     p.cache_put(
         &slot(url),
@@ -153,6 +154,7 @@ pub async fn key_for<P: Platform>(
                 body: Vec::new(),
                 vary_request_headers: http::HeaderMap::new(),
                 response_time: now,
+                lifetime: None,
             };
             p.cache_put(&marker, CacheEntry::Response(mark), KID_MISS_COOLDOWN)
                 .await;

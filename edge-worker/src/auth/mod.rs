@@ -6,7 +6,7 @@
 //! platform clock (`claims.rs`).
 
 mod claims;
-mod config;
+pub(crate) mod config;
 mod gate;
 mod jwks;
 mod keys;

@@ -64,6 +64,9 @@ impl<P: Platform> Platform for Routed<'_, P> {
     fn now(&self) -> std::time::SystemTime {
         self.inner.now()
     }
+    fn random(&self) -> u64 {
+        self.inner.random()
+    }
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
         self.inner.cache_get(key).await
     }

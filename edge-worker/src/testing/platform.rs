@@ -87,6 +87,8 @@ pub struct MemoryPlatform {
     pub fetched: RefCell<Vec<Request<Body>>>,
     /// Passive health, when a test routes between origins.
     pub health: Option<HealthBoard>,
+    /// The state of the seeded generator behind [`Platform::random`]: set it to replay draws.
+    pub random_state: Cell<u64>,
 }
 
 impl MemoryPlatform {
@@ -115,6 +117,7 @@ impl MemoryPlatform {
             upstream: RefCell::new(script),
             fetched: RefCell::default(),
             health: None,
+            random_state: Cell::new(RANDOM_SEED),
         }
     }
 
@@ -151,8 +154,21 @@ impl MemoryPlatform {
             upstream: self.upstream.clone(),
             fetched: RefCell::new(self.fetched.borrow().iter().map(copy).collect()),
             health: None,
+            random_state: self.random_state.clone(),
         }
     }
+}
+
+/// The seed every [`MemoryPlatform`] starts from, so tests repeat.
+pub const RANDOM_SEED: u64 = 0x5eed;
+
+/// SplitMix64 (Steele et al.): a tiny seeded generator, enough for jitter draws in tests.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// `request` again (its extensions aside: `Request` is not `Clone`).
@@ -168,6 +184,13 @@ fn copy(request: &Request<Body>) -> Request<Body> {
 impl Platform for MemoryPlatform {
     fn now(&self) -> SystemTime {
         self.now.get()
+    }
+
+    fn random(&self) -> u64 {
+        let mut state = self.random_state.get();
+        let draw = splitmix64(&mut state);
+        self.random_state.set(state);
+        draw
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {

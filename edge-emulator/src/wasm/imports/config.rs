@@ -1,4 +1,4 @@
-//! `config`: the PoP's auth and routing configurations, which an instance reads once.
+//! `config`: the PoP's auth, routing and cache policy configurations, which an instance reads once.
 
 use crate::bindings::edge::worker::config::Host;
 use crate::wasm::state::GuestState;
@@ -25,5 +25,10 @@ impl Host for GuestState {
     fn auth_config(&mut self) -> wasmtime::Result<Option<String>> {
         self.check_trap()?;
         Ok(self.pop.auth_config.as_deref().map(str::to_string))
+    }
+
+    fn cache_policy(&mut self) -> wasmtime::Result<Option<String>> {
+        self.check_trap()?;
+        Ok(self.pop.cache_policy.as_deref().map(str::to_string))
     }
 }

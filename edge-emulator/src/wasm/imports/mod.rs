@@ -5,6 +5,7 @@ mod cache;
 mod clock;
 mod config;
 mod log;
+mod random;
 mod upstream;
 
 use crate::bindings::types;
