@@ -244,3 +244,14 @@ async fn without_a_token_loopback_clients_reach_admin_endpoints() {
     let (status, _) = emulator.purge(json!({ "purge_everything": true })).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn the_cache_policy_can_forward_cache_tag_to_clients() {
+    let policy = common::config_file("forward-tags", "forward_cache_tag = true\nroutes = []\n");
+    let emulator = Emulator::start_with(&["--cache-policy", policy.to_str().unwrap()]).await;
+    let reply = emulator.get(PRODUCT).await;
+    assert_eq!(reply.header("cache-tag"), "product-1, products");
+    let hit = emulator.get(PRODUCT).await;
+    assert_eq!(hit.header("cf-cache-status"), "HIT");
+    assert_eq!(hit.header("cache-tag"), "product-1, products", "hits too");
+}

@@ -37,6 +37,10 @@ pub struct CachePolicyConfig {
     /// First match wins.
     #[serde(default)]
     pub routes: Vec<RoutePolicyConfig>,
+    /// Pass the origin's `Cache-Tag` on to clients (off, as on Cloudflare: tags say how the
+    /// site is purged, which is the operator's business).
+    #[serde(default)]
+    pub forward_cache_tag: bool,
 }
 
 /// One `[[routes]]` entry.
@@ -60,6 +64,7 @@ pub struct RoutePolicyConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CacheRules {
     routes: Vec<(String, RouteRules)>,
+    pub forward_cache_tag: bool,
 }
 
 /// What one route's responses get.
@@ -114,7 +119,10 @@ impl CachePolicyConfig {
                 Ok((route.path, rules))
             })
             .collect::<Result<_, _>>()?;
-        Ok(CacheRules { routes })
+        Ok(CacheRules {
+            routes,
+            forward_cache_tag: self.forward_cache_tag,
+        })
     }
 }
 

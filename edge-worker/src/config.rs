@@ -184,6 +184,10 @@ impl WorkerConfig {
             tier = tier.with_rules(rules.clone());
         }
         let mut worker = EdgeWorker::new(tier);
+        worker.forward_cache_tag = self
+            .cache_rules
+            .as_ref()
+            .is_some_and(|rules| rules.forward_cache_tag);
         if let Some(routing) = &self.routing {
             worker = worker.with_lazy_routing(routing.clone());
         }

@@ -86,6 +86,23 @@ impl StoredResponse {
         }
     }
 
+    /// Fastly's soft purge: this copy is stale from `now` on (its lifetime becomes its current
+    /// age), so it is served only within its stale windows while one request revalidates, and
+    /// revalidated (a 304 when unchanged) after them. `Age` stays the true age. `false` when
+    /// there was nothing to mark: the copy was stale already.
+    pub fn mark_stale(&mut self, now: SystemTime) -> bool {
+        // Freshness does not depend on the request's method or URL, only Vary matching does.
+        let policy = self.policy(&Method::GET, &Uri::from_static("/"));
+        if policy.is_stale(now) {
+            return false;
+        }
+        self.lifetime = Some(LocalLifetime {
+            secs: policy.age(now).as_secs(),
+            negative: self.is_negative(),
+        });
+        true
+    }
+
     /// Whether this is an error response kept by negative caching.
     pub fn is_negative(&self) -> bool {
         self.lifetime.is_some_and(|l| l.negative)
@@ -197,6 +214,33 @@ mod tests {
         }
         assert_eq!(stored.headers.get_all("set-cookie").iter().count(), 2);
         assert!(stored.headers.contains_key("etag"));
+    }
+
+    #[test]
+    fn a_soft_purge_makes_a_fresh_copy_stale_and_keeps_its_stale_windows() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let response = Response::builder()
+            .header("cache-control", "max-age=60, stale-while-revalidate=30")
+            .header("date", httpdate::fmt_http_date(t0))
+            .body(Vec::new())
+            .unwrap();
+        let mut stored = StoredResponse::capture(&HeaderMap::new(), &response, t0);
+        let uri = Uri::from_static("https://a.example/p");
+        let now = t0 + Duration::from_secs(10);
+        assert!(!stored.policy(&Method::GET, &uri).is_stale(now));
+        assert!(stored.mark_stale(now));
+        let policy = stored.policy(&Method::GET, &uri);
+        assert!(policy.is_stale(now), "stale from the purge on");
+        assert_eq!(
+            policy.age(now),
+            Duration::from_secs(10),
+            "Age stays the true age"
+        );
+        assert!(
+            stored.keep_for(&policy, now) >= Duration::from_secs(30),
+            "the stale-while-revalidate window still counts"
+        );
+        assert!(!stored.mark_stale(now), "already stale: nothing to mark");
     }
 
     #[test]

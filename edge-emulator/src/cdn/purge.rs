@@ -35,8 +35,11 @@ impl Purgeable for edge_worker::CacheEntry {
         }
     }
 
-    fn mark_stale(&mut self, _now: SystemTime) -> bool {
-        false // SOFT-PURGE: lands with the core's local lifetime
+    fn mark_stale(&mut self, now: SystemTime) -> bool {
+        match self {
+            Self::Response(stored) => stored.mark_stale(now),
+            _ => false,
+        }
     }
 }
 
@@ -53,8 +56,22 @@ impl Purgeable for types::CacheEntry {
         }
     }
 
-    fn mark_stale(&mut self, _now: SystemTime) -> bool {
-        false // SOFT-PURGE: lands with the core's local lifetime
+    fn mark_stale(&mut self, now: SystemTime) -> bool {
+        let Self::Response(stored) = self else {
+            return false;
+        };
+        // The core decides (the host's store holds the guest's record of the same entry).
+        let Some(mut head) = crate::wasm::convert::stored_head_from_wit(stored) else {
+            return false;
+        };
+        if !head.mark_stale(now) {
+            return false;
+        }
+        stored.lifetime = head.lifetime.map(|l| types::LocalLifetime {
+            secs: l.secs,
+            negative: l.negative,
+        });
+        true
     }
 }
 

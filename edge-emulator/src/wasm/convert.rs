@@ -72,3 +72,21 @@ pub fn reason_from_wit(reason: types::RouteReason) -> edge_worker::routing::Reas
         types::RouteReason::Default => R::Default,
     }
 }
+
+/// The head of a stored response as the core reads it (the body is left empty: freshness,
+/// which is all a host asks of it, never reads the body), or `None` when its fields are not
+/// valid HTTP.
+pub fn stored_head_from_wit(stored: &types::StoredResponse) -> Option<edge_worker::StoredResponse> {
+    Some(edge_worker::StoredResponse {
+        status: http::StatusCode::from_u16(stored.status).ok()?,
+        headers: headers_from_wit(stored.headers.clone()).ok()?,
+        body: Vec::new(),
+        vary_request_headers: headers_from_wit(stored.vary_request_headers.clone()).ok()?,
+        response_time: std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_millis(stored.response_time_ms),
+        lifetime: stored.lifetime.map(|l| edge_worker::entry::LocalLifetime {
+            secs: l.secs,
+            negative: l.negative,
+        }),
+    })
+}

@@ -4,7 +4,7 @@
 //!
 //! Host calls are async on fibers, so one request's upstream wait does not block others.
 
-mod convert;
+pub(crate) mod convert;
 mod engine;
 mod imports;
 mod isolate;
