@@ -10,7 +10,7 @@ mod workerd;
 use common::Reply;
 use scenarios::{Capabilities, Target};
 use serde_json::Value;
-use workerd::{Workerd, SHORT_MAX_AGE, SHORT_SWR};
+use workerd::{Workerd, PURGE_TOKEN, SHORT_MAX_AGE, SHORT_SWR};
 
 impl Target for Workerd {
     fn name(&self) -> &'static str {
@@ -97,4 +97,50 @@ async fn cache_slots_go_through_the_cache_api() {
             > hits_before
     );
     assert_eq!(second.header("x-edge-colo"), "cloudflare");
+}
+
+#[tokio::test]
+async fn the_purge_route_deletes_a_url_in_this_data_centre_behind_its_secret() {
+    let workerd = Workerd::start().await;
+    workerd.get(scenarios::PRODUCT).await;
+    assert_eq!(
+        workerd.get(scenarios::PRODUCT).await.header("cf-cache-status"),
+        "HIT"
+    );
+    assert!(
+        workerd.cache.cache_tags().iter().any(|t| t.contains("product-1")),
+        "slots carry the origin's Cache-Tag, for Cloudflare's purge by tag: {:?}",
+        workerd.cache.cache_tags()
+    );
+    let body = format!(r#"{{"files": ["{}"]}}"#, scenarios::PRODUCT);
+    let purge = |authorization: Option<String>, body: String| {
+        let mut request = workerd
+            .client
+            .post(format!("{}/__edge/purge", workerd.base))
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send()
+    };
+    let refused = purge(None, body.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let by_tag = purge(
+        Some(format!("Bearer {PURGE_TOKEN}")),
+        r#"{"tags": ["product-1"]}"#.into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_tag.status(), 501, "tags go through the zone purge API");
+    let origin_before = workerd.origin_requests(scenarios::PRODUCT);
+    let purged = purge(Some(format!("Bearer {PURGE_TOKEN}")), body)
+        .await
+        .unwrap();
+    assert_eq!(purged.status(), 200);
+    let answer: serde_json::Value = purged.json().await.unwrap();
+    assert_eq!(answer["deleted_keys"], 2, "{answer}");
+    let after = workerd.get(scenarios::PRODUCT).await;
+    assert_eq!(after.header("cf-cache-status"), "MISS");
+    assert_eq!(workerd.origin_requests(scenarios::PRODUCT), origin_before + 1);
+    assert_eq!(after.header("cache-tag"), "", "Cache-Tag is not forwarded to clients");
 }

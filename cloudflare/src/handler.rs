@@ -79,8 +79,9 @@ async fn purge(
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let host = zone.as_ref().map_or("", |z| z.host()).to_string();
-    let response = match crate::purge::plan(token, authorization, request.body(), &host) {
+    // The authority as cache keys hold it (with a port, when the client named one).
+    let authority = zone.as_ref().map_or("", |z| z.as_str()).to_string();
+    let response = match crate::purge::plan(token, authorization, request.body(), &authority) {
         Ok(keys) => {
             let platform = CfPlatform::new(settings.clone(), zone);
             for key in &keys {

@@ -48,7 +48,8 @@ impl PurgeRefusal {
 }
 
 /// Checks the caller's token (constant-time) and the body, and returns the primary cache
-/// keys to delete under `zone` (both schemes: the key keeps the one the client used).
+/// keys to delete under `zone`, the request's authority (both schemes: the key keeps the one
+/// the client used).
 pub fn plan(
     token: &str,
     authorization: Option<&str>,

@@ -107,6 +107,23 @@ pub fn built() -> &'static Built {
 
 /// A stored Cache API entry: the response workerd serialised on `cache.put`.
 #[derive(Debug, Clone)]
+/// The `PURGE_TOKEN` secret the worker is started with.
+pub const PURGE_TOKEN: &str = "a-purge-token-for-the-workerd-tests";
+
+impl CacheService {
+    /// The `Cache-Tag` values of every stored slot (what Cloudflare's purge by tag matches).
+    pub fn cache_tags(&self) -> Vec<String> {
+        self.entries
+            .lock()
+            .unwrap()
+            .values()
+            .flat_map(|stored| stored.headers.iter())
+            .filter(|(name, _)| name.eq_ignore_ascii_case("cache-tag"))
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+            .collect()
+    }
+}
+
 struct Stored {
     status: u16,
     headers: Vec<(String, Vec<u8>)>,
@@ -466,6 +483,7 @@ const worker :Workerd.Worker = (
     (name = "AUTH", json = {auth}),
     (name = "ROUTING", json = {routing}),
     (name = "JWT_HS256_SECRET", text = {secret}),
+    (name = "PURGE_TOKEN", text = {purge_token}),
   ],
   globalOutbound = "net",
   cacheApiOutbound = "cache",
@@ -475,6 +493,7 @@ const worker :Workerd.Worker = (
             auth = capnp_text(&auth),
             routing = capnp_text(&routing),
             secret = capnp_text(&secret),
+            purge_token = capnp_text(PURGE_TOKEN),
         );
         std::fs::write(dir.join("config.capnp"), config).unwrap();
 

@@ -321,6 +321,31 @@ fn jsonl_errors_name_the_line() {
 }
 
 #[test]
+fn purge_records_become_purges_and_soft_ones_say_so() {
+    let records = csv(
+        "time,pop,method,url,fastly_soft_purge\n\
+         0.0,fra,GET,/api/products/1,\n\
+         1.0,fra,PURGE,/api/products/1,\n\
+         2.0,fra,PURGE,/api/products/*,1\n",
+    )
+    .unwrap();
+    let events: Vec<_> = crate::sim::workload::from_trace(records).collect();
+    use crate::sim::workload::EventKind;
+    assert!(matches!(&events[0].kind, EventKind::Read(r) if r.method == "GET"));
+    let EventKind::Purge { target, soft } = &events[1].kind else {
+        panic!("{:?}", events[1]);
+    };
+    assert_eq!((target.as_str(), *soft), ("/api/products/1", false));
+    let EventKind::Purge { target, soft } = &events[2].kind else {
+        panic!("{:?}", events[2]);
+    };
+    assert_eq!((target.as_str(), *soft), ("/api/products/*", true));
+    let prefix = EventKind::purge(target, *soft).unwrap();
+    assert!(prefix.reaches("http://h/api/products/7", Vec::<&[u8]>::new));
+    assert!(error_text(csv("time,pop,method,url\n0,fra,purge,/a\n")).contains("PURGE"));
+}
+
+#[test]
 fn format_from_path() {
     assert_eq!(
         TraceFormat::from_path(Path::new("a/b.csv")),
