@@ -104,11 +104,18 @@ async fn the_purge_route_deletes_a_url_in_this_data_centre_behind_its_secret() {
     let workerd = Workerd::start().await;
     workerd.get(scenarios::PRODUCT).await;
     assert_eq!(
-        workerd.get(scenarios::PRODUCT).await.header("cf-cache-status"),
+        workerd
+            .get(scenarios::PRODUCT)
+            .await
+            .header("cf-cache-status"),
         "HIT"
     );
     assert!(
-        workerd.cache.cache_tags().iter().any(|t| t.contains("product-1")),
+        workerd
+            .cache
+            .cache_tags()
+            .iter()
+            .any(|t| t.contains("product-1")),
         "slots carry the origin's Cache-Tag, for Cloudflare's purge by tag: {:?}",
         workerd.cache.cache_tags()
     );
@@ -141,6 +148,13 @@ async fn the_purge_route_deletes_a_url_in_this_data_centre_behind_its_secret() {
     assert_eq!(answer["deleted_keys"], 2, "{answer}");
     let after = workerd.get(scenarios::PRODUCT).await;
     assert_eq!(after.header("cf-cache-status"), "MISS");
-    assert_eq!(workerd.origin_requests(scenarios::PRODUCT), origin_before + 1);
-    assert_eq!(after.header("cache-tag"), "", "Cache-Tag is not forwarded to clients");
+    assert_eq!(
+        workerd.origin_requests(scenarios::PRODUCT),
+        origin_before + 1
+    );
+    assert_eq!(
+        after.header("cache-tag"),
+        "",
+        "Cache-Tag is not forwarded to clients"
+    );
 }

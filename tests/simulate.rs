@@ -13,17 +13,20 @@ fn manifest(path: &str) -> std::path::PathBuf {
 
 /// `simulate --no-html --json - ARGS`: the JSON report, after checking the run succeeded.
 fn simulate_json(args: &[&str]) -> String {
-    let output = emulator()
-        .args(["simulate", "--no-html", "--json", "-"])
-        .args(args)
-        .output()
-        .expect("edge-emulator runs");
+    let mut all = vec!["simulate", "--no-html", "--json", "-"];
+    all.extend_from_slice(args);
+    String::from_utf8(succeeded(&all)).expect("UTF-8 JSON")
+}
+
+/// What `edge-emulator ARGS` printed on stdout, after checking it succeeded.
+fn succeeded(args: &[&str]) -> Vec<u8> {
+    let output = emulator().args(args).output().expect("edge-emulator runs");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).expect("UTF-8 JSON")
+    output.stdout
 }
 
 #[test]
@@ -154,28 +157,20 @@ fn compare_shows_tiered_and_edge_only_side_by_side() {
 #[test]
 fn compare_shield_adds_a_shield_tier_in_front_of_the_origins() {
     // Without geo routing the regions' misses share one host, so the shield can merge them.
-    let output = emulator()
-        .args([
-            "compare",
-            "--requests",
-            "3000",
-            "--warmup-s",
-            "0.2",
-            "--variants",
-            "tiered,shield",
-            "--no-routing",
-            "--no-html",
-            "--json",
-            "-",
-        ])
-        .output()
-        .expect("edge-emulator runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reports: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let stdout = succeeded(&[
+        "compare",
+        "--requests",
+        "3000",
+        "--warmup-s",
+        "0.2",
+        "--variants",
+        "tiered,shield",
+        "--no-routing",
+        "--no-html",
+        "--json",
+        "-",
+    ]);
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&stdout).unwrap();
     let tiers = |i: usize| -> Vec<String> {
         reports[i]["tiers"]
             .as_array()

@@ -382,18 +382,8 @@ impl Generator {
         if object.is_none() && self.rng.f64() < self.spec.auth_share {
             let user = self.rng.u64(1..=1000);
             headers.push(("authorization".to_string(), "demo".to_string()));
-            return SimEvent {
-                at_s,
-                kind: EventKind::Read(Read {
-                    country,
-                    pop: None,
-                    method: "GET".into(),
-                    path: format!("/api/users/{user}"),
-                    headers,
-                    conditional,
-                    identity_bytes: None,
-                }),
-            };
+            let path = format!("/api/users/{user}");
+            return get(at_s, country, path, headers, conditional, None);
         }
         // Drawn only when asked for, so scenarios without missing ids replay as before.
         if object.is_none()
@@ -401,21 +391,11 @@ impl Generator {
             && self.rng.f64() < self.spec.missing_share
         {
             let id = self.spec.objects + self.rng.u64(1..=self.spec.missing_ids);
-            return SimEvent {
-                at_s,
-                kind: EventKind::Read(Read {
-                    country,
-                    pop: None,
-                    method: "GET".into(),
-                    path: format!(
-                        "/api/objects/{id}?bytes=64&ttl={}&of={}",
-                        self.spec.ttl_s, self.spec.objects
-                    ),
-                    headers,
-                    conditional,
-                    identity_bytes: None,
-                }),
-            };
+            let path = format!(
+                "/api/objects/{id}?bytes=64&ttl={}&of={}",
+                self.spec.ttl_s, self.spec.objects
+            );
+            return get(at_s, country, path, headers, conditional, None);
         }
         let object = object.unwrap_or_else(|| self.zipf_object());
         let size = self.sizes[(object - 1) as usize];
@@ -424,18 +404,8 @@ impl Generator {
         if fields {
             path.push_str("&fields=id,version");
         }
-        SimEvent {
-            at_s,
-            kind: EventKind::Read(Read {
-                country,
-                pop: None,
-                method: "GET".into(),
-                path,
-                headers,
-                conditional,
-                identity_bytes: (!fields).then_some(size),
-            }),
-        }
+        let identity_bytes = (!fields).then_some(size);
+        get(at_s, country, path, headers, conditional, identity_bytes)
     }
 }
 
@@ -498,6 +468,29 @@ impl Iterator for Generator {
         let at = self.next_base;
         self.next_base = self.base_after(at);
         Some(self.read(at, None))
+    }
+}
+
+/// A client's GET.
+fn get(
+    at_s: f64,
+    country: Option<String>,
+    path: String,
+    headers: Vec<(String, String)>,
+    conditional: bool,
+    identity_bytes: Option<u64>,
+) -> SimEvent {
+    SimEvent {
+        at_s,
+        kind: EventKind::Read(Read {
+            country,
+            pop: None,
+            method: "GET".into(),
+            path,
+            headers,
+            conditional,
+            identity_bytes,
+        }),
     }
 }
 

@@ -322,12 +322,10 @@ fn jsonl_errors_name_the_line() {
 
 #[test]
 fn purge_records_become_purges_and_soft_ones_say_so() {
-    let records = csv(
-        "time,pop,method,url,fastly_soft_purge\n\
+    let records = csv("time,pop,method,url,fastly_soft_purge\n\
          0.0,fra,GET,/api/products/1,\n\
          1.0,fra,PURGE,/api/products/1,\n\
-         2.0,fra,PURGE,/api/products/*,1\n",
-    )
+         2.0,fra,PURGE,/api/products/*,1\n")
     .unwrap();
     let events: Vec<_> = crate::sim::workload::from_trace(records).collect();
     use crate::sim::workload::EventKind;
