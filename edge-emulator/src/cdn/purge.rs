@@ -139,14 +139,15 @@ impl PurgeLedger {
 
     /// Called for each origin request: counts it when a purge sent it there.
     pub fn origin_request(&self, uri: &http::Uri) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        // Most runs purge nothing: no key is built for them.
+        if pending.is_empty() {
+            return;
+        }
         let Ok(key) = edge_worker::CacheKey::from_uri(uri) else {
             return;
         };
-        let Some(path) = slot_path(key.as_str()) else {
-            return;
-        };
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if !pending.is_empty() && pending.remove(path) {
+        if slot_path(key.as_str()).is_some_and(|path| pending.remove(path)) {
             self.refetches.fetch_add(1, Ordering::Relaxed);
         }
     }
