@@ -105,8 +105,6 @@ pub fn built() -> &'static Built {
     }
 }
 
-/// A stored Cache API entry: the response workerd serialised on `cache.put`.
-#[derive(Debug, Clone)]
 /// The `PURGE_TOKEN` secret the worker is started with.
 pub const PURGE_TOKEN: &str = "a-purge-token-for-the-workerd-tests";
 
@@ -124,6 +122,8 @@ impl CacheService {
     }
 }
 
+/// A stored Cache API entry: the response workerd serialised on `cache.put`.
+#[derive(Debug, Clone)]
 struct Stored {
     status: u16,
     headers: Vec<(String, Vec<u8>)>,
