@@ -255,3 +255,42 @@ async fn the_cache_policy_can_forward_cache_tag_to_clients() {
     assert_eq!(hit.header("cf-cache-status"), "HIT");
     assert_eq!(hit.header("cache-tag"), "product-1, products", "hits too");
 }
+
+/// What `serve ARGS` wrote on stderr before it printed its address.
+async fn start_up_warnings(args: &[&str]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edge-emulator"))
+        .args(["serve", "--time-scale", "0"])
+        .args(args)
+        .env_remove("EDGE_EMULATOR_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("edge-emulator starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let first = tokio::time::timeout(common::TIMEOUT, BufReader::new(stdout).lines().next_line())
+        .await
+        .expect("it printed its address in time")
+        .expect("stdout readable");
+    assert!(first.is_some_and(|l| l.starts_with("edge-emulator listening on ")));
+    // The warning comes before the address line; whatever stderr holds by now includes it.
+    let _ = child.start_kill();
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().expect("piped stderr");
+    let _ = tokio::time::timeout(common::TIMEOUT, pipe.read_to_string(&mut stderr)).await;
+    stderr
+}
+
+#[tokio::test]
+async fn serve_warns_when_it_listens_beyond_loopback_without_a_token() {
+    let open = start_up_warnings(&["--listen", "0.0.0.0:0"]).await;
+    assert!(
+        open.contains("warning") && open.contains("--admin-token"),
+        "{open}"
+    );
+    let with_token = start_up_warnings(&["--listen", "0.0.0.0:0", "--admin-token", TOKEN]).await;
+    assert!(!with_token.contains("warning"), "{with_token}");
+    let loopback = start_up_warnings(&["--listen", "127.0.0.1:0"]).await;
+    assert!(!loopback.contains("warning"), "{loopback}");
+}
