@@ -72,10 +72,14 @@ impl AdminAccess {
                 )
             }
             // A request with no peer address came from inside the process (tests, benches).
-            None => peer.is_some_and(|p| !p.ip().is_loopback()).then_some(
-                "admin endpoints answer loopback clients only; start serve with --admin-token \
+            // Canonical: a dual-stack listener (`[::]:8787`) sees IPv4 loopback clients as
+            // `::ffff:127.0.0.1`, which `is_loopback` alone does not count.
+            None => peer
+                .is_some_and(|p| !p.ip().to_canonical().is_loopback())
+                .then_some(
+                    "admin endpoints answer loopback clients only; start serve with --admin-token \
                  (or EDGE_EMULATOR_ADMIN_TOKEN) and send it as a Bearer token to allow others",
-            ),
+                ),
         }
     }
 }
@@ -251,6 +255,8 @@ mod tests {
         let access = AdminAccess::loopback_only();
         assert_eq!(access.refusal(peer("127.0.0.1"), None), None);
         assert_eq!(access.refusal(peer("::1"), None), None);
+        assert_eq!(access.refusal(peer("::ffff:127.0.0.1"), None), None);
+        assert!(access.refusal(peer("::ffff:10.0.0.7"), None).is_some());
         assert_eq!(access.refusal(None, None), None, "in-process callers");
         for remote in ["10.0.0.7", "192.168.1.2", "2001:db8::1"] {
             let why = access
