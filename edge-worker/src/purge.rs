@@ -136,6 +136,14 @@ impl Purge {
         })
     }
 
+    /// A purge of everything under one path prefix (Cloudflare's prefix rule).
+    pub fn prefix(prefix: &str, soft: bool) -> Result<Self, PurgeError> {
+        Ok(Self {
+            selector: Selector::Prefixes(vec![prefix_path(prefix.to_string())?]),
+            soft,
+        })
+    }
+
     /// Whether the slot `slot_key` is covered. `tags` gives the stored response's
     /// `Cache-Tag` field values, asked only for a tag purge.
     ///

@@ -227,12 +227,12 @@ pub enum EventKind {
 impl EventKind {
     /// The purge a `Purge` event stands for.
     pub fn purge(target: &str, soft: bool) -> Result<edge_worker::purge::Purge, String> {
-        let body = match target.strip_suffix('*') {
-            Some(prefix) => serde_json::json!({ "prefixes": [prefix], "soft": soft }),
-            None => serde_json::json!({ "files": [target], "soft": soft }),
-        };
-        edge_worker::purge::Purge::parse(body.to_string().as_bytes())
-            .map_err(|e| format!("purge of {target:?}: {e}"))
+        use edge_worker::purge::Purge;
+        match target.strip_suffix('*') {
+            Some(prefix) => Purge::prefix(prefix, soft),
+            None => Purge::path(target, soft),
+        }
+        .map_err(|e| format!("purge of {target:?}: {e}"))
     }
 }
 
