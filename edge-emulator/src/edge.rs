@@ -19,6 +19,8 @@ pub struct Served {
     pub report: RunReport,
     /// The edge cache's outcome (`None`: refused before the cache).
     pub cache: Option<CfCacheStatus>,
+    /// Bytes the response saved over its variant's miss-time coding.
+    pub recompression_saved: u64,
 }
 
 /// The PoP entry point: runs one client request through `pop`.
@@ -41,12 +43,17 @@ pub async fn serve_at_pop(
     let cache = outcome.cache.map(wasm::cache_status_from_wit);
     pop.counters.record(cache, outcome.collapsed);
     pop.counters.record_negative(cache, outcome.negative);
+    pop.counters.recompression_saved_bytes.fetch_add(
+        outcome.recompression_saved,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if let Some(route) = &outcome.route {
         count_failover(emulator, cache, route);
     }
     for task in outcome.deferred {
         spawn_deferred(emulator, pop, task, ctx.clone());
     }
+    let recompression_saved = outcome.recompression_saved;
     let mut response = outcome.response;
     let timing = format!(
         "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
@@ -59,6 +66,7 @@ pub async fn serve_at_pop(
         response,
         report,
         cache,
+        recompression_saved,
     })
 }
 
@@ -88,7 +96,9 @@ fn spawn_deferred(
     let url = match &task {
         types::Deferred::Revalidate(request) => request.url.clone(),
         types::Deferred::RefreshJwks(url) => format!("jwks:{url}"),
+        types::Deferred::Recompress(task) => format!("recompress:{}", task.key),
     };
+    let recompression = matches!(task, types::Deferred::Recompress(_));
     if !pop
         .refreshing
         .lock()
@@ -101,12 +111,16 @@ fn spawn_deferred(
     tokio::spawn(async move {
         if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
             bump(&pop.counters.worker_errors);
-            eprintln!("[edge-{}] background refresh of {url}: {failure}", pop.name);
+            eprintln!("[edge-{}] background work on {url}: {failure}", pop.name);
         }
         pop.refreshing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&url);
-        bump(&pop.counters.background_refreshes);
+        bump(if recompression {
+            &pop.counters.recompressions
+        } else {
+            &pop.counters.background_refreshes
+        });
     });
 }

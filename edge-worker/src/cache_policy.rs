@@ -4,6 +4,8 @@
 //!   random fraction up to `ttl_jitter`, drawn from [`Platform::random`](crate::Platform), so
 //!   entries stored in the same second do not all expire in the same second (and send their
 //!   refetches to the origin at once). Never longer than the origin said.
+//! - **Background recompression** (`[compression] background`, on by default): a coded
+//!   variant stored on a miss is recoded at the coding's best level after the response.
 //! - **Negative caching** (`negative_ttl_secs`): a 404 or 410 (and, with `negative_5xx`, a
 //!   5xx) that carries no freshness of its own is kept for that long, so a burst of requests
 //!   for a missing id reaches the origin once. Only responses RFC 9111 §3 lets a shared cache
@@ -41,6 +43,30 @@ pub struct CachePolicyConfig {
     /// site is purged, which is the operator's business).
     #[serde(default)]
     pub forward_cache_tag: bool,
+    /// How coded variants are made.
+    #[serde(default)]
+    pub compression: CompressionConfig,
+}
+
+/// The `[compression]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionConfig {
+    /// Recode each variant coded on a miss in the background at the coding's best level
+    /// (`encoding::Effort::Background`). On by default; off shows what it buys
+    /// (`compare --variants recompress=off`).
+    #[serde(default = "enabled")]
+    pub background: bool,
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        Self { background: true }
+    }
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// One `[[routes]]` entry.
@@ -65,6 +91,8 @@ pub struct RoutePolicyConfig {
 pub struct CacheRules {
     routes: Vec<(String, RouteRules)>,
     pub forward_cache_tag: bool,
+    /// `[compression] background`.
+    pub recompress: bool,
 }
 
 /// What one route's responses get.
@@ -122,6 +150,7 @@ impl CachePolicyConfig {
         Ok(CacheRules {
             routes,
             forward_cache_tag: self.forward_cache_tag,
+            recompress: self.compression.background,
         })
     }
 }

@@ -188,6 +188,10 @@ impl WorkerConfig {
             .cache_rules
             .as_ref()
             .is_some_and(|rules| rules.forward_cache_tag);
+        worker.recompress = self
+            .cache_rules
+            .as_ref()
+            .is_none_or(|rules| rules.recompress);
         if let Some(routing) = &self.routing {
             worker = worker.with_lazy_routing(routing.clone());
         }

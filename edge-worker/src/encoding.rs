@@ -10,6 +10,7 @@ use http::HeaderMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Coding {
     Brotli,
+    Zstd,
     Gzip,
     Identity,
 }
@@ -19,33 +20,64 @@ pub const MIN_COMPRESS_SIZE: usize = 256;
 /// Most `Accept-Encoding` members we read.
 const MAX_MEMBERS: usize = 32;
 
-/// Brotli quality for responses compressed on the fly (then cached), by body size. Chosen by
-/// measurement on the catalogue's JSON (`cargo bench -p edge-worker --bench representation`,
-/// figures in BENCHMARKS.md): from 32 KiB on, quality 7 is both smaller than gzip-6 and ~1.4×
-/// faster (quality 8 is as slow as gzip-6 for 2–3% more; 5 and 6 are larger than gzip-6 on this
-/// repetitive JSON). Below 32 KiB no brotli quality reaches gzip-6's speed, because brotli's
-/// per-call set-up dominates; quality 5 is then as small as 7 at three times its speed.
-pub fn brotli_quality(len: usize) -> u32 {
-    if len >= LARGE_BODY {
-        7
-    } else {
-        5
-    }
+/// When a body is coded, which decides how hard the coder works.
+///
+/// A coded variant is cached, so its bytes are paid on every hit while its compression is
+/// paid once. The miss codes fast, because the client waits for it; the stored variant is
+/// then replaced in the background by the best coding the budget allows
+/// (`representation::recompress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    /// On the miss, while the client waits: no slower than gzip-6 on the same body.
+    Miss,
+    /// In the background, once per variant: the smallest output within
+    /// [`BACKGROUND_BUDGET`] of CPU.
+    Background,
 }
-const LARGE_BODY: usize = 32 * 1024;
+
+/// The CPU a background recompression may take per variant, natively. The emulator's guest
+/// runs at ~1.5–2× native and allows 50 ms per call by default (`--cpu-limit-ms`), so this
+/// leaves room; on Cloudflare `ctx.waitUntil` work counts against the same request's CPU.
+pub const BACKGROUND_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Above this size brotli 11 would exceed [`BACKGROUND_BUDGET`] (it runs at ~1 MB/s on the
+/// catalogue's JSON; figures in BENCHMARKS.md), so the background uses [`LARGE_BROTLI`].
+pub const BROTLI_MAX_SIZE_FOR_11: usize = 16 * 1024;
+/// Background brotli quality above [`BROTLI_MAX_SIZE_FOR_11`].
+const LARGE_BROTLI: u32 = 9;
+/// Brotli quality on the miss: the highest whose speed is at least gzip-6's on every size
+/// from 1 KiB to 1 MiB of the catalogue's JSON (BENCHMARKS.md, "Fast on the miss").
+const MISS_BROTLI: u32 = 4;
+/// gzip on the miss: zlib's and nginx's default, the usual trade-off.
+const MISS_GZIP: u32 = 6;
+/// gzip in the background: the most zlib offers. Same format, so any client benefits.
+const BACKGROUND_GZIP: u32 = 9;
+/// zstd level (RFC 8878): `ruzstd`'s one level, `Fastest`, about zstd's level 1.
+const ZSTD_LEVEL: u32 = 1;
+
 /// Brotli window (log2 bytes), 4 MiB. Measured: smaller windows give the same output, and
 /// below 17 they switch brotli to hashers that cost ~800 µs to set up even for 1 KiB.
 const BROTLI_WINDOW: u32 = 22;
-/// gzip level: 6 is zlib's and nginx's default, the usual trade-off.
-const GZIP_LEVEL: u32 = 6;
 
 impl Coding {
     /// The `Content-Encoding` token; `None` for identity.
     pub fn token(self) -> Option<&'static str> {
         match self {
             Coding::Brotli => Some("br"),
+            Coding::Zstd => Some("zstd"),
             Coding::Gzip => Some("gzip"),
             Coding::Identity => None,
+        }
+    }
+
+    /// The coding a `Content-Encoding` value names, when it is one of ours.
+    pub fn from_token(token: &str) -> Option<Coding> {
+        match token.trim().to_ascii_lowercase().as_str() {
+            "br" => Some(Coding::Brotli),
+            "zstd" => Some(Coding::Zstd),
+            "gzip" | "x-gzip" => Some(Coding::Gzip),
+            "identity" | "" => Some(Coding::Identity),
+            _ => None,
         }
     }
 
@@ -53,27 +85,73 @@ impl Coding {
     pub fn suffix(self) -> &'static str {
         match self {
             Coding::Brotli => "br",
+            Coding::Zstd => "zst",
             Coding::Gzip => "gz",
             Coding::Identity => "id",
         }
     }
 
-    pub fn encode(self, body: &[u8]) -> Vec<u8> {
+    /// The level (brotli quality, gzip or zstd level) for a body of `len` bytes.
+    pub fn level(self, len: usize, effort: Effort) -> u32 {
+        match (self, effort) {
+            (Coding::Identity, _) => 0,
+            (Coding::Brotli, Effort::Miss) => MISS_BROTLI,
+            (Coding::Brotli, Effort::Background) if len <= BROTLI_MAX_SIZE_FOR_11 => 11,
+            (Coding::Brotli, Effort::Background) => LARGE_BROTLI,
+            (Coding::Gzip, Effort::Miss) => MISS_GZIP,
+            (Coding::Gzip, Effort::Background) => BACKGROUND_GZIP,
+            (Coding::Zstd, _) => ZSTD_LEVEL,
+        }
+    }
+
+    /// The derived-ETag suffix of this coding at `level` (`br4`, `gz9`): each level's bytes
+    /// differ, so each gets its own strong validator (RFC 9110 §8.8.3).
+    pub fn tag_suffix(self, level: u32) -> String {
+        format!("{}{level}", self.suffix())
+    }
+
+    /// Codes `body` at the level `effort` picks for it; returns the bytes and the level.
+    pub fn encode(self, body: &[u8], effort: Effort) -> (Vec<u8>, u32) {
+        let level = self.level(body.len(), effort);
+        (self.encode_at(body, level), level)
+    }
+
+    /// Codes `body` at an explicit level (clamped to the coder's range).
+    pub fn encode_at(self, body: &[u8], level: u32) -> Vec<u8> {
         match self {
             Coding::Identity => body.to_vec(),
             Coding::Gzip => {
                 let mut encoder = flate2::write::GzEncoder::new(
                     Vec::with_capacity(body.len() / 3),
-                    flate2::Compression::new(GZIP_LEVEL),
+                    flate2::Compression::new(level.min(9)),
                 );
                 // Writing to a Vec cannot fail.
                 encoder.write_all(body).expect("in-memory write");
                 encoder.finish().expect("in-memory write")
             }
-            Coding::Brotli => brotli_at(body, brotli_quality(body.len())),
+            Coding::Brotli => brotli_at(body, level),
+            Coding::Zstd => zstd_at(body, level),
         }
     }
 }
+
+/// zstd through `ruzstd`, the pure-Rust coder that builds for both wasm targets (the C
+/// library needs a C toolchain for wasm32-unknown-unknown). It implements one level,
+/// `Fastest` (about zstd's level 1; its `Default` and above are `unimplemented!()` in 0.9), so
+/// the miss and the background code zstd alike and zstd variants are never recoded.
+#[cfg(feature = "zstd")]
+fn zstd_at(body: &[u8], _level: u32) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(body, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
+/// Without the coder, nothing negotiates zstd; identity keeps the function total.
+#[cfg(not(feature = "zstd"))]
+fn zstd_at(body: &[u8], _level: u32) -> Vec<u8> {
+    body.to_vec()
+}
+
+/// Whether this build offers zstd.
+pub const ZSTD: bool = cfg!(feature = "zstd");
 
 /// The smallest brotli window that holds the whole body, as the C library's one-shot
 /// `BrotliEncoderCompress` picks it, but at least 17 bits: a window larger than the input buys
@@ -104,13 +182,18 @@ pub fn brotli_at(body: &[u8], quality: u32) -> Vec<u8> {
 ///   Accept-Encoding are often scripts that cannot decode; Cloudflare, nginx and Varnish send
 ///   identity too.
 /// - Empty field: identity only.
-/// - Otherwise the coding with the highest q-value among br, gzip and identity, `*` standing for
-///   codings not listed; ties go to the smaller output (br, then gzip, then identity).
+/// - Otherwise the coding with the highest q-value among br, gzip, zstd and identity, `*`
+///   standing for codings not listed; ties go to the smaller output: br, then gzip, then zstd
+///   (ruzstd's one level sends 13–40 % more than gzip-6 on the catalogue's JSON, BENCHMARKS.md),
+///   then identity. Browsers send `gzip, deflate, br, zstd` and get br; zstd goes to clients
+///   that prefer it by q-value or accept nothing else of ours.
+/// - zstd only in builds with the `zstd` feature (on by default).
 /// - When nothing is acceptable (`identity;q=0` and no coding we have), identity is sent anyway:
 ///   the RFC lets a server disregard the field rather than answer 406, as nginx does.
 pub fn negotiate(headers: &HeaderMap) -> Coding {
+    let zstd = ZSTD;
     let mut present = false;
-    let mut quality = [None::<u16>; 3]; // br, gzip, identity
+    let mut quality = [None::<u16>; 4]; // br, gzip, zstd, identity
     let mut star = None::<u16>;
     let mut seen = 0;
     for value in headers.get_all(header::ACCEPT_ENCODING) {
@@ -132,7 +215,8 @@ pub fn negotiate(headers: &HeaderMap) -> Coding {
             let slot = match name.as_str() {
                 "br" => &mut quality[0],
                 "gzip" | "x-gzip" => &mut quality[1],
-                "identity" => &mut quality[2],
+                "zstd" if zstd => &mut quality[2],
+                "identity" => &mut quality[3],
                 "*" => &mut star,
                 _ => continue,
             };
@@ -147,14 +231,15 @@ pub fn negotiate(headers: &HeaderMap) -> Coding {
             (Some(q), _) => q,
             (None, Some(q)) => q,
             // Identity is acceptable unless excluded (by itself or by `*`).
-            (None, None) if i == 2 => 1,
+            (None, None) if i == 3 => 1,
             (None, None) => 0,
         }
     };
     let candidates = [
         (Coding::Brotli, q(0)),
         (Coding::Gzip, q(1)),
-        (Coding::Identity, q(2)),
+        (Coding::Zstd, if zstd { q(2) } else { 0 }),
+        (Coding::Identity, q(3)),
     ];
     candidates
         .into_iter()
@@ -248,25 +333,86 @@ mod tests {
             (Some("gzip;q=0.8, br;q=0.8"), Coding::Brotli),
             (Some("identity;q=1, gzip;q=1"), Coding::Gzip),
             (Some("identity, gzip;q=0.5"), Coding::Identity),
+            // zstd (RFC 8878): after br and gzip on ties, by q-value otherwise.
+            (Some("gzip, deflate, br, zstd"), Coding::Brotli),
+            (Some("gzip, zstd"), Coding::Gzip),
+            (Some("zstd"), Coding::Zstd),
+            (Some("gzip;q=0.9, zstd"), Coding::Zstd),
+            (Some("zstd;q=0.9, gzip"), Coding::Gzip),
+            (Some("br;q=0.5, zstd"), Coding::Zstd),
+            (Some("zstd;q=0"), Coding::Identity),
+            (Some("ZSTD"), Coding::Zstd),
         ];
         for (header, expected) in table {
             assert_eq!(pick(header), expected, "Accept-Encoding: {header:?}");
         }
     }
 
+    fn decode(coding: Coding, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match coding {
+            Coding::Gzip => {
+                flate2::read::GzDecoder::new(bytes)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            Coding::Brotli => {
+                brotli::Decompressor::new(bytes, 4096)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            Coding::Zstd => {
+                ruzstd::decoding::StreamingDecoder::new(bytes)
+                    .unwrap()
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            Coding::Identity => out = bytes.to_vec(),
+        }
+        out
+    }
+
     #[test]
-    fn both_codings_round_trip() {
+    fn every_coding_round_trips_at_every_effort() {
         let body = br#"{"id":1,"name":"lamp","tags":["a","b"]}"#.repeat(50);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&Coding::Gzip.encode(&body)[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, body);
-        let mut out = Vec::new();
-        brotli::Decompressor::new(&Coding::Brotli.encode(&body)[..], 4096)
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, body);
+        for coding in [Coding::Brotli, Coding::Zstd, Coding::Gzip, Coding::Identity] {
+            for effort in [Effort::Miss, Effort::Background] {
+                let (bytes, level) = coding.encode(&body, effort);
+                assert_eq!(level, coding.level(body.len(), effort));
+                assert_eq!(decode(coding, &bytes), body, "{coding:?} {effort:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_background_works_harder_than_the_miss_where_the_coder_can() {
+        for len in [1024, 64 * 1024, 1024 * 1024] {
+            assert!(
+                Coding::Brotli.level(len, Effort::Background)
+                    > Coding::Brotli.level(len, Effort::Miss)
+            );
+            assert!(
+                Coding::Gzip.level(len, Effort::Background) > Coding::Gzip.level(len, Effort::Miss)
+            );
+            // ruzstd has one level: nothing to recode.
+            assert_eq!(
+                Coding::Zstd.level(len, Effort::Background),
+                Coding::Zstd.level(len, Effort::Miss)
+            );
+        }
+        assert_eq!(
+            Coding::Brotli.level(BROTLI_MAX_SIZE_FOR_11, Effort::Background),
+            11
+        );
+        assert_eq!(Coding::Brotli.tag_suffix(11), "br11");
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        for coding in [Coding::Brotli, Coding::Zstd, Coding::Gzip] {
+            assert_eq!(Coding::from_token(coding.token().unwrap()), Some(coding));
+        }
+        assert_eq!(Coding::from_token("deflate"), None);
     }
 
     #[test]
@@ -302,7 +448,7 @@ mod tests {
         }
 
         #[test]
-        fn order_of_members_does_not_matter(mut members in prop::collection::vec(("(br|gzip|identity|\\*|deflate)", 0u16..=1000), 0..5)) {
+        fn order_of_members_does_not_matter(mut members in prop::collection::vec(("(br|zstd|gzip|identity|\\*|deflate)", 0u16..=1000), 0..5)) {
             let render = |m: &[(String, u16)]| m.iter().map(|(n, q)| format!("{n};q={}.{:03}", q / 1000, q % 1000)).collect::<Vec<_>>().join(", ");
             // Duplicates take their highest q, so order is irrelevant for them too.
             let forward = pick(Some(&render(&members)));

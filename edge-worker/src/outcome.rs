@@ -14,6 +14,19 @@ pub enum Deferred {
     Revalidate(Request<Body>),
     /// Refetch the JWKS at this URL before it expires.
     RefreshJwks(String),
+    /// Replace a coded variant stored on a miss with the best coding the budget allows
+    /// (`representation::recompress`).
+    Recompress(Recompression),
+}
+
+/// A coded variant to recode in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recompression {
+    /// The variant's slot in the shared cache.
+    pub key: String,
+    /// The bytes before coding (the representation after any `?fields=` projection), carried
+    /// here so the background work needs no decoder.
+    pub body: Body,
 }
 
 #[derive(Debug)]
@@ -30,6 +43,10 @@ pub struct Outcome {
     /// The response is an error the cache kept by negative caching (the cache policy's
     /// `negative_ttl_secs`): with a `Hit` status, a negative hit.
     pub negative: bool,
+    /// How many bytes smaller this response is than the same variant as it was coded on the
+    /// miss: what background recompression saved on it (0 when it served no recompressed
+    /// variant).
+    pub recompression_saved: u64,
 }
 
 impl Outcome {
@@ -42,6 +59,7 @@ impl Outcome {
             collapsed: false,
             route: None,
             negative: false,
+            recompression_saved: 0,
         }
     }
 }

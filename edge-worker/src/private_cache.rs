@@ -70,6 +70,7 @@ pub async fn lookup<P: Platform>(
         collapsed: false,
         route: None,
         negative: false,
+        recompression_saved: 0,
     })
 }
 

@@ -19,9 +19,10 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cache_control::CacheControl;
-use crate::conditional::{self, EntityTag, Precondition};
-use crate::encoding::{self, Coding, MIN_COMPRESS_SIZE};
+use crate::conditional::{self, EntityTag, Precondition, TagList};
+use crate::encoding::{self, Coding, Effort, MIN_COMPRESS_SIZE};
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
+use crate::outcome::Recompression;
 use crate::{Body, CacheEntry, CacheKey, CfCacheStatus, Platform, StoredResponse, WorkerError};
 
 /// How long an encoded variant is kept. Its key holds the base ETag, so it is never served for
@@ -38,6 +39,8 @@ pub(crate) struct Wanted {
     pub coding: Coding,
     /// The client's request fields, for the preconditions.
     pub conditions: HeaderMap,
+    /// Whether variants coded on a miss are recoded in the background.
+    pub recompress: bool,
 }
 
 /// Why `?fields=` was not applied to a response (the `reason` in [`FIELDS_HEADER`]).
@@ -81,6 +84,9 @@ pub struct Selection<'w> {
     /// Whether the result may be stored as a variant in the shared cache: only for responses
     /// that the shared tier itself handled (never private bytes or uncacheable passes).
     pub shared_variant: bool,
+    /// Whether a variant coded on this miss is recoded in the background at the best level
+    /// (the cache policy's `[compression] background`, on by default).
+    pub recompress: bool,
 }
 
 impl<'w> Selection<'w> {
@@ -134,6 +140,7 @@ impl<'w> Selection<'w> {
             coding,
             varies_on_coding: codable,
             shared_variant,
+            recompress: true,
         }
     }
 
@@ -146,7 +153,7 @@ impl<'w> Selection<'w> {
     /// entity tag, so a changed base never serves an old variant.
     fn variant_key(&self, key: &CacheKey, base_etag: Option<&EntityTag>) -> Option<String> {
         match (base_etag, self.coding, self.shared_variant) {
-            (Some(etag), Coding::Brotli | Coding::Gzip, true) => Some(format!(
+            (Some(etag), Coding::Brotli | Coding::Zstd | Coding::Gzip, true) => Some(format!(
                 "{key}\u{1}etag={etag};fields={};coding={}",
                 self.mask.map(ToString::to_string).unwrap_or_default(),
                 self.coding.suffix()
@@ -156,37 +163,70 @@ impl<'w> Selection<'w> {
     }
 }
 
+/// What representation selection adds to the outcome besides the response.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    /// A coded variant stored on this miss, to recode in the background.
+    pub recompression: Option<Recompression>,
+    /// Bytes the served variant saved over its miss-time coding.
+    pub recompression_saved: u64,
+}
+
 /// Turns the full identity response from the tier into the one the client asked for, then
 /// evaluates the client's preconditions against it (RFC 9110 §13.2.2).
+///
+/// A coded variant exists at two levels over its life: coded fast on the miss, then replaced
+/// by the background's best (`"…-br4"`, then `"…-br11"`). Both are current representations of
+/// the resource for this request, each with its own strong validator (RFC 9110 §8.8.3: the
+/// bytes differ, so the tags do). A client whose `If-None-Match` names the other level gets a
+/// 304 carrying the tag it holds: the server selects the representation the client already
+/// has (§13.1.2 evaluates the condition against the selected representation, and which of
+/// several current representations to select is the server's choice, §3.2), so the 304 is
+/// truthful and saves the transfer. Its cache then freshens that stored response
+/// (RFC 9111 §4.3.4), whose bytes decode to the same content.
 pub(crate) async fn represent<P: Platform>(
     p: &P,
     key: &CacheKey,
     cache: Option<CfCacheStatus>,
     response: Response<Body>,
     wanted: &Wanted,
-) -> Response<Body> {
+) -> (Response<Body>, Extras) {
+    let mut extras = Extras::default();
+    let mut coding = Coding::Identity;
     let mut response = if response.status().is_success() {
-        let selection = Selection::decide(&response, wanted.fields.as_ref(), wanted.coding, cache);
-        apply(p, key, &selection, response).await
+        let mut selection =
+            Selection::decide(&response, wanted.fields.as_ref(), wanted.coding, cache);
+        selection.recompress = wanted.recompress;
+        coding = selection.coding;
+        apply(p, key, &selection, response, &mut extras).await
     } else {
         response
     };
     if response.status().is_success() {
-        let etag = response
+        let current = response
             .headers()
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .and_then(EntityTag::parse);
+        let held = current
+            .as_ref()
+            .and_then(|current| held_other_level(&wanted.conditions, current, coding));
+        let selected = held.as_ref().or(current.as_ref());
         let modified = conditional::date(response.headers(), &header::LAST_MODIFIED);
-        match conditional::evaluate(&wanted.method, &wanted.conditions, etag.as_ref(), modified) {
+        match conditional::evaluate(&wanted.method, &wanted.conditions, selected, modified) {
             Precondition::Proceed => {}
-            Precondition::NotModified => return conditional::not_modified(&response),
+            Precondition::NotModified => {
+                if let Some(held) = &held {
+                    set_etag(response.headers_mut(), held);
+                }
+                return (conditional::not_modified(&response), extras);
+            }
             Precondition::Failed => {
                 let mut failed = WorkerError::PreconditionFailed.to_response();
                 if let Some(etag) = response.headers().get(header::ETAG) {
                     failed.headers_mut().insert(header::ETAG, etag.clone());
                 }
-                return failed;
+                return (failed, extras);
             }
         }
     }
@@ -197,7 +237,31 @@ pub(crate) async fn represent<P: Platform>(
     if wanted.method == Method::HEAD {
         response.body_mut().clear();
     }
-    response
+    (response, extras)
+}
+
+/// The tag in the request's `If-None-Match` that names another level of the same coded
+/// variant as `current`: the same tag up to its last `-`, then the same coding's suffix and a
+/// level (`"x-br4"` beside `"x-br11"`). Only our derived tags have that shape after the base.
+fn held_other_level(request: &HeaderMap, current: &EntityTag, coding: Coding) -> Option<EntityTag> {
+    if coding == Coding::Identity {
+        return None;
+    }
+    let (base, _) = current.tag.rsplit_once('-')?;
+    let TagList::Tags(tags) = TagList::from_headers(request, &header::IF_NONE_MATCH)? else {
+        return None;
+    };
+    tags.into_iter().find(|held| {
+        held.weak == current.weak
+            && held.tag != current.tag
+            && held
+                .tag
+                .rsplit_once('-')
+                .and_then(|(held_base, level)| {
+                    (held_base == base).then_some(level.strip_prefix(coding.suffix())?)
+                })
+                .is_some_and(|level| !level.is_empty() && level.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// The fields an encoded variant carries over the base response's.
@@ -209,6 +273,10 @@ fn variant_fields() -> [header::HeaderName; 3] {
     ]
 }
 
+/// A stored variant's length as coded on the miss (kept in the slot, never sent), so a hit on
+/// the recompressed variant can say what recompression saved.
+const MISS_LENGTH: &str = "x-edge-miss-length";
+
 /// Applies a [`Selection`] to a 2xx response: projected, tagged and encoded, from the shared
 /// variant cache when it holds the result already.
 async fn apply<P: Platform>(
@@ -216,6 +284,7 @@ async fn apply<P: Platform>(
     key: &CacheKey,
     selection: &Selection<'_>,
     mut response: Response<Body>,
+    extras: &mut Extras,
 ) -> Response<Body> {
     if selection.varies_on_coding {
         crate::vary::append_vary(response.headers_mut(), "accept-encoding");
@@ -245,6 +314,13 @@ async fn apply<P: Platform>(
                     response.headers_mut().append(name.clone(), value.clone());
                 }
             }
+            let miss_length = variant
+                .headers
+                .get(MISS_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            extras.recompression_saved = miss_length.saturating_sub(variant.body.len() as u64);
             *response.body_mut() = variant.body;
             return response;
         }
@@ -265,15 +341,19 @@ async fn apply<P: Platform>(
         }
     }
     let coding = selection.coding;
+    let mut uncoded = None;
     if coding != Coding::Identity {
-        let encoded = coding.encode(response.body());
-        *response.body_mut() = encoded;
+        let (encoded, level) = coding.encode(response.body(), Effort::Miss);
+        let plain = std::mem::replace(response.body_mut(), encoded);
+        if selection.recompress && coding.level(plain.len(), Effort::Background) != level {
+            uncoded = Some(plain);
+        }
         if let Some(token) = coding.token() {
             response
                 .headers_mut()
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
         }
-        etag = etag.map(|e| e.derive(coding.suffix()));
+        etag = etag.map(|e| e.derive(&coding.tag_suffix(level)));
     }
     if let Some(etag) = &etag {
         set_etag(response.headers_mut(), etag);
@@ -285,6 +365,7 @@ async fn apply<P: Platform>(
                 headers.append(name.clone(), value.clone());
             }
         }
+        headers.insert(MISS_LENGTH, HeaderValue::from(response.body().len()));
         let variant = StoredResponse {
             status: response.status(),
             headers,
@@ -295,8 +376,55 @@ async fn apply<P: Platform>(
         };
         p.cache_put(&variant_key, CacheEntry::Response(variant), VARIANT_KEEP)
             .await;
+        extras.recompression = uncoded.map(|body| Recompression {
+            key: variant_key,
+            body,
+        });
     }
     response
+}
+
+/// The background half of "fast on the miss, best in the cache": recodes a variant stored on
+/// a miss at the coding's best level for its size ([`Effort::Background`]) and stores it in
+/// the same slot with its own entity tag. Does nothing when the slot is gone (purged,
+/// evicted), already holds the best level, or the best level is not smaller.
+pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
+    let Some(CacheEntry::Response(mut variant)) = p.cache_get(&task.key).await else {
+        return;
+    };
+    let coding = variant
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Coding::from_token)
+        .unwrap_or(Coding::Identity);
+    let Some(current) = variant
+        .headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .and_then(EntityTag::parse)
+    else {
+        return;
+    };
+    let Some((base, _)) = current.tag.rsplit_once('-') else {
+        return;
+    };
+    let level = coding.level(task.body.len(), Effort::Background);
+    let best = EntityTag {
+        weak: current.weak,
+        tag: format!("{base}-{}", coding.tag_suffix(level)),
+    };
+    if coding == Coding::Identity || best == current {
+        return;
+    }
+    let encoded = coding.encode_at(&task.body, level);
+    if encoded.len() >= variant.body.len() {
+        return;
+    }
+    variant.body = encoded;
+    set_etag(&mut variant.headers, &best);
+    p.cache_put(&task.key, CacheEntry::Response(variant), VARIANT_KEEP)
+        .await;
 }
 
 fn set_etag(headers: &mut HeaderMap, etag: &EntityTag) {

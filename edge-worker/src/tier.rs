@@ -151,8 +151,8 @@ impl CacheTier {
     pub async fn run_deferred<P: Platform>(&self, platform: &P, task: Deferred) {
         match task {
             Deferred::Revalidate(request) => self.refresh(platform, request).await,
-            // Auth work; `EdgeWorker::run_deferred` runs it before reaching the tier.
-            Deferred::RefreshJwks(_) => {}
+            // Auth and representation work; `EdgeWorker::run_deferred` runs it before the tier.
+            Deferred::RefreshJwks(_) | Deferred::Recompress(_) => {}
         }
     }
 
@@ -516,6 +516,7 @@ impl CacheTier {
             collapsed: member.collapsed,
             route: None,
             negative: false,
+            recompression_saved: 0,
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct EdgeWorker {
     /// tags name how the site is purged, which is the operator's business, not the client's.
     /// The field stays on stored entries and on hops between our tiers, where purges read it.
     pub forward_cache_tag: bool,
+    /// Whether coded variants stored on a miss are recoded in the background at the best
+    /// level (`encoding::Effort`). On by default; the cache policy's
+    /// `[compression] background = false` turns it off.
+    pub recompress: bool,
 }
 
 impl EdgeWorker {
@@ -45,6 +49,7 @@ impl EdgeWorker {
             auth: None,
             routing: None,
             forward_cache_tag: false,
+            recompress: true,
         }
     }
 
@@ -140,6 +145,7 @@ impl EdgeWorker {
             fields,
             coding: encoding::negotiate(&parts.headers),
             conditions: parts.headers.clone(),
+            recompress: self.recompress,
         };
         // We encode at the edge and cache identity bytes, so ask upstream for those.
         parts.headers.insert(
@@ -165,7 +171,10 @@ impl EdgeWorker {
                 private_cache::lookup(p, &self.tier.name, subject, &key, &request).await
             {
                 // Private bytes: no encoded variant goes to the shared space (`cache: None`).
-                outcome.response = represent(p, &key, None, outcome.response, &wanted).await;
+                let response = std::mem::take(&mut outcome.response);
+                let (response, extras) = represent(p, &key, None, response, &wanted).await;
+                outcome.response = response;
+                outcome.recompression_saved = extras.recompression_saved;
                 return outcome;
             }
         }
@@ -178,7 +187,13 @@ impl EdgeWorker {
                 cache = None;
             }
         }
-        outcome.response = represent(p, &key, cache, outcome.response, &wanted).await;
+        let response = std::mem::take(&mut outcome.response);
+        let (response, extras) = represent(p, &key, cache, response, &wanted).await;
+        outcome.response = response;
+        outcome.recompression_saved = extras.recompression_saved;
+        outcome
+            .deferred
+            .extend(extras.recompression.map(Deferred::Recompress));
         outcome
     }
 
@@ -187,6 +202,7 @@ impl EdgeWorker {
             Deferred::RefreshJwks(url) => {
                 auth::refresh_jwks(p, &url).await;
             }
+            Deferred::Recompress(task) => crate::representation::recompress(p, task).await,
             task => match self.routing.as_deref() {
                 Some(router) => {
                     let routed = Routed::new(p, router);

@@ -30,6 +30,10 @@ pub struct TierCounters {
     pub upstream_requests: AtomicU64,
     /// Background refreshes run (deferred work).
     pub background_refreshes: AtomicU64,
+    /// Coded variants recoded at their best level in the background.
+    pub recompressions: AtomicU64,
+    /// Bytes clients did not receive because a recompressed variant answered them.
+    pub recompression_saved_bytes: AtomicU64,
     /// Requests that failed inside the worker (trap, instantiation failure).
     pub worker_errors: AtomicU64,
 }
@@ -81,6 +85,11 @@ impl TierCounters {
             ("negative_hits", read(&self.negative_hits)),
             ("upstream_requests", read(&self.upstream_requests)),
             ("background_refreshes", read(&self.background_refreshes)),
+            ("recompressions", read(&self.recompressions)),
+            (
+                "recompression_saved_bytes",
+                read(&self.recompression_saved_bytes),
+            ),
             ("worker_errors", read(&self.worker_errors)),
         ])
     }

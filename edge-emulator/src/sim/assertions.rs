@@ -537,6 +537,12 @@ pub(crate) mod tests {
                 to_clients: 10_000_000,
                 from_origin: 300_000,
                 saved_by_compression: 2_500_000,
+                by_coding: BTreeMap::from([
+                    ("br".to_string(), 6_000_000),
+                    ("identity".to_string(), 4_000_000),
+                ]),
+                saved_by_recompression: 400_000,
+                recompressions: 120,
                 served_by_tier,
             },
             bounds: vec![BoundFigure {

@@ -81,6 +81,9 @@ struct Collector {
     client_timeline: Vec<u64>,
     to_clients: u64,
     saved_by_compression: u64,
+    /// Body bytes to clients by Content-Encoding ("identity" when none).
+    by_coding: BTreeMap<String, u64>,
+    saved_by_recompression: u64,
     served_by_tier: BTreeMap<String, u64>,
     not_modified: u64,
     errors: u64,
@@ -292,15 +295,16 @@ async fn serve(
     let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
     let mut latency = arrived.elapsed();
     let mut c = collector.lock().unwrap_or_else(|e| e.into_inner());
-    let (status, headers, body_len, compute, cache) = match &result {
+    let (status, headers, body_len, compute, cache, recompression_saved) = match &result {
         Ok(served) => (
             served.response.status,
             served.response.headers.as_slice(),
             served.response.body.len() as u64,
             served.report.edge,
             served.cache,
+            served.recompression_saved,
         ),
-        Err(_) => (503, &[][..], 0, Duration::ZERO, None),
+        Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0),
     };
     if add_compute {
         latency += compute;
@@ -351,9 +355,13 @@ async fn serve(
         "origin"
     };
     *c.served_by_tier.entry(tier.to_string()).or_default() += body_len;
-    if let (Some(identity), Some(_)) = (read.identity_bytes, header("content-encoding")) {
+    let coding = header("content-encoding");
+    if let (Some(identity), Some(_)) = (read.identity_bytes, &coding) {
         c.saved_by_compression += identity.saturating_sub(body_len);
     }
+    let coding = coding.map_or_else(|| "identity".to_string(), |c| c.to_ascii_lowercase());
+    *c.by_coding.entry(coding).or_default() += body_len;
+    c.saved_by_recompression += recompression_saved;
     let micros = u64::try_from(latency.as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -453,6 +461,14 @@ fn build_report(
             (name.clone(), diff)
         })
         .collect();
+    // A counter summed over every edge PoP, measured part only.
+    let tier_delta = |key: &str| -> u64 {
+        counters
+            .iter()
+            .filter(|(n, _)| n.starts_with("edge-"))
+            .map(|(_, c)| c.get(key).copied().unwrap_or(0))
+            .sum()
+    };
     let figures = |name: String, rows: &[&BTreeMap<&'static str, u64>]| {
         let sum = |key: &str| {
             rows.iter()
@@ -589,6 +605,9 @@ fn build_report(
             to_clients: collector.to_clients,
             from_origin,
             saved_by_compression: collector.saved_by_compression,
+            by_coding: collector.by_coding,
+            saved_by_recompression: collector.saved_by_recompression,
+            recompressions: tier_delta("recompressions"),
             served_by_tier,
         },
         bounds,

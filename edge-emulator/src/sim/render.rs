@@ -252,6 +252,13 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         "saved by compression".to_string(),
         bytes(b.saved_by_compression),
     ]);
+    for (coding, count) in &b.by_coding {
+        byte_grid.row(vec![format!("to clients as {coding}"), bytes(*count)]);
+    }
+    byte_grid.row(vec![
+        format!("saved by recompression ({} variants)", b.recompressions),
+        bytes(b.saved_by_recompression),
+    ]);
     for (tier, count) in &b.served_by_tier {
         byte_grid.row(vec![format!("served by {tier}"), bytes(*count)]);
     }
@@ -325,9 +332,13 @@ fn compare_grid(reports: &[Report]) -> Grid {
     let mut header = vec![String::new()];
     header.extend(reports.iter().map(|r| r.scenario.name.clone()));
     type Figure = fn(&Report) -> String;
-    let figures: [(&str, Figure); 15] = [
+    let figures: [(&str, Figure); 17] = [
         ("offload (requests)", |r| percent(r.offload.requests)),
         ("offload (bytes)", |r| percent(r.offload.bytes)),
+        ("bytes to clients", |r| bytes(r.bytes.to_clients)),
+        ("saved by recompression", |r| {
+            bytes(r.bytes.saved_by_recompression)
+        }),
         ("edge hit ratio", |r| tier_hit_ratio(r, "edge")),
         ("regional hit ratio", |r| tier_hit_ratio(r, "regional")),
         ("shield hit ratio", |r| tier_hit_ratio(r, "shield")),

@@ -161,6 +161,16 @@ pub struct BytesFigures {
     pub from_origin: u64,
     /// Identity bytes minus the bytes sent, over responses the edge compressed.
     pub saved_by_compression: u64,
+    /// Body bytes to clients by content coding: "br", "zstd", "gzip", "identity".
+    #[serde(default)]
+    pub by_coding: BTreeMap<String, u64>,
+    /// Bytes clients did not receive because the variant that answered them had been recoded
+    /// in the background at its best level (against the same variant as coded on the miss).
+    #[serde(default)]
+    pub saved_by_recompression: u64,
+    /// Background recompressions run (one per coded variant, at most).
+    #[serde(default)]
+    pub recompressions: u64,
     /// Bytes served from each tier's cache (hits), by tier kind: "edge", "regional", "shield"
     /// (when configured), "origin".
     pub served_by_tier: BTreeMap<String, u64>,

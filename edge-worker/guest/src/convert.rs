@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use edge_worker::entry::LocalLifetime;
+use edge_worker::outcome::Recompression;
 use edge_worker::routing::{Reason, RouteChoice};
 use edge_worker::vary::VaryRule;
 use edge_worker::{
@@ -112,6 +113,10 @@ pub fn deferred_to_wit(task: Deferred) -> types::Deferred {
     match task {
         Deferred::Revalidate(request) => types::Deferred::Revalidate(request_to_wit(request)),
         Deferred::RefreshJwks(url) => types::Deferred::RefreshJwks(url),
+        Deferred::Recompress(task) => types::Deferred::Recompress(types::Recompression {
+            key: task.key,
+            body: task.body,
+        }),
     }
 }
 
@@ -121,6 +126,10 @@ pub fn deferred_from_wit(task: types::Deferred) -> Result<Deferred, WorkerError>
             Ok(Deferred::Revalidate(request_from_wit(request)?))
         }
         types::Deferred::RefreshJwks(url) => Ok(Deferred::RefreshJwks(url)),
+        types::Deferred::Recompress(task) => Ok(Deferred::Recompress(Recompression {
+            key: task.key,
+            body: task.body,
+        })),
     }
 }
 
@@ -158,5 +167,6 @@ pub fn outcome_to_wit(outcome: Outcome) -> types::Outcome {
         collapsed: outcome.collapsed,
         route: outcome.route.map(route_to_wit),
         negative: outcome.negative,
+        recompression_saved: outcome.recompression_saved,
     }
 }

@@ -214,6 +214,7 @@ fn refused(error: WorkerError) -> types::Outcome {
         collapsed: false,
         route: None,
         negative: false,
+        recompression_saved: 0,
     }
 }
 

@@ -21,13 +21,17 @@ fn document() -> Value {
 }
 
 fn platform() -> MemoryPlatform {
-    MemoryPlatform::new(|_| {
+    platform_serving(serde_json::to_vec(&document()).unwrap())
+}
+
+fn platform_serving(body: Vec<u8>) -> MemoryPlatform {
+    MemoryPlatform::new(move |_| {
         Ok(Response::builder()
             .header("cache-control", "public, max-age=60")
             .header("etag", "\"base\"")
             .header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT")
             .header("content-type", "application/json")
-            .body(serde_json::to_vec(&document()).unwrap())
+            .body(body.clone())
             .unwrap())
     })
 }
@@ -57,6 +61,11 @@ fn decoded(response: &Response<Body>) -> Value {
             .read_to_end(&mut bytes)
             .map(|_| ())
             .unwrap(),
+        "zstd" => ruzstd::decoding::StreamingDecoder::new(&response.body()[..])
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .map(|_| ())
+            .unwrap(),
         _ => bytes = response.body().clone(),
     }
     serde_json::from_slice(&bytes).unwrap()
@@ -82,7 +91,7 @@ fn one_fetch_serves_every_mask_coding_and_validation() {
     );
     let etag = header(&ab_br, "etag").to_string();
     assert!(
-        etag.starts_with("\"base-f") && etag.ends_with("-br\""),
+        etag.starts_with("\"base-f") && etag.ends_with("-br4\""),
         "{etag}"
     );
 
@@ -158,7 +167,7 @@ fn encoded_variants_are_cached_and_reused() {
     let second = send(&p, "GET", URL, &[("accept-encoding", "br")]);
     assert_eq!(second.body(), b"cached");
     assert_eq!(header(&second, "etag"), header(&first, "etag"));
-    assert_eq!(header(&second, "etag"), "\"base-br\"");
+    assert_eq!(header(&second, "etag"), "\"base-br4\"");
 }
 
 #[test]
@@ -279,4 +288,137 @@ fn rfc9110_12_5_5_vary_accept_encoding_only_when_the_coding_depends_on_it() {
             .collect();
         assert_eq!(&got, expected, "{case}");
     }
+}
+
+fn handle(p: &MemoryPlatform, worker: &EdgeWorker, headers: &[(&str, &str)]) -> crate::Outcome {
+    let mut request = Request::builder().uri(URL);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    now_or_never(worker.handle(p, request.body(Vec::new()).unwrap()))
+        .expect("in-memory ports never wait")
+}
+
+fn run_deferred(p: &MemoryPlatform, worker: &EdgeWorker, outcome: crate::Outcome) {
+    for task in outcome.deferred {
+        now_or_never(worker.run_deferred(p, task)).expect("in-memory ports never wait");
+    }
+}
+
+/// Fast on the miss, best in the cache: the miss sends brotli 4 and leaves a recompression
+/// behind; once it has run, hits get brotli 11 under their own strong tag, and a client
+/// holding either level's tag is answered 304 with the tag it holds (RFC 9110 §8.8.3,
+/// §13.1.2; see `represent`).
+#[test]
+fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
+    let body = crate::testing::varied_json(8 * 1024);
+    let p = platform_serving(body.clone());
+    let worker = worker();
+    let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert_eq!(header(&miss.response, "etag"), "\"base-br4\"");
+    let miss_bytes = miss.response.body().len();
+    assert_eq!(miss.recompression_saved, 0);
+    assert!(matches!(
+        miss.deferred.as_slice(),
+        [crate::Deferred::Recompress(_)]
+    ));
+    run_deferred(&p, &worker, miss);
+
+    let hit = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert!(
+        hit.deferred.is_empty(),
+        "hits never compress, not even later"
+    );
+    assert_eq!(header(&hit.response, "etag"), "\"base-br11\"");
+    assert_eq!(
+        decoded(&hit.response),
+        serde_json::from_slice::<Value>(&body).unwrap()
+    );
+    let best_bytes = hit.response.body().len();
+    assert!(best_bytes < miss_bytes, "{best_bytes} < {miss_bytes}");
+    assert_eq!(hit.recompression_saved, (miss_bytes - best_bytes) as u64);
+    assert_eq!(
+        header(&hit.response, "content-length"),
+        best_bytes.to_string()
+    );
+
+    for held in ["\"base-br4\"", "\"base-br11\""] {
+        let revalidated = handle(
+            &p,
+            &worker,
+            &[("accept-encoding", "br"), ("if-none-match", held)],
+        );
+        assert_eq!(revalidated.response.status(), 304, "{held}");
+        assert_eq!(header(&revalidated.response, "etag"), held);
+    }
+    // Another coding's tag, or a made-up level suffix, names another representation: 200.
+    for other in [
+        "\"base-gz6\"",
+        "\"base-brx\"",
+        "\"other-br4\"",
+        "W/\"base-br4\"",
+    ] {
+        let full = handle(
+            &p,
+            &worker,
+            &[("accept-encoding", "br"), ("if-none-match", other)],
+        );
+        assert_eq!(full.response.status(), 200, "{other}");
+        assert_eq!(header(&full.response, "etag"), "\"base-br11\"");
+    }
+    // Running the task again finds the best already there and leaves it alone.
+    let before = p.cache.borrow().len();
+    let again = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert!(again.deferred.is_empty());
+    assert_eq!(p.cache.borrow().len(), before);
+    assert_eq!(p.fetches(), 1);
+}
+
+#[test]
+fn gzip_is_recoded_at_level_9_and_zstd_is_never_recoded() {
+    let body = crate::testing::varied_json(64 * 1024);
+    let document = serde_json::from_slice::<Value>(&body).unwrap();
+    let p = platform_serving(body);
+    let worker = worker();
+    let gzip = handle(&p, &worker, &[("accept-encoding", "gzip")]);
+    assert_eq!(header(&gzip.response, "etag"), "\"base-gz6\"");
+    run_deferred(&p, &worker, gzip);
+    let hit = handle(&p, &worker, &[("accept-encoding", "gzip")]);
+    assert_eq!(header(&hit.response, "etag"), "\"base-gz9\"");
+    assert_eq!(decoded(&hit.response), document);
+
+    let zstd = handle(&p, &worker, &[("accept-encoding", "zstd")]);
+    assert_eq!(header(&zstd.response, "content-encoding"), "zstd");
+    assert_eq!(header(&zstd.response, "etag"), "\"base-zst1\"");
+    assert_eq!(decoded(&zstd.response), document);
+    assert!(
+        zstd.deferred.is_empty(),
+        "ruzstd has one level: nothing to recode"
+    );
+    let br_and_zstd = handle(&p, &worker, &[("accept-encoding", "zstd, br")]);
+    assert_eq!(header(&br_and_zstd.response, "content-encoding"), "br");
+}
+
+#[test]
+fn with_background_recompression_off_the_miss_variant_stays() {
+    let p = platform();
+    let mut worker = worker();
+    worker.recompress = false;
+    let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert!(miss.deferred.is_empty());
+    let hit = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert_eq!(header(&hit.response, "etag"), "\"base-br4\"");
+    assert_eq!(hit.recompression_saved, 0);
+}
+
+/// A recompression that finds its slot gone (purged or evicted between the miss and the
+/// background work) stores nothing.
+#[test]
+fn a_recompression_whose_variant_is_gone_stores_nothing() {
+    let p = platform();
+    let worker = worker();
+    let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
+    p.cache.borrow_mut().retain(|k, _| !k.contains("coding=br"));
+    run_deferred(&p, &worker, miss);
+    assert!(!p.cache.borrow().keys().any(|k| k.contains("coding=br")));
 }

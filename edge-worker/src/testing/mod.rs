@@ -23,3 +23,42 @@ pub fn header_map(pairs: &[(&str, &str)]) -> http::HeaderMap {
     }
     map
 }
+
+/// A JSON array of about `target` bytes whose text varies as an API's does (names, prices,
+/// sentences from a small vocabulary in changing order), deterministic: enough variety that a
+/// harder coder level finds more to remove, as on real data. Tests only; the benchmarks use
+/// the origin-stub's catalogue.
+pub fn varied_json(target: usize) -> Vec<u8> {
+    const WORDS: [&str; 24] = [
+        "amber", "brisk", "cedar", "delta", "ember", "fjord", "gale", "harbor", "iris", "juniper",
+        "kelp", "lumen", "maple", "nectar", "onyx", "prairie", "quartz", "river", "sable",
+        "tundra", "umber", "vale", "willow", "zephyr",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut items = Vec::new();
+    let mut length = 2;
+    let mut id = 0;
+    while length < target {
+        id += 1;
+        let sentence: Vec<&str> = (0..8 + next() % 12)
+            .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+            .collect();
+        let item = serde_json::json!({
+            "id": id,
+            "sku": format!("SKU-{:08x}", next() as u32),
+            "name": format!("{} {}", WORDS[id % WORDS.len()], WORDS[(id * 7) % WORDS.len()]),
+            "price": (next() % 100_000) as f64 / 100.0,
+            "stock": next() % 500,
+            "description": sentence.join(" "),
+        });
+        length += item.to_string().len() + 1;
+        items.push(item);
+    }
+    serde_json::to_vec(&items).expect("JSON values serialise")
+}
