@@ -198,6 +198,11 @@ struct LimitArgs {
     /// on upstream are not counted).
     #[arg(long, default_value_t = 50)]
     cpu_limit_ms: u64,
+    /// Guest CPU time for one piece of work after the response (ctx.waitUntil: background
+    /// revalidation, background recompression of a coded variant), in milliseconds. Past it
+    /// the work stops and what it would have stored is not stored.
+    #[arg(long, default_value_t = 2000)]
+    background_cpu_limit_ms: u64,
     /// Linear memory one request's worker instance may grow to, in MiB.
     #[arg(long, default_value_t = 64)]
     memory_limit_mib: usize,
@@ -252,6 +257,8 @@ impl IsolationArgs {
 impl LimitArgs {
     fn apply(&self, options: &mut EmulatorOptions) {
         options.guest_limits.cpu = std::time::Duration::from_millis(self.cpu_limit_ms);
+        options.guest_limits.background_cpu =
+            std::time::Duration::from_millis(self.background_cpu_limit_ms);
         options.guest_limits.memory_bytes = self.memory_limit_mib.saturating_mul(1024 * 1024);
         // The pool also holds background refreshes: leave them headroom above admission.
         options.guest_limits.instances = u32::try_from(self.max_in_flight)

@@ -30,24 +30,44 @@ const MAX_MEMBERS: usize = 32;
 pub enum Effort {
     /// On the miss, while the client waits: no slower than gzip-6 on the same body.
     Miss,
-    /// In the background, once per variant: the smallest output within
-    /// [`BACKGROUND_BUDGET`] of CPU.
+    /// In the background, once per variant: the smallest output the size's CPU budget
+    /// allows (see `background_brotli`).
     Background,
 }
 
-/// The CPU a background recompression may take per variant, natively. The emulator's guest
-/// runs at ~1.5–2× native and allows 50 ms per call by default (`--cpu-limit-ms`), so this
-/// leaves room; on Cloudflare `ctx.waitUntil` work counts against the same request's CPU.
-pub const BACKGROUND_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+/// Brotli quality on the miss, by body size: the highest whose speed stays at least gzip-6's
+/// on the catalogue's JSON with a margin for noise (`QUALITY_TABLE=1 cargo bench -p
+/// edge-worker --bench representation`, BENCHMARKS.md "Fast on the miss, best in the cache"):
+/// below 16 KiB brotli's set-up dominates and only qualities 1–3 beat gzip-6 (1 KiB: q2
+/// 11.5 µs, q4 40 µs, gzip-6 28 µs); quality 4 is 1.5–2× faster than gzip-6 from 32 to
+/// 256 KiB; quality 5 is 1.2–1.3× faster from 256 KiB and smaller than gzip-6 there.
+fn miss_brotli(len: usize) -> u32 {
+    match len {
+        0..MISS_BROTLI_4_FROM => 2,
+        MISS_BROTLI_4_FROM..MISS_BROTLI_5_FROM => 4,
+        _ => 5,
+    }
+}
+const MISS_BROTLI_4_FROM: usize = 16 * 1024;
+const MISS_BROTLI_5_FROM: usize = 256 * 1024;
 
-/// Above this size brotli 11 would exceed [`BACKGROUND_BUDGET`] (it runs at ~1 MB/s on the
-/// catalogue's JSON; figures in BENCHMARKS.md), so the background uses [`LARGE_BROTLI`].
-pub const BROTLI_MAX_SIZE_FOR_11: usize = 16 * 1024;
-/// Background brotli quality above [`BROTLI_MAX_SIZE_FOR_11`].
-const LARGE_BROTLI: u32 = 9;
-/// Brotli quality on the miss: the highest whose speed is at least gzip-6's on every size
-/// from 1 KiB to 1 MiB of the catalogue's JSON (BENCHMARKS.md, "Fast on the miss").
-const MISS_BROTLI: u32 = 4;
+/// Brotli quality in the background, by body size: the lowest that keeps the cached variant
+/// at least 15 % smaller than gzip-6 on the catalogue's JSON, which bounds the CPU per
+/// variant (natively: q11 ≤ 35 ms up to 32 KiB; q10 45 ms at 100 KiB, 128 ms at 256 KiB,
+/// 280 ms at 512 KiB; q9 84 ms at 1 MiB). Quality 10 falls short at 32 KiB (14.6 %), quality
+/// 9 from 64 to 512 KiB (7–13 %): below 768 KiB only brotli's optimal parsing (q10–11)
+/// beats gzip-6 by 15 %; above, the large window does it at quality 9 (17.5 % at 1 MiB).
+fn background_brotli(len: usize) -> u32 {
+    match len {
+        0..=BROTLI_11_UP_TO => 11,
+        0..BROTLI_9_FROM => 10,
+        _ => 9,
+    }
+}
+/// The largest body recoded at brotli 11 (34 ms natively at this size).
+pub const BROTLI_11_UP_TO: usize = 32 * 1024;
+/// From here brotli 9's large window suffices; below, quality 10 (up to ~450 ms natively).
+const BROTLI_9_FROM: usize = 768 * 1024;
 /// gzip on the miss: zlib's and nginx's default, the usual trade-off.
 const MISS_GZIP: u32 = 6;
 /// gzip in the background: the most zlib offers. Same format, so any client benefits.
@@ -95,9 +115,8 @@ impl Coding {
     pub fn level(self, len: usize, effort: Effort) -> u32 {
         match (self, effort) {
             (Coding::Identity, _) => 0,
-            (Coding::Brotli, Effort::Miss) => MISS_BROTLI,
-            (Coding::Brotli, Effort::Background) if len <= BROTLI_MAX_SIZE_FOR_11 => 11,
-            (Coding::Brotli, Effort::Background) => LARGE_BROTLI,
+            (Coding::Brotli, Effort::Miss) => miss_brotli(len),
+            (Coding::Brotli, Effort::Background) => background_brotli(len),
             (Coding::Gzip, Effort::Miss) => MISS_GZIP,
             (Coding::Gzip, Effort::Background) => BACKGROUND_GZIP,
             (Coding::Zstd, _) => ZSTD_LEVEL,
@@ -400,10 +419,11 @@ mod tests {
                 Coding::Zstd.level(len, Effort::Miss)
             );
         }
-        assert_eq!(
-            Coding::Brotli.level(BROTLI_MAX_SIZE_FOR_11, Effort::Background),
-            11
-        );
+        assert_eq!(Coding::Brotli.level(BROTLI_11_UP_TO, Effort::Background), 11);
+        assert_eq!(Coding::Brotli.level(BROTLI_11_UP_TO + 1, Effort::Background), 10);
+        assert_eq!(Coding::Brotli.level(1024 * 1024, Effort::Background), 9);
+        assert_eq!(Coding::Brotli.level(1024, Effort::Miss), 2);
+        assert_eq!(Coding::Brotli.level(1024 * 1024, Effort::Miss), 5);
         assert_eq!(Coding::Brotli.tag_suffix(11), "br11");
     }
 

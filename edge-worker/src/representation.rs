@@ -176,7 +176,7 @@ pub(crate) struct Extras {
 /// evaluates the client's preconditions against it (RFC 9110 §13.2.2).
 ///
 /// A coded variant exists at two levels over its life: coded fast on the miss, then replaced
-/// by the background's best (`"…-br4"`, then `"…-br11"`). Both are current representations of
+/// by the background's best (`"…-br2"`, then `"…-br11"`). Both are current representations of
 /// the resource for this request, each with its own strong validator (RFC 9110 §8.8.3: the
 /// bytes differ, so the tags do). A client whose `If-None-Match` names the other level gets a
 /// 304 carrying the tag it holds: the server selects the representation the client already
@@ -242,7 +242,7 @@ pub(crate) async fn represent<P: Platform>(
 
 /// The tag in the request's `If-None-Match` that names another level of the same coded
 /// variant as `current`: the same tag up to its last `-`, then the same coding's suffix and a
-/// level (`"x-br4"` beside `"x-br11"`). Only our derived tags have that shape after the base.
+/// level (`"x-br2"` beside `"x-br11"`). Only our derived tags have that shape after the base.
 fn held_other_level(request: &HeaderMap, current: &EntityTag, coding: Coding) -> Option<EntityTag> {
     if coding == Coding::Identity {
         return None;

@@ -78,6 +78,7 @@ impl WorkerRuntime {
             limits,
             self.limits.memory_bytes,
             self.limits.cpu,
+            self.limits.background_cpu,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);
@@ -115,12 +116,13 @@ impl WorkerRuntime {
         &self,
         pop: &Arc<PopNode>,
         trap_armed: bool,
+        background: bool,
     ) -> Result<Isolate, WorkerFailure> {
         let mut isolate = match self.isolates.take(pop) {
             Some(isolate) => isolate,
             None => self.instantiate(pop).await?,
         };
-        isolate.store.data_mut().begin(trap_armed);
+        isolate.store.data_mut().begin(trap_armed, background);
         // Deadlines are relative: each call gets the full CPU limit.
         isolate.store.set_epoch_deadline(1);
         Ok(isolate)
@@ -132,9 +134,10 @@ impl WorkerRuntime {
         &self,
         pop: &Arc<PopNode>,
         trap_armed: bool,
+        background: bool,
         call: impl AsyncFnOnce(&mut Isolate) -> wasmtime::Result<T>,
     ) -> Result<(T, Isolate), WorkerFailure> {
-        let isolate = self.checkout(pop, trap_armed).await?;
+        let isolate = self.checkout(pop, trap_armed, background).await?;
         let mut guard = Abandoned {
             pool: &self.isolates,
             isolate: Some(isolate),
@@ -169,7 +172,7 @@ impl WorkerRuntime {
     ) -> Result<(types::Outcome, RunReport), WorkerFailure> {
         let started = Instant::now();
         let (outcome, isolate) = self
-            .run(pop, trap_armed, async |isolate| {
+            .run(pop, trap_armed, false, async |isolate| {
                 isolate
                     .worker
                     .call_handle(&mut isolate.store, request, ctx)
@@ -194,7 +197,7 @@ impl WorkerRuntime {
         ctx: &types::RequestContext,
     ) -> Result<(), WorkerFailure> {
         let ((), isolate) = self
-            .run(pop, false, async |isolate| {
+            .run(pop, false, true, async |isolate| {
                 isolate
                     .worker
                     .call_run_deferred(&mut isolate.store, task, ctx)

@@ -33,6 +33,7 @@ pub struct GuestState {
     /// after the request (linear memory never shrinks).
     pub memory_bytes: usize,
     cpu_limit: Duration,
+    background_cpu_limit: Duration,
     /// What the running request has done so far.
     pub request: RequestState,
 }
@@ -48,6 +49,8 @@ pub struct RequestState {
     pub exceeded: Option<WorkerFailure>,
     /// Fault injection: the next import call traps, as a guest fault would.
     trap_armed: bool,
+    /// Work after the response (deferred), under the background CPU limit.
+    background: bool,
     /// Fetch locks this request holds; released when it ends even if the guest never unlocks.
     pub locks: Vec<(String, FetchGuard)>,
     /// Real time spent inside `fetch` imports and the simulated time those hops stand for.
@@ -56,21 +59,29 @@ pub struct RequestState {
 }
 
 impl GuestState {
-    pub fn new(pop: Arc<PopNode>, limits: StoreLimits, memory_limit: usize, cpu: Duration) -> Self {
+    pub fn new(
+        pop: Arc<PopNode>,
+        limits: StoreLimits,
+        memory_limit: usize,
+        cpu: Duration,
+        background_cpu: Duration,
+    ) -> Self {
         Self {
             pop,
             limits,
             memory_limit,
             memory_bytes: 0,
             cpu_limit: cpu,
+            background_cpu_limit: background_cpu,
             request: RequestState::default(),
         }
     }
 
     /// Starts a request on this Store: nothing of the previous one carries over.
-    pub fn begin(&mut self, trap_armed: bool) {
+    pub fn begin(&mut self, trap_armed: bool, background: bool) {
         self.request = RequestState {
             trap_armed,
+            background,
             ..RequestState::default()
         };
     }
@@ -80,10 +91,15 @@ impl GuestState {
     pub fn check_cpu(&mut self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
         self.request.cpu_ticks += 1;
         let used = EPOCH_TICK * u32::try_from(self.request.cpu_ticks).unwrap_or(u32::MAX);
-        if used > self.cpu_limit {
+        let limit = if self.request.background {
+            self.background_cpu_limit
+        } else {
+            self.cpu_limit
+        };
+        if used > limit {
             let failure = WorkerFailure::CpuLimit {
                 used_ms: u64::try_from(used.as_millis()).unwrap_or(u64::MAX),
-                limit_ms: u64::try_from(self.cpu_limit.as_millis()).unwrap_or(u64::MAX),
+                limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
             };
             let message = failure.to_string();
             self.request.exceeded = Some(failure);

@@ -91,7 +91,7 @@ fn one_fetch_serves_every_mask_coding_and_validation() {
     );
     let etag = header(&ab_br, "etag").to_string();
     assert!(
-        etag.starts_with("\"base-f") && etag.ends_with("-br4\""),
+        etag.starts_with("\"base-f") && etag.ends_with("-br2\""),
         "{etag}"
     );
 
@@ -167,7 +167,7 @@ fn encoded_variants_are_cached_and_reused() {
     let second = send(&p, "GET", URL, &[("accept-encoding", "br")]);
     assert_eq!(second.body(), b"cached");
     assert_eq!(header(&second, "etag"), header(&first, "etag"));
-    assert_eq!(header(&second, "etag"), "\"base-br4\"");
+    assert_eq!(header(&second, "etag"), "\"base-br2\"");
 }
 
 #[test]
@@ -305,7 +305,7 @@ fn run_deferred(p: &MemoryPlatform, worker: &EdgeWorker, outcome: crate::Outcome
     }
 }
 
-/// Fast on the miss, best in the cache: the miss sends brotli 4 and leaves a recompression
+/// Fast on the miss, best in the cache: the miss sends brotli 2 and leaves a recompression
 /// behind; once it has run, hits get brotli 11 under their own strong tag, and a client
 /// holding either level's tag is answered 304 with the tag it holds (RFC 9110 §8.8.3,
 /// §13.1.2; see `represent`).
@@ -315,7 +315,7 @@ fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
     let p = platform_serving(body.clone());
     let worker = worker();
     let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
-    assert_eq!(header(&miss.response, "etag"), "\"base-br4\"");
+    assert_eq!(header(&miss.response, "etag"), "\"base-br2\"");
     let miss_bytes = miss.response.body().len();
     assert_eq!(miss.recompression_saved, 0);
     assert!(matches!(
@@ -342,7 +342,7 @@ fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
         best_bytes.to_string()
     );
 
-    for held in ["\"base-br4\"", "\"base-br11\""] {
+    for held in ["\"base-br2\"", "\"base-br11\""] {
         let revalidated = handle(
             &p,
             &worker,
@@ -355,8 +355,8 @@ fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
     for other in [
         "\"base-gz6\"",
         "\"base-brx\"",
-        "\"other-br4\"",
-        "W/\"base-br4\"",
+        "\"other-br2\"",
+        "W/\"base-br2\"",
     ] {
         let full = handle(
             &p,
@@ -407,7 +407,7 @@ fn with_background_recompression_off_the_miss_variant_stays() {
     let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
     assert!(miss.deferred.is_empty());
     let hit = handle(&p, &worker, &[("accept-encoding", "br")]);
-    assert_eq!(header(&hit.response, "etag"), "\"base-br4\"");
+    assert_eq!(header(&hit.response, "etag"), "\"base-br2\"");
     assert_eq!(hit.recompression_saved, 0);
 }
 
