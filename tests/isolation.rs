@@ -156,6 +156,28 @@ async fn a_request_past_a_limit_leaves_no_half_updated_isolate_behind() {
 }
 
 #[tokio::test]
+async fn time_the_host_spends_on_a_request_is_not_the_guests_cpu() {
+    // A 4 MB miss and then a hit. The guest's own work on it is about 2 ticks, but the host
+    // spends far longer: the origin generates the body (~0.4 s in a debug build), and copying
+    // it into guest memory and back out across the import boundary takes ~30 ms each way.
+    // When each of those waits cost a tick at the guest's next check, the miss was charged
+    // 6 ticks and failed under a 5 ms limit.
+    let emulator = Emulator::start_with(&["--isolation", "isolate", "--cpu-limit-ms", "5"]).await;
+    for id in 1..=2 {
+        let path = format!("/api/objects/{id}?bytes=4000000");
+        for expected in ["MISS", "HIT"] {
+            let reply = emulator.get(&path).await;
+            assert_eq!(reply.status, 200, "{path} {expected}: {:?}", reply.json());
+            assert_eq!(reply.header("cf-cache-status"), expected, "{path}");
+            assert_eq!(reply.body.len(), 4_000_000, "{path} {expected}");
+        }
+    }
+    let stats = emulator.stats().await;
+    assert_eq!(retired(&stats, "cpu_limit"), 0, "{stats:#}");
+    assert_eq!(count(&stats, "created"), 1, "{stats:#}");
+}
+
+#[tokio::test]
 async fn stats_count_isolates_created_retired_and_reused() {
     let emulator =
         Emulator::start_with(&["--isolation", "isolate", "--isolate-max-requests", "3"]).await;

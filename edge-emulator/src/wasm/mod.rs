@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{CallHook, Engine, Store, StoreLimitsBuilder};
 
 use crate::bindings::{types, EdgeWorker, EdgeWorkerPre};
 use crate::cdn::pop::PopNode;
@@ -83,6 +83,16 @@ impl WorkerRuntime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);
         store.epoch_deadline_callback(|mut context| context.data_mut().check_cpu());
+        // Time in the host is not the guest's CPU: an import's wait (a fetch) and copying its
+        // arguments and results across the boundary (4 MB for a 4 MB body) would otherwise
+        // cost a tick each, charged at the guest's next check. Each entry into guest code
+        // starts a fresh tick instead, so only ticks that pass while guest code runs count.
+        store.call_hook(|mut context, hook| {
+            if matches!(hook, CallHook::CallingWasm | CallHook::ReturningFromHost) {
+                context.set_epoch_deadline(1);
+            }
+            Ok(())
+        });
         store
     }
 

@@ -42,8 +42,9 @@ pub struct GuestState {
 #[derive(Default)]
 pub struct RequestState {
     /// Epoch ticks seen while guest code ran: its CPU time in `EPOCH_TICK`s. Counted at each
-    /// tick the guest is running through, so waits in host calls and time the OS thread was
-    /// descheduled count at most one tick each, unlike wall time on a busy machine.
+    /// tick the guest is running through; every entry into guest code starts a fresh tick
+    /// (the Store's call hook), so time in host calls counts none and time the OS thread was
+    /// descheduled counts at most one tick, unlike wall time on a busy machine.
     cpu_ticks: u64,
     /// Which limit stopped the guest, when one did.
     pub exceeded: Option<WorkerFailure>,
