@@ -259,11 +259,11 @@ pub const MAX_OBJECT_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_OBJECT_TTL_SECS: u64 = 365 * 86_400;
 
 /// Synthetic objects for simulated workloads: `/api/objects/{id}?bytes=N&ttl=T[&swr=S]` is a
-/// JSON document of about N bytes (deterministic per id and version), cacheable for T seconds
-/// (`public, max-age=T[, stale-while-revalidate=S]`); `ttl=0` makes it `no-store`. Versions
-/// move with `POST /__origin/products/{id}/bump`, as products' do. With `&of=C` the catalogue
-/// holds ids 1..=C: any other id is a 404 with no freshness of its own (as most origins send
-/// one), the case negative caching is for.
+/// JSON document of N bytes (at least its ~40-byte skeleton; deterministic per id and
+/// version), cacheable for T seconds (`public, max-age=T[, stale-while-revalidate=S]`);
+/// `ttl=0` makes it `no-store`. Versions move with `POST /__origin/products/{id}/bump`, as
+/// products' do. With `&of=C` the catalogue holds ids 1..=C: any other id is a 404 with no
+/// freshness of its own (as most origins send one), the case negative caching is for.
 async fn object(
     State(origin): State<Arc<Origin>>,
     Path(id): Path<String>,
