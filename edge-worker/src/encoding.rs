@@ -419,8 +419,14 @@ mod tests {
                 Coding::Zstd.level(len, Effort::Miss)
             );
         }
-        assert_eq!(Coding::Brotli.level(BROTLI_11_UP_TO, Effort::Background), 11);
-        assert_eq!(Coding::Brotli.level(BROTLI_11_UP_TO + 1, Effort::Background), 10);
+        assert_eq!(
+            Coding::Brotli.level(BROTLI_11_UP_TO, Effort::Background),
+            11
+        );
+        assert_eq!(
+            Coding::Brotli.level(BROTLI_11_UP_TO + 1, Effort::Background),
+            10
+        );
         assert_eq!(Coding::Brotli.level(1024 * 1024, Effort::Background), 9);
         assert_eq!(Coding::Brotli.level(1024, Effort::Miss), 2);
         assert_eq!(Coding::Brotli.level(1024 * 1024, Effort::Miss), 5);

@@ -276,6 +276,9 @@ fn variant_fields() -> [header::HeaderName; 3] {
 /// A stored variant's length as coded on the miss (kept in the slot, never sent), so a hit on
 /// the recompressed variant can say what recompression saved.
 const MISS_LENGTH: &str = "x-edge-miss-length";
+/// Marks a stored variant still at its miss-time level, with a better level to come (kept in
+/// the slot, never sent). Its first hit queues the recompression; the recompression clears it.
+const RECODE: &str = "x-edge-recode";
 
 /// Applies a [`Selection`] to a 2xx response: projected, tagged and encoded, from the shared
 /// variant cache when it holds the result already.
@@ -321,7 +324,21 @@ async fn apply<P: Platform>(
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
             extras.recompression_saved = miss_length.saturating_sub(variant.body.len() as u64);
-            *response.body_mut() = variant.body;
+            let identity = std::mem::replace(response.body_mut(), variant.body);
+            // The variant is used again, so its bytes will be paid again: now recoding it pays
+            // off (a variant never hit again is never recoded, as nginx's
+            // `proxy_cache_min_uses` caches only what is used). The background gets the uncoded
+            // bytes; this response is not coded.
+            if selection.recompress && variant.headers.contains_key(RECODE) {
+                let uncoded = match selection.mask {
+                    Some(mask) => mask.apply(&identity).ok(),
+                    None => Some(identity),
+                };
+                extras.recompression = uncoded.map(|body| Recompression {
+                    key: variant_key.clone(),
+                    body,
+                });
+            }
             return response;
         }
     }
@@ -341,13 +358,11 @@ async fn apply<P: Platform>(
         }
     }
     let coding = selection.coding;
-    let mut uncoded = None;
+    let mut recode = false;
     if coding != Coding::Identity {
         let (encoded, level) = coding.encode(response.body(), Effort::Miss);
         let plain = std::mem::replace(response.body_mut(), encoded);
-        if selection.recompress && coding.level(plain.len(), Effort::Background) != level {
-            uncoded = Some(plain);
-        }
+        recode = selection.recompress && coding.level(plain.len(), Effort::Background) != level;
         if let Some(token) = coding.token() {
             response
                 .headers_mut()
@@ -366,6 +381,9 @@ async fn apply<P: Platform>(
             }
         }
         headers.insert(MISS_LENGTH, HeaderValue::from(response.body().len()));
+        if recode {
+            headers.insert(RECODE, HeaderValue::from_static("1"));
+        }
         let variant = StoredResponse {
             status: response.status(),
             headers,
@@ -376,10 +394,6 @@ async fn apply<P: Platform>(
         };
         p.cache_put(&variant_key, CacheEntry::Response(variant), VARIANT_KEEP)
             .await;
-        extras.recompression = uncoded.map(|body| Recompression {
-            key: variant_key,
-            body,
-        });
     }
     response
 }
@@ -387,42 +401,45 @@ async fn apply<P: Platform>(
 /// The background half of "fast on the miss, best in the cache": recodes a variant stored on
 /// a miss at the coding's best level for its size ([`Effort::Background`]) and stores it in
 /// the same slot with its own entity tag. Does nothing when the slot is gone (purged,
-/// evicted), already holds the best level, or the best level is not smaller.
+/// evicted) or already recoded; when the best level is not smaller, keeps the bytes and only
+/// clears the mark, so later hits stop asking.
 pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
     let Some(CacheEntry::Response(mut variant)) = p.cache_get(&task.key).await else {
         return;
     };
+    if variant.headers.remove(RECODE).is_none() {
+        return;
+    }
     let coding = variant
         .headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .and_then(Coding::from_token)
         .unwrap_or(Coding::Identity);
-    let Some(current) = variant
+    let current = variant
         .headers
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
-        .and_then(EntityTag::parse)
-    else {
-        return;
-    };
-    let Some((base, _)) = current.tag.rsplit_once('-') else {
-        return;
-    };
-    let level = coding.level(task.body.len(), Effort::Background);
-    let best = EntityTag {
-        weak: current.weak,
-        tag: format!("{base}-{}", coding.tag_suffix(level)),
-    };
-    if coding == Coding::Identity || best == current {
-        return;
+        .and_then(EntityTag::parse);
+    // Our variants' tags are the base tag, `-`, then the coding and level (`"x-br2"`).
+    let base = current
+        .as_ref()
+        .and_then(|tag| Some((tag.weak, tag.tag.rsplit_once('-')?.0.to_string())));
+    if let (Some(current), Some((weak, base)), false) = (&current, base, coding == Coding::Identity)
+    {
+        let level = coding.level(task.body.len(), Effort::Background);
+        let best = EntityTag {
+            weak,
+            tag: format!("{base}-{}", coding.tag_suffix(level)),
+        };
+        if best != *current {
+            let encoded = coding.encode_at(&task.body, level);
+            if encoded.len() < variant.body.len() {
+                variant.body = encoded;
+                set_etag(&mut variant.headers, &best);
+            }
+        }
     }
-    let encoded = coding.encode_at(&task.body, level);
-    if encoded.len() >= variant.body.len() {
-        return;
-    }
-    variant.body = encoded;
-    set_etag(&mut variant.headers, &best);
     p.cache_put(&task.key, CacheEntry::Response(variant), VARIANT_KEEP)
         .await;
 }

@@ -305,10 +305,10 @@ fn run_deferred(p: &MemoryPlatform, worker: &EdgeWorker, outcome: crate::Outcome
     }
 }
 
-/// Fast on the miss, best in the cache: the miss sends brotli 2 and leaves a recompression
-/// behind; once it has run, hits get brotli 11 under their own strong tag, and a client
-/// holding either level's tag is answered 304 with the tag it holds (RFC 9110 §8.8.3,
-/// §13.1.2; see `represent`).
+/// Fast on the miss, best in the cache: the miss sends brotli 2; the variant's first hit
+/// (served as stored, uncoded work queued) leaves a recompression behind; once it has run,
+/// hits get brotli 11 under their own strong tag, and a client holding either level's tag is
+/// answered 304 with the tag it holds (RFC 9110 §8.8.3, §13.1.2; see `represent`).
 #[test]
 fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
     let body = crate::testing::varied_json(8 * 1024);
@@ -318,17 +318,22 @@ fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
     assert_eq!(header(&miss.response, "etag"), "\"base-br2\"");
     let miss_bytes = miss.response.body().len();
     assert_eq!(miss.recompression_saved, 0);
+    assert!(
+        miss.deferred.is_empty(),
+        "a variant never used again is never recoded"
+    );
+
+    let first_hit = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert_eq!(header(&first_hit.response, "etag"), "\"base-br2\"");
+    assert_eq!(first_hit.response.body().len(), miss_bytes);
     assert!(matches!(
-        miss.deferred.as_slice(),
+        first_hit.deferred.as_slice(),
         [crate::Deferred::Recompress(_)]
     ));
-    run_deferred(&p, &worker, miss);
+    run_deferred(&p, &worker, first_hit);
 
     let hit = handle(&p, &worker, &[("accept-encoding", "br")]);
-    assert!(
-        hit.deferred.is_empty(),
-        "hits never compress, not even later"
-    );
+    assert!(hit.deferred.is_empty(), "recoded once, never again");
     assert_eq!(header(&hit.response, "etag"), "\"base-br11\"");
     assert_eq!(
         decoded(&hit.response),
@@ -366,12 +371,46 @@ fn a_miss_codes_fast_and_the_background_replaces_the_variant_with_the_best() {
         assert_eq!(full.response.status(), 200, "{other}");
         assert_eq!(header(&full.response, "etag"), "\"base-br11\"");
     }
-    // Running the task again finds the best already there and leaves it alone.
-    let before = p.cache.borrow().len();
-    let again = handle(&p, &worker, &[("accept-encoding", "br")]);
-    assert!(again.deferred.is_empty());
-    assert_eq!(p.cache.borrow().len(), before);
     assert_eq!(p.fetches(), 1);
+}
+
+/// The first hit of a projected variant hands the background the projected bytes.
+#[test]
+fn a_projected_variant_is_recoded_from_its_projection() {
+    let p = platform_serving(crate::testing::varied_json(8 * 1024));
+    let worker = worker();
+    let url = format!("{URL}?fields=id,name");
+    let get = |p: &MemoryPlatform| {
+        let request = Request::builder()
+            .uri(&url)
+            .header("accept-encoding", "br")
+            .body(Vec::new())
+            .unwrap();
+        now_or_never(worker.handle(p, request)).unwrap()
+    };
+    let miss = get(&p);
+    let expected = decoded(&miss.response);
+    let first_hit = get(&p);
+    run_deferred(&p, &worker, first_hit);
+    let hit = get(&p);
+    assert!(header(&hit.response, "etag").ends_with("-br11\""));
+    assert_eq!(decoded(&hit.response), expected);
+}
+
+/// Variants that compress no better at the background level keep their bytes and tag, and
+/// stop asking: gzip 9 finds nothing more in a tiny repetitive document.
+#[test]
+fn a_recompression_that_gains_nothing_keeps_the_variant_and_clears_the_mark() {
+    let p = platform();
+    let worker = worker();
+    handle(&p, &worker, &[("accept-encoding", "gzip")]);
+    let first_hit = handle(&p, &worker, &[("accept-encoding", "gzip")]);
+    let bytes = first_hit.response.body().clone();
+    run_deferred(&p, &worker, first_hit);
+    let hit = handle(&p, &worker, &[("accept-encoding", "gzip")]);
+    assert_eq!(header(&hit.response, "etag"), "\"base-gz6\"");
+    assert_eq!(hit.response.body(), &bytes);
+    assert!(hit.deferred.is_empty());
 }
 
 #[test]
@@ -382,7 +421,8 @@ fn gzip_is_recoded_at_level_9_and_zstd_is_never_recoded() {
     let worker = worker();
     let gzip = handle(&p, &worker, &[("accept-encoding", "gzip")]);
     assert_eq!(header(&gzip.response, "etag"), "\"base-gz6\"");
-    run_deferred(&p, &worker, gzip);
+    let first_hit = handle(&p, &worker, &[("accept-encoding", "gzip")]);
+    run_deferred(&p, &worker, first_hit);
     let hit = handle(&p, &worker, &[("accept-encoding", "gzip")]);
     assert_eq!(header(&hit.response, "etag"), "\"base-gz9\"");
     assert_eq!(decoded(&hit.response), document);
@@ -391,8 +431,9 @@ fn gzip_is_recoded_at_level_9_and_zstd_is_never_recoded() {
     assert_eq!(header(&zstd.response, "content-encoding"), "zstd");
     assert_eq!(header(&zstd.response, "etag"), "\"base-zst1\"");
     assert_eq!(decoded(&zstd.response), document);
+    let zstd_hit = handle(&p, &worker, &[("accept-encoding", "zstd")]);
     assert!(
-        zstd.deferred.is_empty(),
+        zstd_hit.deferred.is_empty(),
         "ruzstd has one level: nothing to recode"
     );
     let br_and_zstd = handle(&p, &worker, &[("accept-encoding", "zstd, br")]);
@@ -401,24 +442,25 @@ fn gzip_is_recoded_at_level_9_and_zstd_is_never_recoded() {
 
 #[test]
 fn with_background_recompression_off_the_miss_variant_stays() {
-    let p = platform();
+    let p = platform_serving(crate::testing::varied_json(8 * 1024));
     let mut worker = worker();
     worker.recompress = false;
-    let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
-    assert!(miss.deferred.is_empty());
+    handle(&p, &worker, &[("accept-encoding", "br")]);
     let hit = handle(&p, &worker, &[("accept-encoding", "br")]);
+    assert!(hit.deferred.is_empty());
     assert_eq!(header(&hit.response, "etag"), "\"base-br2\"");
     assert_eq!(hit.recompression_saved, 0);
 }
 
-/// A recompression that finds its slot gone (purged or evicted between the miss and the
+/// A recompression that finds its slot gone (purged or evicted between the hit and the
 /// background work) stores nothing.
 #[test]
 fn a_recompression_whose_variant_is_gone_stores_nothing() {
-    let p = platform();
+    let p = platform_serving(crate::testing::varied_json(8 * 1024));
     let worker = worker();
-    let miss = handle(&p, &worker, &[("accept-encoding", "br")]);
+    handle(&p, &worker, &[("accept-encoding", "br")]);
+    let first_hit = handle(&p, &worker, &[("accept-encoding", "br")]);
     p.cache.borrow_mut().retain(|k, _| !k.contains("coding=br"));
-    run_deferred(&p, &worker, miss);
+    run_deferred(&p, &worker, first_hit);
     assert!(!p.cache.borrow().keys().any(|k| k.contains("coding=br")));
 }
