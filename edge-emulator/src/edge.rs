@@ -98,7 +98,6 @@ fn spawn_deferred(
         types::Deferred::RefreshJwks(url) => format!("jwks:{url}"),
         types::Deferred::Recompress(task) => format!("recompress:{}", task.key),
     };
-    let recompression = matches!(task, types::Deferred::Recompress(_));
     if !pop
         .refreshing
         .lock()
@@ -109,6 +108,17 @@ fn spawn_deferred(
     }
     let (emulator, pop) = (emulator.clone(), pop.clone());
     tokio::spawn(async move {
+        // Recompression runs in the host with the core's own function (`cdn::recode`); its
+        // one step has no await, so in a replay it happens at one virtual instant.
+        if let types::Deferred::Recompress(task) = task {
+            crate::cdn::recode::recompress(&pop, &emulator.recoded, task);
+            pop.refreshing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&url);
+            bump(&pop.counters.recompressions);
+            return;
+        }
         if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
             bump(&pop.counters.worker_errors);
             eprintln!("[edge-{}] background work on {url}: {failure}", pop.name);
@@ -117,10 +127,6 @@ fn spawn_deferred(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&url);
-        bump(if recompression {
-            &pop.counters.recompressions
-        } else {
-            &pop.counters.background_refreshes
-        });
+        bump(&pop.counters.background_refreshes);
     });
 }

@@ -199,6 +199,8 @@ pub struct Emulator {
     pub shed: std::sync::atomic::AtomicU64,
     /// Purges so far and the origin requests they caused.
     pub purges: Arc<PurgeLedger>,
+    /// Recoded variant bodies shared by every PoP (`cdn::recode`).
+    pub recoded: crate::cdn::recode::RecodeMemo,
     shutdown: watch::Sender<bool>,
 }
 
@@ -388,6 +390,7 @@ impl Emulator {
             max_in_flight: options.max_in_flight,
             shed: Default::default(),
             purges,
+            recoded: Default::default(),
             shutdown,
         }))
     }

@@ -7,7 +7,7 @@ use http::header;
 use http::HeaderMap;
 
 /// The codings this worker produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Coding {
     Brotli,
     Zstd,

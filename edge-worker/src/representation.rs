@@ -27,7 +27,7 @@ use crate::{Body, CacheEntry, CacheKey, CfCacheStatus, Platform, StoredResponse,
 
 /// How long an encoded variant is kept. Its key holds the base ETag, so it is never served for
 /// a changed base; this only bounds how long an unused one occupies the store.
-const VARIANT_KEEP: Duration = Duration::from_secs(600);
+pub const VARIANT_KEEP: Duration = Duration::from_secs(600);
 
 /// Says whether `?fields=` was applied: `applied`, or `skipped; reason=...`.
 pub const FIELDS_HEADER: &str = "x-edge-fields";
@@ -401,14 +401,30 @@ async fn apply<P: Platform>(
 /// The background half of "fast on the miss, best in the cache": recodes a variant stored on
 /// a miss at the coding's best level for its size ([`Effort::Background`]) and stores it in
 /// the same slot with its own entity tag. Does nothing when the slot is gone (purged,
-/// evicted) or already recoded; when the best level is not smaller, keeps the bytes and only
-/// clears the mark, so later hits stop asking.
+/// evicted) or already recoded.
 pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
     let Some(CacheEntry::Response(mut variant)) = p.cache_get(&task.key).await else {
         return;
     };
+    if recode(&mut variant, &task.body, |coding, body, level| {
+        coding.encode_at(body, level)
+    }) {
+        p.cache_put(&task.key, CacheEntry::Response(variant), VARIANT_KEEP)
+            .await;
+    }
+}
+
+/// Recodes one stored variant from its uncoded bytes with `encode` (the coder, or a host's
+/// memo of it: the result is a pure function of coding, bytes and level). Returns `false`
+/// when the variant is not marked for recoding (done already). When the best level is not
+/// smaller, keeps the bytes and only clears the mark, so later hits stop asking.
+pub fn recode(
+    variant: &mut StoredResponse,
+    uncoded: &[u8],
+    encode: impl FnOnce(Coding, &[u8], u32) -> Vec<u8>,
+) -> bool {
     if variant.headers.remove(RECODE).is_none() {
-        return;
+        return false;
     }
     let coding = variant
         .headers
@@ -425,23 +441,23 @@ pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
     let base = current
         .as_ref()
         .and_then(|tag| Some((tag.weak, tag.tag.rsplit_once('-')?.0.to_string())));
-    if let (Some(current), Some((weak, base)), false) = (&current, base, coding == Coding::Identity)
+    if let (Some(current), Some((weak, base)), false) =
+        (&current, base, coding == Coding::Identity)
     {
-        let level = coding.level(task.body.len(), Effort::Background);
+        let level = coding.level(uncoded.len(), Effort::Background);
         let best = EntityTag {
             weak,
             tag: format!("{base}-{}", coding.tag_suffix(level)),
         };
         if best != *current {
-            let encoded = coding.encode_at(&task.body, level);
+            let encoded = encode(coding, uncoded, level);
             if encoded.len() < variant.body.len() {
                 variant.body = encoded;
                 set_etag(&mut variant.headers, &best);
             }
         }
     }
-    p.cache_put(&task.key, CacheEntry::Response(variant), VARIANT_KEEP)
-        .await;
+    true
 }
 
 fn set_etag(headers: &mut HeaderMap, etag: &EntityTag) {

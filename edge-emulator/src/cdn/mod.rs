@@ -8,6 +8,7 @@ pub mod network;
 pub mod origins;
 pub mod pop;
 pub mod purge;
+pub mod recode;
 pub mod regional;
 pub mod stats;
 pub mod store;

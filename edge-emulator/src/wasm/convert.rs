@@ -90,3 +90,29 @@ pub fn stored_head_from_wit(stored: &types::StoredResponse) -> Option<edge_worke
         }),
     })
 }
+
+/// A stored response with its body (for host-side work on a PoP's slot).
+pub fn stored_from_wit(stored: types::StoredResponse) -> Option<edge_worker::StoredResponse> {
+    let mut head = stored_head_from_wit(&stored)?;
+    head.body = stored.body;
+    Some(head)
+}
+
+/// The WIT record of a stored response, as the guest's conversion builds it.
+pub fn stored_to_wit(stored: edge_worker::StoredResponse) -> types::StoredResponse {
+    let millis = stored
+        .response_time
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    types::StoredResponse {
+        status: stored.status.as_u16(),
+        headers: headers::to_pairs(&stored.headers),
+        body: stored.body,
+        vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
+        response_time_ms: millis,
+        lifetime: stored.lifetime.map(|l| types::LocalLifetime {
+            secs: l.secs,
+            negative: l.negative,
+        }),
+    }
+}
