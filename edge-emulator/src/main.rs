@@ -145,7 +145,8 @@ struct CompareArgs {
     /// shield at the first [[origin]], used by every regional tier), edge-only, swr=SECS,
     /// ttl=SECS, capacity-mib=MIB, no-routing, jitter=FRACTION (TTL jitter on every path;
     /// jitter=0 off), negative=SECS (negative caching of 404/410 on every path; negative=0
-    /// off); version, purge, soft-purge (how the workload's writes reach the caches: a new
+    /// off), recompress=on|off (background recompression of coded variants at their best
+    /// level; on by default); version, purge, soft-purge (how the workload's writes reach the caches: a new
     /// URL, a purge, a soft purge). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "tiered,edge-only,swr=0")]
     variants: Vec<String>,
@@ -728,6 +729,15 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
                 number(v)?
             ))
         }
+        // Background recompression of coded variants (the cache policy's [compression]).
+        Some(("recompress", v)) => {
+            let on = match v {
+                "on" => true,
+                "off" => false,
+                _ => anyhow::bail!("variant {name:?}: use recompress=on or recompress=off"),
+            };
+            setup.cache_policy_toml = Some(format!("[compression]\nbackground = {on}\n"))
+        }
         Some(("negative", v)) => {
             let secs = number(v.strip_suffix('s').unwrap_or(v))? as u64;
             setup.cache_policy_toml = Some(format!(
@@ -736,8 +746,8 @@ fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Result<S
         }
         _ => anyhow::bail!(
             "unknown variant {name:?}; use tiered, shield, edge-only, no-routing, swr=SECS, \
-             ttl=SECS, capacity-mib=MIB, jitter=FRACTION, negative=SECS, or version, purge, \
-             soft-purge (how writes invalidate)"
+             ttl=SECS, capacity-mib=MIB, jitter=FRACTION, negative=SECS, recompress=on|off, or \
+             version, purge, soft-purge (how writes invalidate)"
         ),
     }
     spec.validate()?;

@@ -441,8 +441,7 @@ pub fn recode(
     let base = current
         .as_ref()
         .and_then(|tag| Some((tag.weak, tag.tag.rsplit_once('-')?.0.to_string())));
-    if let (Some(current), Some((weak, base)), false) =
-        (&current, base, coding == Coding::Identity)
+    if let (Some(current), Some((weak, base)), false) = (&current, base, coding == Coding::Identity)
     {
         let level = coding.level(uncoded.len(), Effort::Background);
         let best = EntityTag {

@@ -80,6 +80,12 @@ impl Reply {
                     .read_to_end(&mut bytes)
                     .expect("valid gzip");
             }
+            "zstd" => {
+                ruzstd::decoding::StreamingDecoder::new(&self.body[..])
+                    .expect("a zstd frame")
+                    .read_to_end(&mut bytes)
+                    .expect("valid zstd");
+            }
             "" => bytes.clone_from(&self.body),
             other => panic!("unexpected content-encoding {other}"),
         }
