@@ -58,10 +58,12 @@ const MISS_BROTLI_5_FROM: usize = 256 * 1024;
 /// 9 from 64 to 512 KiB (7–13 %): below 768 KiB only brotli's optimal parsing (q10–11)
 /// beats gzip-6 by 15 %; above, the large window does it at quality 9 (17.5 % at 1 MiB).
 fn background_brotli(len: usize) -> u32 {
-    match len {
-        0..=BROTLI_11_UP_TO => 11,
-        0..BROTLI_9_FROM => 10,
-        _ => 9,
+    if len <= BROTLI_11_UP_TO {
+        11
+    } else if len < BROTLI_9_FROM {
+        10
+    } else {
+        9
     }
 }
 /// The largest body recoded at brotli 11 (34 ms natively at this size).
