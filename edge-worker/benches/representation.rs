@@ -171,6 +171,7 @@ fn quality_table(_: &mut Criterion) {
         ("100KiB", 100 * 1024),
         ("256KiB", 256 * 1024),
         ("512KiB", 512 * 1024),
+        ("768KiB", 768 * 1024),
         ("1MiB", 1024 * 1024),
     ];
     for (name, size) in sizes {

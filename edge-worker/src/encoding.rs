@@ -54,9 +54,10 @@ const MISS_BROTLI_4_FROM: usize = 16 * 1024;
 /// Brotli quality in the background, by body size: the lowest that keeps the cached variant
 /// at least 15 % smaller than gzip-6 on the catalogue's JSON, which bounds the CPU per
 /// variant (natively: q11 ≤ 35 ms up to 32 KiB; q10 45 ms at 100 KiB, 128 ms at 256 KiB,
-/// 280 ms at 512 KiB; q9 84 ms at 1 MiB). Quality 10 falls short at 32 KiB (14.6 %), quality
-/// 9 from 64 to 512 KiB (7–13 %): below 768 KiB only brotli's optimal parsing (q10–11)
-/// beats gzip-6 by 15 %; above, the large window does it at quality 9 (17.5 % at 1 MiB).
+/// 280–520 ms at 512–768 KiB; q9 84–123 ms at 1 MiB). Quality 10 falls short at 32 KiB
+/// (14.6 %), quality 9 from 64 to 768 KiB (7–14.5 %): below 1 MiB only brotli's optimal
+/// parsing (q10–11) beats gzip-6 by 15 %; from 1 MiB the large window does it at quality 9
+/// (17.5 %).
 fn background_brotli(len: usize) -> u32 {
     if len <= BROTLI_11_UP_TO {
         11
@@ -68,8 +69,8 @@ fn background_brotli(len: usize) -> u32 {
 }
 /// The largest body recoded at brotli 11 (34 ms natively at this size).
 pub const BROTLI_11_UP_TO: usize = 32 * 1024;
-/// From here brotli 9's large window suffices; below, quality 10 (up to ~450 ms natively).
-const BROTLI_9_FROM: usize = 768 * 1024;
+/// From here brotli 9's large window suffices; below, quality 10 (up to ~0.6 s natively).
+const BROTLI_9_FROM: usize = 1024 * 1024;
 /// gzip on the miss: zlib's and nginx's default, the usual trade-off.
 const MISS_GZIP: u32 = 6;
 /// gzip in the background: the most zlib offers. Same format, so any client benefits.
