@@ -464,3 +464,28 @@ fn a_recompression_whose_variant_is_gone_stores_nothing() {
     run_deferred(&p, &worker, first_hit);
     assert!(!p.cache.borrow().keys().any(|k| k.contains("coding=br")));
 }
+
+/// Item 4 of issue 17: a body the origin coded already is passed through as it came, on the
+/// miss and on hits, and never queued for recompression.
+#[test]
+fn a_pre_coded_origin_body_is_never_recoded() {
+    let coded = Coding::Gzip.encode_at(&crate::testing::varied_json(8 * 1024), 1);
+    let body = coded.clone();
+    let p = MemoryPlatform::new(move |_| {
+        Ok(Response::builder()
+            .header("cache-control", "public, max-age=60")
+            .header("etag", "\"pre\"")
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(body.clone())
+            .unwrap())
+    });
+    let worker = worker();
+    for _ in 0..3 {
+        let reply = handle(&p, &worker, &[("accept-encoding", "br, zstd")]);
+        assert_eq!(header(&reply.response, "content-encoding"), "gzip");
+        assert_eq!(header(&reply.response, "etag"), "\"pre\"");
+        assert_eq!(reply.response.body(), &coded);
+        assert!(reply.deferred.is_empty());
+    }
+}
