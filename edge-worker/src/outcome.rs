@@ -14,8 +14,8 @@ pub enum Deferred {
     Revalidate(Request<Body>),
     /// Refetch the JWKS at this URL before it expires.
     RefreshJwks(String),
-    /// Replace a coded variant stored on a miss with the best coding the budget allows
-    /// (`representation::recompress`).
+    /// Replace a coded variant stored on a miss with the best coding the budget allows, after
+    /// its first hit (`representation::recompress`).
     Recompress(Recompression),
 }
 

@@ -84,8 +84,8 @@ pub struct Selection<'w> {
     /// Whether the result may be stored as a variant in the shared cache: only for responses
     /// that the shared tier itself handled (never private bytes or uncacheable passes).
     pub shared_variant: bool,
-    /// Whether a variant coded on this miss is recoded in the background at the best level
-    /// (the cache policy's `[compression] background`, on by default).
+    /// Whether a variant coded on a miss is recoded in the background at the best level after
+    /// its first hit (the cache policy's `[compression] background`, on by default).
     pub recompress: bool,
 }
 
@@ -166,7 +166,8 @@ impl<'w> Selection<'w> {
 /// What representation selection adds to the outcome besides the response.
 #[derive(Debug, Default)]
 pub(crate) struct Extras {
-    /// A coded variant stored on this miss, to recode in the background.
+    /// A coded variant this hit found still at its miss-time level, to recode in the
+    /// background.
     pub recompression: Option<Recompression>,
     /// Bytes the served variant saved over its miss-time coding.
     pub recompression_saved: u64,
