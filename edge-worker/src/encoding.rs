@@ -366,6 +366,10 @@ mod tests {
             (Some("ZSTD"), Coding::Zstd),
         ];
         for (header, expected) in table {
+            // A build without the `zstd` feature never offers it.
+            if !ZSTD && header.is_some_and(|h| h.to_ascii_lowercase().contains("zstd")) {
+                continue;
+            }
             assert_eq!(pick(header), expected, "Accept-Encoding: {header:?}");
         }
     }
@@ -398,6 +402,9 @@ mod tests {
     fn every_coding_round_trips_at_every_effort() {
         let body = br#"{"id":1,"name":"lamp","tags":["a","b"]}"#.repeat(50);
         for coding in [Coding::Brotli, Coding::Zstd, Coding::Gzip, Coding::Identity] {
+            if coding == Coding::Zstd && !ZSTD {
+                continue;
+            }
             for effort in [Effort::Miss, Effort::Background] {
                 let (bytes, level) = coding.encode(&body, effort);
                 assert_eq!(level, coding.level(body.len(), effort));

@@ -427,6 +427,9 @@ fn gzip_is_recoded_at_level_9_and_zstd_is_never_recoded() {
     assert_eq!(header(&hit.response, "etag"), "\"base-gz9\"");
     assert_eq!(decoded(&hit.response), document);
 
+    if !crate::encoding::ZSTD {
+        return;
+    }
     let zstd = handle(&p, &worker, &[("accept-encoding", "zstd")]);
     assert_eq!(header(&zstd.response, "content-encoding"), "zstd");
     assert_eq!(header(&zstd.response, "etag"), "\"base-zst1\"");
