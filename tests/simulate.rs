@@ -189,3 +189,48 @@ fn compare_shield_adds_a_shield_tier_in_front_of_the_origins() {
     let origin = |i: usize| reports[i]["origin"]["requests"].as_u64().unwrap();
     assert!(origin(1) <= origin(0), "{} vs {}", origin(1), origin(0));
 }
+
+/// Issue 18, item 5: the default one-minute warm-up would swallow a short run. It is scaled
+/// with the run (and the user is told), the report says how many requests warmed and how many
+/// were measured, and a run with nothing measured is an error that says what to change.
+#[test]
+fn a_short_run_scales_its_warm_up_and_an_empty_measurement_is_an_error() {
+    let output = emulator()
+        .args(["simulate", "--no-html", "--json", "-", "--requests", "6000"])
+        .output()
+        .expect("edge-emulator runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warming up for 0.6 s instead"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let scenario = &report["scenario"];
+    let (measured, warmed) = (
+        scenario["requests"].as_u64().unwrap(),
+        scenario["warmup_requests"].as_u64().unwrap(),
+    );
+    assert!(warmed > 0 && measured > 3 * warmed, "{scenario}");
+    assert_eq!(scenario["warmup_s"].as_f64(), Some(0.6));
+
+    let swallowed = emulator()
+        .args([
+            "simulate",
+            "--no-html",
+            "--requests",
+            "2000",
+            "--warmup-s",
+            "60",
+        ])
+        .output()
+        .expect("edge-emulator runs");
+    assert!(!swallowed.status.success());
+    let stderr = String::from_utf8_lossy(&swallowed.stderr);
+    assert!(
+        stderr.contains("no request was measured: all 2000 requests fell inside the 60 s warm-up")
+            && stderr.contains("--warmup-s"),
+        "{stderr}"
+    );
+}

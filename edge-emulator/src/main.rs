@@ -158,6 +158,11 @@ struct CompareArgs {
     no_html: bool,
 }
 
+/// The largest share of a run the default warm-up may take before it is scaled down, and the
+/// share it is scaled to.
+const WARMUP_SHARE_MAX: f64 = 0.5;
+const WARMUP_SHARE_SCALED: f64 = 0.2;
+
 /// Settings `simulate` and `compare` share.
 #[derive(clap::Args, Clone)]
 struct SimCommon {
@@ -562,6 +567,19 @@ impl SimCommon {
             scenario.isolation = isolation;
         }
         scenario.workload.validate()?;
+        // The default warm-up (a minute of traffic) would swallow a short run: scale it with
+        // the run, and say so, unless it was asked for.
+        let span_s =
+            scenario.workload.requests as f64 / scenario.workload.rate.max(f64::MIN_POSITIVE);
+        if self.warmup_s.is_none() && scenario.warmup_s > WARMUP_SHARE_MAX * span_s {
+            let scaled = (WARMUP_SHARE_SCALED * span_s * 10.0).round() / 10.0;
+            eprintln!(
+                "note: the {} s warm-up would take more than half of this run's ~{:.0} s \
+                 ({} requests at {} req/s); warming up for {scaled} s instead (--warmup-s to choose)",
+                scenario.warmup_s, span_s, scenario.workload.requests, scenario.workload.rate
+            );
+            scenario.warmup_s = scaled;
+        }
         let topology = load(self.topology.as_ref())?;
         let (auth, routing) = self.worker.load()?;
         let mut setup = scenario.setup(topology, auth, routing);

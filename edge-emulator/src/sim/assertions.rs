@@ -501,6 +501,8 @@ pub(crate) mod tests {
                 regionals: 3,
                 shields: 0,
                 workload: "zipf(0.9) over 1000 objects, 1000 req/s".to_string(),
+                warmup_requests: 2_000,
+                warmup_s: 2.0,
             },
             offload: Offload {
                 requests: 0.971,

@@ -87,6 +87,8 @@ struct Collector {
     served_by_tier: BTreeMap<String, u64>,
     not_modified: u64,
     errors: u64,
+    /// Reads replayed during the warm-up (not measured).
+    warmed: u64,
     /// Edge outcome per CF-Cache-Status, for measured requests.
     edge_status: BTreeMap<String, u64>,
     /// Last ETag seen per (path, accept-encoding): what conditional clients send back.
@@ -119,6 +121,16 @@ pub fn simulate(
     let wall = std::time::Instant::now();
     progress.set_length(total_hint);
     let (report, isolates) = runtime.block_on(run(setup, events, progress))?;
+    if report.scenario.requests == 0 {
+        let s = &report.scenario;
+        anyhow::bail!(
+            "{}: no request was measured: all {} requests fell inside the {} s warm-up. \
+             Replay more requests (--requests) or shorten the warm-up (--warmup-s)",
+            s.name,
+            s.warmup_requests,
+            s.warmup_s
+        );
+    }
     let figures = WallFigures {
         elapsed: wall.elapsed(),
         requests: report.scenario.requests,
@@ -319,6 +331,7 @@ async fn serve(
         c.etags.insert(memory_key, etag);
     }
     if !measured {
+        c.warmed += 1;
         return;
     }
     c.reads += 1;
@@ -582,6 +595,8 @@ fn build_report(
             regionals: emulator.regionals.len(),
             shields: emulator.shields.len(),
             workload: setup.workload.clone(),
+            warmup_requests: collector.warmed,
+            warmup_s: setup.warmup_s,
         },
         offload: Offload {
             requests: round(ratio(origin_requests, reads)),

@@ -121,14 +121,17 @@ fn scenario_line(report: &Report) -> String {
         n => format!(", {n} shields"),
     };
     format!(
-        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals{shields}",
+        "{}: {}; {} requests over {} s, seed {}, {} PoPs, {} regionals{shields}; measured after \
+         a warm-up of {} requests ({} s)",
         s.name,
         s.workload,
         s.requests,
         decimal(s.duration_s, 1),
         s.seed,
         s.pops,
-        s.regionals
+        s.regionals,
+        s.warmup_requests,
+        decimal(s.warmup_s, 1)
     )
 }
 
@@ -627,7 +630,7 @@ mod tests {
     fn table_shows_every_section() {
         let text = table(&sample_report("tiered"));
         for expected in [
-            "tiered: zipf(0.9) over 1000 objects, 1000 req/s; 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals",
+            "tiered: zipf(0.9) over 1000 objects, 1000 req/s; 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals; measured after a warm-up of 2000 requests (2.0 s)",
             "Offload: 97.1% of requests, 96.5% of bytes",
             "| edge-fra ",
             "90.0%",
@@ -715,7 +718,7 @@ mod tests {
         assert!(row.contains(" - ") && row.contains("67.9%"), "{row}");
         assert!(text.contains("origin bytes"), "{text}");
         assert!(
-            table(&shielded).contains("8 PoPs, 3 regionals, 1 shield\n"),
+            table(&shielded).contains("8 PoPs, 3 regionals, 1 shield; measured after"),
             "{}",
             table(&shielded)
         );

@@ -57,6 +57,13 @@ pub struct ScenarioSummary {
     pub shields: usize,
     /// One-line description of the workload, e.g. "zipf(0.9) over 10000 objects, 2000 req/s".
     pub workload: String,
+    /// Requests replayed during the warm-up, which fill the caches and are not measured
+    /// (`requests` counts the measured ones).
+    #[serde(default)]
+    pub warmup_requests: u64,
+    /// The warm-up's length, virtual seconds.
+    #[serde(default)]
+    pub warmup_s: f64,
 }
 
 fn is_zero(n: &usize) -> bool {
