@@ -111,7 +111,16 @@ fn spawn_deferred(
         // Recompression runs in the host with the core's own function (`cdn::recode`); its
         // one step has no await, so in a replay it happens at one virtual instant.
         if let types::Deferred::Recompress(task) = task {
-            crate::cdn::recode::recompress(&pop, &emulator.recoded, task);
+            let recode = || crate::cdn::recode::recompress(&pop, &emulator.recoded, task);
+            // In `serve` (a multi-threaded runtime) up to ~0.6 s of brotli must not stall the
+            // worker thread's other requests; a replay's single thread runs it in place.
+            if tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                tokio::task::block_in_place(recode);
+            } else {
+                recode();
+            }
             pop.refreshing
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
