@@ -20,13 +20,18 @@ fn simulate_json(args: &[&str]) -> String {
 
 /// What `edge-emulator ARGS` printed on stdout, after checking it succeeded.
 fn succeeded(args: &[&str]) -> Vec<u8> {
+    ran_ok(args).stdout
+}
+
+/// `edge-emulator ARGS`'s output (stdout and stderr), after checking it succeeded.
+fn ran_ok(args: &[&str]) -> std::process::Output {
     let output = emulator().args(args).output().expect("edge-emulator runs");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    output.stdout
+    output
 }
 
 #[test]
@@ -195,15 +200,7 @@ fn compare_shield_adds_a_shield_tier_in_front_of_the_origins() {
 /// were measured, and a run with nothing measured is an error that says what to change.
 #[test]
 fn a_short_run_scales_its_warm_up_and_an_empty_measurement_is_an_error() {
-    let output = emulator()
-        .args(["simulate", "--no-html", "--json", "-", "--requests", "6000"])
-        .output()
-        .expect("edge-emulator runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = ran_ok(&["simulate", "--no-html", "--json", "-", "--requests", "6000"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warming up for 0.6 s instead"), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");

@@ -84,9 +84,6 @@ pub struct Selection<'w> {
     /// Whether the result may be stored as a variant in the shared cache: only for responses
     /// that the shared tier itself handled (never private bytes or uncacheable passes).
     pub shared_variant: bool,
-    /// Whether a variant coded on a miss is recoded in the background at the best level after
-    /// its first hit (the cache policy's `[compression] background`, on by default).
-    pub recompress: bool,
 }
 
 impl<'w> Selection<'w> {
@@ -140,7 +137,6 @@ impl<'w> Selection<'w> {
             coding,
             varies_on_coding: codable,
             shared_variant,
-            recompress: true,
         }
     }
 
@@ -195,11 +191,9 @@ pub(crate) async fn represent<P: Platform>(
     let mut extras = Extras::default();
     let mut coding = Coding::Identity;
     let mut response = if response.status().is_success() {
-        let mut selection =
-            Selection::decide(&response, wanted.fields.as_ref(), wanted.coding, cache);
-        selection.recompress = wanted.recompress;
+        let selection = Selection::decide(&response, wanted.fields.as_ref(), wanted.coding, cache);
         coding = selection.coding;
-        apply(p, key, &selection, response, &mut extras).await
+        apply(p, key, &selection, wanted.recompress, response, &mut extras).await
     } else {
         response
     };
@@ -287,6 +281,7 @@ async fn apply<P: Platform>(
     p: &P,
     key: &CacheKey,
     selection: &Selection<'_>,
+    recompress: bool,
     mut response: Response<Body>,
     extras: &mut Extras,
 ) -> Response<Body> {
@@ -330,7 +325,7 @@ async fn apply<P: Platform>(
             // off (a variant never hit again is never recoded, as nginx's
             // `proxy_cache_min_uses` caches only what is used). The background gets the uncoded
             // bytes; this response is not coded.
-            if selection.recompress && variant.headers.contains_key(RECODE) {
+            if recompress && variant.headers.contains_key(RECODE) {
                 let uncoded = match selection.mask {
                     Some(mask) => mask.apply(&identity).ok(),
                     None => Some(identity),
@@ -363,7 +358,7 @@ async fn apply<P: Platform>(
     if coding != Coding::Identity {
         let (encoded, level) = coding.encode(response.body(), Effort::Miss);
         let plain = std::mem::replace(response.body_mut(), encoded);
-        recode = selection.recompress && coding.level(plain.len(), Effort::Background) != level;
+        recode = recompress && coding.level(plain.len(), Effort::Background) != level;
         if let Some(token) = coding.token() {
             response
                 .headers_mut()
@@ -438,18 +433,17 @@ pub fn recode(
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
         .and_then(EntityTag::parse);
+    let level = coding.level(uncoded.len(), Effort::Background);
     // Our variants' tags are the base tag, `-`, then the coding and level (`"x-br2"`).
-    let base = current
-        .as_ref()
-        .and_then(|tag| Some((tag.weak, tag.tag.rsplit_once('-')?.0.to_string())));
-    if let (Some(current), Some((weak, base)), false) = (&current, base, coding == Coding::Identity)
-    {
-        let level = coding.level(uncoded.len(), Effort::Background);
-        let best = EntityTag {
-            weak,
+    let best = current.as_ref().and_then(|current| {
+        let (base, _) = current.tag.rsplit_once('-')?;
+        Some(EntityTag {
+            weak: current.weak,
             tag: format!("{base}-{}", coding.tag_suffix(level)),
-        };
-        if best != *current {
+        })
+    });
+    if let (Some(current), Some(best)) = (current, best) {
+        if coding != Coding::Identity && best != current {
             let encoded = encode(coding, uncoded, level);
             if encoded.len() < variant.body.len() {
                 variant.body = encoded;
