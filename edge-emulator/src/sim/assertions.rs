@@ -554,6 +554,52 @@ pub(crate) mod tests {
                 ratio: 0.9 / 0.93,
             }],
             purges: None,
+            stream_bound: Some(StreamBound {
+                edge_hit_ratio: Bounded {
+                    measured: 0.8,
+                    bound: 0.9,
+                },
+                offload_requests: Bounded {
+                    measured: 0.95,
+                    bound: 0.97,
+                },
+                offload_bytes: Bounded {
+                    measured: 0.9,
+                    bound: 0.93,
+                },
+                global_offload_requests: 0.98,
+                by_pop: [(
+                    "edge-fra".to_string(),
+                    Bounded {
+                        measured: 0.8,
+                        bound: 0.9,
+                    },
+                )]
+                .into_iter()
+                .collect(),
+                gap: vec![GapBreakdown {
+                    level: "edge".into(),
+                    measured: 200,
+                    bound: 100,
+                    causes: vec![
+                        GapCause {
+                            cause: "first request".into(),
+                            measured: 80,
+                            bound: 80,
+                        },
+                        GapCause {
+                            cause: "evicted for capacity".into(),
+                            measured: 100,
+                            bound: 0,
+                        },
+                        GapCause {
+                            cause: "ttl expired".into(),
+                            measured: 20,
+                            bound: 20,
+                        },
+                    ],
+                }],
+            }),
         }
     }
 

@@ -627,6 +627,7 @@ fn build_report(
         },
         bounds,
         purges: purge_figures(setup, &end.purges, &baseline.purges),
+        stream_bound: None,
     }
 }
 

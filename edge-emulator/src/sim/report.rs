@@ -26,6 +26,58 @@ pub struct Report {
     /// Purges in the measured part of the run and what they cost; absent when there were none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purges: Option<PurgeFigures>,
+    /// What the replayed stream itself allows: the misses an infinite cache at each location
+    /// could not avoid, beside what was measured, and why the two differ. Present for every
+    /// workload (generated, default, trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_bound: Option<StreamBound>,
+}
+
+/// The best any cache of this topology could do on this request stream: an infinite cache at
+/// every location (each PoP; each regional tier, or the shield above it; one global cache),
+/// keeping every response for as long as its origin allowed (TTL and stale-while-revalidate
+/// as sent, no jitter, no Age lost on the way down), losing it only to a purge, and never
+/// storing what may not be stored. Measured figures cannot exceed these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamBound {
+    /// Requests answered at the edge (hits and stale served) over requests.
+    pub edge_hit_ratio: Bounded,
+    /// 1 − origin requests / client requests through the whole hierarchy.
+    pub offload_requests: Bounded,
+    /// 1 − bytes clients received from an origin fetch / bytes clients received.
+    pub offload_bytes: Bounded,
+    /// One infinite cache in front of the origin for every client: no topology does better.
+    pub global_offload_requests: f64,
+    /// Edge hit ratio per PoP, by cache name ("edge-fra").
+    pub by_pop: BTreeMap<String, Bounded>,
+    /// Why the measured figures fall short of their bounds: at the edge, and at the origin.
+    pub gap: Vec<GapBreakdown>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bounded {
+    pub measured: f64,
+    pub bound: f64,
+}
+
+/// The requests one level could not answer itself ("edge": not served from the PoP's cache;
+/// "origin": requests the origins received), measured and in the bound, by cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GapBreakdown {
+    pub level: String,
+    pub measured: u64,
+    pub bound: u64,
+    pub causes: Vec<GapCause>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GapCause {
+    /// "first request", "ttl expired", "ttl expired early (age carried down)",
+    /// "evicted for capacity", "invalidated", "not cacheable", "revalidated (304)",
+    /// "coalesced", "other".
+    pub cause: String,
+    pub measured: u64,
+    pub bound: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
