@@ -21,6 +21,8 @@ pub struct Served {
     pub cache: Option<CfCacheStatus>,
     /// Bytes the response saved over its variant's miss-time coding.
     pub recompression_saved: u64,
+    /// The request waited for another request's fetch of the same key.
+    pub collapsed: bool,
 }
 
 /// The PoP entry point: runs one client request through `pop`.
@@ -54,6 +56,7 @@ pub async fn serve_at_pop(
         spawn_deferred(emulator, pop, task, ctx.clone());
     }
     let recompression_saved = outcome.recompression_saved;
+    let collapsed = outcome.collapsed;
     let mut response = outcome.response;
     let timing = format!(
         "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
@@ -67,6 +70,7 @@ pub async fn serve_at_pop(
         report,
         cache,
         recompression_saved,
+        collapsed,
     })
 }
 

@@ -201,6 +201,10 @@ pub struct Emulator {
     pub purges: Arc<PurgeLedger>,
     /// Recoded variant bodies shared by every PoP (`cdn::recode`).
     pub recoded: crate::cdn::recode::RecodeMemo,
+    /// Every origin fetch, kept by the simulator (`None` in serve mode).
+    pub origin_log: Option<Arc<crate::cdn::origin_log::OriginLog>>,
+    /// The cache policy's per-route rules (negative caching, jitter), when one is set.
+    pub cache_rules: Option<Arc<edge_worker::cache_policy::CacheRules>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -307,8 +311,13 @@ impl Emulator {
                 })
                 .collect::<BTreeMap<_, _>>()
         };
+        // The simulator keeps every origin fetch for its stream bound; serve mode keeps none.
+        let origin_log = options
+            .virtual_start
+            .map(|_| Arc::new(crate::cdn::origin_log::OriginLog::default()));
         let configure = |tier: &mut RegionalTier| {
             tier.strip_authorization = strip_authorization;
+            tier.origin_log = origin_log.clone();
             // The regional tier runs the same CacheTier: negative caching spares the origin
             // the whole region's misses, and jitter here is what spreads the origin's load
             // (an edge copy cannot outlive the regional copy it came from).
@@ -391,6 +400,8 @@ impl Emulator {
             shed: Default::default(),
             purges,
             recoded: Default::default(),
+            origin_log,
+            cache_rules: config.worker.cache_rules().cloned(),
             shutdown,
         }))
     }

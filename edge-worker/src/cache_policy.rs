@@ -168,6 +168,11 @@ impl CacheRules {
             .map(|(_, rules)| rules)
     }
 
+    /// Whether any route jitters TTLs (stored copies may expire before the origin's TTL).
+    pub fn jitters(&self) -> bool {
+        self.routes.iter().any(|(_, rules)| rules.ttl_jitter > 0.0)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }

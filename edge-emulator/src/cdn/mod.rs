@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod coalesce;
 pub mod network;
+pub mod origin_log;
 pub mod origins;
 pub mod pop;
 pub mod purge;

@@ -34,6 +34,8 @@ pub struct ShieldLink {
 /// A regional tier or an origin shield (see the module documentation).
 pub struct RegionalTier {
     pub name: String,
+    /// Its Cache-Status name: `regional-NAME` or `shield-NAME`.
+    pub member: String,
     /// The core's tier; public so start-up can give it the cache policy.
     pub tier: CacheTier,
     /// The tier's storage; public so benchmarks and tests can seed it.
@@ -55,6 +57,8 @@ pub struct RegionalTier {
     pub coalescer: Coalescer,
     /// The shield this tier's misses go to instead of the origins (`None`: straight to them).
     pub shield: Option<ShieldLink>,
+    /// Where the simulator records this tier's origin fetches (`None` in serve mode).
+    pub origin_log: Option<Arc<crate::cdn::origin_log::OriginLog>>,
 }
 
 /// An origin shield is a native cache tier in front of the origins.
@@ -110,7 +114,8 @@ impl RegionalTier {
     ) -> Self {
         Self {
             name: name.to_string(),
-            tier: CacheTier::new(member, false),
+            tier: CacheTier::new(member.clone(), false),
+            member,
             store: MemoryStore::default(),
             default_origin: default_origin.to_string(),
             origins,
@@ -121,6 +126,7 @@ impl RegionalTier {
             caching: true,
             coalescer: Coalescer::new(crate::cdn::coalesce::DEFAULT_WAIT_LIMIT),
             shield: None,
+            origin_log: None,
         }
     }
 
@@ -145,6 +151,15 @@ impl RegionalTier {
             Some(shield) => shield.rtt + shield.tier.link_or(uri, &self.default_origin).rtt,
             None => self.link_for(uri).rtt,
         }
+    }
+
+    /// The round trip to this tier's farthest origin.
+    pub fn longest_origin_rtt(&self) -> Duration {
+        self.origins
+            .values()
+            .map(|l| l.rtt)
+            .max()
+            .unwrap_or_default()
     }
 
     /// Handles a request from an edge PoP; background refreshes run on their own task.
@@ -311,9 +326,28 @@ impl Platform for RegionalPlatform<'_> {
         }
         let link = tier.link_or(request.uri(), self.fallback);
         crate::cdn::stats::bump(&link.counters.requests);
+        let sent = tier.origin_log.as_ref().map(|log| {
+            let fetch = crate::cdn::origin_log::OriginFetch {
+                at: tokio::time::Instant::now(),
+                from: tier.member.clone(),
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+                request_headers: request.headers().clone(),
+                status: None,
+                response_headers: http::HeaderMap::new(),
+            };
+            (log, fetch)
+        });
         let to_origin = async {
-            let response = link.origin.send(request).await.map_err(FetchError)?;
-            Ok((response, Duration::ZERO))
+            let result = link.origin.send(request).await;
+            if let Some((log, mut fetch)) = sent {
+                if let Ok(response) = &result {
+                    fetch.status = Some(response.status());
+                    fetch.response_headers = response.headers().clone();
+                }
+                log.record(fetch);
+            }
+            Ok((result.map_err(FetchError)?, Duration::ZERO))
         };
         let response = self
             .hop(link.rtt, "origin", &link.origin.name, to_origin)

@@ -21,6 +21,7 @@ use crate::sim::report::{
     BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, PurgeFigures, Report,
     ScenarioSummary, TierFigures,
 };
+use crate::sim::stream_bound::{self, EdgeResult};
 use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
 use crate::wasm::IsolatePolicy;
 use crate::{Emulator, EmulatorOptions};
@@ -93,6 +94,23 @@ struct Collector {
     edge_status: BTreeMap<String, u64>,
     /// Last ETag seen per (path, accept-encoding): what conditional clients send back.
     etags: HashMap<(String, String), String>,
+    /// Every read as the stream bound needs it, warm-up included.
+    stream: Vec<stream_bound::ClientRead>,
+    /// Object paths (as caches key them) by index, and back.
+    objects: Vec<String>,
+    object_index: HashMap<String, usize>,
+}
+
+impl Collector {
+    /// The index of the object `path` names, adding it when new.
+    fn object(&mut self, path: String) -> usize {
+        if let Some(&index) = self.object_index.get(&path) {
+            return index;
+        }
+        self.objects.push(path.clone());
+        self.object_index.insert(path, self.objects.len() - 1);
+        self.objects.len() - 1
+    }
 }
 
 /// Counter values at the end of warm-up, subtracted from the final ones.
@@ -174,6 +192,7 @@ async fn run(
     let mut next_bucket = setup.bucket_s;
     let mut last_origin = 0;
     let mut last_at = 0.0;
+    let mut purges: Vec<(f64, edge_worker::purge::Purge)> = Vec::new();
     for event in events {
         let at = Duration::from_secs_f64(event.at_s.max(0.0));
         tokio::time::sleep_until(origin + at).await;
@@ -198,6 +217,8 @@ async fn run(
             }
             EventKind::Purge { target, soft } => {
                 let purge = EventKind::purge(&target, soft).map_err(anyhow::Error::msg)?;
+                let reaches_at = event.at_s + setup.purge_propagation.as_secs_f64();
+                purges.push((reaches_at, purge.clone()));
                 let (emulator, propagation) = (emulator.clone(), setup.purge_propagation);
                 tasks.spawn(async move {
                     tokio::time::sleep(propagation).await;
@@ -210,12 +231,13 @@ async fn run(
                     (emulator.clone(), collector.clone(), token.clone());
                 let add_compute = setup.add_compute;
                 tasks.spawn(async move {
+                    let at_s = event.at_s;
                     serve(
                         &emulator,
                         &collector,
                         read,
                         &token,
-                        bucket,
+                        (at_s, bucket),
                         measured,
                         add_compute,
                     )
@@ -236,7 +258,11 @@ async fn run(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     let duration_s = (last_at - setup.warmup_s).max(setup.bucket_s);
-    let report = build_report(
+    let mut collector = collector;
+    let stream = std::mem::take(&mut collector.stream);
+    let mut objects = std::mem::take(&mut collector.objects);
+    let mut object_index = std::mem::take(&mut collector.object_index);
+    let mut report = build_report(
         setup,
         &emulator,
         collector,
@@ -244,6 +270,15 @@ async fn run(
         origin_timeline,
         duration_s,
     );
+    report.stream_bound = Some(stream_bound_of(
+        setup,
+        &emulator,
+        &report,
+        stream,
+        (&mut objects, &mut object_index),
+        &purges,
+        origin,
+    ));
     let isolates = emulator.runtime.isolate_report();
     emulator.shutdown();
     Ok((report, isolates))
@@ -254,11 +289,12 @@ async fn serve(
     collector: &Mutex<Collector>,
     read: Read,
     token: &str,
-    bucket: usize,
+    (at_s, bucket): (f64, usize),
     measured: bool,
     add_compute: bool,
 ) {
     let arrived = Instant::now();
+    let signed_in = read.headers.iter().any(|(n, _)| n == "authorization");
     let pop = match &read.pop {
         Some(name) => emulator.pops.get(name),
         None => None,
@@ -297,6 +333,11 @@ async fn serve(
             headers.push(("if-none-match".into(), etag.into_bytes()));
         }
     }
+    let object_path = format!("http://sim.edge.example{}", read.path)
+        .parse()
+        .ok()
+        .and_then(|uri: http::Uri| stream_bound::object_path(&uri));
+    let cacheable_method = matches!(read.method.as_str(), "GET" | "HEAD");
     let request = types::Request {
         method: read.method.clone(),
         url: format!("http://sim.edge.example{}", read.path),
@@ -307,7 +348,8 @@ async fn serve(
     let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
     let mut latency = arrived.elapsed();
     let mut c = collector.lock().unwrap_or_else(|e| e.into_inner());
-    let (status, headers, body_len, compute, cache, recompression_saved) = match &result {
+    let (status, headers, body_len, compute, cache, recompression_saved, collapsed) = match &result
+    {
         Ok(served) => (
             served.response.status,
             served.response.headers.as_slice(),
@@ -315,8 +357,9 @@ async fn serve(
             served.report.edge,
             served.cache,
             served.recompression_saved,
+            served.collapsed,
         ),
-        Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0),
+        Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0, false),
     };
     if add_compute {
         latency += compute;
@@ -330,6 +373,34 @@ async fn serve(
     if let Some(etag) = header("etag") {
         c.etags.insert(memory_key, etag);
     }
+    let edge_result = match cache {
+        _ if result.is_err() => EdgeResult::Failed,
+        Some(CfCacheStatus::Hit) => EdgeResult::Hit,
+        Some(CfCacheStatus::Updating) => EdgeResult::Stale { if_error: false },
+        Some(CfCacheStatus::Stale) => EdgeResult::Stale { if_error: true },
+        _ if collapsed => EdgeResult::Collapsed,
+        Some(CfCacheStatus::Revalidated) => EdgeResult::Revalidated,
+        _ => EdgeResult::Fetched,
+    };
+    let key = match object_path {
+        Some(path) => c.object(path),
+        // A URL no cache could key: one object of its own, never stored.
+        None => c.object(format!("unkeyable:{}", read.path)),
+    };
+    let pop_index = emulator.pops.keys().position(|name| *name == pop.name);
+    c.stream.push(stream_bound::ClientRead {
+        at_s,
+        pop: pop_index.unwrap_or(0),
+        key,
+        signed_in,
+        cacheable_method,
+        bytes: body_len,
+        edge: edge_result,
+        age_s: header("age")
+            .and_then(|a| a.trim().parse::<f64>().ok())
+            .unwrap_or(0.0),
+        measured,
+    });
     if !measured {
         c.warmed += 1;
         return;
@@ -385,6 +456,144 @@ async fn serve(
             .or_insert_with(|| Histogram::new(3).expect("3 significant digits is valid"));
         let _ = histogram.record(micros);
     }
+}
+
+/// The stream bound of this run: the replayed reads, the origin fetches the tiers logged
+/// (each object's storability comes from the first response its origin sent), and the
+/// purges, each matched against every object the run named.
+fn stream_bound_of(
+    setup: &SimSetup,
+    emulator: &Emulator,
+    report: &Report,
+    reads: Vec<stream_bound::ClientRead>,
+    (objects, object_index): (&mut Vec<String>, &mut HashMap<String, usize>),
+    purges: &[(f64, edge_worker::purge::Purge)],
+    started: Instant,
+) -> crate::sim::report::StreamBound {
+    let topology = &emulator.topology;
+    let pops: Vec<String> = emulator.pops.keys().map(|p| format!("edge-{p}")).collect();
+    let mut tops: Vec<String> = emulator
+        .regionals
+        .values()
+        .map(|r| r.member.clone())
+        .collect();
+    tops.extend(emulator.shields.values().map(|s| s.member.clone()));
+    let top_index = |name: &str| tops.iter().position(|t| t == name);
+    let mut top_of_pop = Vec::new();
+    let mut longest_path = Duration::ZERO;
+    for pop in emulator.pops.values() {
+        let regional = &pop.regional;
+        let shield = regional.shield.as_ref();
+        let top = shield.map_or(&regional.member, |s| &s.tier.member);
+        top_of_pop.push(top_index(top).unwrap_or(0));
+        let above = match shield {
+            Some(shield) => shield.rtt + shield.tier.longest_origin_rtt(),
+            None => regional.longest_origin_rtt(),
+        };
+        let path = topology.client_rtt() + pop.rtt_to_regional + above;
+        longest_path = longest_path.max(path);
+    }
+    let log = emulator
+        .origin_log
+        .as_ref()
+        .map(|l| l.take())
+        .unwrap_or_default();
+    let mut storability: HashMap<usize, stream_bound::Storability> = HashMap::new();
+    let mut fetches = Vec::with_capacity(log.len());
+    for fetch in log {
+        let Some(path) = stream_bound::object_path(&fetch.uri) else {
+            continue;
+        };
+        let key = match object_index.get(&path) {
+            Some(&key) => key,
+            None => {
+                objects.push(path.clone());
+                object_index.insert(path, objects.len() - 1);
+                objects.len() - 1
+            }
+        };
+        let at_s = fetch.at.duration_since(started).as_secs_f64();
+        if let Some(status) = fetch
+            .status
+            .filter(|s| *s != http::StatusCode::NOT_MODIFIED)
+        {
+            storability.entry(key).or_insert_with(|| {
+                let mut request = http::Request::new(());
+                *request.method_mut() = fetch.method.clone();
+                *request.uri_mut() = fetch.uri.clone();
+                *request.headers_mut() = fetch.request_headers.clone();
+                let (parts, ()) = request.into_parts();
+                stream_bound::storability_of(
+                    &parts,
+                    status,
+                    &fetch.response_headers,
+                    emulator.cache_rules.as_deref(),
+                )
+            });
+        }
+        fetches.push(stream_bound::Fetch {
+            at_s,
+            location: top_index(&fetch.from).unwrap_or(usize::MAX),
+            key,
+            not_modified: fetch.status == Some(http::StatusCode::NOT_MODIFIED),
+            failed: fetch.status.is_none(),
+            measured: at_s >= setup.warmup_s,
+        });
+    }
+    let objects_storability: Vec<stream_bound::Storability> = (0..objects.len())
+        .map(|key| storability.get(&key).copied().unwrap_or_default())
+        .collect();
+    let invalidations: Vec<stream_bound::Invalidation> = purges
+        .iter()
+        .map(|(at_s, purge)| stream_bound::Invalidation {
+            at_s: *at_s,
+            keys: objects
+                .iter()
+                .enumerate()
+                .filter(|(_, path)| {
+                    purge.reaches(&format!("http://sim.edge.example{path}"), || {
+                        std::iter::empty::<&[u8]>()
+                    })
+                })
+                .map(|(key, _)| key)
+                .collect(),
+            soft: purge.soft,
+        })
+        .collect();
+    let jitter = emulator
+        .cache_rules
+        .as_ref()
+        .is_some_and(|rules| rules.jitters());
+    let layout = stream_bound::Layout {
+        pops,
+        top_of_pop,
+        tops,
+        // Network jitter stretches RTTs (5 σ covers every draw a run makes); an origin's own
+        // service time is allowed one more second.
+        top_slack_s: longest_path.as_secs_f64() * (1.0 + 5.0 * setup.jitter) + 1.0,
+        tiers_cache: setup.regional_caching,
+        edge_capacity: setup.edge_capacity_bytes.is_some(),
+        ttl_jitter: jitter,
+    };
+    let measured = stream_bound::Measured {
+        edge_hit_ratio: report.tiers.first().map_or(0.0, |t| t.hit_ratio),
+        offload_requests: report.offload.requests,
+        offload_bytes: report.offload.bytes,
+        by_pop: report
+            .tiers
+            .iter()
+            .filter(|t| t.name.starts_with("edge-"))
+            .map(|t| (t.name.clone(), t.hit_ratio))
+            .collect(),
+    };
+    stream_bound::compute(
+        &layout,
+        &objects_storability,
+        &reads,
+        &invalidations,
+        &fetches,
+        &measured,
+    )
 }
 
 /// Requests the origins have received: the atomic per-origin counters, read at every timeline
@@ -647,7 +856,7 @@ fn purge_figures(
 }
 
 /// Six significant digits: enough for every figure, and stable text in the JSON.
-fn round(x: f64) -> f64 {
+pub(crate) fn round(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return 0.0;
     }

@@ -11,6 +11,8 @@ pub mod render;
 pub mod report;
 /// Scenario files: settings and a generated workload.
 pub mod scenario;
+/// The bound any request stream sets: an infinite cache per location, and the gap by cause.
+pub mod stream_bound;
 /// Analytic bounds: TTL caches (Jung et al.), LRU (Che), tiers.
 pub mod theory;
 /// Replayed workloads: CSV and JSON Lines traces.

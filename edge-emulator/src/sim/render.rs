@@ -136,11 +136,101 @@ fn scenario_line(report: &Report) -> String {
 }
 
 fn offload_line(report: &Report) -> String {
-    format!(
-        "Offload: {} of requests, {} of bytes",
-        percent(report.offload.requests),
-        percent(report.offload.bytes)
-    )
+    match &report.stream_bound {
+        Some(b) => format!(
+            "Offload: {} of requests (bound {}), {} of bytes (bound {}); edge hit ratio {} \
+             (bound {})",
+            percent(report.offload.requests),
+            percent(b.offload_requests.bound),
+            percent(report.offload.bytes),
+            percent(b.offload_bytes.bound),
+            percent(b.edge_hit_ratio.measured),
+            percent(b.edge_hit_ratio.bound),
+        ),
+        None => format!(
+            "Offload: {} of requests, {} of bytes",
+            percent(report.offload.requests),
+            percent(report.offload.bytes)
+        ),
+    }
+}
+
+/// The stream bound beside each figure, then the gap between them by cause, per level.
+fn stream_bound_grids(report: &Report) -> Vec<Grid> {
+    let Some(b) = &report.stream_bound else {
+        return Vec::new();
+    };
+    let mut figures = Grid::new(
+        "Bound from the replayed stream (an infinite cache per location, TTLs as the origin sent)",
+        &["figure", "measured", "bound", "measured/bound"],
+    );
+    let ratio = |m: f64, b: f64| {
+        if b > 0.0 {
+            decimal(m / b, 3)
+        } else {
+            "-".to_string()
+        }
+    };
+    let rows = [
+        ("edge hit ratio", &b.edge_hit_ratio),
+        ("offload by requests", &b.offload_requests),
+        ("offload by bytes", &b.offload_bytes),
+    ];
+    for (name, f) in rows {
+        figures.row(vec![
+            name.to_string(),
+            percent(f.measured),
+            percent(f.bound),
+            ratio(f.measured, f.bound),
+        ]);
+    }
+    figures.row(vec![
+        "offload, one global cache".to_string(),
+        "-".to_string(),
+        percent(b.global_offload_requests),
+        "-".to_string(),
+    ]);
+    for (pop, f) in &b.by_pop {
+        figures.row(vec![
+            format!("{pop} hit ratio"),
+            percent(f.measured),
+            percent(f.bound),
+            ratio(f.measured, f.bound),
+        ]);
+    }
+    let mut grids = vec![figures];
+    for gap in &b.gap {
+        let title = match gap.level.as_str() {
+            "edge" => "Why the edge missed: requests not answered from the PoP's cache, by cause",
+            "origin" => "Why the origin was asked: origin requests by cause",
+            _ => "Misses by cause",
+        };
+        let mut grid = Grid::new(title, &["cause", "measured", "bound", "gap"]);
+        for cause in &gap.causes {
+            grid.row(vec![
+                cause.cause.clone(),
+                cause.measured.to_string(),
+                cause.bound.to_string(),
+                signed(cause.measured as i64 - cause.bound as i64),
+            ]);
+        }
+        grid.row(vec![
+            "total".to_string(),
+            gap.measured.to_string(),
+            gap.bound.to_string(),
+            signed(gap.measured as i64 - gap.bound as i64),
+        ]);
+        grids.push(grid);
+    }
+    grids
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
 }
 
 /// The latency regions in display order: "all" first, then the others alphabetically.
@@ -277,6 +367,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
     }
 
     let mut grids = vec![tiers, outcomes, origin, latency, byte_grid];
+    grids.extend(stream_bound_grids(report));
     if !report.bounds.is_empty() {
         grids.push(bounds);
     }
