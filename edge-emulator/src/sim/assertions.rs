@@ -26,7 +26,10 @@ Metrics:
   shield_hit_ratio     origin shield hit ratio (0..1 or %; topologies with a [[shield]])
   errors               4xx/5xx responses to clients
   p50 p90 p95 p99 p999 latency percentile over all requests, with a unit: 250ms or 0.25s
-  p99[REGION]          a percentile for one client region of the report, e.g. p95[eu-west]";
+  p99[REGION]          a percentile for one client region of the report, e.g. p95[eu-west]
+VALUE `bound`: offload, byte_offload and hit_ratio compare with the bound the replayed stream
+sets (an infinite cache per location), e.g. --assert 'offload<=bound'; a figure above its
+bound is a bug in the emulator or the worker.";
 
 /// Longest assertion text accepted; real ones are ~20 characters.
 pub const MAX_ASSERTION_BYTES: usize = 256;
@@ -139,6 +142,18 @@ impl Metric {
             Metric::OriginPeakRps => ValueKind::Rate,
             Metric::Latency { .. } => ValueKind::Milliseconds,
         }
+    }
+
+    /// `Some` for metrics with a stream bound; with a report, the bound it holds (`None`
+    /// when it has none).
+    fn bound(&self, report: Option<&Report>) -> Option<Option<f64>> {
+        let pick: fn(&crate::sim::report::StreamBound) -> f64 = match self {
+            Metric::Offload => |b| b.offload_requests.bound,
+            Metric::ByteOffload => |b| b.offload_bytes.bound,
+            Metric::HitRatio => |b| b.edge_hit_ratio.bound,
+            _ => return None,
+        };
+        Some(report.and_then(|r| r.stream_bound.as_ref()).map(pick))
     }
 
     /// The metric's value in `report`, or why there is none.
@@ -262,12 +277,21 @@ impl Op {
 }
 
 /// One threshold: `metric op value`. `value` is in the metric's own unit: a ratio in 0..1, a
-/// count, requests per second, or milliseconds for latency (`0.25s` parses to 250).
+/// count, requests per second, or milliseconds for latency (`0.25s` parses to 250); or the
+/// word `bound`: the metric's bound from the replayed stream (`offload<=bound`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assertion {
     pub metric: Metric,
     pub op: Op,
-    pub value: f64,
+    pub value: Threshold,
+}
+
+/// What a metric is compared with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Value(f64),
+    /// The report's stream bound for the metric (`offload`, `byte_offload`, `hit_ratio`).
+    Bound,
 }
 
 /// Why an `--assert` argument was refused.
@@ -293,6 +317,8 @@ pub enum AssertionError {
     MissingUnit { metric: Metric },
     #[error("{metric} takes no unit {unit:?}")]
     UnexpectedUnit { metric: Metric, unit: String },
+    #[error("{metric} has no bound; `bound` compares offload, byte_offload or hit_ratio with the bound the replayed stream sets, e.g. offload<=bound")]
+    NoBound { metric: Metric },
 }
 
 impl Assertion {
@@ -325,19 +351,41 @@ impl Assertion {
             return Err(AssertionError::NoOperator(text.to_string()));
         };
         let metric = Metric::from_name(metric.trim())?;
-        let value = parse_value(&metric, value.trim(), text)?;
+        let value = match value.trim() {
+            "bound" if metric.bound(None).is_some() => Threshold::Bound,
+            "bound" => return Err(AssertionError::NoBound { metric }),
+            value => Threshold::Value(parse_value(&metric, value, text)?),
+        };
         Ok(Assertion { metric, op, value })
     }
 
     /// Tests the assertion against `report`.
     pub fn check(&self, report: &Report) -> AssertionOutcome {
-        let measured = self.metric.measure(report);
+        let threshold = match self.value {
+            Threshold::Value(value) => Ok(value),
+            Threshold::Bound => self
+                .metric
+                .bound(Some(report))
+                .flatten()
+                .ok_or(Unmeasured::NoBound),
+        };
+        let measured = self
+            .metric
+            .measure(report)
+            .and_then(|m| threshold.map(|t| (m, t)));
         // A NaN figure (e.g. a ratio over zero requests gone wrong) passes nothing.
-        let passed = matches!(measured, Ok(m) if !m.is_nan() && self.op.holds(m, self.value));
+        let passed = matches!(measured, Ok((m, t)) if !m.is_nan() && self.op.holds(m, t));
+        let bound = measured
+            .as_ref()
+            .ok()
+            .filter(|_| self.value == Threshold::Bound)
+            .map(|(_, t)| *t);
+        let measured = measured.map(|(m, _)| m);
         AssertionOutcome {
             assertion: self.clone(),
             measured: measured.as_ref().ok().copied(),
             passed,
+            bound,
             unmeasured: measured.err(),
         }
     }
@@ -388,9 +436,10 @@ fn parse_value(metric: &Metric, value: &str, assertion: &str) -> Result<f64, Ass
 
 impl fmt::Display for Assertion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = match self.metric.kind() {
-            ValueKind::Milliseconds => format!("{}ms", self.value),
-            _ => self.value.to_string(),
+        let value = match (self.value, self.metric.kind()) {
+            (Threshold::Bound, _) => "bound".to_string(),
+            (Threshold::Value(value), ValueKind::Milliseconds) => format!("{value}ms"),
+            (Threshold::Value(value), _) => value.to_string(),
         };
         write!(f, "{} {} {value}", self.metric, self.op.as_str())
     }
@@ -403,6 +452,8 @@ pub enum Unmeasured {
     NoTier(&'static str),
     /// The report's latency has no such region key.
     NoRegion(String),
+    /// The report has no stream bound to compare with.
+    NoBound,
 }
 
 impl fmt::Display for Unmeasured {
@@ -410,6 +461,7 @@ impl fmt::Display for Unmeasured {
         match self {
             Unmeasured::NoTier(tier) => write!(f, "the report has no {tier:?} tier"),
             Unmeasured::NoRegion(region) => write!(f, "the report has no latency for {region:?}"),
+            Unmeasured::NoBound => f.write_str("the report has no stream bound"),
         }
     }
 }
@@ -421,6 +473,8 @@ pub struct AssertionOutcome {
     /// The report's figure, in the assertion's unit; `None` when the report has none.
     pub measured: Option<f64>,
     pub passed: bool,
+    /// The bound it was compared with, for `METRIC OP bound`.
+    pub bound: Option<f64>,
     /// Why there is no measurement, when there is none.
     pub unmeasured: Option<Unmeasured>,
 }
@@ -430,8 +484,17 @@ impl fmt::Display for AssertionOutcome {
         let mark = if self.passed { '✓' } else { '✗' };
         match (self.measured, &self.unmeasured) {
             (Some(measured), _) => {
-                let shown = self.assertion.metric.kind().show(measured);
-                write!(f, "{}: measured {shown} {mark}", self.assertion)
+                let kind = self.assertion.metric.kind();
+                let shown = kind.show(measured);
+                match self.bound {
+                    Some(bound) => write!(
+                        f,
+                        "{}: measured {shown}, bound {} {mark}",
+                        self.assertion,
+                        kind.show(bound)
+                    ),
+                    None => write!(f, "{}: measured {shown} {mark}", self.assertion),
+                }
             }
             (None, Some(why)) => write!(f, "{}: {why} {mark}", self.assertion),
             (None, None) => write!(f, "{}: not measured {mark}", self.assertion),
@@ -557,15 +620,15 @@ pub(crate) mod tests {
             stream_bound: Some(StreamBound {
                 edge_hit_ratio: Bounded {
                     measured: 0.8,
-                    bound: 0.9,
+                    bound: 0.99,
                 },
                 offload_requests: Bounded {
-                    measured: 0.95,
-                    bound: 0.97,
+                    measured: 0.971,
+                    bound: 0.98,
                 },
                 offload_bytes: Bounded {
-                    measured: 0.9,
-                    bound: 0.93,
+                    measured: 0.9652,
+                    bound: 0.97,
                 },
                 global_offload_requests: 0.98,
                 by_pop: [(
@@ -638,7 +701,15 @@ pub(crate) mod tests {
             ("  errors  ==  0  ", Metric::Errors, Op::Eq, 0.0),
         ];
         for (text, metric, op, value) in cases {
-            assert_eq!(parse(text), Assertion { metric, op, value }, "{text}");
+            assert_eq!(
+                parse(text),
+                Assertion {
+                    metric,
+                    op,
+                    value: Threshold::Value(value)
+                },
+                "{text}"
+            );
         }
     }
 
@@ -668,7 +739,11 @@ pub(crate) mod tests {
         ];
         for (text, metric, value) in cases {
             let a = parse(text);
-            assert_eq!((a.metric, a.value), (metric, value), "{text}");
+            assert_eq!(
+                (a.metric, a.value),
+                (metric, Threshold::Value(value)),
+                "{text}"
+            );
         }
     }
 
@@ -796,6 +871,38 @@ pub(crate) mod tests {
         ]
     }
 
+    #[test]
+    fn a_figure_compares_with_its_stream_bound() {
+        let report = sample_report("tiered");
+        for (text, passes) in [
+            ("offload<=bound", true),
+            ("byte_offload <= bound", true),
+            ("hit_ratio<=bound", true),
+            ("offload>=bound", false),
+        ] {
+            let assertion = parse(text);
+            assert_eq!(assertion.value, Threshold::Bound, "{text}");
+            assert_eq!(
+                Assertion::parse(&assertion.to_string()),
+                Ok(assertion.clone())
+            );
+            let outcome = assertion.check(&report);
+            assert_eq!(outcome.passed, passes, "{text}: {outcome}");
+            assert!(outcome.to_string().contains("bound 0.9"), "{outcome}");
+        }
+        // A report without a bound fails, saying so.
+        let mut bare = report.clone();
+        bare.stream_bound = None;
+        let outcome = parse("offload<=bound").check(&bare);
+        assert!(!outcome.passed);
+        assert!(outcome.to_string().contains("no stream bound"), "{outcome}");
+        // Metrics without a bound are refused when parsed.
+        for text in ["p99<=bound", "errors<bound", "regional_hit_ratio<=bound"] {
+            let message = parse_error(text);
+            assert!(message.contains("has no bound"), "{text}: {message}");
+        }
+    }
+
     proptest! {
         #[test]
         fn display_parses_back_to_the_same_assertion(
@@ -803,7 +910,7 @@ pub(crate) mod tests {
             op in proptest::sample::select(vec![Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq]),
             value in -1e6..1e6_f64,
         ) {
-            let assertion = Assertion { metric, op, value };
+            let assertion = Assertion { metric, op, value: Threshold::Value(value) };
             prop_assert_eq!(Assertion::parse(&assertion.to_string()), Ok(assertion));
         }
 
@@ -813,9 +920,13 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn assertion_like_text_never_panics(text in "(p99|offload|errors|\\[|\\]|[<>=!]|[0-9.eE+-]|ms|s|%| ){0,12}") {
+        fn assertion_like_text_never_panics(text in "(p99|offload|errors|bound|\\[|\\]|[<>=!]|[0-9.eE+-]|ms|s|%| ){0,12}") {
             if let Ok(assertion) = Assertion::parse(&text) {
-                prop_assert!(assertion.value.is_finite());
+                let sane = match assertion.value {
+                    Threshold::Value(v) => v.is_finite(),
+                    Threshold::Bound => assertion.metric.bound(None).is_some(),
+                };
+                prop_assert!(sane);
                 let _ = assertion.check(&sample_report("any")).to_string();
             }
         }

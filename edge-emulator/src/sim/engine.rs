@@ -380,7 +380,8 @@ async fn serve(
         Some(CfCacheStatus::Stale) => EdgeResult::Stale { if_error: true },
         _ if collapsed => EdgeResult::Collapsed,
         Some(CfCacheStatus::Revalidated) => EdgeResult::Revalidated,
-        _ => EdgeResult::Fetched,
+        Some(_) => EdgeResult::Fetched,
+        None => EdgeResult::Answered,
     };
     let key = match object_path {
         Some(path) => c.object(path),
@@ -480,18 +481,19 @@ fn stream_bound_of(
     tops.extend(emulator.shields.values().map(|s| s.member.clone()));
     let top_index = |name: &str| tops.iter().position(|t| t == name);
     let mut top_of_pop = Vec::new();
-    let mut longest_path = Duration::ZERO;
+    let (mut longest_path, mut longest_to_top) = (Duration::ZERO, Duration::ZERO);
     for pop in emulator.pops.values() {
         let regional = &pop.regional;
         let shield = regional.shield.as_ref();
         let top = shield.map_or(&regional.member, |s| &s.tier.member);
         top_of_pop.push(top_index(top).unwrap_or(0));
-        let above = match shield {
-            Some(shield) => shield.rtt + shield.tier.longest_origin_rtt(),
-            None => regional.longest_origin_rtt(),
+        let (to_top, top_to_origin) = match shield {
+            Some(shield) => (shield.rtt, shield.tier.longest_origin_rtt()),
+            None => (Duration::ZERO, regional.longest_origin_rtt()),
         };
-        let path = topology.client_rtt() + pop.rtt_to_regional + above;
-        longest_path = longest_path.max(path);
+        let to_top = topology.client_rtt() + pop.rtt_to_regional + to_top;
+        longest_to_top = longest_to_top.max(to_top);
+        longest_path = longest_path.max(to_top + top_to_origin);
     }
     let log = emulator
         .origin_log
@@ -500,7 +502,16 @@ fn stream_bound_of(
         .unwrap_or_default();
     let mut storability: HashMap<usize, stream_bound::Storability> = HashMap::new();
     let mut fetches = Vec::with_capacity(log.len());
+    let mut hosts: Vec<String> = Vec::new();
     for fetch in log {
+        let host = fetch.uri.authority().map_or("", |a| a.as_str());
+        let host = match hosts.iter().position(|h| h == host) {
+            Some(index) => index,
+            None => {
+                hosts.push(host.to_string());
+                hosts.len() - 1
+            }
+        };
         let Some(path) = stream_bound::object_path(&fetch.uri) else {
             continue;
         };
@@ -535,6 +546,7 @@ fn stream_bound_of(
             at_s,
             location: top_index(&fetch.from).unwrap_or(usize::MAX),
             key,
+            host,
             not_modified: fetch.status == Some(http::StatusCode::NOT_MODIFIED),
             failed: fetch.status.is_none(),
             measured: at_s >= setup.warmup_s,
@@ -571,6 +583,7 @@ fn stream_bound_of(
         // Network jitter stretches RTTs (5 σ covers every draw a run makes); an origin's own
         // service time is allowed one more second.
         top_slack_s: longest_path.as_secs_f64() * (1.0 + 5.0 * setup.jitter) + 1.0,
+        reorder_s: longest_to_top.as_secs_f64() * (1.0 + 5.0 * setup.jitter),
         tiers_cache: setup.regional_caching,
         edge_capacity: setup.edge_capacity_bytes.is_some(),
         ttl_jitter: jitter,

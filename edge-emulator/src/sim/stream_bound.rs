@@ -57,6 +57,9 @@ pub enum EdgeResult {
     Collapsed,
     /// Fetched upstream (miss, expired, bypass, dynamic).
     Fetched,
+    /// The worker answered without its cache or upstream (a refused token, bad input, a
+    /// redirect): neither a hit nor an origin request, in the run and in the bound.
+    Answered,
     /// No response from the worker.
     Failed,
 }
@@ -103,6 +106,9 @@ pub struct Fetch {
     /// Index into `Layout::tops`: the tier that fetched.
     pub location: usize,
     pub key: usize,
+    /// Which origin host the tier keyed it under (index into the run's hosts): routing may
+    /// send the same path to several origins, and a tier keys each copy by its URL.
+    pub host: usize,
     /// The origin answered 304.
     pub not_modified: bool,
     /// No response (timeout, refused, broken).
@@ -121,6 +127,9 @@ pub struct Layout {
     pub tops: Vec<String>,
     /// How much later than the client a top tier may send its request, seconds.
     pub top_slack_s: f64,
+    /// How far apart two clients' requests may be and still reach a top tier in the other
+    /// order (the spread of the PoPs' paths to it), seconds.
+    pub reorder_s: f64,
     /// Whether tiers above the edge cache (false: an edge-only CDN).
     pub tiers_cache: bool,
     /// Edge caches have a byte capacity (evictions are expected).
@@ -151,11 +160,13 @@ pub enum Cause {
     NotCacheable,
     Revalidated,
     Coalesced,
+    OtherOrigin,
+    Answered,
     Other,
 }
 
 impl Cause {
-    const ALL: [Cause; 10] = [
+    const ALL: [Cause; 12] = [
         Cause::First,
         Cause::Expired,
         Cause::ExpiredEarly,
@@ -165,6 +176,8 @@ impl Cause {
         Cause::NotCacheable,
         Cause::Revalidated,
         Cause::Coalesced,
+        Cause::OtherOrigin,
+        Cause::Answered,
         Cause::Other,
     ];
 
@@ -179,6 +192,8 @@ impl Cause {
             Cause::NotCacheable => "not cacheable",
             Cause::Revalidated => "revalidated (304)",
             Cause::Coalesced => "coalesced",
+            Cause::OtherOrigin => "held under another origin's url",
+            Cause::Answered => "answered by the worker",
             Cause::Other => "other",
         }
     }
@@ -269,33 +284,37 @@ impl InfiniteCache {
 /// A location's actual copies as the run made them, to say why it missed.
 #[derive(Default)]
 struct Shadow {
-    /// Key → (full-TTL end, Age-shortened end), both with the stale window.
-    copies: HashMap<usize, (f64, f64)>,
+    /// Key → per origin host it was keyed under: (the end of the copy's life by the
+    /// origin's TTL, the same shortened by the Age it arrived with).
+    copies: HashMap<usize, Vec<(usize, f64, f64)>>,
     purged: HashSet<usize>,
 }
 
 impl Shadow {
-    /// Why a request at `at_s` for `key` was not answered from the location's copy, given
-    /// what caches may keep; `otherwise`: the cause when the copy should still have been there.
-    fn why(&mut self, key: usize, at_s: f64, otherwise: Cause) -> Cause {
-        match self.copies.get(&key) {
+    /// Why a request at `at_s` for `key` (keyed under `host`) was not answered from the
+    /// location's copy; `otherwise`: the cause when the copy should still have been there.
+    fn why(&mut self, key: usize, host: usize, at_s: f64, otherwise: Cause) -> Cause {
+        let copies = self.copies.get(&key).map_or(&[][..], Vec::as_slice);
+        match copies.iter().find(|c| c.0 == host) {
+            Some(&(_, full, _)) if at_s >= full => Cause::Expired,
+            Some(&(_, _, aged)) if at_s >= aged => Cause::ExpiredEarly,
+            Some(_) => otherwise,
+            None if copies.iter().any(|c| at_s < c.2) => Cause::OtherOrigin,
             None if self.purged.remove(&key) => Cause::Invalidated,
+            None if !copies.is_empty() => Cause::Expired,
             None => Cause::First,
-            Some(&(full, aged)) => {
-                if at_s >= full {
-                    Cause::Expired
-                } else if at_s >= aged {
-                    Cause::ExpiredEarly
-                } else {
-                    otherwise
-                }
-            }
         }
     }
 
-    fn fill(&mut self, key: usize, at_s: f64, life: Life, age_s: f64) {
-        let full = at_s + life.fresh_s + life.stale_s;
-        self.copies.insert(key, (full, full - age_s.max(0.0)));
+    /// A copy from `at_s` that lives `lifetime_s` by the origin's TTL, `age_s` less here.
+    fn fill(&mut self, key: usize, host: usize, at_s: f64, lifetime_s: f64, age_s: f64) {
+        let end = at_s + lifetime_s;
+        let copy = (host, end, end - age_s.max(0.0));
+        let copies = self.copies.entry(key).or_default();
+        match copies.iter_mut().find(|c| c.0 == host) {
+            Some(slot) => *slot = copy,
+            None => copies.push(copy),
+        }
     }
 
     fn purge(&mut self, key: usize) {
@@ -375,6 +394,8 @@ pub fn compute(
     let mut pop_requests = vec![0u64; layout.pops.len()];
     let mut pop_hits = vec![0u64; layout.pops.len()];
     let mut pop_bound_misses = vec![0u64; layout.pops.len()];
+    // (top, key) → (end of the window, fewest bytes a candidate got): see below.
+    let mut windows: HashMap<(usize, usize), (f64, Option<u64>)> = HashMap::new();
     let edge_otherwise = if layout.edge_capacity {
         Cause::Evicted
     } else if layout.ttl_jitter {
@@ -410,10 +431,12 @@ pub fn compute(
                     _ if fetch.failed => Cause::Other,
                     None => Cause::NotCacheable,
                     Some(_) if fetch.not_modified => Cause::Revalidated,
-                    Some(_) => shadow.why(fetch.key, fetch.at_s, top_otherwise),
+                    Some(_) => shadow.why(fetch.key, fetch.host, fetch.at_s, top_otherwise),
                 };
+                // A tier fetches again once the copy is no longer fresh (a refresh within
+                // stale-while-revalidate is a fetch too).
                 if let Some(life) = shared {
-                    shadow.fill(fetch.key, fetch.at_s, life, 0.0);
+                    shadow.fill(fetch.key, fetch.host, fetch.at_s, life.fresh_s, 0.0);
                 }
                 if fetch.measured && layout.tiers_cache {
                     *origin.measured.entry(cause).or_default() += 1;
@@ -432,6 +455,7 @@ pub fn compute(
                 };
                 // The bound.
                 let edge_answer = match life {
+                    _ if read.edge == EdgeResult::Answered => Answer::Miss(Cause::Answered),
                     // The run answered it stale because upstream failed: a cache holding a
                     // copy would have too, so the bound does not count it against itself.
                     _ if read.edge == EdgeResult::Stale { if_error: true } => Answer::Hit,
@@ -439,6 +463,8 @@ pub fn compute(
                     Some((life, _)) => edge_bound[pop].request(read.key, read.at_s, life, 0.0),
                 };
                 let (top_answer, global_answer) = match life {
+                    // Nothing went upstream: no fetch anywhere.
+                    _ if read.edge == EdgeResult::Answered => (Answer::Hit, Answer::Hit),
                     Some((life, false)) if layout.tiers_cache => {
                         let top = layout.top_of_pop.get(pop).copied().unwrap_or(0);
                         let slack = layout.top_slack_s;
@@ -463,21 +489,25 @@ pub fn compute(
                 let measured_cause = match (read.edge, life) {
                     (EdgeResult::Hit | EdgeResult::Stale { .. }, _) => None,
                     (EdgeResult::Failed, _) => Some(Cause::Other),
+                    (EdgeResult::Answered, _) => Some(Cause::Answered),
                     (EdgeResult::Collapsed, _) => Some(Cause::Coalesced),
                     (_, None) => Some(Cause::NotCacheable),
                     (EdgeResult::Revalidated, _) => Some(Cause::Revalidated),
                     (EdgeResult::Fetched, Some(_)) => {
-                        Some(edge_shadow[pop].why(read.key, read.at_s, edge_otherwise))
+                        Some(edge_shadow[pop].why(read.key, 0, read.at_s, edge_otherwise))
                     }
                 };
+                // The edge answers from a copy until it can no longer serve it, stale included.
                 if let Some((life, _)) = life {
+                    let lifetime_s = life.fresh_s + life.stale_s;
+                    let shadow = &mut edge_shadow[pop];
                     match read.edge {
                         EdgeResult::Fetched | EdgeResult::Revalidated | EdgeResult::Collapsed => {
-                            edge_shadow[pop].fill(read.key, read.at_s, life, read.age_s);
+                            shadow.fill(read.key, 0, read.at_s, lifetime_s, read.age_s);
                         }
                         // The background refresh brings a copy as fresh as the tier above's.
                         EdgeResult::Stale { if_error: false } => {
-                            edge_shadow[pop].fill(read.key, read.at_s, life, 0.0);
+                            shadow.fill(read.key, 0, read.at_s, lifetime_s, 0.0);
                         }
                         _ => {}
                     }
@@ -505,14 +535,27 @@ pub fn compute(
                 if global_answer.fetches().is_some() {
                     global_origin += 1;
                 }
-                // Bytes came from an origin only when neither the edge nor the tier had it.
-                if !edge_answer.is_hit() && !top_answer.is_hit() {
-                    origin_bytes_bound += read.bytes;
+                // Bytes came from an origin only when neither the edge nor the tier had it. Which
+                // of several near-simultaneous clients' requests reaches the tier first depends
+                // on their paths, so the fetch is charged the fewest bytes any of them got.
+                let window_key = (layout.top_of_pop.get(pop).copied().unwrap_or(0), read.key);
+                let edge_missed = !edge_answer.is_hit() && read.edge != EdgeResult::Answered;
+                if matches!(top_answer, Answer::Miss(_)) {
+                    if let Some(done) = windows.remove(&window_key) {
+                        origin_bytes_bound += done.1.unwrap_or(0);
+                    }
+                    let bytes = edge_missed.then_some(read.bytes);
+                    windows.insert(window_key, (read.at_s + layout.reorder_s, bytes));
+                } else if let Some(window) = windows.get_mut(&window_key) {
+                    if edge_missed && read.at_s <= window.0 {
+                        window.1 = Some(window.1.map_or(read.bytes, |b| b.min(read.bytes)));
+                    }
                 }
             }
         }
     }
 
+    origin_bytes_bound += windows.values().filter_map(|w| w.1).sum::<u64>();
     let ratio = |part: u64, whole: u64| {
         if whole == 0 {
             0.0
@@ -635,4 +678,304 @@ pub fn object_path(uri: &http::Uri) -> Option<String> {
     };
     let key = edge_worker::CacheKey::from_uri(&absolute).ok()?;
     edge_worker::purge::slot_path(key.as_str()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TTL10: Life = Life {
+        fresh_s: 10.0,
+        stale_s: 0.0,
+    };
+
+    fn layout(pops: usize) -> Layout {
+        Layout {
+            pops: (0..pops).map(|i| format!("edge-p{i}")).collect(),
+            top_of_pop: vec![0; pops],
+            tops: vec!["regional-r".into()],
+            top_slack_s: 0.0,
+            reorder_s: 0.0,
+            tiers_cache: true,
+            edge_capacity: true,
+            ttl_jitter: false,
+        }
+    }
+
+    fn read(at_s: f64, pop: usize, key: usize, edge: EdgeResult) -> ClientRead {
+        ClientRead {
+            at_s,
+            pop,
+            key,
+            signed_in: false,
+            cacheable_method: true,
+            bytes: 100,
+            edge,
+            age_s: 0.0,
+            measured: true,
+        }
+    }
+
+    fn shared(life: Life) -> Storability {
+        Storability {
+            shared: Some(life),
+            private: None,
+        }
+    }
+
+    fn run(layout: &Layout, objects: &[Storability], reads: &[ClientRead]) -> StreamBound {
+        run_with(layout, objects, reads, &[], &[])
+    }
+
+    fn run_with(
+        layout: &Layout,
+        objects: &[Storability],
+        reads: &[ClientRead],
+        purges: &[Invalidation],
+        fetches: &[Fetch],
+    ) -> StreamBound {
+        let measured = Measured {
+            edge_hit_ratio: 0.0,
+            offload_requests: 0.0,
+            offload_bytes: 0.0,
+            by_pop: BTreeMap::new(),
+        };
+        compute(layout, objects, reads, purges, fetches, &measured)
+    }
+
+    fn causes(bound: &StreamBound, level: &str) -> Vec<(String, u64, u64)> {
+        bound
+            .gap
+            .iter()
+            .find(|g| g.level == level)
+            .map(|g| {
+                g.causes
+                    .iter()
+                    .map(|c| (c.cause.clone(), c.measured, c.bound))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_infinite_cache_misses_only_first_requests_and_expiries() {
+        let reads: Vec<_> = [0.0, 5.0, 11.0, 12.0, 25.0]
+            .iter()
+            .map(|&t| read(t, 0, 0, EdgeResult::Fetched))
+            .collect();
+        let bound = run(&layout(1), &[shared(TTL10)], &reads);
+        // Misses at 0 (first), 11 and 25 (expired); hits at 5 and 12.
+        assert_eq!(bound.edge_hit_ratio.bound, 0.4);
+        assert_eq!(bound.offload_requests.bound, 0.4);
+        let edge = causes(&bound, "edge");
+        assert!(edge.contains(&("first request".into(), 1, 1)), "{edge:?}");
+        // The run fetched every time: at 5, 11 and 12 its last copy should have lasted
+        // (evictions); at 25 it had run out.
+        assert!(edge.contains(&("ttl expired".into(), 1, 2)), "{edge:?}");
+        assert!(
+            edge.contains(&("evicted for capacity".into(), 3, 0)),
+            "{edge:?}"
+        );
+    }
+
+    #[test]
+    fn stale_while_revalidate_answers_but_still_fetches() {
+        let life = Life {
+            fresh_s: 10.0,
+            stale_s: 5.0,
+        };
+        let reads: Vec<_> = [0.0, 12.0, 16.0]
+            .iter()
+            .map(|&t| read(t, 0, 0, EdgeResult::Hit))
+            .collect();
+        let bound = run(&layout(1), &[shared(life)], &reads);
+        // 12 is served stale and refreshes (fresh to 22), 16 is fresh.
+        assert!((bound.edge_hit_ratio.bound - 2.0 / 3.0).abs() < 1e-5);
+        assert!((bound.offload_requests.bound - 1.0 / 3.0).abs() < 1e-5);
+        // Bytes came from the origin only on the first request.
+        assert!((bound.offload_bytes.bound - 2.0 / 3.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_tier_above_sees_every_pops_requests() {
+        let reads = vec![
+            read(0.0, 0, 0, EdgeResult::Fetched),
+            read(1.0, 1, 0, EdgeResult::Fetched),
+            read(2.0, 1, 0, EdgeResult::Hit),
+        ];
+        let bound = run(&layout(2), &[shared(TTL10)], &reads);
+        // Each PoP misses its first request; the tier fetches once.
+        assert!((bound.edge_hit_ratio.bound - 1.0 / 3.0).abs() < 1e-5);
+        assert!((bound.offload_requests.bound - 2.0 / 3.0).abs() < 1e-5);
+        assert!((bound.global_offload_requests - 2.0 / 3.0).abs() < 1e-5);
+        assert_eq!(bound.by_pop["edge-p0"].bound, 0.0);
+        assert_eq!(bound.by_pop["edge-p1"].bound, 0.5);
+    }
+
+    #[test]
+    fn a_purge_costs_one_miss_and_a_soft_purge_a_background_fetch() {
+        let life = Life {
+            fresh_s: 100.0,
+            stale_s: 30.0,
+        };
+        let reads: Vec<_> = [0.0, 2.0, 3.0]
+            .iter()
+            .map(|&t| read(t, 0, 0, EdgeResult::Fetched))
+            .collect();
+        for (soft, edge_hits) in [(false, 1.0 / 3.0), (true, 2.0 / 3.0)] {
+            let purge = Invalidation {
+                at_s: 1.0,
+                keys: vec![0],
+                soft,
+            };
+            let bound = run_with(&layout(1), &[shared(life)], &reads, &[purge], &[]);
+            assert!(
+                (bound.edge_hit_ratio.bound - edge_hits).abs() < 1e-5,
+                "{soft}"
+            );
+            // Either way the origin is asked again once.
+            assert!(
+                (bound.offload_requests.bound - 1.0 / 3.0).abs() < 1e-5,
+                "{soft}"
+            );
+            let origin = causes(&bound, "origin");
+            assert!(origin.contains(&("invalidated".into(), 0, 1)), "{origin:?}");
+        }
+    }
+
+    #[test]
+    fn what_may_not_be_stored_always_misses_and_private_stays_at_the_edge() {
+        let private = Storability {
+            shared: None,
+            private: Some(TTL10),
+        };
+        let mut reads = vec![
+            read(0.0, 0, 0, EdgeResult::Fetched),
+            read(1.0, 0, 0, EdgeResult::Fetched),
+            read(0.0, 0, 1, EdgeResult::Fetched),
+            read(1.0, 0, 1, EdgeResult::Hit),
+        ];
+        reads[2].signed_in = true;
+        reads[3].signed_in = true;
+        let bound = run(&layout(1), &[Storability::default(), private], &reads);
+        // Key 0: two misses (not cacheable). Key 1: a private miss, then a private hit.
+        assert_eq!(bound.edge_hit_ratio.bound, 0.25);
+        assert_eq!(bound.offload_requests.bound, 0.25);
+        let origin = causes(&bound, "origin");
+        assert!(
+            origin.contains(&("not cacheable".into(), 0, 3)),
+            "{origin:?}"
+        );
+        // Without a token, a private object is not cacheable at all.
+        reads[3].signed_in = false;
+        let bound = run(&layout(1), &[Storability::default(), private], &reads);
+        assert_eq!(bound.edge_hit_ratio.bound, 0.0);
+    }
+
+    #[test]
+    fn a_copy_that_arrived_aged_expires_early() {
+        let mut reads = vec![
+            read(0.0, 0, 0, EdgeResult::Fetched),
+            read(5.0, 0, 0, EdgeResult::Fetched),
+        ];
+        reads[0].age_s = 8.0;
+        let bound = run(&layout(1), &[shared(TTL10)], &reads);
+        let edge = causes(&bound, "edge");
+        assert!(
+            edge.contains(&("ttl expired early (age carried down)".into(), 1, 0)),
+            "{edge:?}"
+        );
+    }
+
+    #[test]
+    fn origin_fetches_are_explained_per_tier() {
+        let reads = vec![read(0.0, 0, 0, EdgeResult::Fetched)];
+        let fetch = |at_s: f64, not_modified: bool| Fetch {
+            at_s,
+            location: 0,
+            key: 0,
+            host: 0,
+            not_modified,
+            failed: false,
+            measured: true,
+        };
+        let fetches = [
+            fetch(0.1, false),
+            fetch(5.0, false),
+            fetch(20.0, true),
+            fetch(40.0, false),
+        ];
+        let bound = run_with(&layout(1), &[shared(TTL10)], &reads, &[], &fetches);
+        let origin = causes(&bound, "origin");
+        assert!(
+            origin.contains(&("first request".into(), 1, 1)),
+            "{origin:?}"
+        );
+        assert!(
+            origin.contains(&("evicted for capacity".into(), 1, 0)),
+            "{origin:?}"
+        );
+        assert!(
+            origin.contains(&("revalidated (304)".into(), 1, 0)),
+            "{origin:?}"
+        );
+        assert!(origin.contains(&("ttl expired".into(), 1, 0)), "{origin:?}");
+    }
+
+    /// A real cache: TTL from its own fetch (shortened by the Age it arrived with), and
+    /// least-recently-used eviction past `slots` objects.
+    fn lru_ttl_run(times: &[(f64, usize)], slots: usize, ttl: f64) -> Vec<ClientRead> {
+        let mut copies: Vec<(usize, f64)> = Vec::new(); // (key, expires), most recent last
+        times
+            .iter()
+            .map(|&(at_s, key)| {
+                let found = copies.iter().position(|&(k, _)| k == key);
+                let hit = found.is_some_and(|i| copies[i].1 > at_s);
+                if let Some(i) = found {
+                    let copy = copies.remove(i);
+                    copies.push(if hit { copy } else { (key, at_s + ttl) });
+                } else {
+                    copies.push((key, at_s + ttl));
+                    if copies.len() > slots {
+                        copies.remove(0);
+                    }
+                }
+                let edge = if hit {
+                    EdgeResult::Hit
+                } else {
+                    EdgeResult::Fetched
+                };
+                read(at_s, 0, key, edge)
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// No cache, whatever its size, beats the bound; and every measured miss has a cause.
+        #[test]
+        fn no_cache_beats_the_bound(
+            gaps in proptest::collection::vec((0.0..5.0f64, 0usize..6), 1..200),
+            slots in 1usize..8,
+        ) {
+            let mut at = 0.0;
+            let times: Vec<(f64, usize)> = gaps
+                .iter()
+                .map(|&(gap, key)| {
+                    at += gap;
+                    (at, key)
+                })
+                .collect();
+            let reads = lru_ttl_run(&times, slots, 10.0);
+            let objects = vec![shared(TTL10); 6];
+            let bound = run(&layout(1), &objects, &reads);
+            let hits = reads.iter().filter(|r| r.edge == EdgeResult::Hit).count();
+            let measured = hits as f64 / reads.len() as f64;
+            prop_assert!(measured <= bound.edge_hit_ratio.bound + 1e-5);
+            let edge = &bound.gap[0];
+            prop_assert_eq!(edge.measured as usize, reads.len() - hits);
+            prop_assert_eq!(edge.causes.iter().map(|c| c.measured).sum::<u64>(), edge.measured);
+            prop_assert_eq!(edge.causes.iter().map(|c| c.bound).sum::<u64>(), edge.bound);
+        }
+    }
 }
