@@ -231,3 +231,142 @@ fn a_short_run_scales_its_warm_up_and_an_empty_measurement_is_an_error() {
         "{stderr}"
     );
 }
+
+/// Every figure the stream bound covers, for one report: measured never above bound (a cache
+/// beating an infinite cache is a bug), and each level's causes adding up to its totals.
+fn assert_within_bound(report: &serde_json::Value, run: &str) {
+    let name = format!("{run} / {}", report["scenario"]["name"]);
+    let bound = &report["stream_bound"];
+    assert!(bound.is_object(), "{name}: no stream bound");
+    let mut figures: Vec<(String, &serde_json::Value)> =
+        ["edge_hit_ratio", "offload_requests", "offload_bytes"]
+            .iter()
+            .map(|f| (f.to_string(), &bound[f]))
+            .collect();
+    for (pop, figure) in bound["by_pop"].as_object().expect("by_pop") {
+        figures.push((pop.clone(), figure));
+    }
+    for (figure, value) in figures {
+        let (measured, limit) = (value["measured"].as_f64(), value["bound"].as_f64());
+        let (Some(measured), Some(limit)) = (measured, limit) else {
+            panic!("{name}: {figure} is not a number: {value}");
+        };
+        // Both are rounded to six significant digits.
+        assert!(
+            measured <= limit + 2e-6,
+            "{name}: {figure} measured {measured} is above its bound {limit}"
+        );
+    }
+    for level in bound["gap"].as_array().expect("gap") {
+        let causes = level["causes"].as_array().expect("causes");
+        for column in ["measured", "bound"] {
+            let sum: u64 = causes.iter().map(|c| c[column].as_u64().unwrap()).sum();
+            assert_eq!(Some(sum), level[column].as_u64(), "{name}: {level}");
+        }
+    }
+}
+
+/// The committed workloads (the default one, both scenario files, the example trace) under
+/// every configuration `compare` offers that changes what caches may keep: none beats the
+/// bound its own request stream sets, and `--assert '…<=bound'` agrees.
+#[test]
+fn no_committed_workload_beats_the_bound_its_stream_sets() {
+    let dir = std::env::temp_dir().join(format!("edge-sim-bound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenarios = manifest("scenarios");
+    let missing = scenarios.join("missing-ids.toml");
+    let expiry = scenarios.join("synchronized-expiry.toml");
+    // Short runs: the debug binary replays a few hundred requests a second.
+    let short = ["--requests", "4000", "--warmup-s", "1"];
+    let compares: [(&str, Vec<&str>); 4] = [
+        (
+            "default",
+            [&short[..], &["--variants", "tiered,shield,capacity-mib=1"]].concat(),
+        ),
+        (
+            "writes",
+            [&short[..], &["--variants", "purge,soft-purge"]].concat(),
+        ),
+        (
+            "missing-ids",
+            [
+                &["--scenario", missing.to_str().unwrap()][..],
+                &short[..],
+                &["--variants", "negative=0,negative=10"],
+            ]
+            .concat(),
+        ),
+        (
+            "synchronized-expiry",
+            [
+                &["--scenario", expiry.to_str().unwrap()][..],
+                &short[..],
+                &["--variants", "jitter=0.2,ttl=1"],
+            ]
+            .concat(),
+        ),
+    ];
+    for (run, args) in compares {
+        let json = dir.join(format!("{run}.json"));
+        let mut all = vec!["compare", "--no-html", "--json", json.to_str().unwrap()];
+        all.extend(args);
+        ran_ok(&all);
+        let reports: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).expect("JSON");
+        let reports = reports
+            .as_array()
+            .expect("compare writes a list of reports");
+        assert!(reports.len() >= 2, "{run}: {reports:?}");
+        for report in reports {
+            assert_within_bound(report, run);
+        }
+    }
+    // A trace replay has its bound, and the assertions pass against it.
+    let trace = manifest("traces/example.csv");
+    let output = ran_ok(&[
+        "simulate",
+        "--no-html",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--json",
+        dir.join("trace.json").to_str().unwrap(),
+        "--assert",
+        "offload<=bound",
+        "--assert",
+        "byte_offload<=bound",
+        "--assert",
+        "hit_ratio<=bound",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Bound from the replayed stream"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Why the origin was asked"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("trace.json")).unwrap()).unwrap();
+    assert_within_bound(&report, "trace");
+    // And a threshold above the bound fails, naming both figures.
+    let output = emulator()
+        .args([
+            "simulate",
+            "--no-html",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--assert",
+            "offload>bound",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        all.contains("offload > bound: measured") && all.contains(", bound "),
+        "{all}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

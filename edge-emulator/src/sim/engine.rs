@@ -273,7 +273,6 @@ async fn run(
     report.stream_bound = Some(stream_bound_of(
         setup,
         &emulator,
-        &report,
         stream,
         (&mut objects, &mut object_index),
         &purges,
@@ -373,6 +372,25 @@ async fn serve(
     if let Some(etag) = header("etag") {
         c.etags.insert(memory_key, etag);
     }
+    // Which tier's cache the bytes came from: the edge's on an edge hit, else the upper tier
+    // (regional or shield) whose Cache-Status member, origin-nearest first, says hit, else
+    // the origin.
+    let cache_status = header("cache-status").unwrap_or_default();
+    let origin_nearest = cache_status.split(',').next().unwrap_or("").trim_start();
+    let tier = if matches!(
+        cache,
+        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
+    ) {
+        "edge"
+    } else if !origin_nearest.contains("; hit") {
+        "origin"
+    } else if origin_nearest.starts_with("regional-") {
+        "regional"
+    } else if origin_nearest.starts_with("shield-") {
+        "shield"
+    } else {
+        "origin"
+    };
     let edge_result = match cache {
         _ if result.is_err() => EdgeResult::Failed,
         Some(CfCacheStatus::Hit) => EdgeResult::Hit,
@@ -400,6 +418,8 @@ async fn serve(
         age_s: header("age")
             .and_then(|a| a.trim().parse::<f64>().ok())
             .unwrap_or(0.0),
+        // A response the worker made itself (no cache status) came from no origin.
+        from_origin: tier == "origin" && cache.is_some(),
         measured,
     });
     if !measured {
@@ -420,25 +440,6 @@ async fn serve(
     }
     let edge = cache.map_or("NONE", |status| status.as_str());
     *c.edge_status.entry(edge.to_string()).or_default() += 1;
-    // Which tier's cache the bytes came from: the edge's on an edge hit, else the upper tier
-    // (regional or shield) whose Cache-Status member, origin-nearest first, says hit, else
-    // the origin.
-    let cache_status = header("cache-status").unwrap_or_default();
-    let origin_nearest = cache_status.split(',').next().unwrap_or("").trim_start();
-    let tier = if matches!(
-        cache,
-        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
-    ) {
-        "edge"
-    } else if !origin_nearest.contains("; hit") {
-        "origin"
-    } else if origin_nearest.starts_with("regional-") {
-        "regional"
-    } else if origin_nearest.starts_with("shield-") {
-        "shield"
-    } else {
-        "origin"
-    };
     *c.served_by_tier.entry(tier.to_string()).or_default() += body_len;
     let coding = header("content-encoding");
     if let (Some(identity), Some(_)) = (read.identity_bytes, &coding) {
@@ -465,7 +466,6 @@ async fn serve(
 fn stream_bound_of(
     setup: &SimSetup,
     emulator: &Emulator,
-    report: &Report,
     reads: Vec<stream_bound::ClientRead>,
     (objects, object_index): (&mut Vec<String>, &mut HashMap<String, usize>),
     purges: &[(f64, edge_worker::purge::Purge)],
@@ -588,24 +588,12 @@ fn stream_bound_of(
         edge_capacity: setup.edge_capacity_bytes.is_some(),
         ttl_jitter: jitter,
     };
-    let measured = stream_bound::Measured {
-        edge_hit_ratio: report.tiers.first().map_or(0.0, |t| t.hit_ratio),
-        offload_requests: report.offload.requests,
-        offload_bytes: report.offload.bytes,
-        by_pop: report
-            .tiers
-            .iter()
-            .filter(|t| t.name.starts_with("edge-"))
-            .map(|t| (t.name.clone(), t.hit_ratio))
-            .collect(),
-    };
     stream_bound::compute(
         &layout,
         &objects_storability,
         &reads,
         &invalidations,
         &fetches,
-        &measured,
     )
 }
 

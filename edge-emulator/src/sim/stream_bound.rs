@@ -87,6 +87,8 @@ pub struct ClientRead {
     pub edge: EdgeResult,
     /// The response's Age, seconds: how old the copy the edge received already was.
     pub age_s: f64,
+    /// Its body came from an origin fetch (no cache on the way had it).
+    pub from_origin: bool,
     pub measured: bool,
 }
 
@@ -136,16 +138,6 @@ pub struct Layout {
     pub edge_capacity: bool,
     /// The cache policy jitters TTLs (copies may expire before the origin's TTL).
     pub ttl_jitter: bool,
-}
-
-/// The run's measured figures the bound stands beside.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Measured {
-    pub edge_hit_ratio: f64,
-    pub offload_requests: f64,
-    pub offload_bytes: f64,
-    /// Edge hit ratio per PoP, by cache name.
-    pub by_pop: BTreeMap<String, f64>,
 }
 
 /// Why a location could not answer a request itself.
@@ -362,14 +354,15 @@ enum Event<'a> {
 }
 
 /// The bound and the gap breakdown for one run. `objects[key]` says what caches may do with
-/// each object; reads, purges and fetches may come in any order.
+/// each object; reads, purges and fetches may come in any order. The measured figures beside
+/// the bounds are counted from the same reads and fetches (the report's tier rows count from
+/// the caches' counters, which can differ by the requests in flight when warm-up ended).
 pub fn compute(
     layout: &Layout,
     objects: &[Storability],
     reads: &[ClientRead],
     purges: &[Invalidation],
     fetches: &[Fetch],
-    measured: &Measured,
 ) -> StreamBound {
     let storability = |key: usize| objects.get(key).copied().unwrap_or_default();
     // Purges before fetches before reads at the same instant: a purge that lands with a
@@ -390,6 +383,7 @@ pub fn compute(
     let mut edge = Tally::default();
     let mut origin = Tally::default();
     let (mut reads_measured, mut bytes_measured) = (0u64, 0u64);
+    let (mut fetches_measured, mut origin_bytes_measured) = (0u64, 0u64);
     let (mut origin_bound, mut global_origin, mut origin_bytes_bound) = (0u64, 0u64, 0u64);
     let mut pop_requests = vec![0u64; layout.pops.len()];
     let mut pop_hits = vec![0u64; layout.pops.len()];
@@ -438,8 +432,11 @@ pub fn compute(
                 if let Some(life) = shared {
                     shadow.fill(fetch.key, fetch.host, fetch.at_s, life.fresh_s, 0.0);
                 }
-                if fetch.measured && layout.tiers_cache {
-                    *origin.measured.entry(cause).or_default() += 1;
+                if fetch.measured {
+                    fetches_measured += 1;
+                    if layout.tiers_cache {
+                        *origin.measured.entry(cause).or_default() += 1;
+                    }
                 }
             }
             Event::Read(read) => {
@@ -517,6 +514,9 @@ pub fn compute(
                 }
                 reads_measured += 1;
                 bytes_measured += read.bytes;
+                if read.from_origin {
+                    origin_bytes_measured += read.bytes;
+                }
                 pop_requests[pop] += 1;
                 if read.edge.is_hit() {
                     pop_hits[pop] += 1;
@@ -564,6 +564,7 @@ pub fn compute(
         }
     };
     let edge_bound_misses: u64 = edge.bound.values().sum();
+    let edge_misses_measured = reads_measured - pop_hits.iter().sum::<u64>();
     let by_pop = layout
         .pops
         .iter()
@@ -573,13 +574,7 @@ pub fn compute(
             (
                 name.clone(),
                 Bounded {
-                    measured: round(
-                        measured
-                            .by_pop
-                            .get(name)
-                            .copied()
-                            .unwrap_or(pop_hits[i] as f64 / pop_requests[i] as f64),
-                    ),
+                    measured: round(pop_hits[i] as f64 / pop_requests[i] as f64),
                     bound: round(ratio(pop_bound_misses[i], pop_requests[i])),
                 },
             )
@@ -591,15 +586,15 @@ pub fn compute(
     }
     StreamBound {
         edge_hit_ratio: Bounded {
-            measured: round(measured.edge_hit_ratio),
+            measured: round(ratio(edge_misses_measured, reads_measured)),
             bound: round(ratio(edge_bound_misses, reads_measured)),
         },
         offload_requests: Bounded {
-            measured: round(measured.offload_requests),
+            measured: round(ratio(fetches_measured, reads_measured)),
             bound: round(ratio(origin_bound, reads_measured)),
         },
         offload_bytes: Bounded {
-            measured: round(measured.offload_bytes),
+            measured: round(ratio(origin_bytes_measured, bytes_measured)),
             bound: round(ratio(origin_bytes_bound, bytes_measured)),
         },
         global_offload_requests: round(ratio(global_origin, reads_measured)),
@@ -713,6 +708,7 @@ mod tests {
             bytes: 100,
             edge,
             age_s: 0.0,
+            from_origin: edge == EdgeResult::Fetched,
             measured: true,
         }
     }
@@ -735,13 +731,7 @@ mod tests {
         purges: &[Invalidation],
         fetches: &[Fetch],
     ) -> StreamBound {
-        let measured = Measured {
-            edge_hit_ratio: 0.0,
-            offload_requests: 0.0,
-            offload_bytes: 0.0,
-            by_pop: BTreeMap::new(),
-        };
-        compute(layout, objects, reads, purges, fetches, &measured)
+        compute(layout, objects, reads, purges, fetches)
     }
 
     fn causes(bound: &StreamBound, level: &str) -> Vec<(String, u64, u64)> {
@@ -971,6 +961,7 @@ mod tests {
             let bound = run(&layout(1), &objects, &reads);
             let hits = reads.iter().filter(|r| r.edge == EdgeResult::Hit).count();
             let measured = hits as f64 / reads.len() as f64;
+            prop_assert!((bound.edge_hit_ratio.measured - measured).abs() < 1e-5);
             prop_assert!(measured <= bound.edge_hit_ratio.bound + 1e-5);
             let edge = &bound.gap[0];
             prop_assert_eq!(edge.measured as usize, reads.len() - hits);
