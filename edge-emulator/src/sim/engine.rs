@@ -582,7 +582,7 @@ fn stream_bound_of(
         tops,
         // Network jitter stretches RTTs (5 σ covers every draw a run makes); an origin's own
         // service time is allowed one more second.
-        top_slack_s: longest_path.as_secs_f64() * (1.0 + 5.0 * setup.jitter) + 1.0,
+        slack_s: longest_path.as_secs_f64() * (1.0 + 5.0 * setup.jitter) + 1.0,
         reorder_s: longest_to_top.as_secs_f64() * (1.0 + 5.0 * setup.jitter),
         tiers_cache: setup.regional_caching,
         edge_capacity: setup.edge_capacity_bytes.is_some(),

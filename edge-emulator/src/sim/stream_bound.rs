@@ -5,14 +5,14 @@
 //! origin's TTL ran out, the first request after a purge, and requests for what may not be
 //! stored. The closed forms (`theory`) need a generated workload's rates; this needs none.
 //!
-//! Why no cache beats it: a cache's copy is fresh for at most TTL after its own request for
-//! it (RFC 9111 §4.2.3 counts the response delay into the age), so the fetches a location
-//! makes cover its requests with intervals of length TTL starting at request times, and the
-//! greedy covering (fetch at the first uncovered request) uses the fewest such intervals.
-//! Stale-while-revalidate serves the request but still fetches, so it changes the hit ratio
-//! bound (a stale answer is a hit), not the fetch count. A tier above the edge sees its
-//! requests one or two round trips after the client sent them, so its copies are allowed
-//! that much longer (`Layout::top_slack_s`).
+//! Why no cache beats it: a copy is fresh for at most TTL after the origin made the response
+//! (its `Date`; RFC 9111 §4.2.3 never makes it younger), and the origin made it at most one
+//! path's length (client, tiers, origin round trips, plus the origin's own time) after the
+//! client's request. So the fetches a location makes cover its requests with intervals of
+//! length TTL + that slack starting at request times, and the greedy covering (fetch at the
+//! first uncovered request) uses the fewest such intervals. Stale-while-revalidate serves the
+//! request but still fetches, so it changes the hit-ratio bound (a stale answer is a hit),
+//! not the fetch count. The slack (`Layout::slack_s`) matters only for TTLs of a few seconds.
 //!
 //! Beside the bound, the measured misses are explained by cause: a shadow of each location's
 //! actual copies (filled when the run fetched, with the Age the response carried) says
@@ -127,8 +127,9 @@ pub struct Layout {
     pub top_of_pop: Vec<usize>,
     /// Tier names that fetch from origins ("regional-eu", or "shield-us" above them).
     pub tops: Vec<String>,
-    /// How much later than the client a top tier may send its request, seconds.
-    pub top_slack_s: f64,
+    /// How much later than the client's request the origin may make the response a copy's
+    /// freshness counts from, seconds.
+    pub slack_s: f64,
     /// How far apart two clients' requests may be and still reach a top tier in the other
     /// order (the spread of the PoPs' paths to it), seconds.
     pub reorder_s: f64,
@@ -457,14 +458,16 @@ pub fn compute(
                     // copy would have too, so the bound does not count it against itself.
                     _ if read.edge == EdgeResult::Stale { if_error: true } => Answer::Hit,
                     None => Answer::Miss(Cause::NotCacheable),
-                    Some((life, _)) => edge_bound[pop].request(read.key, read.at_s, life, 0.0),
+                    Some((life, _)) => {
+                        edge_bound[pop].request(read.key, read.at_s, life, layout.slack_s)
+                    }
                 };
                 let (top_answer, global_answer) = match life {
                     // Nothing went upstream: no fetch anywhere.
                     _ if read.edge == EdgeResult::Answered => (Answer::Hit, Answer::Hit),
                     Some((life, false)) if layout.tiers_cache => {
                         let top = layout.top_of_pop.get(pop).copied().unwrap_or(0);
-                        let slack = layout.top_slack_s;
+                        let slack = layout.slack_s;
                         (
                             top_bound[top].request(read.key, read.at_s, life, slack),
                             global.request(read.key, read.at_s, life, slack),
@@ -690,7 +693,7 @@ mod tests {
             pops: (0..pops).map(|i| format!("edge-p{i}")).collect(),
             top_of_pop: vec![0; pops],
             tops: vec!["regional-r".into()],
-            top_slack_s: 0.0,
+            slack_s: 0.0,
             reorder_s: 0.0,
             tiers_cache: true,
             edge_capacity: true,
