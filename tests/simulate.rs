@@ -70,6 +70,72 @@ fn both_isolation_modes_give_the_same_report() {
     assert_eq!(isolate, fresh);
 }
 
+/// The seed design's budgets (edge 20 ms, auth 15 ms at p95) as assertions on per-hop
+/// Server-Timing percentiles: the report has them for every hop the default workload takes
+/// (its signed-in share sends tokens, so auth is one), the table shows them, and a missed
+/// budget or an unknown hop fails the command.
+#[test]
+fn hop_latency_budgets_are_reported_and_asserted() {
+    let args = [
+        "simulate",
+        "--no-html",
+        "--json",
+        "-",
+        "--requests",
+        "20000",
+        "--warmup-s",
+        "2",
+        "--assert",
+        "p95(edge)<20ms",
+        "--assert",
+        "p95(auth)<15ms",
+        "--assert",
+        "p99(regional)<1s",
+    ];
+    let output = ran_ok(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("p95(edge) < 20ms: measured"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let hops = &report["hops"];
+    for hop in ["client", "edge", "auth", "regional", "origin"] {
+        let figures = &hops[hop];
+        assert!(figures["count"].as_u64() > Some(0), "{hop}: {hops}");
+        let (p50, p95, p99) = (
+            figures["p50_ms"].as_f64().unwrap(),
+            figures["p95_ms"].as_f64().unwrap(),
+            figures["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 <= p50 && p50 <= p95 && p95 <= p99, "{hop}: {figures}");
+    }
+    let requests = report["scenario"]["requests"].as_u64().unwrap();
+    assert_eq!(hops["edge"]["count"].as_u64(), Some(requests), "{hops}");
+    assert!(
+        hops["auth"]["count"].as_u64() < Some(requests / 10),
+        "{hops}"
+    );
+    assert!(hops["origin"]["p95_ms"].as_f64() > Some(1.0), "{hops}");
+    // The origin's trip is part of the regional one.
+    assert!(hops["regional"]["p95_ms"].as_f64() >= hops["origin"]["p95_ms"].as_f64());
+
+    for (assertion, expected) in [
+        ("p95(origin)<0.001ms", "p95(origin) < 0.001ms: measured"),
+        (
+            "p95(nowhere)<1s",
+            "hops in the report: auth, client, edge, origin, regional",
+        ),
+    ] {
+        let missed = emulator()
+            .args(&args[..8])
+            .args(["--assert", assertion])
+            .output()
+            .expect("edge-emulator runs");
+        let stderr = String::from_utf8_lossy(&missed.stderr);
+        assert_eq!(missed.status.code(), Some(1), "{assertion}: {stderr}");
+        assert!(stderr.contains(expected), "{assertion}: {stderr}");
+    }
+}
+
 #[test]
 fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
     let dir = std::env::temp_dir().join(format!("edge-sim-test-{}", std::process::id()));
@@ -98,7 +164,9 @@ fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
     let stderr = String::from_utf8_lossy(&passed.stderr);
     assert!(passed.status.success(), "{stderr}");
     assert!(
-        stdout.contains("Offload:") && stdout.contains("Latency"),
+        stdout.contains("Offload:")
+            && stdout.contains("Latency")
+            && stdout.contains("Latency by hop (Server-Timing, ms)"),
         "{stdout}"
     );
     assert!(stderr.contains("offload >= 0.2: measured"), "{stderr}");

@@ -24,8 +24,8 @@ pub struct Served {
     /// The request's time at the edge on the runtime's clock, its upstream hops taken out:
     /// from reaching the PoP to the worker's answer. In a replay (virtual clock) this is
     /// deterministic and holds no compute (which takes no virtual time): it is the time
-    /// spent waiting at the edge, behind another request's fetch (coalescing) or a hedge's
-    /// delay. `report.edge` is the worker's measured wall compute instead.
+    /// spent waiting at the edge, e.g. behind another request's fetch (coalescing); a hedge's
+    /// delay counts as upstream. `report.edge` is the worker's measured wall compute instead.
     pub at_edge: std::time::Duration,
 }
 
