@@ -813,6 +813,12 @@ mod tests {
             assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
             assert!(page.contains("<table>") && page.contains("<path d=\"M"));
             assert!(!page.contains("NaN") && !page.contains("inf\""));
+            assert_eq!(
+                page.matches("<h3>Latency by hop (Server-Timing, ms)</h3>")
+                    .count(),
+                n
+            );
+            assert!(page.contains("<td class=\"num\">15 OVER</td>"));
         }
     }
 
