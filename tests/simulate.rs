@@ -70,6 +70,83 @@ fn both_isolation_modes_give_the_same_report() {
     assert_eq!(isolate, fresh);
 }
 
+/// The seed design's budgets (edge 20 ms, auth 15 ms at p95) as assertions on per-hop
+/// Server-Timing percentiles: the report has them for every hop the default workload takes
+/// (its signed-in share sends tokens, so auth is one), budgets met pass, and a missed one or
+/// an unknown hop fails the command. One short run (a debug binary replays ~100 requests/s).
+#[test]
+fn hop_latency_budgets_are_reported_and_asserted() {
+    let dir = std::env::temp_dir().join(format!("edge-sim-hops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let output = emulator()
+        .args([
+            "simulate",
+            "--no-html",
+            "--requests",
+            "6000",
+            "--warmup-s",
+            "1",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .args(["--assert", "p95(edge)<20ms", "--assert", "p95(auth)<15ms"])
+        .args([
+            "--assert",
+            "p99(regional)<1s",
+            "--assert",
+            "p95(origin)<0.001ms",
+        ])
+        .args(["--assert", "p95(nowhere)<1s"])
+        .output()
+        .expect("edge-emulator runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "p95(edge) < 20ms: measured 0.0ms ✓",
+        "p95(auth) < 15ms: measured 0.0ms ✓",
+        "p99(regional) < 1000ms: measured",
+        "p95(origin) < 0.001ms: measured",
+        "p95(nowhere) < 1000ms: no response reported a Server-Timing hop \"nowhere\"; \
+         hops in the report: auth, client, edge, origin, regional ✗",
+        "2 of 5 assertions failed",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("Latency by hop (Server-Timing, ms)"),
+        "{stdout}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let hops = &report["hops"];
+    for hop in ["client", "edge", "auth", "regional", "origin"] {
+        let figures = &hops[hop];
+        assert!(figures["count"].as_u64() > Some(0), "{hop}: {hops}");
+        let (p50, p95, p99) = (
+            figures["p50_ms"].as_f64().unwrap(),
+            figures["p95_ms"].as_f64().unwrap(),
+            figures["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 <= p50 && p50 <= p95 && p95 <= p99, "{hop}: {figures}");
+    }
+    let requests = report["scenario"]["requests"].as_u64().unwrap();
+    assert_eq!(hops["edge"]["count"].as_u64(), Some(requests), "{hops}");
+    assert!(
+        hops["auth"]["count"].as_u64() < Some(requests / 10),
+        "{hops}"
+    );
+    assert!(hops["origin"]["p95_ms"].as_f64() > Some(1.0), "{hops}");
+    // The origin's trip is part of the regional one.
+    assert!(hops["regional"]["p95_ms"].as_f64() >= hops["origin"]["p95_ms"].as_f64());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
     let dir = std::env::temp_dir().join(format!("edge-sim-test-{}", std::process::id()));
@@ -98,7 +175,9 @@ fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
     let stderr = String::from_utf8_lossy(&passed.stderr);
     assert!(passed.status.success(), "{stderr}");
     assert!(
-        stdout.contains("Offload:") && stdout.contains("Latency"),
+        stdout.contains("Offload:")
+            && stdout.contains("Latency")
+            && stdout.contains("Latency by hop (Server-Timing, ms)"),
         "{stdout}"
     );
     assert!(stderr.contains("offload >= 0.2: measured"), "{stderr}");

@@ -23,6 +23,12 @@ pub struct Served {
     pub recompression_saved: u64,
     /// The request waited for another request's fetch of the same key.
     pub collapsed: bool,
+    /// The request's time at the edge on the runtime's clock, its upstream hops taken out:
+    /// from reaching the PoP to the worker's answer. In a replay (virtual clock) this is
+    /// deterministic and holds no compute (which takes no virtual time): it is the time
+    /// spent waiting at the edge, e.g. behind another request's fetch (coalescing); a hedge's
+    /// delay counts as upstream. `report.edge` is the worker's measured wall compute instead.
+    pub at_edge: std::time::Duration,
 }
 
 /// The PoP entry point: runs one client request through `pop`.
@@ -35,6 +41,7 @@ pub async fn serve_at_pop(
 ) -> Result<Served, WorkerFailure> {
     let client_rtt = emulator.topology.client_rtt();
     emulator.network.traverse(client_rtt).await;
+    let reached = tokio::time::Instant::now();
     let (outcome, report) = match emulator.runtime.handle(pop, &request, &ctx, trap).await {
         Ok(result) => result,
         Err(failure) => {
@@ -55,6 +62,7 @@ pub async fn serve_at_pop(
     for task in outcome.deferred {
         spawn_deferred(emulator, pop, task, ctx.clone());
     }
+    let at_edge = reached.elapsed().saturating_sub(report.upstream);
     let recompression_saved = outcome.recompression_saved;
     let collapsed = outcome.collapsed;
     let mut response = outcome.response;
@@ -71,6 +79,7 @@ pub async fn serve_at_pop(
         cache,
         recompression_saved,
         collapsed,
+        at_edge,
     })
 }
 

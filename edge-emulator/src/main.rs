@@ -131,8 +131,9 @@ struct SimulateArgs {
     /// Do not write the HTML report.
     #[arg(long)]
     no_html: bool,
-    /// A threshold the run must meet, e.g. 'offload>=0.95' or 'p99<250ms'; repeatable. The
-    /// command exits with status 1 when any is missed.
+    /// A threshold the run must meet, e.g. 'offload>=0.95', 'p99<250ms' or a Server-Timing
+    /// hop's percentile 'p95(edge)<20ms'; repeatable. The command exits with status 1 when any
+    /// is missed.
     #[arg(long = "assert", value_name = "EXPR", long_help = edge_emulator::sim::assertions::METRICS_HELP)]
     assertions: Vec<edge_emulator::sim::assertions::Assertion>,
 }
@@ -184,7 +185,8 @@ struct SimCommon {
     /// Override each PoP's cache capacity (MiB, LRU).
     #[arg(long)]
     edge_capacity_mib: Option<f64>,
-    /// Add the worker's measured compute time to each latency (makes reports vary run to run).
+    /// Add the worker's measured compute time to each latency and to the edge hop (makes
+    /// reports vary run to run).
     #[arg(long)]
     add_compute: bool,
     #[arg(long)]

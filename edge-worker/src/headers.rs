@@ -23,6 +23,21 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
 }
 
+/// Puts `metric` (a Server-Timing entry, W3C Server Timing §3) first in the message's
+/// Server-Timing, as one field line, so hops read from the client to the origin.
+pub fn prepend_server_timing(headers: &mut HeaderMap, metric: &str) {
+    let mut joined = metric.to_string();
+    for value in headers.get_all("server-timing") {
+        if let Ok(value) = value.to_str() {
+            joined.push_str(", ");
+            joined.push_str(value);
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        headers.insert("server-timing", value);
+    }
+}
+
 /// The field names a message's `Connection` header lists.
 pub fn connection_named(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers

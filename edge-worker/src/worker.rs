@@ -21,6 +21,11 @@ use crate::representation::{represent, Wanted};
 use crate::routing::{self, LazyRouter, Routed, Router};
 use crate::{Body, CacheKey, CacheTier, CfCacheStatus, Deferred, Outcome, Platform, WorkerError};
 
+/// The auth gate's Server-Timing entry.
+fn auth_metric(spent: std::time::Duration) -> String {
+    format!("auth;dur={:.1}", spent.as_secs_f64() * 1000.0)
+}
+
 /// The edge worker: the auth gate, then an RFC 9111 cache tier with the representation steps
 /// around it.
 #[derive(Debug, Clone)]
@@ -102,13 +107,31 @@ impl EdgeWorker {
         }
         let mut auth_work = Vec::new();
         let mut subject = None;
+        // Server-Timing `auth;dur=`: how far the platform's clock moved while the gate
+        // checked a token. Clocks that stand still during compute (Cloudflare's, the
+        // simulator's virtual one) count only its I/O: a JWKS fetch when the set was not at
+        // hand. Only requests that presented a token to a route that checks it get one.
+        let mut auth_timing = None;
         if let Some(auth) = &self.auth {
-            match auth::admit(auth, p, &mut request).await {
+            let presented = request.headers().contains_key(header::AUTHORIZATION);
+            let started = p.now();
+            let admitted = auth::admit(auth, p, &mut request).await;
+            let spent = p.now().duration_since(started).unwrap_or_default();
+            match admitted {
                 Ok(admitted) => {
                     auth_work = admitted.deferred;
+                    if admitted.claims.is_some() {
+                        auth_timing = Some(auth_metric(spent));
+                    }
                     subject = admitted.claims.and_then(|c| c.sub);
                 }
-                Err(refused) => return Outcome::uncached(*refused),
+                Err(mut refused) => {
+                    if presented {
+                        let headers = refused.headers_mut();
+                        crate::headers::prepend_server_timing(headers, &auth_metric(spent));
+                    }
+                    return Outcome::uncached(*refused);
+                }
             }
         }
         // Auth fetches (JWKS) go to their own URLs; only the tier's fetches are routed.
@@ -124,6 +147,9 @@ impl EdgeWorker {
             None => self.handle_admitted(p, request, subject.as_deref()).await,
         };
         outcome.deferred.extend(auth_work);
+        if let Some(metric) = auth_timing {
+            crate::headers::prepend_server_timing(outcome.response.headers_mut(), &metric);
+        }
         outcome
     }
 
@@ -239,5 +265,14 @@ impl EdgeWorker {
             }
         }
         self.tier.handle(p, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_auth_metric_is_in_milliseconds() {
+        let metric = super::auth_metric(std::time::Duration::from_micros(42_250));
+        assert_eq!(metric, "auth;dur=42.2");
     }
 }

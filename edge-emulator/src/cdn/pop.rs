@@ -60,7 +60,8 @@ pub struct Hop {
     pub result: Result<http::Response<edge_worker::Body>, String>,
     /// Wall time the trip took.
     pub real: Duration,
-    /// The simulated time it stands for.
+    /// The simulated time it stands for: from the runtime's clock (virtual in a replay, so
+    /// deterministic there), plus the RTTs not slept when `time_scale` < 1.
     pub simulated: Duration,
 }
 
@@ -95,6 +96,8 @@ impl PopNode {
     pub async fn hop(&self, request: http::Request<edge_worker::Body>) -> Hop {
         bump(&self.counters.upstream_requests);
         let started = Instant::now();
+        // The runtime's clock: the OS clock in `serve`, the virtual one in a replay.
+        let on_clock = tokio::time::Instant::now();
         let limit = self.routed_origin(request.uri()).map(|origin| {
             let rtts = self.rtt_to_regional + self.regional.rtt_to_origin(request.uri());
             (
@@ -124,10 +127,11 @@ impl PopNode {
             }
         };
         let real = started.elapsed();
+        let elapsed = on_clock.elapsed();
         Hop {
             result,
             real,
-            simulated: self.network.simulated(self.rtt_to_regional, real) + unslept,
+            simulated: self.network.simulated(self.rtt_to_regional, elapsed) + unslept,
         }
     }
 

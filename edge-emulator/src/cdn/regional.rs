@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use edge_worker::routing::Router;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
@@ -238,6 +238,10 @@ impl<'a> RegionalPlatform<'a> {
     /// Crosses `rtt` to run `hop`, which answers with its own unslept time; adds what this
     /// hop did not sleep to the request's, and puts `NAME;dur=` (the hop's whole simulated
     /// time) first in the response's Server-Timing.
+    ///
+    /// Timed on the runtime's clock (`tokio::time::Instant`): the OS clock in `serve`, the
+    /// paused virtual clock in a replay, where the hop's `dur` is then its virtual time
+    /// (RTTs, origin service time, waits behind a coalesced fetch) and deterministic.
     async fn hop<E>(
         &self,
         rtt: Duration,
@@ -246,7 +250,7 @@ impl<'a> RegionalPlatform<'a> {
         hop: impl std::future::Future<Output = Result<(Response<Body>, Duration), E>>,
     ) -> Result<Response<Body>, E> {
         let network = &self.tier.network;
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         network.traverse(rtt).await;
         let (mut response, inner_unslept) = hop.await?;
         let real = started.elapsed();

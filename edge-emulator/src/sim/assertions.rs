@@ -4,7 +4,9 @@
 //! An assertion is `METRIC OP VALUE` with optional spaces between the parts. The metrics are
 //! listed in [`METRICS_HELP`]; operators are `<`, `<=`, `>`, `>=`, `==`. Latency values need a
 //! unit (`ms` or `s`), so `p99<250` cannot be misread; ratio values may be written as a
-//! percentage (`offload>=95%`).
+//! percentage (`offload>=95%`). A percentile takes a client region in brackets
+//! (`p95[eu-west]<100ms`, the report's `latency`) or a Server-Timing hop in parentheses
+//! (`p95(edge)<20ms`, the report's `hops`).
 
 use std::fmt;
 
@@ -27,6 +29,8 @@ Metrics:
   errors               4xx/5xx responses to clients
   p50 p90 p95 p99 p999 latency percentile over all requests, with a unit: 250ms or 0.25s
   p99[REGION]          a percentile for one client region of the report, e.g. p95[eu-west]
+  p95(HOP)             a percentile of one hop's Server-Timing duration: client, edge, auth,
+                       regional, shield, origin, e.g. p95(edge)<20ms p95(auth)<15ms
 VALUE `bound`: offload, byte_offload and hit_ratio compare with the bound the replayed stream
 sets (an infinite cache per location), e.g. --assert 'offload<=bound'; a figure above its
 bound is a bug in the emulator or the worker.";
@@ -35,9 +39,11 @@ bound is a bug in the emulator or the worker.";
 pub const MAX_ASSERTION_BYTES: usize = 256;
 /// Longest region name in `p99[REGION]`.
 pub const MAX_REGION_BYTES: usize = 64;
+/// Longest hop name in `p95(HOP)`.
+pub const MAX_HOP_BYTES: usize = crate::sim::hops::MAX_NAME_BYTES;
 
 const KNOWN_METRICS: &str = "offload, byte_offload, origin_requests, origin_peak_rps, hit_ratio, \
-     regional_hit_ratio, shield_hit_ratio, errors, p50, p90, p95, p99, p999, pNN[REGION]";
+     regional_hit_ratio, shield_hit_ratio, errors, p50, p90, p95, p99, p999, pNN[REGION], pNN(HOP)";
 
 /// A latency percentile the report carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +100,11 @@ pub enum Metric {
         percentile: Percentile,
         region: Option<String>,
     },
+    /// A percentile of one hop's Server-Timing duration, ms (a key of `Report::hops`).
+    HopLatency {
+        percentile: Percentile,
+        hop: String,
+    },
 }
 
 impl Metric {
@@ -108,6 +119,20 @@ impl Metric {
             "regional_hit_ratio" => Metric::RegionalHitRatio,
             "shield_hit_ratio" => Metric::ShieldHitRatio,
             "errors" => Metric::Errors,
+            _ if name.contains('(') => {
+                let (percentile, rest) = name.split_once('(').ok_or_else(unknown)?;
+                let percentile =
+                    Percentile::from_name(percentile.trim_end()).ok_or_else(unknown)?;
+                let hop = rest
+                    .strip_suffix(')')
+                    .map(str::trim)
+                    .filter(|h| crate::sim::hops::is_hop_name(h))
+                    .ok_or_else(|| AssertionError::BadHop(name.to_string()))?;
+                Metric::HopLatency {
+                    percentile,
+                    hop: hop.to_ascii_lowercase(),
+                }
+            }
             _ => match name.split_once('[') {
                 None => Metric::Latency {
                     percentile: Percentile::from_name(name).ok_or_else(unknown)?,
@@ -140,7 +165,7 @@ impl Metric {
             | Metric::ShieldHitRatio => ValueKind::Ratio,
             Metric::OriginRequests | Metric::Errors => ValueKind::Count,
             Metric::OriginPeakRps => ValueKind::Rate,
-            Metric::Latency { .. } => ValueKind::Milliseconds,
+            Metric::Latency { .. } | Metric::HopLatency { .. } => ValueKind::Milliseconds,
         }
     }
 
@@ -189,6 +214,19 @@ impl Metric {
                     Percentile::P999 => summary.p999_ms,
                 })
             }
+            Metric::HopLatency { percentile, hop } => {
+                let summary = report.hops.get(hop).ok_or_else(|| Unmeasured::NoHop {
+                    hop: hop.clone(),
+                    known: report.hops.keys().cloned().collect(),
+                })?;
+                Ok(match percentile {
+                    Percentile::P50 => summary.p50_ms,
+                    Percentile::P90 => summary.p90_ms,
+                    Percentile::P95 => summary.p95_ms,
+                    Percentile::P99 => summary.p99_ms,
+                    Percentile::P999 => summary.p999_ms,
+                })
+            }
         }
     }
 }
@@ -209,6 +247,9 @@ impl fmt::Display for Metric {
                     Some(region) => write!(f, "{}[{region}]", percentile.as_str()),
                     None => f.write_str(percentile.as_str()),
                 };
+            }
+            Metric::HopLatency { percentile, hop } => {
+                return write!(f, "{}({hop})", percentile.as_str());
             }
         };
         f.write_str(name)
@@ -309,6 +350,8 @@ pub enum AssertionError {
     UnknownMetric(String),
     #[error("{0:?}: a region is written p99[NAME], NAME being letters, digits, '-', '_' or '.'")]
     BadRegion(String),
+    #[error("{0:?}: a hop is written p95(NAME), NAME being a Server-Timing metric (edge, auth, regional, shield, origin, client): up to {MAX_HOP_BYTES} letters, digits, '-', '_' or '.'")]
+    BadHop(String),
     #[error("{0:?} has no value after the operator")]
     MissingValue(String),
     #[error("{value:?} is not a number (in {assertion:?})")]
@@ -454,6 +497,8 @@ pub enum Unmeasured {
     NoRegion(String),
     /// The report has no stream bound to compare with.
     NoBound,
+    /// No response reported this Server-Timing hop; `known` are those that were.
+    NoHop { hop: String, known: Vec<String> },
 }
 
 impl fmt::Display for Unmeasured {
@@ -462,6 +507,15 @@ impl fmt::Display for Unmeasured {
             Unmeasured::NoTier(tier) => write!(f, "the report has no {tier:?} tier"),
             Unmeasured::NoRegion(region) => write!(f, "the report has no latency for {region:?}"),
             Unmeasured::NoBound => f.write_str("the report has no stream bound"),
+            Unmeasured::NoHop { hop, known } if known.is_empty() => write!(
+                f,
+                "no response reported a Server-Timing hop {hop:?} (the report has no hops)"
+            ),
+            Unmeasured::NoHop { hop, known } => write!(
+                f,
+                "no response reported a Server-Timing hop {hop:?}; hops in the report: {}",
+                known.join(", ")
+            ),
         }
     }
 }
@@ -598,6 +652,26 @@ pub(crate) mod tests {
                 errors: 5,
             },
             latency: latency_by_region,
+            hops: [
+                ("client", 20.0, 30.0),
+                ("edge", 0.0, 12.5),
+                ("auth", 0.0, 16.0),
+                ("regional", 40.0, 95.0),
+                ("origin", 30.0, 80.0),
+            ]
+            .into_iter()
+            .map(|(name, p50, p95)| {
+                let hop = HopLatency {
+                    count: 1_000,
+                    p50_ms: p50,
+                    p90_ms: (p50 + p95) / 2.0,
+                    p95_ms: p95,
+                    p99_ms: p95 * 1.5,
+                    p999_ms: p95 * 2.0,
+                };
+                (name.to_string(), hop)
+            })
+            .collect(),
             bytes: BytesFigures {
                 to_clients: 10_000_000,
                 from_origin: 300_000,
@@ -719,6 +793,10 @@ pub(crate) mod tests {
             percentile,
             region: region.map(str::to_string),
         };
+        let hop = |percentile, hop: &str| Metric::HopLatency {
+            percentile,
+            hop: hop.to_string(),
+        };
         let cases = [
             ("p99<250ms", p(Percentile::P99, None), 250.0),
             ("p99<0.25s", p(Percentile::P99, None), 250.0),
@@ -735,6 +813,14 @@ pub(crate) mod tests {
                 "p99[ ap-southeast ]<300ms",
                 p(Percentile::P99, Some("ap-southeast")),
                 300.0,
+            ),
+            ("p95(edge)<20ms", hop(Percentile::P95, "edge"), 20.0),
+            ("p95 ( Auth ) < 0.015s", hop(Percentile::P95, "auth"), 15.0),
+            ("p99.9(origin)<1s", hop(Percentile::P999, "origin"), 1000.0),
+            (
+                "p50(cdn-cache.v2)<=1ms",
+                hop(Percentile::P50, "cdn-cache.v2"),
+                1.0,
             ),
         ];
         for (text, metric, value) in cases {
@@ -763,6 +849,13 @@ pub(crate) mod tests {
             ("p99[<250ms", "a region is written p99[NAME]"),
             ("p99[]<250ms", "a region is written p99[NAME]"),
             ("p99[eu west]<250ms", "a region is written"),
+            ("p95(edge<20ms", "a hop is written p95(NAME)"),
+            ("p95()<20ms", "a hop is written p95(NAME)"),
+            ("p95(ed ge)<20ms", "a hop is written p95(NAME)"),
+            ("p95(edge)x<20ms", "a hop is written p95(NAME)"),
+            ("p97(edge)<20ms", "unknown metric \"p97(edge)\""),
+            ("(edge)<20ms", "unknown metric"),
+            ("p95(edge)<20", "p95(edge) is a latency: give a unit"),
             ("offload>=", "has no value after the operator"),
             ("offload>=high", "\"high\" is not a number"),
             ("offload>=NaN", "is not a number"),
@@ -824,6 +917,43 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn checks_hop_percentiles_and_names_the_hops_there_are() {
+        let mut report = sample_report("tiered");
+        let outcomes = check(
+            &[
+                parse("p95(edge)<20ms"),
+                parse("p95(auth)<15ms"),
+                parse("p50(regional)<=40ms"),
+                parse("p95(shield)<50ms"),
+            ],
+            &report,
+        );
+        let passed: Vec<bool> = outcomes.iter().map(|o| o.passed).collect();
+        assert_eq!(passed, [true, false, true, false]);
+        assert_eq!(
+            outcomes[0].to_string(),
+            "p95(edge) < 20ms: measured 12.5ms ✓"
+        );
+        assert_eq!(
+            outcomes[1].to_string(),
+            "p95(auth) < 15ms: measured 16.0ms ✗"
+        );
+        assert_eq!(
+            outcomes[3].to_string(),
+            "p95(shield) < 50ms: no response reported a Server-Timing hop \"shield\"; \
+             hops in the report: auth, client, edge, origin, regional ✗"
+        );
+        report.hops.clear();
+        let outcome = &check(&[parse("p95(edge)<20ms")], &report)[0];
+        assert!(!outcome.passed);
+        assert!(outcome.to_string().contains("(the report has no hops)"));
+        // A region and a hop of the same name are different figures.
+        assert!(check(&[parse("p95[edge]<1s")], &report)[0]
+            .unmeasured
+            .is_some());
+    }
+
+    #[test]
     fn missing_and_nan_figures_fail() {
         let mut report = sample_report("edge-only");
         report.tiers.retain(|t| t.name != "regional");
@@ -864,10 +994,12 @@ pub(crate) mod tests {
                 Metric::Errors,
             ]),
             (
-                percentile,
+                percentile.clone(),
                 proptest::option::of("[a-z0-9][a-z0-9._-]{0,20}")
             )
                 .prop_map(|(percentile, region)| Metric::Latency { percentile, region }),
+            (percentile, "[a-z0-9._-]{1,32}")
+                .prop_map(|(percentile, hop)| Metric::HopLatency { percentile, hop }),
         ]
     }
 
@@ -920,7 +1052,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn assertion_like_text_never_panics(text in "(p99|offload|errors|bound|\\[|\\]|[<>=!]|[0-9.eE+-]|ms|s|%| ){0,12}") {
+        fn assertion_like_text_never_panics(text in "(p99|offload|errors|edge|bound|\\[|\\]|\\(|\\)|[<>=!]|[0-9.eE+-]|ms|s|%| ){0,12}") {
             if let Ok(assertion) = Assertion::parse(&text) {
                 let sane = match assertion.value {
                     Threshold::Value(v) => v.is_finite(),

@@ -18,8 +18,8 @@ use crate::cdn::stats::TierCounters;
 use crate::cdn::topology::Topology;
 use crate::edge::serve_at_pop;
 use crate::sim::report::{
-    BoundFigure, BytesFigures, LatencySummary, Offload, OriginLoad, Outcomes, PurgeFigures, Report,
-    ScenarioSummary, TierFigures,
+    BoundFigure, BytesFigures, HopLatency, LatencySummary, Offload, OriginLoad, Outcomes,
+    PurgeFigures, Report, ScenarioSummary, TierFigures,
 };
 use crate::sim::stream_bound::{self, EdgeResult};
 use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
@@ -79,6 +79,8 @@ impl WallFigures {
 struct Collector {
     reads: u64,
     latencies: BTreeMap<String, Histogram<u64>>,
+    /// Server-Timing durations per hop (`sim::hops`).
+    hops: crate::sim::hops::HopHistograms,
     client_timeline: Vec<u64>,
     to_clients: u64,
     saved_by_compression: u64,
@@ -347,19 +349,22 @@ async fn serve(
     let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
     let mut latency = arrived.elapsed();
     let mut c = collector.lock().unwrap_or_else(|e| e.into_inner());
-    let (status, headers, body_len, compute, cache, recompression_saved, collapsed) = match &result
-    {
-        Ok(served) => (
-            served.response.status,
-            served.response.headers.as_slice(),
-            served.response.body.len() as u64,
-            served.report.edge,
-            served.cache,
-            served.recompression_saved,
-            served.collapsed,
-        ),
-        Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0, false),
-    };
+    let (status, headers, body_len, compute, cache, recompression_saved, collapsed, at_edge) =
+        match &result {
+            Ok(served) => (
+                served.response.status,
+                served.response.headers.as_slice(),
+                served.response.body.len() as u64,
+                served.report.edge,
+                served.cache,
+                served.recompression_saved,
+                served.collapsed,
+                Some(served.at_edge),
+            ),
+            Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0, false, None),
+        };
+    // The edge hop: virtual time at the edge, plus compute only when latencies include it.
+    let at_edge = at_edge.map(|t| if add_compute { t + compute } else { t });
     if add_compute {
         latency += compute;
     }
@@ -448,6 +453,14 @@ async fn serve(
     let coding = coding.map_or_else(|| "identity".to_string(), |c| c.to_ascii_lowercase());
     *c.by_coding.entry(coding).or_default() += body_len;
     c.saved_by_recompression += recompression_saved;
+    if let Some(at_edge) = at_edge {
+        // The header's `edge` is wall compute (not deterministic): the virtual figure stands
+        // in for it.
+        if let Some(timing) = header("server-timing") {
+            c.hops.record_header(&timing, &["edge"]);
+        }
+        c.hops.record("edge", at_edge.as_secs_f64() * 1000.0);
+    }
     let micros = u64::try_from(latency.as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -791,6 +804,12 @@ fn build_report(
         .iter()
         .map(|(name, h)| (name.clone(), summarise(h)))
         .collect();
+    let hops = collector
+        .hops
+        .into_inner()
+        .into_iter()
+        .map(|(name, h)| (name, hop_latency(&h)))
+        .collect();
     let bounds = bounds(setup, edge.hit_ratio, &tiers);
     let served_from_origin = collector.served_by_tier.get("origin").copied().unwrap_or(0);
     let mut served_by_tier = collector.served_by_tier;
@@ -826,6 +845,7 @@ fn build_report(
         },
         outcomes,
         latency,
+        hops,
         bytes: BytesFigures {
             to_clients: collector.to_clients,
             from_origin,
@@ -881,6 +901,18 @@ fn summarise(h: &Histogram<u64>) -> LatencySummary {
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
         cdf,
+    }
+}
+
+fn hop_latency(h: &Histogram<u64>) -> HopLatency {
+    let ms = |q: f64| round(h.value_at_quantile(q) as f64 / 1000.0);
+    HopLatency {
+        count: h.len(),
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p95_ms: ms(0.95),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
     }
 }
 

@@ -5,6 +5,8 @@
 pub mod assertions;
 /// The discrete-event engine: the real emulator on a paused tokio clock.
 pub mod engine;
+/// Latency by hop: Server-Timing entries per response, and the seed design's budgets.
+pub mod hops;
 /// Terminal tables and the self-contained HTML page.
 pub mod render;
 /// What one run measured (the deterministic JSON report).

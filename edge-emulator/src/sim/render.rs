@@ -366,7 +366,9 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         ]);
     }
 
-    let mut grids = vec![tiers, outcomes, origin, latency, byte_grid];
+    let mut grids = vec![tiers, outcomes, origin, latency];
+    grids.extend(hop_grid(report));
+    grids.push(byte_grid);
     grids.extend(stream_bound_grids(report));
     if !report.bounds.is_empty() {
         grids.push(bounds);
@@ -392,6 +394,41 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         grids.push(purges);
     }
     grids
+}
+
+/// Latency by Server-Timing hop, client side first, with the seed design's p95 budgets
+/// beside p95 (`sim::hops::BUDGETS_P95_MS`): "OVER" marks a hop whose p95 exceeds its
+/// budget. `None` when the report has no hops.
+fn hop_grid(report: &Report) -> Option<Grid> {
+    use crate::sim::hops;
+    if report.hops.is_empty() {
+        return None;
+    }
+    let mut grid = Grid::new(
+        "Latency by hop (Server-Timing, ms)",
+        &["hop", "responses", "p50", "p95", "p99", "p95 budget"],
+    );
+    let mut names: Vec<&String> = report.hops.keys().collect();
+    names.sort_by_key(|n| hops::order_key(n));
+    for name in names {
+        let h = &report.hops[name];
+        let budget = hops::budget_p95_ms(name).map_or_else(
+            || "-".to_string(),
+            |budget| {
+                let verdict = if h.p95_ms > budget { "OVER" } else { "ok" };
+                format!("{} {verdict}", decimal(budget, 0))
+            },
+        );
+        grid.row(vec![
+            name.clone(),
+            h.count.to_string(),
+            decimal(h.p50_ms, 1),
+            decimal(h.p95_ms, 1),
+            decimal(h.p99_ms, 1),
+            budget,
+        ]);
+    }
+    Some(grid)
 }
 
 /// The report as plain text for a terminal: a scenario line, the offload, then tables of tiers,
@@ -461,7 +498,24 @@ fn compare_grid(reports: &[Report]) -> Grid {
         row.extend(reports.iter().map(figure));
         grid.row(row);
     }
+    compare_hop_rows(&mut grid, reports);
     grid
+}
+
+/// A "p95 HOP ms" row per Server-Timing hop any of `reports` has, client side first.
+fn compare_hop_rows(grid: &mut Grid, reports: &[Report]) {
+    let mut names: Vec<&String> = reports.iter().flat_map(|r| r.hops.keys()).collect();
+    names.sort_by_key(|n| crate::sim::hops::order_key(n));
+    names.dedup();
+    for name in names {
+        let mut row = vec![format!("p95 {name} ms")];
+        row.extend(reports.iter().map(|r| {
+            r.hops
+                .get(name)
+                .map_or_else(|| "-".to_string(), |h| decimal(h.p95_ms, 1))
+        }));
+        grid.row(row);
+    }
 }
 
 /// Key figures side by side, one column per report headed by its scenario name: offload by
@@ -737,12 +791,24 @@ mod tests {
             "served by regional",
             "edge hit ratio (TTL, Jung et al.)",
             "0.968",
+            "Latency by hop (Server-Timing, ms)",
+            "| regional ",
+            "20 ok",
+            "15 OVER",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         // "all" leads the latency rows although it sorts after "ap-southeast".
         let all = text.find("| all ").unwrap();
         assert!(all < text.find("| ap-southeast ").unwrap());
+        // Hops read from the client to the origin.
+        let hops = &text[text.find("Latency by hop").unwrap()..];
+        let at = |hop: &str| hops.find(&format!("| {hop} ")).unwrap();
+        assert!(at("client") < at("edge") && at("edge") < at("auth"));
+        assert!(at("auth") < at("regional") && at("regional") < at("origin"));
+        let mut no_hops = sample_report("tiered");
+        no_hops.hops.clear();
+        assert!(!table(&no_hops).contains("Latency by hop"));
     }
 
     #[test]
@@ -795,6 +861,14 @@ mod tests {
             regional.contains("71.0%") && regional.contains(" - "),
             "{regional}"
         );
+        let mut no_hops = sample_report("no-hops");
+        no_hops.hops.clear();
+        let text = compare_table(&[sample_report("tiered"), no_hops]);
+        let edge_hop = text.lines().find(|l| l.contains("p95 edge ms")).unwrap();
+        assert!(
+            edge_hop.contains("12.5") && edge_hop.contains(" - "),
+            "{edge_hop}"
+        );
         let mut shielded = sample_report("shield");
         shielded.scenario.shields = 1;
         let mut shield = shielded.tiers[0].clone();
@@ -830,6 +904,12 @@ mod tests {
             assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</html>\n"));
             assert!(page.contains("<table>") && page.contains("<path d=\"M"));
             assert!(!page.contains("NaN") && !page.contains("inf\""));
+            assert_eq!(
+                page.matches("<h3>Latency by hop (Server-Timing, ms)</h3>")
+                    .count(),
+                n
+            );
+            assert!(page.contains("<td class=\"num\">15 OVER</td>"));
         }
     }
 

@@ -20,6 +20,15 @@ pub struct Report {
     /// Virtual-time latency from request to response, per client region ("all" first is not
     /// guaranteed: BTreeMap order; the key "all" is always present).
     pub latency: BTreeMap<String, LatencySummary>,
+    /// Latency by hop, from the Server-Timing entries of the responses (measured part of
+    /// the run): "client" (the client's RTT), "edge" (time at the edge on the virtual clock,
+    /// upstream hops taken out: waits such as coalescing; no compute unless
+    /// `--add-compute`), "auth" (the worker clock's advance while its gate checked a token: a
+    /// JWKS fetch; requests that presented a token only), "regional", "shield", "origin"
+    /// (each trip's virtual time, the hops beyond it included; requests that made the trip
+    /// only). See `sim::hops`. Absent when no response reported a hop.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hops: BTreeMap<String, HopLatency>,
     pub bytes: BytesFigures,
     /// Measured hit ratios beside their analytic bounds, where the workload has one.
     pub bounds: Vec<BoundFigure>,
@@ -210,6 +219,18 @@ pub struct LatencySummary {
     /// Points of the CDF: (latency ms, fraction of requests at or below it), ascending, at most
     /// 100 points.
     pub cdf: Vec<(f64, f64)>,
+}
+
+/// One hop's Server-Timing durations over the responses that reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HopLatency {
+    /// Responses that reported this hop.
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -355,6 +355,36 @@ mod gate {
     }
 
     #[test]
+    fn server_timing_reports_the_auth_hop_where_a_token_was_checked() {
+        let p = origin();
+        let timing = |response: &Response<Body>| {
+            response
+                .headers()
+                .get("server-timing")
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let bearer = format!("Bearer {}", hs(HS_HEADER, &good_claims(NOW)));
+        // Verified: first in the list (the clock did not move: no I/O on the way).
+        let verified = send(&p, "/api/users/1", &[("authorization", &bearer)]);
+        assert_eq!(verified.status(), 200);
+        assert!(
+            timing(&verified).is_some_and(|t| t.starts_with("auth;dur=0.0")),
+            "{:?}",
+            timing(&verified)
+        );
+        // Refused after looking at the token.
+        let refused = send(&p, "/api/users/1", &[("authorization", "Bearer x.y.z")]);
+        assert_eq!(refused.status(), 401);
+        assert_eq!(timing(&refused).as_deref(), Some("auth;dur=0.0"));
+        // No token to check, or a public route: no auth hop.
+        let missing = send(&p, "/api/users/1", &[]);
+        assert_eq!(missing.status(), 401);
+        assert_eq!(timing(&missing), None);
+        let public = send(&p, "/api/products/1", &[("authorization", &bearer)]);
+        assert!(!timing(&public).unwrap_or_default().contains("auth"));
+    }
+
+    #[test]
     fn optional_routes_pass_anonymous_requests_and_check_tokens_sent() {
         let p = origin();
         assert_eq!(send(&p, "/api/feed", &[]).status(), 200);
