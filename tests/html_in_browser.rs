@@ -267,8 +267,8 @@ fn the_check_catches_overlapping_labels_and_empty_charts() {
         "<!DOCTYPE html><html><body>\
          <svg class=\"chart\" viewBox=\"0 0 300 100\" width=\"600\" aria-label=\"crowded\">\
          <rect class=\"data\" x=\"10\" y=\"10\" width=\"20\" height=\"50\"/>\
-         <text x=\"40\" y=\"80\" text-anchor=\"middle\">regional-us-east</text>\
-         <text x=\"70\" y=\"80\" text-anchor=\"middle\">regional-eu-west</text></svg>\
+         <text x=\"100\" y=\"80\" font-size=\"8\" text-anchor=\"middle\">regional-us-east</text>\
+         <text x=\"120\" y=\"80\" font-size=\"8\" text-anchor=\"middle\">regional-eu-west</text></svg>\
          <svg viewBox=\"0 0 300 100\" width=\"600\" aria-label=\"empty\">\
          <text x=\"10\" y=\"20\">title</text><text x=\"290\" y=\"20\">cut off</text></svg>\
          </body></html>",
@@ -304,7 +304,7 @@ fn simulate_and_compare_pages_have_readable_charts() {
     let (html, json) = (dir.join("simulate.html"), dir.join("simulate.json"));
     ran_ok(
         emulator()
-            .args(["simulate", "--requests", "4000", "--warmup-s", "0.5"])
+            .args(["simulate", "--requests", "3000", "--warmup-s", "0.5"])
             .arg("--html")
             .arg(&html)
             .arg("--json")
@@ -314,7 +314,7 @@ fn simulate_and_compare_pages_have_readable_charts() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).expect("JSON report");
     // Load over time, hit ratio, (measured vs bound), bytes; a CDF and percentiles per report.
     let bound_chart = usize::from(report.stream_bound.is_some());
-    assert_readable(&chrome, &html, 6 + bound_chart);
+    assert_readable(&chrome, &html, 5 + bound_chart);
 
     // The same run with its bounds drawn (made up here while the engine leaves them out).
     let bounded_html = dir.join("bounded.html");
@@ -327,7 +327,7 @@ fn simulate_and_compare_pages_have_readable_charts() {
     let page = std::fs::read_to_string(&bounded_html).unwrap();
     assert!(page.contains("bound: infinite cache"));
     assert!(page.matches("class=\"data bound\"").count() >= 4);
-    assert_readable(&chrome, &bounded_html, 7);
+    assert_readable(&chrome, &bounded_html, 6);
     if let Some(path) = std::env::var_os("HTML_IN_BROWSER_SCREENSHOT") {
         let path = std::path::absolute(PathBuf::from(path)).unwrap();
         run_chromium(
@@ -348,9 +348,9 @@ fn simulate_and_compare_pages_have_readable_charts() {
             .args([
                 "compare",
                 "--requests",
-                "3000",
+                "2000",
                 "--warmup-s",
-                "0.3",
+                "0.2",
                 "--variants",
                 "tiered,edge-only,shield",
                 "--no-routing",

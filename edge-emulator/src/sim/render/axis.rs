@@ -201,8 +201,8 @@ fn nice_125(value: f64, up: bool) -> f64 {
     }
 }
 
-/// A log axis from `min` to `max` (both > 0), widened to 1, 2, 5 × 10ⁿ and to at least one
-/// decade, at most twelve; ticks at 1, 2, 5 × 10ⁿ, thinned (1 and 3, then 1 per decade, then
+/// A log axis from `min` to `max` (both > 0), widened by a fifth either side, then to
+/// 1, 2, 5 × 10ⁿ and to at least one decade, at most twelve; ticks at 1, 2, 5 × 10ⁿ, thinned (1 and 3, then 1 per decade, then
 /// every other decade, …) until the labels stay apart over `length` px.
 pub fn log(
     min: f64,
@@ -216,8 +216,9 @@ pub fn log(
     } else {
         (1.0, 10.0)
     };
-    let mut hi = nice_125(max, true).log10();
-    let mut lo = nice_125(min, false).log10().max(hi - 12.0);
+    // A little room either side, so a curve's first and last steps are not on the frame.
+    let mut hi = nice_125(max * 1.2, true).log10();
+    let mut lo = nice_125(min / 1.2, false).log10().max(hi - 12.0);
     if hi - lo < 1.0 {
         // At least a decade, centred on the data.
         let mid = (hi + lo) / 2.0;
@@ -312,11 +313,13 @@ mod tests {
         let axis = log(3.2, 450.0, 600.0, true, &short_number);
         assert_eq!(
             labels(&axis),
-            ["2", "5", "10", "20", "50", "100", "200", "500"]
+            ["2", "5", "10", "20", "50", "100", "200", "500", "1000"]
         );
         assert!(axis.frac(3.2) > 0.0 && axis.frac(450.0) < 1.0);
         assert_eq!(axis.frac(2.0), 0.0);
-        assert_eq!(axis.frac(500.0), 1.0);
+        assert_eq!(axis.frac(1000.0), 1.0);
+        // A minimum on a round value still gets room before it.
+        assert!(log(5.003, 150.0, 600.0, true, &short_number).frac(5.003) > 0.05);
         // Sub-millisecond values and a narrow range still get a decade with round ticks.
         let narrow = log(0.4, 0.6, 600.0, true, &short_number);
         assert_eq!(labels(&narrow), ["0.1", "0.2", "0.5", "1", "2"]);
