@@ -336,7 +336,10 @@ mod tests {
     #[test]
     fn linear_ticks_never_crowd_their_labels() {
         let axis = linear(9.0, None, 600.0, true, &short_number);
-        assert_eq!(labels(&axis), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        assert_eq!(
+            labels(&axis),
+            ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+        );
         let axis = linear(9.0, None, 120.0, true, &short_number);
         assert_eq!(labels(&axis), ["0", "2", "4", "6", "8", "10"]);
         let wide = |v: f64| format!("{v:.1} MiB-ish");
@@ -351,7 +354,9 @@ mod tests {
                 assert!(axis.top() >= max);
             }
         }
-        let ratio = linear(0.4, Some(1.0), 600.0, true, &|v| format!("{:.0}%", v * 100.0));
+        let ratio = linear(0.4, Some(1.0), 600.0, true, &|v| {
+            format!("{:.0}%", v * 100.0)
+        });
         assert_eq!(ratio.ticks.first().unwrap().1, "0%");
         assert_eq!(ratio.ticks.last().unwrap().1, "100%");
         let vertical = linear(1000.0, None, 60.0, false, &short_number);
@@ -379,7 +384,10 @@ mod tests {
     fn long_names_are_shortened_to_their_room() {
         let name = "regional-us-east-with-a-very-long-suffix";
         let short = fit(name, 100.0, LABEL_PX);
-        assert!(short.ends_with('…') && text_width(&short, LABEL_PX) <= 100.0, "{short}");
+        assert!(
+            short.ends_with('…') && text_width(&short, LABEL_PX) <= 100.0,
+            "{short}"
+        );
         assert_eq!(fit("edge", 100.0, LABEL_PX), "edge");
         assert!(text_width("WWW", 10.0) > text_width("iii", 10.0));
     }

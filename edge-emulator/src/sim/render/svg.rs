@@ -122,7 +122,10 @@ fn marker(shape: Shape, x: f64, y: f64, color: &str, class: &str, tip: &str) -> 
     } else {
         format!("<title>{}</title>", escape(tip))
     };
-    format!("{body} fill=\"{color}\" class=\"{class}\">{tip}</{tag}>", tag = tag_of(&body))
+    format!(
+        "{body} fill=\"{color}\" class=\"{class}\">{tip}</{tag}>",
+        tag = tag_of(&body)
+    )
 }
 
 fn tag_of(element: &str) -> &str {
@@ -353,7 +356,8 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
 
     let mut out = String::new();
     let mut cursor = TOP;
-    for (i, ((panel, points), y_axis)) in chart.panels.iter().zip(&cleaned).zip(&y_axes).enumerate() {
+    for (i, ((panel, points), y_axis)) in chart.panels.iter().zip(&cleaned).zip(&y_axes).enumerate()
+    {
         let top = cursor + 20.0;
         let bottom = top + panel.height;
         let py = |y: f64| bottom - y_axis.frac(y) * panel.height;
@@ -423,7 +427,13 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
         }
         cursor = bottom + 12.0;
         if i + 1 == chart.panels.len() {
-            cursor = x_axis(&mut out, &x_axis_spec, (left, width), (top, bottom), chart.x_label);
+            cursor = x_axis(
+                &mut out,
+                &x_axis_spec,
+                (left, width),
+                (top, bottom),
+                chart.x_label,
+            );
         }
     }
     finish(chart.title, &out, cursor, &chart.legend)
@@ -506,7 +516,13 @@ pub fn bar_chart(chart: &BarChart<'_>) -> String {
     let mut any_bound = false;
     for (c, category) in chart.categories.iter().enumerate() {
         let row_top = top + ROW_GAP / 2.0 + c as f64 * (group + ROW_GAP);
-        row_label(&mut out, category, left - 8.0, row_top + group / 2.0 + 4.0, room);
+        row_label(
+            &mut out,
+            category,
+            left - 8.0,
+            row_top + group / 2.0 + 4.0,
+            room,
+        );
         for (s, series) in chart.series.iter().enumerate() {
             let y = row_top + s as f64 * (BAR + GAP);
             let Some(v) = clean(series.values.get(c).copied().flatten()) else {
@@ -552,7 +568,11 @@ pub fn bar_chart(chart: &BarChart<'_>) -> String {
         .map(|s| LegendEntry::new(s.label.clone(), s.color, Swatch::Bar))
         .collect();
     if any_bound {
-        legend.push(LegendEntry::new(chart.bound_label, BOUND_COLOR, Swatch::Tick));
+        legend.push(LegendEntry::new(
+            chart.bound_label,
+            BOUND_COLOR,
+            Swatch::Tick,
+        ));
     }
     finish(chart.title, &out, axis_end, &legend)
 }
@@ -641,7 +661,8 @@ mod tests {
             .map(|rest| {
                 let (tag, content) = rest.split_once('>').unwrap();
                 let content = content.split("</text>").next().unwrap().to_string();
-                let class_px = if tag.contains("class=\"label\"") || tag.contains("class=\"axis\"") {
+                let class_px = if tag.contains("class=\"label\"") || tag.contains("class=\"axis\"")
+                {
                     LABEL_PX
                 } else if tag.contains("class=\"title\"") {
                     TITLE_PX
@@ -666,7 +687,10 @@ mod tests {
     fn assert_apart(svg: &str) {
         let all = texts(svg);
         for (i, a) in all.iter().enumerate() {
-            assert!(a.0 >= 0.0 && a.0 + a.2 <= WIDTH + 0.5, "{a:?} outside\n{svg}");
+            assert!(
+                a.0 >= 0.0 && a.0 + a.2 <= WIDTH + 0.5,
+                "{a:?} outside\n{svg}"
+            );
             for b in &all[i + 1..] {
                 let apart_x = a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0;
                 let apart_y = (a.1 - b.1).abs() >= TICK_PX * 1.15;
@@ -750,7 +774,9 @@ mod tests {
             legend,
         });
         assert_apart(&svg);
-        for tick in [">0.999<", ">0.99<", ">0.9<", ">1<", ">10<", ">100<", ">1000<"] {
+        for tick in [
+            ">0.999<", ">0.99<", ">0.9<", ">1<", ">10<", ">100<", ">1000<",
+        ] {
             assert!(svg.contains(tick), "{tick}");
         }
         // The q = 1 point has no place on a nines axis and is dropped, not drawn at infinity.
@@ -775,13 +801,20 @@ mod tests {
             title: "Offload over time",
             x_label: "time (s)",
             x_scale: Scale::Linear,
-            panels: vec![panel("offload", YAxis::Ratio), panel("client requests/s", YAxis::Linear)],
+            panels: vec![
+                panel("offload", YAxis::Ratio),
+                panel("client requests/s", YAxis::Linear),
+            ],
             shade: Some((0.0, 60.0)),
             legend: vec![LegendEntry::new("warm-up", "#ccc", Swatch::Shade)],
         });
         assert_apart(&svg);
         assert_eq!(svg.matches(">time (s)<").count(), 1);
-        assert_eq!(svg.matches("class=\"shade\"").count(), 3, "two panels and the legend");
+        assert_eq!(
+            svg.matches("class=\"shade\"").count(),
+            3,
+            "two panels and the legend"
+        );
     }
 
     #[test]
