@@ -5,7 +5,8 @@
 //!
 //! Without a Chromium (`chromium`, `chromium-browser`, `google-chrome`, or the path in
 //! `CHROME`) the tests say so and pass; `.ci/run` installs Debian's `chromium` under CI.
-//! `HTML_IN_BROWSER_SCREENSHOT=path.png` also saves a screenshot of the single-run page.
+//! `HTML_IN_BROWSER_SCREENSHOT=path.png` also saves a screenshot of the single-run page, and
+//! `HTML_IN_BROWSER_KEEP=1` keeps the pages (their folder is printed).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -364,5 +365,9 @@ fn simulate_and_compare_pages_have_readable_charts() {
         serde_json::from_str(&std::fs::read_to_string(&compare_json).unwrap()).unwrap();
     let bound_chart = usize::from(reports.iter().any(|r| r.stream_bound.is_some()));
     assert_readable(&chrome, &compare_html, 3 + bound_chart + 2 * reports.len());
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("HTML_IN_BROWSER_KEEP").is_some() {
+        println!("pages kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -408,14 +408,22 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
             if points.is_empty() {
                 continue;
             }
+            if let [(x, y)] = points[..] {
+                // A lone point (a run shorter than two intervals) still shows, as a dot.
+                out.push_str(&marker(
+                    Shape::Circle,
+                    px(x),
+                    py(y),
+                    series.color,
+                    "data",
+                    &series.label,
+                ));
+                continue;
+            }
             let mut path = String::new();
             for (j, &(x, y)) in points.iter().enumerate() {
                 let command = if j == 0 { 'M' } else { 'L' };
                 let _ = write!(path, "{command}{:.1} {:.1}", px(x), py(y));
-            }
-            if points.len() == 1 {
-                // A lone point still shows: a short horizontal stroke.
-                let _ = write!(path, "h2");
             }
             let _ = write!(
                 out,
@@ -810,11 +818,35 @@ mod tests {
         });
         assert_apart(&svg);
         assert_eq!(svg.matches(">time (s)<").count(), 1);
+        assert_eq!(svg.matches("<path d=\"M").count(), 2, "one line per panel");
         assert_eq!(
             svg.matches("class=\"shade\"").count(),
             3,
             "two panels and the legend"
         );
+    }
+
+    #[test]
+    fn a_lone_point_is_drawn_as_a_dot() {
+        let svg = line_chart(&LineChart {
+            title: "t",
+            x_label: "x",
+            x_scale: Scale::Linear,
+            panels: vec![Panel {
+                y_label: "y".into(),
+                y: YAxis::Ratio,
+                height: 100.0,
+                series: vec![Series {
+                    label: "short run".into(),
+                    points: vec![(0.5, 0.4)],
+                    color: PALETTE[0],
+                    dashed: false,
+                }],
+            }],
+            shade: None,
+            legend: vec![],
+        });
+        assert!(svg.contains("<circle") && svg.contains("class=\"data\""), "{svg}");
     }
 
     #[test]
