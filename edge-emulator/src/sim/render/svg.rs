@@ -846,7 +846,10 @@ mod tests {
             shade: None,
             legend: vec![],
         });
-        assert!(svg.contains("<circle") && svg.contains("class=\"data\""), "{svg}");
+        assert!(
+            svg.contains("<circle") && svg.contains("class=\"data\""),
+            "{svg}"
+        );
     }
 
     #[test]
