@@ -4,6 +4,11 @@
 //! The tables are built once as [`Grid`]s and then drawn either as text or as HTML, so both
 //! outputs always show the same figures. All output is deterministic for a given report.
 
+/// Axis scales, ticks and label-width estimates.
+mod axis;
+/// The report's charts, built from its figures.
+mod charts;
+/// Drawing SVG: line, bar and percentile charts.
 mod svg;
 
 use std::fmt::Write;
@@ -11,17 +16,10 @@ use std::fmt::Write;
 use comfy_table::{presets, CellAlignment, Table};
 
 use crate::sim::report::Report;
-use svg::{escape, BarChart, LineChart, Series, XScale, PALETTE};
+use svg::escape;
 
 /// Most reports compared in one table or page; more would not fit side by side anyway.
 pub const MAX_COMPARED_REPORTS: usize = 8;
-/// Most points drawn per timeline line; longer timelines are merged into wider buckets.
-const MAX_TIMELINE_POINTS: usize = 600;
-/// Most points drawn per CDF line (the report promises ≤ 100; this guards hand-made ones).
-const MAX_CDF_POINTS: usize = 200;
-/// Most regions drawn in one CDF chart and tier rows in one bar chart.
-const MAX_LINES: usize = 12;
-const MAX_CATEGORIES: usize = 40;
 
 /// A table: a title, a header row and body rows. Columns from the second on are numeric and
 /// right-aligned.
@@ -537,181 +535,23 @@ pub fn compare_table(reports: &[Report]) -> String {
     out
 }
 
-/// Merges adjacent buckets so a timeline has at most `MAX_TIMELINE_POINTS` points, as
-/// (bucket start s, requests per second).
-fn rate_points(counts: &[u64], bucket_s: f64) -> Vec<(f64, f64)> {
-    if !(bucket_s.is_finite() && bucket_s > 0.0) {
-        return Vec::new();
-    }
-    let merge = counts.len().div_ceil(MAX_TIMELINE_POINTS).max(1);
-    counts
-        .chunks(merge)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let width = bucket_s * chunk.len() as f64;
-            // Summed as f64: a hand-made report's counts may overflow u64 when added.
-            let total: f64 = chunk.iter().map(|&c| c as f64).sum();
-            ((i * merge) as f64 * bucket_s, total / width)
-        })
-        .collect()
-}
-
-/// At most `MAX_CDF_POINTS` of a CDF, evenly spaced, always keeping the last point.
-fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let step = points.len().div_ceil(MAX_CDF_POINTS).max(1);
-    let mut kept: Vec<(f64, f64)> = points.iter().copied().step_by(step).collect();
-    if let Some(&last) = points.last() {
-        if kept.last() != Some(&last) {
-            kept.push(last);
-        }
-    }
-    kept
-}
-
-fn origin_chart(reports: &[Report]) -> String {
-    let mut series = Vec::new();
-    for (i, r) in reports.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        let prefix = if reports.len() > 1 {
-            format!("{}: ", r.scenario.name)
-        } else {
-            String::new()
-        };
-        series.push(Series {
-            label: format!("{prefix}origin rps"),
-            points: rate_points(&r.origin.timeline, r.origin.bucket_s),
-            color,
-            dashed: false,
-            right_axis: false,
-        });
-        series.push(Series {
-            label: format!("{prefix}client rps (right axis)"),
-            points: rate_points(&r.origin.client_timeline, r.origin.bucket_s),
-            color,
-            dashed: true,
-            right_axis: true,
-        });
-    }
-    svg::line_chart(&LineChart {
-        title: "Origin requests over time",
-        x_label: "time (s)",
-        y_label: "origin requests/s",
-        right_label: "client requests/s",
-        x_scale: XScale::Linear,
-        series,
-    })
-}
-
-/// Category names in first-seen order across reports, at most `MAX_CATEGORIES`.
-fn union_of<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for name in names {
-        if seen.len() < MAX_CATEGORIES && !seen.iter().any(|s| s == name) {
-            seen.push(name.to_string());
-        }
-    }
-    seen
-}
-
-fn hit_ratio_chart(reports: &[Report]) -> String {
-    let categories = union_of(
-        reports
-            .iter()
-            .flat_map(|r| r.tiers.iter().map(|t| t.name.as_str())),
-    );
-    let series = reports
-        .iter()
-        .map(|r| {
-            let values = categories
-                .iter()
-                .map(|c| {
-                    r.tiers
-                        .iter()
-                        .find(|t| &t.name == c)
-                        .map_or(0.0, |t| t.hit_ratio)
-                })
-                .collect();
-            (r.scenario.name.clone(), values)
-        })
-        .collect();
-    svg::bar_chart(&BarChart {
-        title: "Hit ratio by tier",
-        y_label: "hit ratio",
-        categories,
-        series,
-        format: percent,
-    })
-}
-
-fn bytes_chart(reports: &[Report]) -> String {
-    const FROM_ORIGIN: &str = "from origin";
-    let categories = union_of(
-        reports
-            .iter()
-            .flat_map(|r| r.bytes.served_by_tier.keys().map(String::as_str))
-            .chain([FROM_ORIGIN]),
-    );
-    let series = reports
-        .iter()
-        .map(|r| {
-            let values = categories
-                .iter()
-                .map(|c| {
-                    if c == FROM_ORIGIN {
-                        r.bytes.from_origin as f64
-                    } else {
-                        r.bytes.served_by_tier.get(c).copied().unwrap_or(0) as f64
-                    }
-                })
-                .collect();
-            (r.scenario.name.clone(), values)
-        })
-        .collect();
-    svg::bar_chart(&BarChart {
-        title: "Bytes served by tier",
-        y_label: "bytes",
-        categories,
-        series,
-        format: |b| bytes(b as u64),
-    })
-}
-
-fn latency_chart(report: &Report) -> String {
-    let series = regions(report)
-        .take(MAX_LINES)
-        .enumerate()
-        .map(|(i, (region, l))| Series {
-            label: region.clone(),
-            points: thin(&l.cdf),
-            color: PALETTE[i % PALETTE.len()],
-            dashed: false,
-            right_axis: false,
-        })
-        .collect();
-    let title = format!("Latency CDF by region: {}", report.scenario.name);
-    svg::line_chart(&LineChart {
-        title: &title,
-        x_label: "latency (ms, log scale)",
-        y_label: "fraction of requests",
-        right_label: "",
-        x_scale: XScale::Log,
-        series,
-    })
-}
-
 const STYLE: &str = "\
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}\
 h1{font-size:1.5em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ccc}h3{font-size:1em}\
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{padding:.2em .7em;border-bottom:1px solid #e4e4e4}\
 th{text-align:left;background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}\
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1em}\
-svg.chart{width:100%;height:auto;border:1px solid #eee}\
+.charts{display:grid;grid-template-columns:minmax(0,1fr);gap:1em}\
+svg.chart{width:100%;max-width:960px;height:auto;border:1px solid #eee}\
 svg .title{font-weight:600;font-size:14px}svg .tick,svg .legend{font-size:11px;fill:#444}\
-svg .axis{font-size:12px;fill:#222}svg .grid{stroke:#eee}svg .empty{fill:#999;font-size:14px}";
+svg .axis,svg .label{font-size:12px;fill:#222}svg .grid{stroke:#eee}svg .axisline{stroke:#999}\
+svg .shade{fill:#ececec;stroke:#d0d0d0}svg .range{stroke:#bbb;stroke-width:2}\
+svg .empty{fill:#999;font-size:14px}";
 
 /// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or links) for one report
-/// or several compared: origin load over time, hit ratio and bytes by tier (overlaid across
-/// reports), a latency CDF per report, then each report's tables. Shows at most
+/// or several compared: offload over time above client and origin load (warm-up shaded), hit
+/// ratio by tier and cache with the stream's bounds, measured vs bound (when the reports have
+/// bounds), bytes by tier (one row per name, one bar per report), each report's latency CDF
+/// (log latency, nines fraction) and percentiles per region, then each report's tables. Shows at most
 /// [`MAX_COMPARED_REPORTS`] reports.
 pub fn html(reports: &[Report]) -> String {
     let shown = &reports[..reports.len().min(MAX_COMPARED_REPORTS)];
@@ -738,11 +578,15 @@ pub fn html(reports: &[Report]) -> String {
         out.push_str(&compare_grid(shown).to_html());
     }
     out.push_str("<div class=\"charts\">");
-    out.push_str(&origin_chart(shown));
-    out.push_str(&hit_ratio_chart(shown));
-    out.push_str(&bytes_chart(shown));
+    out.push_str(&charts::load_chart(shown));
+    out.push_str(&charts::hit_ratio_chart(shown));
+    if let Some(chart) = charts::bound_chart(shown) {
+        out.push_str(&chart);
+    }
+    out.push_str(&charts::bytes_chart(shown));
     for report in shown {
-        out.push_str(&latency_chart(report));
+        out.push_str(&charts::latency_chart(report));
+        out.push_str(&charts::percentile_chart(report));
     }
     out.push_str("</div>");
     for report in shown {
@@ -766,9 +610,10 @@ mod tests {
     use super::*;
     use crate::sim::assertions::tests::sample_report;
 
-    /// Charts on a page for `n` reports: origin, hit ratio, bytes, and one CDF per report.
+    /// Charts on a page for `n` sample reports: load over time, hit ratio, measured vs bound,
+    /// bytes, and a CDF and percentiles per report.
     fn chart_count(n: usize) -> usize {
-        3 + n
+        4 + 2 * n
     }
 
     #[test]
@@ -964,18 +809,5 @@ mod tests {
         let page = html(&[odd]);
         assert!(page.len() < 400_000, "{} bytes", page.len());
         assert_eq!(html(&[]).matches("<svg").count(), 0);
-    }
-
-    #[test]
-    fn long_timelines_are_merged_into_rates() {
-        let points = rate_points(&vec![2; 1200], 0.5);
-        assert_eq!(points.len(), 600);
-        assert_eq!(points[1], (1.0, 4.0));
-        assert_eq!(rate_points(&[3, 5], 2.0), vec![(0.0, 1.5), (2.0, 2.5)]);
-        assert!(rate_points(&[1], f64::NAN).is_empty());
-        let cdf: Vec<(f64, f64)> = (1..=1000).map(|i| (i as f64, i as f64 / 1000.0)).collect();
-        let thinned = thin(&cdf);
-        assert!(thinned.len() <= MAX_CDF_POINTS + 1);
-        assert_eq!(thinned.last(), Some(&(1000.0, 1.0)));
     }
 }
