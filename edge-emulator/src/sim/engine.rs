@@ -427,15 +427,16 @@ async fn serve(
         from_origin: tier == "origin" && cache.is_some(),
         measured,
     });
+    // The timeline counts the warm-up too, as the origin's does: the chart shades it.
+    if c.client_timeline.len() <= bucket {
+        c.client_timeline.resize(bucket + 1, 0);
+    }
+    c.client_timeline[bucket] += 1;
     if !measured {
         c.warmed += 1;
         return;
     }
     c.reads += 1;
-    if c.client_timeline.len() <= bucket {
-        c.client_timeline.resize(bucket + 1, 0);
-    }
-    c.client_timeline[bucket] += 1;
     c.to_clients += body_len;
     if status == 304 {
         c.not_modified += 1;
