@@ -621,7 +621,10 @@ mod tests {
         let text = table(&sample_report("tiered"));
         for expected in [
             "tiered: zipf(0.9) over 1000 objects, 1000 req/s; 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals; measured after a warm-up of 2000 requests (2.0 s)",
-            "Offload: 97.1% of requests, 96.5% of bytes",
+            "Offload: 97.1% of requests (bound 98.0%), 96.5% of bytes (bound 97.0%)",
+            "Bound from the replayed stream",
+            "Why the edge missed",
+            "| evicted for capacity |",
             "| edge-fra ",
             "90.0%",
             "stale-if-error",
