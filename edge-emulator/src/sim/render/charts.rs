@@ -417,7 +417,10 @@ mod tests {
         let svg = hit_ratio_chart(std::slice::from_ref(&report));
         // "edge" and "edge-fra" have bounds; "regional" has none.
         assert_eq!(svg.matches("class=\"data bound\"").count(), 2, "{svg}");
-        assert!(svg.contains("r · edge: bound: infinite cache 99.0%"), "{svg}");
+        assert!(
+            svg.contains("r · edge: bound: infinite cache 99.0%"),
+            "{svg}"
+        );
         assert!(svg.contains(BOUND_LABEL));
         let chart = bound_chart(std::slice::from_ref(&report)).unwrap();
         assert_eq!(chart.matches("class=\"data bound\"").count(), 3);
