@@ -735,6 +735,7 @@ pub(crate) mod tests {
                             bound: 20,
                         },
                     ],
+                    revalidated: 5,
                 }],
             }),
         }

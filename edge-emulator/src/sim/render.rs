@@ -218,6 +218,14 @@ fn stream_bound_grids(report: &Report) -> Vec<Grid> {
             gap.bound.to_string(),
             signed(gap.measured as i64 - gap.bound as i64),
         ]);
+        if gap.revalidated > 0 {
+            grid.row(vec![
+                "of which revalidated (304, no body)".to_string(),
+                gap.revalidated.to_string(),
+                "-".to_string(),
+                "-".to_string(),
+            ]);
+        }
         grids.push(grid);
     }
     grids
@@ -624,7 +632,8 @@ mod tests {
             "Offload: 97.1% of requests (bound 98.0%), 96.5% of bytes (bound 97.0%)",
             "Bound from the replayed stream",
             "Why the edge missed",
-            "| evicted for capacity |",
+            "| evicted for capacity ",
+            "| of which revalidated (304, no body) |",
             "| edge-fra ",
             "90.0%",
             "stale-if-error",

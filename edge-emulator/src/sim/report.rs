@@ -77,13 +77,17 @@ pub struct GapBreakdown {
     pub measured: u64,
     pub bound: u64,
     pub causes: Vec<GapCause>,
+    /// Of the measured ones, those a 304 answered: an expiry that cost a round trip but no
+    /// body (counted under its cause as well).
+    #[serde(default)]
+    pub revalidated: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GapCause {
     /// "first request", "ttl expired", "ttl expired early (age carried down)",
-    /// "evicted for capacity", "invalidated", "not cacheable", "revalidated (304)",
-    /// "coalesced", "other".
+    /// "evicted for capacity", "ttl shortened by jitter", "invalidated", "not cacheable",
+    /// "coalesced", "held under another origin's url", "answered by the worker", "other".
     pub cause: String,
     pub measured: u64,
     pub bound: u64,
