@@ -368,6 +368,8 @@ pub fn compute(
     let storability = |key: usize| objects.get(key).copied().unwrap_or_default();
     // Purges before fetches before reads at the same instant: a purge that lands with a
     // request reaches it, and a fetch sent at a read's instant was sent for an earlier one.
+    // A layout without a tier above the edge is an edge-only CDN, whatever it says.
+    let tiers_cache = layout.tiers_cache && !layout.tops.is_empty();
     let mut events: Vec<(f64, u8, Event)> = Vec::new();
     events.extend(purges.iter().map(|p| (p.at_s, 0, Event::Purge(p))));
     events.extend(fetches.iter().map(|f| (f.at_s, 1, Event::Fetch(f))));
@@ -434,12 +436,14 @@ pub fn compute(
                 }
                 if fetch.measured {
                     fetches_measured += 1;
-                    if layout.tiers_cache {
+                    if tiers_cache {
                         *origin.measured.entry(cause).or_default() += 1;
                         origin.revalidated += u64::from(fetch.not_modified);
                     }
                 }
             }
+            // Reads need a PoP to land at; a layout without one has nothing to bound.
+            Event::Read(_) if layout.pops.is_empty() => {}
             Event::Read(read) => {
                 let objects = storability(read.key);
                 let pop = read.pop.min(layout.pops.len().saturating_sub(1));
@@ -465,8 +469,9 @@ pub fn compute(
                 let (top_answer, global_answer) = match life {
                     // Nothing went upstream: no fetch anywhere.
                     _ if read.edge == EdgeResult::Answered => (Answer::Hit, Answer::Hit),
-                    Some((life, false)) if layout.tiers_cache => {
+                    Some((life, false)) if tiers_cache => {
                         let top = layout.top_of_pop.get(pop).copied().unwrap_or(0);
+                        let top = top.min(top_bound.len() - 1);
                         let slack = layout.slack_s;
                         (
                             top_bound[top].request(read.key, read.at_s, life, slack),
@@ -474,7 +479,7 @@ pub fn compute(
                         )
                     }
                     // An edge-only CDN has no tier: the edge's fetches are the origin's.
-                    _ if !layout.tiers_cache => (edge_answer, edge_answer),
+                    _ if !tiers_cache => (edge_answer, edge_answer),
                     // Private copies live only at the edge; what a shared tier may not keep
                     // reaches the origin whenever the edge asks.
                     _ => {
@@ -584,7 +589,7 @@ pub fn compute(
         })
         .collect();
     let mut gap = vec![edge.breakdown("edge")];
-    if layout.tiers_cache {
+    if tiers_cache {
         gap.push(origin.breakdown("origin"));
     }
     StreamBound {
@@ -912,6 +917,19 @@ mod tests {
         // The 304 at 20 is an expiry like the refetch at 40, and counted apart as well.
         assert!(origin.contains(&("ttl expired".into(), 2, 0)), "{origin:?}");
         assert_eq!(bound.gap[1].revalidated, 1);
+    }
+
+    #[test]
+    fn a_layout_without_pops_or_tiers_does_not_panic() {
+        let reads = vec![read(0.0, 3, 7, EdgeResult::Fetched)];
+        let mut empty = layout(0);
+        empty.tops.clear();
+        let bound = run(&empty, &[], &reads);
+        assert_eq!(bound.edge_hit_ratio.bound, 0.0);
+        let mut no_tiers = layout(1);
+        no_tiers.tops.clear();
+        let bound = run(&no_tiers, &[shared(TTL10)], &reads);
+        assert_eq!(bound.gap.len(), 1, "no origin breakdown without a tier");
     }
 
     /// A real cache: TTL from its own fetch (shortened by the Age it arrived with), and
