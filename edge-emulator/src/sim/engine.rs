@@ -509,11 +509,19 @@ fn stream_bound_of(
         longest_to_top = longest_to_top.max(to_top);
         longest_path = longest_path.max(to_top + top_to_origin);
     }
-    let log = emulator
-        .origin_log
-        .as_ref()
-        .map(|l| l.take())
-        .unwrap_or_default();
+    let log = match &emulator.origin_log {
+        Some(log) => {
+            if log.was_cut() {
+                eprintln!(
+                    "note: the origin fetch log stopped at {} fetches; the origin's causes count \
+                     only those",
+                    crate::cdn::origin_log::MAX_LOGGED_FETCHES
+                );
+            }
+            log.take()
+        }
+        None => Vec::new(),
+    };
     let mut storability: HashMap<usize, stream_bound::Storability> = HashMap::new();
     let mut fetches = Vec::with_capacity(log.len());
     let mut hosts: Vec<String> = Vec::new();
