@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use edge_worker::routing::Router;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 
 use crate::cdn::coalesce::{Coalescer, FetchGuard};
 use crate::cdn::network::Network;
@@ -261,23 +261,8 @@ impl<'a> RegionalPlatform<'a> {
             "{metric};dur={:.1};desc=\"{desc}\"",
             spent.as_secs_f64() * 1000.0
         );
-        prepend_server_timing(response.headers_mut(), &timing);
+        edge_worker::headers::prepend_server_timing(response.headers_mut(), &timing);
         Ok(response)
-    }
-}
-
-/// Puts `metric` first in Server-Timing, as one field value, so hops read from the client to
-/// the origin and a client reading the first field line sees them all.
-fn prepend_server_timing(headers: &mut http::HeaderMap, metric: &str) {
-    let mut joined = metric.to_string();
-    for value in headers.get_all("server-timing") {
-        if let Ok(value) = value.to_str() {
-            joined.push_str(", ");
-            joined.push_str(value);
-        }
-    }
-    if let Ok(value) = HeaderValue::from_str(&joined) {
-        headers.insert("server-timing", value);
     }
 }
 

@@ -106,13 +106,18 @@ struct Collector {
 impl Collector {
     /// The index of the object `path` names, adding it when new.
     fn object(&mut self, path: String) -> usize {
-        if let Some(&index) = self.object_index.get(&path) {
-            return index;
-        }
-        self.objects.push(path.clone());
-        self.object_index.insert(path, self.objects.len() - 1);
-        self.objects.len() - 1
+        intern(&mut self.objects, &mut self.object_index, path)
     }
+}
+
+/// The index of `path` in `objects`, adding it when new.
+fn intern(objects: &mut Vec<String>, index: &mut HashMap<String, usize>, path: String) -> usize {
+    if let Some(&i) = index.get(&path) {
+        return i;
+    }
+    objects.push(path.clone());
+    index.insert(path, objects.len() - 1);
+    objects.len() - 1
 }
 
 /// Counter values at the end of warm-up, subtracted from the final ones.
@@ -537,14 +542,7 @@ fn stream_bound_of(
         let Some(path) = stream_bound::object_path(&fetch.uri) else {
             continue;
         };
-        let key = match object_index.get(&path) {
-            Some(&key) => key,
-            None => {
-                objects.push(path.clone());
-                object_index.insert(path, objects.len() - 1);
-                objects.len() - 1
-            }
-        };
+        let key = intern(objects, object_index, path);
         let at_s = fetch.at.duration_since(started).as_secs_f64();
         if let Some(status) = fetch
             .status
