@@ -121,18 +121,25 @@ fn spawn_deferred(
     }
     let (emulator, pop) = (emulator.clone(), pop.clone());
     tokio::spawn(async move {
-        // Recompression runs in the host with the core's own function (`cdn::recode`); its
-        // one step has no await, so in a replay it happens at one virtual instant.
+        // Recompression runs in the host with the core's own function (`cdn::recode`).
         if let types::Deferred::Recompress(task) = task {
-            let recode = || crate::cdn::recode::recompress(&pop, &emulator.recoded, task);
-            // In `serve` (a multi-threaded runtime) up to ~0.6 s of brotli must not stall the
-            // worker thread's other requests; a replay's single thread runs it in place.
+            let memo = &emulator.recoded;
             if tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread
             {
-                tokio::task::block_in_place(recode);
+                // In `serve` up to ~0.6 s of brotli must not stall the worker thread's other
+                // requests.
+                tokio::task::block_in_place(|| crate::cdn::recode::recompress(&pop, memo, task));
             } else {
-                recode();
+                // A replay (one thread, virtual time): the coding runs on other threads while
+                // the replay goes on for the time the coder would take, then lands.
+                if let Some((coding, level)) = crate::cdn::recode::plan(&pop, &task) {
+                    memo.start(coding, task.body.clone(), level);
+                    let took =
+                        crate::cdn::recode::modelled_duration(coding, level, task.body.len());
+                    tokio::time::sleep(took).await;
+                }
+                crate::cdn::recode::recompress(&pop, memo, task);
             }
             pop.refreshing
                 .lock()

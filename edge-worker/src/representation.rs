@@ -410,17 +410,17 @@ pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
     }
 }
 
-/// Recodes one stored variant from its uncoded bytes with `encode` (the coder, or a host's
-/// memo of it: the result is a pure function of coding, bytes and level). Returns `false`
-/// when the variant is not marked for recoding (done already). When the best level is not
-/// smaller, keeps the bytes and only clears the mark, so later hits stop asking.
-pub fn recode(
-    variant: &mut StoredResponse,
-    uncoded: &[u8],
-    encode: impl FnOnce(Coding, &[u8], u32) -> Vec<u8>,
-) -> bool {
-    if variant.headers.remove(RECODE).is_none() {
-        return false;
+/// What [`recode`] would code a variant marked for recoding at: its coding and the best level
+/// for `uncoded_len` bytes, with the tag that level gets. `None` when it is not marked (done
+/// already), when its tag is not one of ours, or when it is at that level already. A host can
+/// start the (pure, slow) coding early from this and hand the result to `recode` later.
+pub fn recode_plan(variant: &StoredResponse, uncoded_len: usize) -> Option<(Coding, u32)> {
+    plan(variant, uncoded_len).map(|(coding, level, _)| (coding, level))
+}
+
+fn plan(variant: &StoredResponse, uncoded_len: usize) -> Option<(Coding, u32, EntityTag)> {
+    if !variant.headers.contains_key(RECODE) {
+        return None;
     }
     let coding = variant
         .headers
@@ -432,23 +432,35 @@ pub fn recode(
         .headers
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
-        .and_then(EntityTag::parse);
-    let level = coding.level(uncoded.len(), Effort::Background);
+        .and_then(EntityTag::parse)?;
+    let level = coding.level(uncoded_len, Effort::Background);
     // Our variants' tags are the base tag, `-`, then the coding and level (`"x-br2"`).
-    let best = current.as_ref().and_then(|current| {
-        let (base, _) = current.tag.rsplit_once('-')?;
-        Some(EntityTag {
-            weak: current.weak,
-            tag: format!("{base}-{}", coding.tag_suffix(level)),
-        })
-    });
-    if let (Some(current), Some(best)) = (current, best) {
-        if coding != Coding::Identity && best != current {
-            let encoded = encode(coding, uncoded, level);
-            if encoded.len() < variant.body.len() {
-                variant.body = encoded;
-                set_etag(&mut variant.headers, &best);
-            }
+    let (base, _) = current.tag.rsplit_once('-')?;
+    let best = EntityTag {
+        weak: current.weak,
+        tag: format!("{base}-{}", coding.tag_suffix(level)),
+    };
+    (coding != Coding::Identity && best != current).then_some((coding, level, best))
+}
+
+/// Recodes one stored variant from its uncoded bytes with `encode` (the coder, or a host's
+/// memo of it: the result is a pure function of coding, bytes and level). Returns `false`
+/// when the variant is not marked for recoding (done already). When the best level is not
+/// smaller, keeps the bytes and only clears the mark, so later hits stop asking.
+pub fn recode(
+    variant: &mut StoredResponse,
+    uncoded: &[u8],
+    encode: impl FnOnce(Coding, &[u8], u32) -> Vec<u8>,
+) -> bool {
+    let plan = plan(variant, uncoded.len());
+    if variant.headers.remove(RECODE).is_none() {
+        return false;
+    }
+    if let Some((coding, level, best)) = plan {
+        let encoded = encode(coding, uncoded, level);
+        if encoded.len() < variant.body.len() {
+            variant.body = encoded;
+            set_etag(&mut variant.headers, &best);
         }
     }
     true

@@ -397,6 +397,61 @@ fn a_projected_variant_is_recoded_from_its_projection() {
     assert_eq!(decoded(&hit.response), expected);
 }
 
+/// A host may start the slow coding early from `recode_plan`: it names what `recode` will
+/// code at, and nothing once the mark is gone or the variant is at its best level already.
+#[test]
+fn the_recode_plan_names_what_recode_codes_at() {
+    let variant = |etag: &str, coding: &str, marked: bool| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_str(etag).unwrap());
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_str(coding).unwrap(),
+        );
+        if marked {
+            headers.insert(RECODE, HeaderValue::from_static("1"));
+        }
+        StoredResponse {
+            status: http::StatusCode::OK,
+            headers,
+            body: Vec::new(),
+            vary_request_headers: HeaderMap::new(),
+            response_time: std::time::UNIX_EPOCH,
+            lifetime: None,
+        }
+    };
+    let small = 8 * 1024;
+    let large = encoding::BROTLI_11_UP_TO + 1;
+    assert_eq!(
+        recode_plan(&variant("\"t-br2\"", "br", true), small),
+        Some((Coding::Brotli, 11))
+    );
+    assert_eq!(
+        recode_plan(&variant("\"t-br4\"", "br", true), large),
+        Some((Coding::Brotli, 10))
+    );
+    assert_eq!(
+        recode_plan(&variant("\"t-gz6\"", "gzip", true), small),
+        Some((Coding::Gzip, 9))
+    );
+    assert_eq!(recode_plan(&variant("\"t-br2\"", "br", false), small), None);
+    assert_eq!(recode_plan(&variant("\"t-br11\"", "br", true), small), None);
+    assert_eq!(
+        recode_plan(&variant("\"untagged\"", "br", true), small),
+        None
+    );
+
+    let mut marked = variant("\"t-br2\"", "br", true);
+    let body = crate::testing::varied_json(small);
+    let mut coded_at = None;
+    assert!(recode(&mut marked, &body, |coding, body, level| {
+        coded_at = Some((coding, level));
+        coding.encode_at(body, level)
+    }));
+    assert_eq!(coded_at, Some((Coding::Brotli, 11)));
+    assert_eq!(recode_plan(&marked, small), None);
+}
+
 /// Variants that compress no better at the background level keep their bytes and tag, and
 /// stop asking: gzip 9 finds nothing more in a tiny repetitive document.
 #[test]
