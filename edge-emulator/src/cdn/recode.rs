@@ -7,12 +7,13 @@
 //! and in a replay that cost is paid for every PoP and every version of every object. Its
 //! result is a pure function of (coding, uncoded bytes, level), so one memo serves every PoP:
 //! each distinct body is coded once per run. The bytes and tags stored are exactly what the
-//! guest would store; what is not modelled is the guest CPU the work takes (the figures for it
+//! guest would store; the CPU the work takes is not charged to any isolate (the figures for it
 //! are in BENCHMARKS.md).
 //!
 //! In a replay the coding starts on rayon's threads and its result lands in the slot after
-//! [`modelled_duration`] of virtual time, so the single-threaded replay goes on meanwhile (it
-//! was half of the default run's time) and the report stays the same whatever the machine.
+//! [`modelled_duration`] of virtual time, so the single-threaded replay goes on meanwhile
+//! (brotli was 40 % of the first 100 s of the default run, profiled) and the report stays the
+//! same whatever the machine.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
