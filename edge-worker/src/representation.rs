@@ -411,9 +411,9 @@ pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
 }
 
 /// What [`recode`] would code a variant marked for recoding at: its coding and the best level
-/// for `uncoded_len` bytes, with the tag that level gets. `None` when it is not marked (done
-/// already), when its tag is not one of ours, or when it is at that level already. A host can
-/// start the (pure, slow) coding early from this and hand the result to `recode` later.
+/// for `uncoded_len` bytes. `None` when it is not marked (done already), when its tag is not
+/// one of ours, or when it is at that level already. A host can start the (pure, slow) coding
+/// early from this and hand the result to `recode` later.
 pub fn recode_plan(variant: &StoredResponse, uncoded_len: usize) -> Option<(Coding, u32)> {
     plan(variant, uncoded_len).map(|(coding, level, _)| (coding, level))
 }
