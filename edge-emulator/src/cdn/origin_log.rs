@@ -42,12 +42,12 @@ impl OriginLog {
     pub fn record(&self, mut fetch: OriginFetch) {
         let full = fetch.status.is_some_and(|s| s != StatusCode::NOT_MODIFIED);
         let path = fetch.uri.path_and_query().map_or("/", |p| p.as_str());
-        let first = full
-            && self
-                .described
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(path.to_string());
+        let first = full && {
+            let mut described = self.described.lock().unwrap_or_else(|e| e.into_inner());
+            // Looked up by `&str` first: most fetches are of paths seen before, and need no
+            // owned copy.
+            !described.contains(path) && described.insert(path.to_string())
+        };
         if !first {
             fetch.request_headers = HeaderMap::new();
             fetch.response_headers = HeaderMap::new();
