@@ -79,6 +79,7 @@ fn per_request(c: &mut Criterion) {
         url: URL.into(),
         headers: vec![("accept".into(), b"application/json".to_vec())],
         body: Vec::new(),
+        origin: None,
     };
     let ctx = context("fra");
     let check = runtime
@@ -120,7 +121,10 @@ fn per_request(c: &mut Criterion) {
         .cache
         .put(URL, CacheEntry::Response(stored_native(now)), keep);
     native.now.set(Some(now));
-    let worker = edge_worker::EdgeWorker::new(edge_worker::CacheTier::new("edge-fra", true));
+    let worker = edge_worker::EdgeWorker::new(edge_worker::CacheTier::new(
+        edge_worker::hops::TierId::edge("fra"),
+        true,
+    ));
     group.bench_function("native_worker", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = http::Request::builder()
@@ -138,7 +142,7 @@ fn per_request(c: &mut Criterion) {
                 .header("accept", "application/json")
                 .body(Vec::new())
                 .unwrap();
-            regional.handle(request).await.body().len()
+            regional.handle(request).await.response.body().len()
         })
     });
     group.finish();
@@ -174,6 +178,7 @@ fn compression_in_the_guest(
         url: JSON_URL.into(),
         headers: vec![("accept-encoding".into(), encoding.as_bytes().to_vec())],
         body: Vec::new(),
+        origin: None,
     };
     let (identity, br, gzip) = (request("identity"), request("br"), request("gzip"));
     for (name, size) in [
@@ -269,6 +274,7 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
                 format!("Bearer {token}").into_bytes(),
             )],
             body: Vec::new(),
+            origin: None,
         };
         let handle = || {
             let (outcome, _) = runtime

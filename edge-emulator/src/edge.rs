@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use edge_worker::hops::{self, Hop};
 use edge_worker::routing::Reason;
 use edge_worker::CfCacheStatus;
 
@@ -17,18 +18,36 @@ use crate::wasm::{self, RunReport, WorkerFailure};
 pub struct Served {
     pub response: types::Response,
     pub report: RunReport,
-    /// The edge cache's outcome (`None`: refused before the cache).
-    pub cache: Option<CfCacheStatus>,
+    /// Every tier the response passed, origin-nearest first; the edge's hop is last, with
+    /// the worker's measured compute as its `spent`.
+    pub hops: Vec<Hop>,
     /// Bytes the response saved over its variant's miss-time coding.
     pub recompression_saved: u64,
-    /// The request waited for another request's fetch of the same key.
-    pub collapsed: bool,
     /// The request's time at the edge on the runtime's clock, its upstream hops taken out:
     /// from reaching the PoP to the worker's answer. In a replay (virtual clock) this is
     /// deterministic and holds no compute (which takes no virtual time): it is the time
     /// spent waiting at the edge, e.g. behind another request's fetch (coalescing); a hedge's
     /// delay counts as upstream. `report.edge` is the worker's measured wall compute instead.
     pub at_edge: std::time::Duration,
+}
+
+impl Served {
+    /// The edge's hop.
+    pub fn edge(&self) -> Option<&Hop> {
+        self.hops.last()
+    }
+
+    /// The edge cache's outcome (`None`: refused before the cache).
+    pub fn cache(&self) -> Option<CfCacheStatus> {
+        self.edge()?.cache.as_ref().map(|c| c.status)
+    }
+
+    /// The request waited for another request's fetch of the same key.
+    pub fn collapsed(&self) -> bool {
+        self.edge()
+            .and_then(|h| h.cache.as_ref())
+            .is_some_and(|c| c.collapsed)
+    }
 }
 
 /// The PoP entry point: runs one client request through `pop`.
@@ -49,9 +68,16 @@ pub async fn serve_at_pop(
             return Err(failure);
         }
     };
-    let cache = outcome.cache.map(wasm::cache_status_from_wit);
-    pop.counters.record(cache, outcome.collapsed);
-    pop.counters.record_negative(cache, outcome.negative);
+    let mut hops: Vec<Hop> = outcome.hops.into_iter().map(wasm::hop_from_wit).collect();
+    if let Some(edge) = hops.last_mut() {
+        edge.spent = Some(report.edge);
+    }
+    let edge_cache = hops.last().and_then(|h| h.cache.as_ref());
+    let cache = edge_cache.map(|c| c.status);
+    pop.counters
+        .record(cache, edge_cache.is_some_and(|c| c.collapsed));
+    pop.counters
+        .record_negative(cache, edge_cache.is_some_and(|c| c.negative));
     pop.counters.recompression_saved_bytes.fetch_add(
         outcome.recompression_saved,
         std::sync::atomic::Ordering::Relaxed,
@@ -63,24 +89,39 @@ pub async fn serve_at_pop(
         spawn_deferred(emulator, pop, task, ctx.clone());
     }
     let at_edge = reached.elapsed().saturating_sub(report.upstream);
-    let recompression_saved = outcome.recompression_saved;
-    let collapsed = outcome.collapsed;
     let mut response = outcome.response;
-    let timing = format!(
-        "client;dur={:.1}, edge;dur={:.2};desc=\"{}\"",
-        client_rtt.as_secs_f64() * 1000.0,
-        report.edge.as_secs_f64() * 1000.0,
-        pop.name
+    prepend_timings(
+        &mut response.headers,
+        &hops::host_timings(client_rtt, report.edge, &pop.name),
     );
-    wasm::prepend_server_timing(&mut response.headers, &timing);
     Ok(Served {
         response,
         report,
-        cache,
-        recompression_saved,
-        collapsed,
+        hops,
+        recompression_saved: outcome.recompression_saved,
         at_edge,
     })
+}
+
+/// Puts the host's own Server-Timing entries (client, edge) first in a WIT response's list.
+fn prepend_timings(headers: &mut Vec<(String, Vec<u8>)>, entries: &[hops::Timing<'_>]) {
+    let mut joined = entries
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+        .into_bytes();
+    match headers
+        .iter_mut()
+        .find(|(name, _)| name.eq_ignore_ascii_case("server-timing"))
+    {
+        Some((_, value)) => {
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value);
+            *value = joined;
+        }
+        None => headers.push(("server-timing".into(), joined)),
+    }
 }
 
 /// Counts a response that a failover origin produced for this request (not one served from
@@ -89,7 +130,7 @@ fn count_failover(emulator: &Emulator, cache: Option<CfCacheStatus>, route: &typ
     if matches!(
         cache,
         Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
-    ) || wasm::reason_from_wit(route.reason) != Reason::Failover
+    ) || wasm::route_from_wit(route.clone()).reason != Reason::Failover
     {
         return;
     }

@@ -110,8 +110,8 @@ pub struct CheckedConfig {
 
 /// Checks the auth, routing and cache policy TOML documents with the core (keys parsed, router
 /// built, limits checked), plus what only the emulator knows: every routed origin is an
-/// `[[origin]]` of the topology, with its own URL host (the regional tiers tell origins apart
-/// by host).
+/// `[[origin]]` of the topology (the routed origin travels with each request by name, so
+/// origins may share a URL host).
 pub fn check_config(
     auth_toml: Option<&str>,
     routing_toml: Option<&str>,
@@ -145,7 +145,7 @@ pub fn check_config(
     })
     .map_err(|e| anyhow::anyhow!("invalid {} configuration: {e}", e.document()))?;
     if let Some(router) = worker.router() {
-        for (i, origin) in router.origins.iter().enumerate() {
+        for origin in &router.origins {
             anyhow::ensure!(
                 topology.origin(&origin.name).is_some(),
                 "invalid routing configuration: routing origin {:?} is not an [[origin]] of the \
@@ -157,15 +157,6 @@ pub fn check_config(
                     .map(|o| o.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
-            anyhow::ensure!(
-                router.origins[..i]
-                    .iter()
-                    .all(|o| o.authority != origin.authority),
-                "invalid routing configuration: routing origins must have distinct URL hosts; {} \
-                 repeats {}",
-                origin.name,
-                origin.authority
             );
         }
     }
@@ -329,24 +320,14 @@ impl Emulator {
         };
         let mut shields = BTreeMap::new();
         for site in &topology.shields {
-            let mut tier = RegionalTier::new_shield(
-                &site.name,
-                links_from(site),
-                router.clone(),
-                network.clone(),
-            );
+            let mut tier = RegionalTier::new_shield(&site.name, links_from(site), network.clone());
             configure(&mut tier);
             shields.insert(site.name.clone(), Arc::new(tier));
         }
         let mut regionals = BTreeMap::new();
         for site in &topology.regionals {
-            let mut tier = RegionalTier::new(
-                &site.name,
-                &site.origin,
-                links_from(site),
-                router.clone(),
-                network.clone(),
-            );
+            let mut tier =
+                RegionalTier::new(&site.name, &site.origin, links_from(site), network.clone());
             configure(&mut tier);
             tier.shield = topology.shield_of(&site.name).map(|shield| ShieldLink {
                 tier: shields[&shield.name].clone(),

@@ -179,7 +179,7 @@ impl WorkerConfig {
 
     /// The worker for one PoP: its edge tier is named `edge-{pop}` in Cache-Status.
     pub fn worker(&self, pop: &str) -> EdgeWorker {
-        let mut tier = CacheTier::new(format!("edge-{pop}"), true);
+        let mut tier = CacheTier::new(crate::hops::TierId::edge(pop), true);
         if let Some(rules) = &self.cache_rules {
             tier = tier.with_rules(rules.clone());
         }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fields;
 pub mod freshness;
 pub mod headers;
+pub mod hops;
 pub mod invalidation;
 pub mod outcome;
 pub mod ports;

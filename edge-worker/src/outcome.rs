@@ -2,6 +2,7 @@
 
 use http::{Request, Response};
 
+use crate::hops::Hop;
 use crate::routing::RouteChoice;
 use crate::{Body, CfCacheStatus};
 
@@ -33,16 +34,14 @@ pub struct Recompression {
 pub struct Outcome {
     pub response: Response<Body>,
     pub deferred: Vec<Deferred>,
-    /// What the cache did; `None` when the request never reached the cache (invalid input).
+    /// What this tier's cache did (its hop's status); `None` when the request never reached
+    /// the cache (invalid input).
     pub status: Option<CfCacheStatus>,
-    /// Whether the response came from another request's fetch (coalescing).
-    pub collapsed: bool,
+    /// Every tier the response passed, origin-nearest first; this tier's hop is the last.
+    pub hops: Vec<Hop>,
     /// The origin this request's own upstream answer came from, when geo routing chose one
-    /// (`None`: no fetch, or no routing).
+    /// (`None`: no fetch, or no routing), also when the answer only freshened a stored copy.
     pub route: Option<RouteChoice>,
-    /// The response is an error the cache kept by negative caching (the cache policy's
-    /// `negative_ttl_secs`): with a `Hit` status, a negative hit.
-    pub negative: bool,
     /// How many bytes smaller this response is than the same variant as it was coded on the
     /// miss: what background recompression saved on it (0 when it served no recompressed
     /// variant).
@@ -56,10 +55,29 @@ impl Outcome {
             response,
             deferred: Vec::new(),
             status: None,
-            collapsed: false,
+            hops: Vec::new(),
             route: None,
-            negative: false,
             recompression_saved: 0,
         }
+    }
+
+    /// This tier's hop: the last one.
+    pub fn hop(&self) -> Option<&Hop> {
+        self.hops.last()
+    }
+
+    /// Whether the response came from another request's fetch (coalescing).
+    pub fn collapsed(&self) -> bool {
+        self.hop()
+            .and_then(|h| h.cache.as_ref())
+            .is_some_and(|c| c.collapsed)
+    }
+
+    /// Whether the response is an error this tier kept by negative caching (the cache
+    /// policy's `negative_ttl_secs`): with a `Hit` status, a negative hit.
+    pub fn negative(&self) -> bool {
+        self.hop()
+            .and_then(|h| h.cache.as_ref())
+            .is_some_and(|c| c.negative)
     }
 }

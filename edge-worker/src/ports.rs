@@ -5,16 +5,24 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, Response};
 
-use crate::routing::Admission;
+use crate::hops::{Hop, OriginTrip};
+use crate::routing::{Admission, RouteChoice};
 use crate::{Body, CacheEntry};
 
-/// A response from upstream, and whether it was shared with other waiting requests.
+/// A response from upstream, with the path it took there as values.
 #[derive(Debug)]
 pub struct Upstream {
     pub response: Response<Body>,
     /// `true` when this request did not fetch itself but waited for an identical fetch
     /// already in flight (request coalescing); reported as `collapsed` in Cache-Status.
     pub collapsed: bool,
+    /// The tiers above that produced `response`, origin-nearest first (none when upstream
+    /// is an origin, or a cache that is not ours).
+    pub hops: Vec<Hop>,
+    /// The origin fetch that produced it, when this platform fetched from an origin itself.
+    pub origin: Option<OriginTrip>,
+    /// Geo routing's choice of the origin that produced it.
+    pub route: Option<RouteChoice>,
 }
 
 impl Upstream {
@@ -22,6 +30,17 @@ impl Upstream {
         Self {
             response,
             collapsed: false,
+            hops: Vec::new(),
+            origin: None,
+            route: None,
+        }
+    }
+
+    /// `response` as the tiers in `hops` produced it.
+    pub fn via(response: Response<Body>, hops: Vec<Hop>) -> Self {
+        Self {
+            hops,
+            ..Self::new(response)
         }
     }
 }

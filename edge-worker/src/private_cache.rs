@@ -14,7 +14,8 @@ use http_cache_semantics::{BeforeRequest, CacheOptions, CachePolicy};
 use sha2::{Digest, Sha256};
 
 use crate::cache_control::CacheControl;
-use crate::status::{ttl_seconds, CacheStatusMember};
+use crate::hops::{CacheOutcome, Hop, TierId};
+use crate::status::ttl_seconds;
 use crate::{Body, CacheEntry, CacheKey, CfCacheStatus, Outcome, Platform, StoredResponse};
 
 /// Largest body kept per subject and URL.
@@ -36,7 +37,7 @@ fn slot(subject: &str, key: &CacheKey) -> String {
 /// carry no Host field (the URL names the host), as in the tier.
 pub async fn lookup<P: Platform>(
     p: &P,
-    cache_name: &str,
+    tier: &TierId,
     subject: &str,
     key: &CacheKey,
     request: &Request<Body>,
@@ -52,25 +53,22 @@ pub async fn lookup<P: Platform>(
     let mut response = Response::new(stored.body);
     *response.status_mut() = stored.status;
     *response.headers_mut() = stored.headers;
-    let headers = response.headers_mut();
-    headers.insert(header::AGE, HeaderValue::from(policy.age(now).as_secs()));
-    headers.insert(
-        "cf-cache-status",
-        HeaderValue::from_static(CfCacheStatus::Hit.as_str()),
-    );
-    let name = format!("{cache_name}-private");
-    let mut member = CacheStatusMember::new(&name);
-    member.hit = true;
-    member.ttl = Some(ttl_seconds(policy.time_to_live(now), Duration::ZERO));
-    member.append_to(headers);
+    let age = policy.age(now).as_secs();
+    response
+        .headers_mut()
+        .insert(header::AGE, HeaderValue::from(age));
+    let mut cache = CacheOutcome::new(CfCacheStatus::Hit);
+    cache.hit = true;
+    cache.ttl = Some(ttl_seconds(policy.time_to_live(now), Duration::ZERO));
     Some(Outcome {
-        response,
-        deferred: Vec::new(),
+        hops: vec![Hop {
+            private: true,
+            cache: Some(cache),
+            age: Some(age),
+            ..Hop::new(tier.clone())
+        }],
         status: Some(CfCacheStatus::Hit),
-        collapsed: false,
-        route: None,
-        negative: false,
-        recompression_saved: 0,
+        ..Outcome::uncached(response)
     })
 }
 

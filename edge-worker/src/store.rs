@@ -19,7 +19,7 @@ const VALIDATOR_KEEP: Duration = Duration::from_secs(3600);
 
 /// Why a response was not stored. [`NotStoredReason::as_str`] is the token a Cache-Status
 /// `detail` (RFC 9211 §2.8) would carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotStoredReason {
     /// The body is larger than [`MAX_STORED_BODY`].
     TooLarge,
@@ -92,11 +92,11 @@ impl StoreDecision {
 
     /// The Cache-Status `detail` token: why a response was not stored, or that it was
     /// stored as a negative entry.
-    pub fn detail(&self) -> Option<&'static str> {
+    pub fn detail(&self) -> Option<crate::hops::Detail> {
         match self {
-            Self::Stored { negative: true, .. } => Some("negative"),
+            Self::Stored { negative: true, .. } => Some(crate::hops::Detail::Negative),
             Self::Stored { .. } => None,
-            Self::NotStored(reason) => Some(reason.as_str()),
+            Self::NotStored(reason) => Some(crate::hops::Detail::NotStored(*reason)),
         }
     }
 }
@@ -392,7 +392,7 @@ mod tests {
             );
             assert_eq!(
                 decision(fields, Vec::new()).detail(),
-                Some(expected.as_str())
+                Some(crate::hops::Detail::NotStored(*expected))
             );
         }
         let large = decision(

@@ -14,11 +14,12 @@ use crate::cache_policy::{CacheRules, RouteRules};
 use crate::cache_view::response_view;
 use crate::conditional::refreshed;
 use crate::freshness::{self, Freshness};
-use crate::status::{ttl_seconds, CacheStatusMember, Forward};
+use crate::hops::{CacheOutcome, Detail, Hop, TierId};
+use crate::status::{ttl_seconds, Forward};
 use crate::{invalidation, store};
 use crate::{
     Body, CacheEntry, CacheKey, CfCacheStatus, Deferred, Locked, LogLevel, Outcome, Platform,
-    StoredResponse, WorkerError,
+    StoredResponse, Upstream, WorkerError,
 };
 
 pub use crate::store::MAX_STORED_BODY;
@@ -57,8 +58,8 @@ pub const UNKEYED_OVERRIDES: &[&str] = &[
 /// A named caching tier.
 #[derive(Debug, Clone)]
 pub struct CacheTier {
-    /// Names the tier in Cache-Status, e.g. `edge-fra` or `regional-eu`.
-    pub name: String,
+    /// Which tier this is: named in its hop, and so in Cache-Status (`edge-fra`).
+    pub id: TierId,
     /// Whether to set Cloudflare's `CF-Cache-Status` (the edge does; inner tiers do not).
     pub cf_cache_status: bool,
     /// The cache policy (TTL jitter, negative caching) per route; `None`: neither.
@@ -72,9 +73,9 @@ enum Lookup {
 }
 
 impl CacheTier {
-    pub fn new(name: impl Into<String>, cf_cache_status: bool) -> Self {
+    pub fn new(id: TierId, cf_cache_status: bool) -> Self {
         Self {
-            name: name.into(),
+            id,
             cf_cache_status,
             rules: None,
         }
@@ -170,12 +171,11 @@ impl CacheTier {
                     .await
             }
             Freshness::StaleWhileRevalidate { stale_for, .. } => {
-                let mut member = CacheStatusMember::new(&self.name);
+                let mut member = CacheOutcome::new(CfCacheStatus::Updating);
                 member.hit = true;
                 member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
-                member.detail = Some("stale-while-revalidate");
-                let mut outcome =
-                    self.cached_response(&stored, &policy, now, CfCacheStatus::Updating, &member);
+                member.detail = Some(Detail::StaleWhileRevalidate);
+                let mut outcome = self.cached_response(&stored, &policy, now, member);
                 let (parts, _) = request.into_parts();
                 outcome
                     .deferred
@@ -260,14 +260,14 @@ impl CacheTier {
         now: SystemTime,
         collapsed: bool,
     ) -> Outcome {
-        let mut member = CacheStatusMember::new(&self.name);
+        let mut member = CacheOutcome::new(CfCacheStatus::Hit);
         member.hit = true;
         member.ttl = Some(ttl_seconds(ttl, Duration::ZERO));
         member.collapsed = collapsed;
         if stored.is_negative() {
-            member.detail = Some("negative");
+            member.detail = Some(Detail::Negative);
         }
-        self.cached_response(stored, policy, now, CfCacheStatus::Hit, &member)
+        self.cached_response(stored, policy, now, member)
     }
 
     /// Fetches, stores when allowed, and forwards what came back.
@@ -280,23 +280,18 @@ impl CacheTier {
     ) -> Outcome {
         let (parts, body) = request.into_parts();
         let request_view = Request::from_parts(parts.clone(), ());
-        let mut member = CacheStatusMember::new(&self.name);
+        let mut member = CacheOutcome::new(CfCacheStatus::Miss);
         member.fwd = Some(why);
         let upstream = match p.fetch(Request::from_parts(parts, body)).await {
             Ok(upstream) => upstream,
             Err(error) => {
-                p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.name));
-                member.detail = Some("upstream-error");
-                let status = if why == Forward::Stale {
-                    CfCacheStatus::Expired
-                } else {
-                    CfCacheStatus::Miss
-                };
-                return self.finish(
-                    WorkerError::Upstream(error.0).to_response(),
-                    status,
-                    &member,
-                );
+                p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.id));
+                member.detail = Some(Detail::UpstreamError);
+                if why == Forward::Stale {
+                    member.status = CfCacheStatus::Expired;
+                }
+                let response = WorkerError::Upstream(error.0).to_response();
+                return self.finish(response, member, None);
             }
         };
         member.fwd_status = Some(upstream.response.status().as_u16());
@@ -305,12 +300,12 @@ impl CacheTier {
         let decision =
             store::store(p, key, &request_view, &upstream.response, p.now(), rules).await;
         member.record(&decision);
-        let status = match (why, member.stored) {
+        member.status = match (why, member.stored) {
             (Forward::Stale, _) => CfCacheStatus::Expired,
             (_, true) => CfCacheStatus::Miss,
             (_, false) => CfCacheStatus::Bypass,
         };
-        self.finish(upstream.response, status, &member)
+        self.forward(upstream, member)
     }
 
     /// A stale entry that must be validated first (RFC 9111 §4.3), with stale-if-error as the
@@ -326,7 +321,7 @@ impl CacheTier {
         revalidation: http::request::Parts,
         serve_stale: Option<Duration>,
     ) -> Outcome {
-        let mut member = CacheStatusMember::new(&self.name);
+        let mut member = CacheOutcome::new(CfCacheStatus::Expired);
         member.fwd = Some(Forward::Stale);
         let mut revalidation = revalidation;
         // The validation request is built anew; keep what the host attached (geo) and say
@@ -349,20 +344,18 @@ impl CacheTier {
         }
         if let (true, Some(stale_for)) = (failed, serve_stale) {
             // RFC 5861 §4: serve the stored response instead of the error.
+            member.status = CfCacheStatus::Stale;
             member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
-            member.detail = Some("stale-if-error");
-            return self.cached_response(&stored, policy, now, CfCacheStatus::Stale, &member);
+            member.detail = Some(Detail::StaleIfError);
+            return self.cached_response(&stored, policy, now, member);
         }
         let upstream = match result {
             Ok(upstream) => upstream,
             Err(error) => {
-                p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.name));
-                member.detail = Some("upstream-error");
-                return self.finish(
-                    WorkerError::Upstream(error.0).to_response(),
-                    CfCacheStatus::Expired,
-                    &member,
-                );
+                p.log(LogLevel::Warn, &format!("{}: {key}: {error}", self.id));
+                member.detail = Some(Detail::UpstreamError);
+                let response = WorkerError::Upstream(error.0).to_response();
+                return self.finish(response, member, None);
             }
         };
         let (parts, body) = request.into_parts();
@@ -394,13 +387,8 @@ impl CacheTier {
                     .await
                     .is_stored();
                     member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
-                    return self.cached_response(
-                        &refreshed,
-                        &new_policy,
-                        now,
-                        CfCacheStatus::Revalidated,
-                        &member,
-                    );
+                    member.status = CfCacheStatus::Revalidated;
+                    return self.cached_response(&refreshed, &new_policy, now, member);
                 }
                 // The 304 does not select our entry (RFC 9111 §4.3.4): fetch it whole.
                 AfterResponse::Modified(..) => {
@@ -412,7 +400,7 @@ impl CacheTier {
         let rules = self.route_rules(request_view.uri());
         let decision = store::store(p, key, &request_view, &upstream.response, now, rules).await;
         member.record(&decision);
-        self.finish(upstream.response, CfCacheStatus::Expired, &member)
+        self.forward(upstream, member)
     }
 
     /// Background revalidation (RFC 5861 §3): a validation whose response nobody waits for.
@@ -458,67 +446,101 @@ impl CacheTier {
     /// A request the cache does not handle (unsafe or unknown method): forward it, and when
     /// an unsafe method succeeded, invalidate what it changed (RFC 9111 §4.4).
     async fn pass<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
-        let mut member = CacheStatusMember::new(&self.name);
+        let mut member = CacheOutcome::new(CfCacheStatus::Dynamic);
         member.fwd = Some(Forward::Method);
         let (method, target) = (request.method().clone(), request.uri().clone());
         match p.fetch(request).await {
             Ok(upstream) => {
                 member.fwd_status = Some(upstream.response.status().as_u16());
                 invalidation::invalidate(p, &method, &target, &upstream.response).await;
-                self.finish(upstream.response, CfCacheStatus::Dynamic, &member)
+                self.forward(upstream, member)
             }
             Err(error) => {
-                member.detail = Some("upstream-error");
-                self.finish(
-                    WorkerError::Upstream(error.0).to_response(),
-                    CfCacheStatus::Dynamic,
-                    &member,
-                )
+                member.detail = Some(Detail::UpstreamError);
+                self.finish(WorkerError::Upstream(error.0).to_response(), member, None)
             }
         }
     }
 
-    /// A response built from a stored one, with its current Age (RFC 9111 §5.1).
+    /// A response built from a stored one, with its current Age (RFC 9111 §5.1). Built from
+    /// this tier's copy, it reports this tier alone: the hops of a validation that only
+    /// freshened the copy are not the path its bytes took.
     fn cached_response(
         &self,
         stored: &StoredResponse,
         policy: &CachePolicy,
         now: SystemTime,
-        status: CfCacheStatus,
-        member: &CacheStatusMember<'_>,
+        mut member: CacheOutcome,
     ) -> Outcome {
         let mut response = Response::new(stored.body.clone());
         *response.status_mut() = stored.status;
         *response.headers_mut() = stored.headers.clone();
+        let age = policy.age(now).as_secs();
         response
             .headers_mut()
-            .insert(header::AGE, HeaderValue::from(policy.age(now).as_secs()));
-        let mut outcome = self.finish(response, status, member);
-        outcome.negative = stored.is_negative();
+            .insert(header::AGE, HeaderValue::from(age));
+        member.negative = stored.is_negative();
+        let mut outcome = self.finish(response, member, None);
+        if let Some(hop) = outcome.hops.last_mut() {
+            hop.age = Some(age);
+        }
         outcome
     }
 
+    /// Forwards what upstream answered, after the hops of the tiers above that produced it.
+    fn forward(&self, upstream: Upstream, mut member: CacheOutcome) -> Outcome {
+        member.fwd_status = Some(upstream.response.status().as_u16());
+        member.collapsed = upstream.collapsed;
+        let Upstream {
+            response,
+            hops,
+            origin,
+            route,
+            ..
+        } = upstream;
+        // The Age the response carries is what the tier just above stated.
+        let age = hops.last().and_then(|h| h.age);
+        let mut outcome = self.finish(response, member, Some(hops));
+        if let Some(hop) = outcome.hops.last_mut() {
+            hop.age = age;
+            hop.origin = origin;
+            hop.route = route;
+        }
+        outcome
+    }
+
+    /// This tier's outcome: the response, and this tier's hop after `upstream`'s.
     fn finish(
         &self,
-        mut response: Response<Body>,
-        status: CfCacheStatus,
-        member: &CacheStatusMember<'_>,
+        response: Response<Body>,
+        member: CacheOutcome,
+        upstream: Option<Vec<Hop>>,
     ) -> Outcome {
-        let headers = response.headers_mut();
-        if self.cf_cache_status {
-            headers.insert("cf-cache-status", HeaderValue::from_static(status.as_str()));
-        }
-        member.append_to(headers);
+        let status = member.status;
+        let mut hops = upstream.unwrap_or_default();
+        hops.push(Hop {
+            cache: Some(member),
+            ..Hop::new(self.id.clone())
+        });
         Outcome {
             response,
             deferred: Vec::new(),
             status: Some(status),
-            collapsed: member.collapsed,
+            hops,
             route: None,
-            negative: false,
             recompression_saved: 0,
         }
     }
+}
+
+/// `outcome` with its hops written into the response as the edge worker writes them, for
+/// tests that read the fields a client would.
+#[cfg(test)]
+fn with_fields(tier: &CacheTier, mut outcome: Outcome) -> Outcome {
+    let headers = outcome.response.headers_mut();
+    crate::hops::write_cache_status(headers, &outcome.hops, tier.cf_cache_status);
+    crate::hops::prepend_timings(headers, &crate::hops::path_timings(&outcome.hops));
+    outcome
 }
 
 #[cfg(test)]

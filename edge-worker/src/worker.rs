@@ -16,15 +16,11 @@ use crate::auth::{self, AuthPolicy};
 use crate::conditional::{self, EntityTag, Precondition};
 use crate::encoding;
 use crate::fields;
+use crate::hops::{self, Hop};
 use crate::private_cache;
 use crate::representation::{represent, Wanted};
 use crate::routing::{self, LazyRouter, Routed, Router};
 use crate::{Body, CacheKey, CacheTier, CfCacheStatus, Deferred, Outcome, Platform, WorkerError};
-
-/// The auth gate's Server-Timing entry.
-fn auth_metric(spent: std::time::Duration) -> String {
-    format!("auth;dur={:.1}", spent.as_secs_f64() * 1000.0)
-}
 
 /// The edge worker: the auth gate, then an RFC 9111 cache tier with the representation steps
 /// around it.
@@ -95,8 +91,13 @@ impl EdgeWorker {
         if let Some(lazy) = self.routing.as_deref().filter(|r| r.redirects()) {
             match lazy.get() {
                 Ok(router) => {
-                    if let Some(redirect) = routing::redirect(router, &request) {
-                        return Outcome::uncached(redirect);
+                    if let Some((redirect, choice)) = routing::redirect(router, &request) {
+                        let mut outcome = self.edge_outcome(Outcome::uncached(redirect));
+                        let edge = outcome.hops.last_mut().expect("edge_outcome adds it");
+                        edge.route = Some(choice);
+                        let path = hops::path_timings(&outcome.hops);
+                        hops::prepend_timings(outcome.response.headers_mut(), &path);
+                        return outcome;
                     }
                 }
                 Err(problem) => {
@@ -111,7 +112,7 @@ impl EdgeWorker {
         // checked a token. Clocks that stand still during compute (Cloudflare's, the
         // simulator's virtual one) count only its I/O: a JWKS fetch when the set was not at
         // hand. Only requests that presented a token to a route that checks it get one.
-        let mut auth_timing = None;
+        let mut auth_spent = None;
         if let Some(auth) = &self.auth {
             let presented = request.headers().contains_key(header::AUTHORIZATION);
             let started = p.now();
@@ -121,16 +122,20 @@ impl EdgeWorker {
                 Ok(admitted) => {
                     auth_work = admitted.deferred;
                     if admitted.claims.is_some() {
-                        auth_timing = Some(auth_metric(spent));
+                        auth_spent = Some(spent);
                     }
                     subject = admitted.claims.and_then(|c| c.sub);
                 }
-                Err(mut refused) => {
+                Err(refused) => {
+                    let mut outcome = self.edge_outcome(Outcome::uncached(*refused));
                     if presented {
-                        let headers = refused.headers_mut();
-                        crate::headers::prepend_server_timing(headers, &auth_metric(spent));
+                        let headers = outcome.response.headers_mut();
+                        hops::prepend_timings(headers, &[hops::auth_timing(spent)]);
+                        if let Some(edge) = outcome.hops.last_mut() {
+                            edge.auth = Some(spent);
+                        }
                     }
-                    return Outcome::uncached(*refused);
+                    return outcome;
                 }
             }
         }
@@ -147,10 +152,33 @@ impl EdgeWorker {
             None => self.handle_admitted(p, request, subject.as_deref()).await,
         };
         outcome.deferred.extend(auth_work);
-        if let Some(metric) = auth_timing {
-            crate::headers::prepend_server_timing(outcome.response.headers_mut(), &metric);
+        let mut outcome = self.edge_outcome(outcome);
+        if let Some(spent) = auth_spent {
+            let headers = outcome.response.headers_mut();
+            hops::prepend_timings(headers, &[hops::auth_timing(spent)]);
+            if let Some(edge) = outcome.hops.last_mut() {
+                edge.auth = Some(spent);
+            }
         }
         outcome
+    }
+
+    /// `outcome` with the edge's hop last: a response made before the cache (a refusal, a
+    /// redirect) gets one that says no cache acted.
+    fn edge_outcome(&self, mut outcome: Outcome) -> Outcome {
+        if outcome.hops.last().map(|h| &h.tier) != Some(&self.tier.id) {
+            outcome.hops.push(Hop::new(self.tier.id.clone()));
+        }
+        outcome
+    }
+
+    /// Writes what the tiers did, from their hops: `Cache-Status` (and `CF-Cache-Status`)
+    /// and the Server-Timing entries of the way upstream. Before the representation steps,
+    /// which keep those fields on a 304 and not on a 412.
+    fn report_path(&self, outcome: &mut Outcome) {
+        let headers = outcome.response.headers_mut();
+        hops::write_cache_status(headers, &outcome.hops, self.tier.cf_cache_status);
+        hops::prepend_timings(headers, &hops::path_timings(&outcome.hops));
     }
 
     /// `subject`: the verified `sub`, which gives the request a private cache space.
@@ -194,8 +222,9 @@ impl EdgeWorker {
         let request = Request::from_parts(parts, body);
         if let Some(subject) = subject {
             if let Some(mut outcome) =
-                private_cache::lookup(p, &self.tier.name, subject, &key, &request).await
+                private_cache::lookup(p, &self.tier.id, subject, &key, &request).await
             {
+                self.report_path(&mut outcome);
                 // Private bytes: no encoded variant goes to the shared space (`cache: None`).
                 let response = std::mem::take(&mut outcome.response);
                 let (response, extras) = represent(p, &key, None, response, &wanted).await;
@@ -207,6 +236,7 @@ impl EdgeWorker {
         let (parts, body) = request.into_parts();
         let view = Request::from_parts(parts.clone(), ());
         let mut outcome = self.tier.handle(p, Request::from_parts(parts, body)).await;
+        self.report_path(&mut outcome);
         let mut cache = outcome.status;
         if let (Some(subject), Some(CfCacheStatus::Bypass)) = (subject, outcome.status) {
             if private_cache::store(p, subject, &key, &view, &outcome.response).await {
@@ -264,7 +294,9 @@ impl EdgeWorker {
                 return Outcome::uncached(WorkerError::PreconditionFailed.to_response());
             }
         }
-        self.tier.handle(p, request).await
+        let mut outcome = self.tier.handle(p, request).await;
+        self.report_path(&mut outcome);
+        outcome
     }
 }
 
@@ -272,7 +304,7 @@ impl EdgeWorker {
 mod tests {
     #[test]
     fn the_auth_metric_is_in_milliseconds() {
-        let metric = super::auth_metric(std::time::Duration::from_micros(42_250));
-        assert_eq!(metric, "auth;dur=42.2");
+        let metric = crate::hops::auth_timing(std::time::Duration::from_micros(42_250));
+        assert_eq!(metric.to_string(), "auth;dur=42.2");
     }
 }

@@ -18,8 +18,8 @@ pub const MAX_LOGGED_FETCHES: usize = 10_000_000;
 pub struct OriginFetch {
     /// When the tier sent it (the paused clock: virtual time).
     pub at: Instant,
-    /// The tier's Cache-Status name: `regional-eu`, `shield-us`.
-    pub from: String,
+    /// The tier that fetched: a regional tier or a shield.
+    pub from: edge_worker::hops::TierId,
     pub method: Method,
     pub uri: Uri,
     pub request_headers: HeaderMap,

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use edge_worker::routing::{Admission, HealthBoard, OriginSpec, Router};
+use edge_worker::hops::Hop;
+use edge_worker::routing::{Admission, HealthBoard, OriginSpec, RoutedTo, Router};
 
 use crate::bindings::types;
 use crate::cdn::coalesce::Coalescer;
@@ -55,9 +56,16 @@ impl PopRouting {
     }
 }
 
+/// What the regional tier answered: the response and the tiers it passed, origin-nearest
+/// first (the regional tier's hop last, with the trip's time).
+pub struct Answer {
+    pub response: http::Response<edge_worker::Body>,
+    pub hops: Vec<Hop>,
+}
+
 /// One trip from a PoP's worker through its regional tier and back.
-pub struct Hop {
-    pub result: Result<http::Response<edge_worker::Body>, String>,
+pub struct Trip {
+    pub result: Result<Answer, String>,
     /// Wall time the trip took.
     pub real: Duration,
     /// The simulated time it stands for: from the runtime's clock (virtual in a replay, so
@@ -65,41 +73,41 @@ pub struct Hop {
     pub simulated: Duration,
 }
 
-impl Hop {
+impl Trip {
     /// A usable answer: a response that is not a 5xx.
     fn usable(&self) -> bool {
         self.result
             .as_ref()
-            .is_ok_and(|r| !r.status().is_server_error())
+            .is_ok_and(|a| !a.response.status().is_server_error())
     }
 }
 
 /// The first usable answer of a hedged pair.
-pub struct HedgedHop {
-    pub hop: Hop,
+pub struct HedgedTrip {
+    pub trip: Trip,
     pub backup_won: bool,
     /// Simulated time the client of this hop waited: the hedge delay too when the backup won.
     pub simulated: Duration,
 }
 
 impl PopNode {
-    /// The routed origin a URL is for, when routing is on and the URL names one.
-    fn routed_origin(&self, uri: &http::Uri) -> Option<&OriginSpec> {
+    /// The origin geo routing aimed a request at, when routing is on.
+    fn routed_origin<B>(&self, request: &http::Request<B>) -> Option<&OriginSpec> {
         let routing = self.routing.as_deref()?;
-        routing
-            .router
-            .origin_for_authority(uri.authority()?.as_str())
+        let to = request.extensions().get::<RoutedTo>()?;
+        routing.router.origin_named(&to.0)
     }
 
     /// Sends `request` to the regional tier, bounded by the routed origin's first-byte
     /// timeout (plus the scaled round trips on the way).
-    pub async fn hop(&self, request: http::Request<edge_worker::Body>) -> Hop {
+    pub async fn trip(&self, request: http::Request<edge_worker::Body>) -> Trip {
         bump(&self.counters.upstream_requests);
         let started = Instant::now();
         // The runtime's clock: the OS clock in `serve`, the virtual one in a replay.
         let on_clock = tokio::time::Instant::now();
-        let limit = self.routed_origin(request.uri()).map(|origin| {
-            let rtts = self.rtt_to_regional + self.regional.rtt_to_origin(request.uri());
+        let limit = self.routed_origin(&request).map(|origin| {
+            let routed = request.extensions().get::<RoutedTo>();
+            let rtts = self.rtt_to_regional + self.regional.rtt_to_origin(routed);
             (
                 origin.name.clone(),
                 origin.first_byte_timeout,
@@ -108,11 +116,14 @@ impl PopNode {
         });
         let trip = async {
             self.network.traverse(self.rtt_to_regional).await;
-            self.regional.handle_timed(request).await
+            self.regional.handle(request).await
         };
         let (result, unslept) = match limit {
             Some((origin, timeout, bound)) => match tokio::time::timeout(bound, trip).await {
-                Ok((response, unslept)) => (Ok(response), unslept),
+                Ok(answer) => {
+                    let unslept = answer.unslept;
+                    (Ok(answer), unslept)
+                }
                 Err(_) => (
                     Err(format!(
                         "origin {origin} sent no response head within {} ms",
@@ -122,32 +133,44 @@ impl PopNode {
                 ),
             },
             None => {
-                let (response, unslept) = trip.await;
-                (Ok(response), unslept)
+                let answer = trip.await;
+                let unslept = answer.unslept;
+                (Ok(answer), unslept)
             }
         };
         let real = started.elapsed();
         let elapsed = on_clock.elapsed();
-        Hop {
+        let simulated = self.network.simulated(self.rtt_to_regional, elapsed) + unslept;
+        let result = result.map(|answer| {
+            let mut hops = answer.hops;
+            if let Some(regional) = hops.last_mut() {
+                regional.spent = Some(simulated);
+            }
+            Answer {
+                response: answer.response,
+                hops,
+            }
+        });
+        Trip {
             result,
             real,
-            simulated: self.network.simulated(self.rtt_to_regional, elapsed) + unslept,
+            simulated,
         }
     }
 
     /// Sends `primary`; if it has not answered within `after`, sends `backup` too. The first
     /// usable answer wins; an unusable one waits for the other.
-    pub async fn hop_hedged(
+    pub async fn trip_hedged(
         &self,
         primary: http::Request<edge_worker::Body>,
         backup: http::Request<edge_worker::Body>,
         after: Duration,
-    ) -> HedgedHop {
+    ) -> HedgedTrip {
         let started = Instant::now();
         let backup_counters = self
-            .routed_origin(backup.uri())
+            .routed_origin(&backup)
             .and_then(|o| self.routing.as_deref()?.counters(&o.name));
-        let first = self.hop(primary);
+        let first = self.trip(primary);
         tokio::pin!(first);
         let (mut hop, backup_won) = tokio::select! {
             hop = &mut first => (hop, false),
@@ -155,7 +178,7 @@ impl PopNode {
                 if let Some(counters) = backup_counters {
                     bump(&counters.hedges_sent);
                 }
-                let second = self.hop(backup);
+                let second = self.trip(backup);
                 tokio::pin!(second);
                 tokio::select! {
                     hop = &mut first => if hop.usable() { (hop, false) } else { (second.await, true) },
@@ -172,8 +195,8 @@ impl PopNode {
         } else {
             hop.simulated
         };
-        HedgedHop {
-            hop,
+        HedgedTrip {
+            trip: hop,
             backup_won,
             simulated,
         }

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use edge_worker::routing::Router;
+use edge_worker::hops::{Hop, OriginTrip, TierId};
+use edge_worker::routing::RoutedTo;
 use edge_worker::{Body, CacheEntry, CacheTier, FetchError, Locked, LogLevel, Platform, Upstream};
 use http::{Request, Response};
 
@@ -34,8 +35,8 @@ pub struct ShieldLink {
 /// A regional tier or an origin shield (see the module documentation).
 pub struct RegionalTier {
     pub name: String,
-    /// Its Cache-Status name: `regional-NAME` or `shield-NAME`.
-    pub member: String,
+    /// Which tier it is (`regional` or `shield`, and its name): its hops say so.
+    pub id: TierId,
     /// The core's tier; public so start-up can give it the cache policy.
     pub tier: CacheTier,
     /// The tier's storage; public so benchmarks and tests can seed it.
@@ -44,8 +45,6 @@ pub struct RegionalTier {
     default_origin: String,
     /// Every origin by name: the worker's routing picks one by the fetched URL's host.
     origins: BTreeMap<String, OriginLink>,
-    /// Names the origin a routed URL's authority stands for.
-    router: Option<Arc<Router>>,
     network: Arc<Network>,
     pub counters: TierCounters,
     /// Drop the client's Authorization on the hop to the origin (the auth configuration's
@@ -71,17 +70,9 @@ impl RegionalTier {
         name: &str,
         default_origin: &str,
         origins: BTreeMap<String, OriginLink>,
-        router: Option<Arc<Router>>,
         network: Arc<Network>,
     ) -> Self {
-        Self::named(
-            format!("regional-{name}"),
-            name,
-            default_origin,
-            origins,
-            router,
-            network,
-        )
+        Self::named(TierId::regional(name), default_origin, origins, network)
     }
 
     /// An origin shield, `shield-NAME` in Cache-Status. A miss the worker's routing did not
@@ -90,36 +81,25 @@ impl RegionalTier {
     pub fn new_shield(
         name: &str,
         origins: BTreeMap<String, OriginLink>,
-        router: Option<Arc<Router>>,
         network: Arc<Network>,
     ) -> Self {
         let first = origins.keys().next().cloned().unwrap_or_default();
-        Self::named(
-            format!("shield-{name}"),
-            name,
-            &first,
-            origins,
-            router,
-            network,
-        )
+        Self::named(TierId::shield(name), &first, origins, network)
     }
 
     fn named(
-        member: String,
-        name: &str,
+        id: TierId,
         default_origin: &str,
         origins: BTreeMap<String, OriginLink>,
-        router: Option<Arc<Router>>,
         network: Arc<Network>,
     ) -> Self {
         Self {
-            name: name.to_string(),
-            tier: CacheTier::new(member.clone(), false),
-            member,
+            name: id.name.to_string(),
+            tier: CacheTier::new(id.clone(), false),
+            id,
             store: MemoryStore::default(),
             default_origin: default_origin.to_string(),
             origins,
-            router,
             network,
             counters: TierCounters::default(),
             strip_authorization: false,
@@ -130,26 +110,25 @@ impl RegionalTier {
         }
     }
 
-    /// The origin a request goes to: the routed one its URL names, else this tier's default.
-    pub fn link_for(&self, uri: &http::Uri) -> &OriginLink {
-        self.link_or(uri, &self.default_origin)
+    /// The origin a request goes to: the routed one, else this tier's default.
+    pub fn link_for(&self, routed: Option<&RoutedTo>) -> &OriginLink {
+        self.link_or(routed, &self.default_origin)
     }
 
-    /// The routed origin `uri` names, else `fallback`, else this tier's default.
-    fn link_or(&self, uri: &http::Uri, fallback: &str) -> &OriginLink {
-        uri.authority()
-            .zip(self.router.as_deref())
-            .and_then(|(authority, router)| router.origin_for_authority(authority.as_str()))
-            .and_then(|spec| self.origins.get(&spec.name))
+    /// The routed origin, else `fallback`, else this tier's default.
+    fn link_or(&self, routed: Option<&RoutedTo>, fallback: &str) -> &OriginLink {
+        routed
+            .and_then(|to| self.origins.get(&to.0))
             .or_else(|| self.origins.get(fallback))
             .unwrap_or(&self.origins[&self.default_origin])
     }
 
-    /// The round trips from this tier to the origin `uri` goes to, through its shield if any.
-    pub fn rtt_to_origin(&self, uri: &http::Uri) -> Duration {
+    /// The round trips from this tier to the origin a request goes to, through its shield if
+    /// any.
+    pub fn rtt_to_origin(&self, routed: Option<&RoutedTo>) -> Duration {
         match &self.shield {
-            Some(shield) => shield.rtt + shield.tier.link_or(uri, &self.default_origin).rtt,
-            None => self.link_for(uri).rtt,
+            Some(shield) => shield.rtt + shield.tier.link_or(routed, &self.default_origin).rtt,
+            None => self.link_for(routed).rtt,
         }
     }
 
@@ -163,17 +142,7 @@ impl RegionalTier {
     }
 
     /// Handles a request from an edge PoP; background refreshes run on their own task.
-    pub async fn handle(self: &Arc<Self>, request: Request<Body>) -> Response<Body> {
-        self.handle_timed(request).await.0
-    }
-
-    /// Handles a request and says how much simulated time its origin hops stand for beyond
-    /// the real time they took (the RTTs not slept when `time_scale` < 1), so the PoP's
-    /// Server-Timing covers the whole path to the origin.
-    pub async fn handle_timed(
-        self: &Arc<Self>,
-        request: Request<Body>,
-    ) -> (Response<Body>, Duration) {
+    pub async fn handle(self: &Arc<Self>, request: Request<Body>) -> TierAnswer {
         self.serve(request, self.default_origin.clone()).await
     }
 
@@ -185,19 +154,27 @@ impl RegionalTier {
         Box::pin(async move {
             let platform = RegionalPlatform::new(self, &fallback);
             if !self.caching {
+                // A pass-through tier: its hop has no cache outcome, only its origin trip.
+                let mut hop = Hop::new(self.id.clone());
                 let response = match platform.fetch(request).await {
-                    Ok(upstream) => upstream.response,
+                    Ok(upstream) => {
+                        hop.origin = upstream.origin;
+                        upstream.response
+                    }
                     Err(error) => edge_worker::WorkerError::Upstream(error.0).to_response(),
                 };
                 self.counters
                     .record(Some(edge_worker::CfCacheStatus::Dynamic), false);
-                let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
-                return (response, unslept);
+                return TierAnswer {
+                    response,
+                    hops: vec![hop],
+                    unslept: platform.unslept(),
+                };
             }
             let outcome = self.tier.handle(&platform, request).await;
-            self.counters.record(outcome.status, outcome.collapsed);
+            self.counters.record(outcome.status, outcome.collapsed());
             self.counters
-                .record_negative(outcome.status, outcome.negative);
+                .record_negative(outcome.status, outcome.negative());
             for task in outcome.deferred {
                 let (tier, fallback) = (self.clone(), fallback.clone());
                 tokio::spawn(async move {
@@ -207,15 +184,27 @@ impl RegionalTier {
                     crate::cdn::stats::bump(&tier.counters.background_refreshes);
                 });
             }
-            let unslept = Duration::from_nanos(platform.unslept_ns.load(Ordering::Relaxed));
-            (outcome.response, unslept)
+            TierAnswer {
+                response: outcome.response,
+                hops: outcome.hops,
+                unslept: platform.unslept(),
+            }
         })
     }
 }
 
-/// A tier's answer with its unslept time.
-type TierFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (Response<Body>, Duration)> + Send + 'a>>;
+/// What a regional tier or shield answers the tier below with.
+pub struct TierAnswer {
+    pub response: Response<Body>,
+    /// The tiers the response passed, origin-nearest first; this tier's hop is last (its
+    /// `spent` is for the tier below to set: only it knows the round trip).
+    pub hops: Vec<Hop>,
+    /// How much simulated time its upstream trips stand for beyond the real time they took
+    /// (the RTTs not slept when `time_scale` < 1).
+    pub unslept: Duration,
+}
+
+type TierFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = TierAnswer> + Send + 'a>>;
 
 /// The core's ports for a regional tier or shield, for one request.
 struct RegionalPlatform<'a> {
@@ -235,34 +224,32 @@ impl<'a> RegionalPlatform<'a> {
         }
     }
 
-    /// Crosses `rtt` to run `hop`, which answers with its own unslept time; adds what this
-    /// hop did not sleep to the request's, and puts `NAME;dur=` (the hop's whole simulated
-    /// time) first in the response's Server-Timing.
+    /// The simulated upstream time not slept so far.
+    fn unslept(&self) -> Duration {
+        Duration::from_nanos(self.unslept_ns.load(Ordering::Relaxed))
+    }
+
+    /// Crosses `rtt` to run `trip`, which answers with its own unslept time; adds what this
+    /// trip did not sleep to the request's, and returns its answer with the whole simulated
+    /// time it took (the `dur` the hop reports).
     ///
     /// Timed on the runtime's clock (`tokio::time::Instant`): the OS clock in `serve`, the
-    /// paused virtual clock in a replay, where the hop's `dur` is then its virtual time
-    /// (RTTs, origin service time, waits behind a coalesced fetch) and deterministic.
-    async fn hop<E>(
+    /// paused virtual clock in a replay, where the trip's time is then virtual (RTTs, origin
+    /// service time, waits behind a coalesced fetch) and deterministic.
+    async fn trip<T, E>(
         &self,
         rtt: Duration,
-        metric: &str,
-        desc: &str,
-        hop: impl std::future::Future<Output = Result<(Response<Body>, Duration), E>>,
-    ) -> Result<Response<Body>, E> {
+        trip: impl std::future::Future<Output = Result<(T, Duration), E>>,
+    ) -> Result<(T, Duration), E> {
         let network = &self.tier.network;
         let started = tokio::time::Instant::now();
         network.traverse(rtt).await;
-        let (mut response, inner_unslept) = hop.await?;
+        let (answer, inner_unslept) = trip.await?;
         let real = started.elapsed();
         let spent = network.simulated(rtt, real) + inner_unslept;
         let unslept = u64::try_from(spent.saturating_sub(real).as_nanos()).unwrap_or(u64::MAX);
         self.unslept_ns.fetch_add(unslept, Ordering::Relaxed);
-        let timing = format!(
-            "{metric};dur={:.1};desc=\"{desc}\"",
-            spent.as_secs_f64() * 1000.0
-        );
-        edge_worker::headers::prepend_server_timing(response.headers_mut(), &timing);
-        Ok(response)
+        Ok((answer, spent))
     }
 }
 
@@ -303,22 +290,28 @@ impl Platform for RegionalPlatform<'_> {
             // Authorization travels on to the shield, which is one of our tiers (RFC 9111
             // §3.5); the shield drops it on its own hop to the origin.
             let via_shield = shield.tier.serve(request, tier.default_origin.clone());
-            let response = self
-                .hop(shield.rtt, "shield", &shield.tier.name, async move {
-                    Ok::<_, FetchError>(via_shield.await)
+            let (answer, spent) = self
+                .trip(shield.rtt, async move {
+                    let answer = via_shield.await;
+                    let unslept = answer.unslept;
+                    Ok::<_, FetchError>((answer, unslept))
                 })
                 .await?;
-            return Ok(Upstream::new(response));
+            let mut hops = answer.hops;
+            if let Some(shield_hop) = hops.last_mut() {
+                shield_hop.spent = Some(spent);
+            }
+            return Ok(Upstream::via(answer.response, hops));
         }
         if tier.strip_authorization {
             request.headers_mut().remove(http::header::AUTHORIZATION);
         }
-        let link = tier.link_or(request.uri(), self.fallback);
+        let link = tier.link_or(request.extensions().get::<RoutedTo>(), self.fallback);
         crate::cdn::stats::bump(&link.counters.requests);
         let sent = tier.origin_log.as_ref().map(|log| {
             let fetch = crate::cdn::origin_log::OriginFetch {
                 at: tokio::time::Instant::now(),
-                from: tier.member.clone(),
+                from: tier.id.clone(),
                 method: request.method().clone(),
                 uri: request.uri().clone(),
                 request_headers: request.headers().clone(),
@@ -338,10 +331,14 @@ impl Platform for RegionalPlatform<'_> {
             }
             Ok((result.map_err(FetchError)?, Duration::ZERO))
         };
-        let response = self
-            .hop(link.rtt, "origin", &link.origin.name, to_origin)
-            .await?;
-        Ok(Upstream::new(response))
+        let (response, spent) = self.trip(link.rtt, to_origin).await?;
+        Ok(Upstream {
+            origin: Some(OriginTrip {
+                name: Arc::from(link.origin.name.as_str()),
+                spent,
+            }),
+            ..Upstream::new(response)
+        })
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -260,6 +260,7 @@ async fn edge(
         url: format!("http://{host}{path}"),
         headers,
         body,
+        origin: None,
     };
     let country = parts
         .headers

@@ -349,6 +349,7 @@ async fn serve(
         url: format!("http://sim.edge.example{}", read.path),
         headers,
         body: Vec::new(),
+        origin: None,
     };
     let ctx = pop.context(read.country.clone());
     let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
@@ -361,13 +362,17 @@ async fn serve(
                 served.response.headers.as_slice(),
                 served.response.body.len() as u64,
                 served.report.edge,
-                served.cache,
+                served.cache(),
                 served.recompression_saved,
-                served.collapsed,
+                served.collapsed(),
                 Some(served.at_edge),
             ),
             Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0, false, None),
         };
+    let path: &[edge_worker::hops::Hop] = match &result {
+        Ok(served) => &served.hops,
+        Err(_) => &[],
+    };
     // The edge hop: virtual time at the edge, plus compute only when latencies include it.
     let at_edge = at_edge.map(|t| if add_compute { t + compute } else { t });
     if add_compute {
@@ -382,25 +387,9 @@ async fn serve(
     if let Some(etag) = header("etag") {
         c.etags.insert(memory_key, etag);
     }
-    // Which tier's cache the bytes came from: the edge's on an edge hit, else the upper tier
-    // (regional or shield) whose Cache-Status member, origin-nearest first, says hit, else
-    // the origin.
-    let cache_status = header("cache-status").unwrap_or_default();
-    let origin_nearest = cache_status.split(',').next().unwrap_or("").trim_start();
-    let tier = if matches!(
-        cache,
-        Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
-    ) {
-        "edge"
-    } else if !origin_nearest.contains("; hit") {
-        "origin"
-    } else if origin_nearest.starts_with("regional-") {
-        "regional"
-    } else if origin_nearest.starts_with("shield-") {
-        "shield"
-    } else {
-        "origin"
-    };
+    // Which tier's cache the bytes came from: the nearest to the client that served its own
+    // copy, else the origin.
+    let tier = edge_worker::hops::served_by(path).map_or("origin", |hop| hop.tier.kind.as_str());
     let edge_result = match cache {
         _ if result.is_err() => EdgeResult::Failed,
         Some(CfCacheStatus::Hit) => EdgeResult::Hit,
@@ -425,9 +414,7 @@ async fn serve(
         cacheable_method,
         bytes: body_len,
         edge: edge_result,
-        age_s: header("age")
-            .and_then(|a| a.trim().parse::<f64>().ok())
-            .unwrap_or(0.0),
+        age_s: path.last().and_then(|edge| edge.age).unwrap_or(0) as f64,
         // A response the worker made itself (no cache status) came from no origin.
         from_origin: tier == "origin" && cache.is_some(),
         measured,
@@ -462,9 +449,7 @@ async fn serve(
     if let Some(at_edge) = at_edge {
         // The header's `edge` is wall compute (not deterministic): the virtual figure stands
         // in for it.
-        if let Some(timing) = header("server-timing") {
-            c.hops.record_header(&timing, &["edge"]);
-        }
+        c.hops.record_path(emulator.topology.client_rtt(), path);
         c.hops.record("edge", at_edge.as_secs_f64() * 1000.0);
     }
     let micros = u64::try_from(latency.as_micros())
@@ -491,20 +476,22 @@ fn stream_bound_of(
     started: Instant,
 ) -> crate::sim::report::StreamBound {
     let topology = &emulator.topology;
-    let pops: Vec<String> = emulator.pops.keys().map(|p| format!("edge-{p}")).collect();
-    let mut tops: Vec<String> = emulator
-        .regionals
-        .values()
-        .map(|r| r.member.clone())
+    let pops: Vec<String> = emulator
+        .pops
+        .keys()
+        .map(|p| edge_worker::hops::TierId::edge(p).to_string())
         .collect();
-    tops.extend(emulator.shields.values().map(|s| s.member.clone()));
-    let top_index = |name: &str| tops.iter().position(|t| t == name);
+    let mut top_ids: Vec<&edge_worker::hops::TierId> =
+        emulator.regionals.values().map(|r| &r.id).collect();
+    top_ids.extend(emulator.shields.values().map(|s| &s.id));
+    let tops: Vec<String> = top_ids.iter().map(ToString::to_string).collect();
+    let top_index = |id: &edge_worker::hops::TierId| top_ids.iter().position(|t| *t == id);
     let mut top_of_pop = Vec::new();
     let (mut longest_path, mut longest_to_top) = (Duration::ZERO, Duration::ZERO);
     for pop in emulator.pops.values() {
         let regional = &pop.regional;
         let shield = regional.shield.as_ref();
-        let top = shield.map_or(&regional.member, |s| &s.tier.member);
+        let top = shield.map_or(&regional.id, |s| &s.tier.id);
         top_of_pop.push(top_index(top).unwrap_or(0));
         let (to_top, top_to_origin) = match shield {
             Some(shield) => (shield.rtt, shield.tier.longest_origin_rtt()),

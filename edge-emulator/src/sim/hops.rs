@@ -154,6 +154,25 @@ impl HopHistograms {
         }
     }
 
+    /// Records the hops of one response from its values: the client's round trip, the
+    /// auth gate's time and the way upstream (what its Server-Timing says, at the precision
+    /// it says it). The edge's own entry is left to the caller: its header figure is wall
+    /// compute, which a replay replaces by a virtual one.
+    pub fn record_path(&mut self, client: std::time::Duration, path: &[edge_worker::hops::Hop]) {
+        use edge_worker::hops;
+        let mut timings =
+            vec![hops::host_timings(client, std::time::Duration::ZERO, "")[0].clone()];
+        if let Some(auth) = path.last().and_then(|edge| edge.auth) {
+            timings.push(hops::auth_timing(auth));
+        }
+        timings.extend(hops::path_timings(path));
+        for timing in &timings {
+            if let Some(ms) = timing.written_ms() {
+                self.record(timing.metric, ms);
+            }
+        }
+    }
+
     /// Records `dur_ms` for `hop` (dropped past [`MAX_HOPS`] names).
     pub fn record(&mut self, hop: &str, dur_ms: f64) {
         if !self.hops.contains_key(hop) && self.hops.len() >= MAX_HOPS {

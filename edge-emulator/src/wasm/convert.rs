@@ -5,6 +5,10 @@ use http::{HeaderMap, Request, Response};
 
 use crate::bindings::types;
 
+// The hop and status conversions, shared with the guest (the field names of both bindings
+// generators agree).
+include!("../../../wit/shared/hops.rs");
+
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String> {
     headers::from_pairs(fields).map_err(|e| e.to_string())
 }
@@ -20,6 +24,11 @@ pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, String
         .parse()
         .map_err(|_| format!("invalid URL {:?}", request.url))?;
     *built.headers_mut() = headers_from_wit(request.headers)?;
+    if let Some(origin) = request.origin {
+        built
+            .extensions_mut()
+            .insert(edge_worker::routing::RoutedTo(origin));
+    }
     Ok(built)
 }
 
@@ -29,47 +38,6 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
         status: parts.status.as_u16(),
         headers: headers::to_pairs(&parts.headers),
         body,
-    }
-}
-
-/// Puts `metric` first in the Server-Timing list, so hops read from client to origin.
-pub fn prepend_server_timing(headers: &mut Vec<(String, Vec<u8>)>, metric: &str) {
-    match headers
-        .iter_mut()
-        .find(|(name, _)| name.eq_ignore_ascii_case("server-timing"))
-    {
-        Some((_, value)) => {
-            let mut joined = metric.as_bytes().to_vec();
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(value);
-            *value = joined;
-        }
-        None => headers.push(("server-timing".into(), metric.as_bytes().to_vec())),
-    }
-}
-
-pub fn cache_status_from_wit(status: types::CacheStatus) -> edge_worker::CfCacheStatus {
-    use edge_worker::CfCacheStatus as S;
-    match status {
-        types::CacheStatus::Hit => S::Hit,
-        types::CacheStatus::Miss => S::Miss,
-        types::CacheStatus::Expired => S::Expired,
-        types::CacheStatus::Stale => S::Stale,
-        types::CacheStatus::Updating => S::Updating,
-        types::CacheStatus::Revalidated => S::Revalidated,
-        types::CacheStatus::Bypass => S::Bypass,
-        types::CacheStatus::Dynamic => S::Dynamic,
-    }
-}
-
-pub fn reason_from_wit(reason: types::RouteReason) -> edge_worker::routing::Reason {
-    use edge_worker::routing::Reason as R;
-    match reason {
-        types::RouteReason::Rule => R::Rule,
-        types::RouteReason::Residency => R::Residency,
-        types::RouteReason::Nearest => R::Nearest,
-        types::RouteReason::Failover => R::Failover,
-        types::RouteReason::Default => R::Default,
     }
 }
 

@@ -21,9 +21,7 @@ use crate::bindings::{types, EdgeWorker, EdgeWorkerPre};
 use crate::cdn::pop::PopNode;
 use crate::cdn::stats::IsolateReport;
 
-pub use convert::{
-    cache_status_from_wit, prepend_server_timing, reason_from_wit, stored_from_wit, stored_to_wit,
-};
+pub use convert::{hop_from_wit, hop_to_wit, route_from_wit, stored_from_wit, stored_to_wit};
 pub use engine::GuestLimits;
 pub use isolate::{IsolatePolicy, Isolation, DEFAULT_MAX_REQUESTS, DEFAULT_MEMORY_BOUND_MIB};
 pub use state::WorkerFailure;

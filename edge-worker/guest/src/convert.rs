@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use edge_worker::entry::LocalLifetime;
 use edge_worker::outcome::Recompression;
-use edge_worker::routing::{Reason, RouteChoice};
+use edge_worker::routing::RoutedTo;
 use edge_worker::vary::VaryRule;
 use edge_worker::{
     headers, Body, CacheEntry, CfCacheStatus, Deferred, Outcome, StoredResponse, VerifiedToken,
@@ -13,6 +13,10 @@ use edge_worker::{
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::bindings::edge::worker::types;
+
+// The hop and status conversions, shared with the host (the field names of both bindings
+// generators agree).
+include!("../../../wit/shared/hops.rs");
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
     headers::from_pairs(fields)
@@ -33,6 +37,9 @@ pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, Worker
         .parse()
         .map_err(|_| WorkerError::InvalidUrl(request.url.clone()))?;
     *built.headers_mut() = headers_from_wit(request.headers)?;
+    if let Some(origin) = request.origin {
+        built.extensions_mut().insert(RoutedTo(origin));
+    }
     Ok(built)
 }
 
@@ -43,6 +50,7 @@ pub fn request_to_wit(request: Request<Body>) -> types::Request {
         url: parts.uri.to_string(),
         headers: headers::to_pairs(&parts.headers),
         body,
+        origin: parts.extensions.get::<RoutedTo>().map(|o| o.0.clone()),
     }
 }
 
@@ -133,40 +141,12 @@ pub fn deferred_from_wit(task: types::Deferred) -> Result<Deferred, WorkerError>
     }
 }
 
-pub fn cache_status_to_wit(status: CfCacheStatus) -> types::CacheStatus {
-    match status {
-        CfCacheStatus::Hit => types::CacheStatus::Hit,
-        CfCacheStatus::Miss => types::CacheStatus::Miss,
-        CfCacheStatus::Expired => types::CacheStatus::Expired,
-        CfCacheStatus::Stale => types::CacheStatus::Stale,
-        CfCacheStatus::Updating => types::CacheStatus::Updating,
-        CfCacheStatus::Revalidated => types::CacheStatus::Revalidated,
-        CfCacheStatus::Bypass => types::CacheStatus::Bypass,
-        CfCacheStatus::Dynamic => types::CacheStatus::Dynamic,
-    }
-}
-
-fn route_to_wit(route: RouteChoice) -> types::Route {
-    types::Route {
-        origin: route.origin,
-        reason: match route.reason {
-            Reason::Rule => types::RouteReason::Rule,
-            Reason::Residency => types::RouteReason::Residency,
-            Reason::Nearest => types::RouteReason::Nearest,
-            Reason::Failover => types::RouteReason::Failover,
-            Reason::Default => types::RouteReason::Default,
-        },
-    }
-}
-
 pub fn outcome_to_wit(outcome: Outcome) -> types::Outcome {
     types::Outcome {
         response: response_to_wit(outcome.response),
         deferred: outcome.deferred.into_iter().map(deferred_to_wit).collect(),
-        cache: outcome.status.map(cache_status_to_wit),
-        collapsed: outcome.collapsed,
+        hops: outcome.hops.into_iter().map(hop_to_wit).collect(),
         route: outcome.route.map(route_to_wit),
-        negative: outcome.negative,
         recompression_saved: outcome.recompression_saved,
     }
 }

@@ -131,9 +131,10 @@ impl Drop for LockGuard {
     }
 }
 
-fn upstream(response: types::Response) -> Result<Upstream, FetchError> {
-    convert::response_from_wit(response)
-        .map(Upstream::new)
+fn upstream(answer: types::UpstreamResponse) -> Result<Upstream, FetchError> {
+    let hops = answer.hops.into_iter().map(convert::hop_from_wit).collect();
+    convert::response_from_wit(answer.response)
+        .map(|response| Upstream::via(response, hops))
         .map_err(|e| FetchError(format!("unusable upstream response: {e}")))
 }
 
@@ -206,14 +207,13 @@ fn install_panic_hook() {
     }));
 }
 
-fn refused(error: WorkerError) -> types::Outcome {
+fn refused(error: WorkerError, ctx: &types::RequestContext) -> types::Outcome {
+    let edge = edge_worker::hops::Hop::new(edge_worker::hops::TierId::edge(&ctx.pop));
     types::Outcome {
         response: convert::response_to_wit(error.to_response()),
         deferred: Vec::new(),
-        cache: None,
-        collapsed: false,
+        hops: vec![convert::hop_to_wit(edge)],
         route: None,
-        negative: false,
         recompression_saved: 0,
     }
 }
@@ -222,14 +222,14 @@ impl Guest for Component {
     fn handle(request: types::Request, ctx: types::RequestContext) -> types::Outcome {
         let worker = match worker(&ctx) {
             Ok(worker) => worker,
-            Err(error) => return refused(error),
+            Err(error) => return refused(error, &ctx),
         };
         let request = match convert::request_from_wit(request) {
             Ok(mut request) => {
                 request.extensions_mut().insert(geo(&ctx));
                 request
             }
-            Err(error) => return refused(error),
+            Err(error) => return refused(error, &ctx),
         };
         let outcome = now_or_never(worker.handle(&HostPlatform, request))
             .expect("host imports are synchronous, so the core never waits");

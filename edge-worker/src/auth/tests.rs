@@ -229,7 +229,8 @@ mod gate {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let worker = EdgeWorker::new(CacheTier::new("edge-test", true)).with_auth(policy());
+        let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
+            .with_auth(policy());
         now_or_never(worker.handle(p, request.body(Vec::new()).unwrap()))
             .unwrap()
             .response
@@ -473,7 +474,8 @@ mod gate {
             .header("access-control-request-method", "GET")
             .body(Vec::new())
             .unwrap();
-        let worker = EdgeWorker::new(CacheTier::new("edge-test", true)).with_auth(policy());
+        let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
+            .with_auth(policy());
         let response = now_or_never(worker.handle(&p, preflight)).unwrap().response;
         assert_eq!(response.status(), 200);
         assert_eq!(p.fetches(), 1);
@@ -565,7 +567,8 @@ mod jwks {
             .header("authorization", format!("Bearer {token}"))
             .body(Vec::new())
             .unwrap();
-        let worker = EdgeWorker::new(CacheTier::new("edge-test", true)).with_auth(policy());
+        let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
+            .with_auth(policy());
         now_or_never(worker.handle(p, request)).unwrap()
     }
 

@@ -183,7 +183,7 @@ impl Ask {
 }
 
 fn send(p: &MemoryPlatform, request: Request<Body>) -> Response<Body> {
-    let worker = EdgeWorker::new(CacheTier::new("edge-prop", true));
+    let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("prop"), true));
     let outcome = now_or_never(worker.handle(p, request)).expect("in-memory ports never wait");
     for task in outcome.deferred {
         now_or_never(worker.run_deferred(p, task)).expect("in-memory ports never wait");

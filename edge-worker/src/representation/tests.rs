@@ -37,7 +37,7 @@ fn platform_serving(body: Vec<u8>) -> MemoryPlatform {
 }
 
 fn worker() -> EdgeWorker {
-    EdgeWorker::new(CacheTier::new("edge-test", true))
+    EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
 }
 
 fn send(p: &MemoryPlatform, method: &str, url: &str, headers: &[(&str, &str)]) -> Response<Body> {

@@ -27,7 +27,7 @@ pub use config::{
     ResidencyPin, RoutingConfig, MAX_ORIGINS,
 };
 pub use geo::{great_circle_km, Geo, GeoPoint};
-pub use send::{redirect, RouteChoice, Routed, StaleFallback, ORIGIN_REGION_HEADER};
+pub use send::{redirect, RouteChoice, Routed, RoutedTo, StaleFallback, ORIGIN_REGION_HEADER};
 
 use config::{country_key, CountryKey};
 
@@ -154,14 +154,6 @@ impl Router {
 
     pub fn origin_named(&self, name: &str) -> Option<&OriginSpec> {
         self.origins.iter().find(|o| o.name == name)
-    }
-
-    /// The origin whose URL has this authority (`host[:port]`): how a host recognises which
-    /// origin a routed fetch is for.
-    pub fn origin_for_authority(&self, authority: &str) -> Option<&OriginSpec> {
-        self.origins
-            .iter()
-            .find(|o| o.authority.as_str().eq_ignore_ascii_case(authority))
     }
 }
 

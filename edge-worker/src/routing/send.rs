@@ -19,6 +19,12 @@ pub const ORIGIN_REGION_HEADER: &str = "x-edge-origin-region";
 #[derive(Debug, Clone, Copy)]
 pub struct StaleFallback;
 
+/// Put into a request's extensions when geo routing aims it at an origin: the origin's name,
+/// so hosts and upper tiers know where it goes without looking its URL's host up (origins may
+/// share a host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedTo(pub String);
+
 /// Which origin produced the response a fetch returned, and why it was chosen: the typed
 /// form of [`ORIGIN_REGION_HEADER`], which hosts count without parsing the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +127,9 @@ fn aimed_at(parts: &http::request::Parts, body: &Body, origin: &OriginSpec) -> R
     *request.headers_mut() = parts.headers.clone();
     *request.extensions_mut() = parts.extensions.clone();
     request
+        .extensions_mut()
+        .insert(RoutedTo(origin.name.clone()));
+    request
 }
 
 /// A response is a failure of its origin when the server says so (5xx).
@@ -130,22 +139,23 @@ fn healthy(result: &Result<Upstream, FetchError>) -> bool {
         .is_ok_and(|u| !u.response.status().is_server_error())
 }
 
+/// Names the origin in the response for the client; the choice itself travels as a value
+/// (the tier's hop writes Server-Timing's `route` entry from it).
 fn annotate(response: &mut Response<Body>, origin: &str, reason: Reason) {
     let value = format!("{origin}; reason={}", reason.as_str());
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(ORIGIN_REGION_HEADER, value);
     }
-    // One field line, the routing decision first, then the hops upstream already reported.
-    let mut timing = format!("route;desc=\"{origin} {}\"", reason.as_str());
-    for upstream in response.headers().get_all("server-timing") {
-        if let Ok(upstream) = upstream.to_str() {
-            timing.push_str(", ");
-            timing.push_str(upstream);
-        }
-    }
-    if let Ok(value) = HeaderValue::from_str(&timing) {
-        response.headers_mut().insert("server-timing", value);
-    }
+}
+
+/// `upstream` as the routed origin produced it.
+fn routed(mut upstream: Upstream, origin: &str, reason: Reason) -> Upstream {
+    annotate(&mut upstream.response, origin, reason);
+    upstream.route = Some(RouteChoice {
+        origin: origin.to_string(),
+        reason,
+    });
+    upstream
 }
 
 impl<P: Platform> Routed<'_, P> {
@@ -203,10 +213,7 @@ impl<P: Platform> Routed<'_, P> {
             self.inner.origin_report(served_origin, ok);
             if ok {
                 self.choose(served_origin, served_by.reason);
-                return result.map(|mut upstream| {
-                    annotate(&mut upstream.response, served_origin, served_by.reason);
-                    upstream
-                });
+                return result.map(|upstream| routed(upstream, served_origin, served_by.reason));
             }
             if let Err(error) = &result {
                 self.inner.log(
@@ -219,11 +226,10 @@ impl<P: Platform> Routed<'_, P> {
         match last {
             // The last origin tried answered (with a 5xx): pass its answer on, so stale-if-error
             // and the client see what the origin said.
-            Some((Ok(mut upstream), by)) => {
+            Some((Ok(upstream), by)) => {
                 let name = &router.origins[by.origin].name;
                 self.choose(name, by.reason);
-                annotate(&mut upstream.response, name, by.reason);
-                Ok(upstream)
+                Ok(routed(upstream, name, by.reason))
             }
             // A request that may not be replayed failed in flight: the origin may have acted
             // on it, so say so (502) rather than invite a retry.
@@ -292,8 +298,9 @@ impl<P: Platform> Routed<'_, P> {
 }
 
 /// Redirect mode (answer at the edge, touch no origin): the chosen origin's public host with
-/// the client's path and query. `None` when the router is not in redirect mode.
-pub fn redirect(router: &Router, request: &Request<Body>) -> Option<Response<Body>> {
+/// the client's path and query, and the choice. `None` when the router is not in redirect
+/// mode.
+pub fn redirect(router: &Router, request: &Request<Body>) -> Option<(Response<Body>, RouteChoice)> {
     let status = StatusCode::from_u16(router.redirect_status?).ok()?;
     let plan = router.plan_for(request);
     let chosen = plan.candidates.first()?;
@@ -312,5 +319,9 @@ pub fn redirect(router: &Router, request: &Request<Body>) -> Option<Response<Bod
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     annotate(&mut response, &origin.name, chosen.reason);
-    Some(response)
+    let choice = RouteChoice {
+        origin: origin.name.clone(),
+        reason: chosen.reason,
+    };
+    Some((response, choice))
 }

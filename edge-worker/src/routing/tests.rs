@@ -165,7 +165,7 @@ fn origins(down: &'static [&'static str]) -> MemoryPlatform {
 }
 
 fn worker() -> EdgeWorker {
-    EdgeWorker::new(CacheTier::new("edge-test", true)).with_routing(router())
+    EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true)).with_routing(router())
 }
 
 fn send(p: &MemoryPlatform, method: &str, path: &str, geo: Geo) -> Response<Body> {
@@ -319,8 +319,8 @@ fn post_is_never_replayed_at_another_origin() {
 fn redirect_mode_answers_at_the_edge_with_path_and_query() {
     let mut value = config();
     value["redirect"] = json!({"status": 302});
-    let worker =
-        EdgeWorker::new(CacheTier::new("edge-test", true)).with_routing(router_from(value));
+    let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
+        .with_routing(router_from(value));
     let p = origins(&[]);
     let mut request = Request::get("https://api.test/api/products/7?fields=id")
         .body(Vec::new())

@@ -9,12 +9,16 @@ use crate::testing::MemoryPlatform;
 use crate::FetchError;
 
 fn tier(policy: &str) -> CacheTier {
-    CacheTier::new("edge-fra", true).with_rules(Arc::new(CachePolicyConfig::parse(policy).unwrap()))
+    CacheTier::new(crate::hops::TierId::edge("fra"), true)
+        .with_rules(Arc::new(CachePolicyConfig::parse(policy).unwrap()))
 }
 
 fn run(tier: &CacheTier, p: &MemoryPlatform, url: &str) -> Outcome {
     let request = Request::builder().uri(url).body(Vec::new()).unwrap();
-    now_or_never(tier.handle(p, request)).expect("in-memory ports never wait")
+    super::with_fields(
+        tier,
+        now_or_never(tier.handle(p, request)).expect("in-memory ports never wait"),
+    )
 }
 
 fn header<'a>(outcome: &'a Outcome, name: &str) -> &'a str {
@@ -91,7 +95,11 @@ fn jitter_spreads_expiries_and_never_lengthens() {
     );
     // Without jitter every copy is fresh until 100 s.
     let plain = MemoryPlatform::new(answering(200, &[("cache-control", "max-age=100")]));
-    assert!(expired_after_60s(&CacheTier::new("edge-fra", true), &plain).is_empty());
+    assert!(expired_after_60s(
+        &CacheTier::new(crate::hops::TierId::edge("fra"), true),
+        &plain
+    )
+    .is_empty());
     // A route without jitter is not jittered either.
     let other = MemoryPlatform::new(answering(200, &[("cache-control", "max-age=100")]));
     let elsewhere = tier(r#"{"routes": [{"path": "/static/*", "ttl_jitter": 0.5}]}"#);
@@ -173,7 +181,7 @@ fn a_404_without_freshness_is_kept_for_the_negative_ttl() {
             header(&first, "cache-status"),
             format!("edge-fra; fwd=uri-miss; fwd-status={status}; stored; detail=negative")
         );
-        assert!(!first.negative);
+        assert!(!first.negative());
         p.advance(4);
         let second = run(&tier, &p, url);
         assert_eq!(second.response.status().as_u16(), status);
@@ -183,7 +191,7 @@ fn a_404_without_freshness_is_kept_for_the_negative_ttl() {
             header(&second, "cache-status"),
             "edge-fra; hit; ttl=6; detail=negative"
         );
-        assert!(second.negative);
+        assert!(second.negative());
         // What the client receives is the origin's: no Cache-Control was added.
         assert_eq!(header(&second, "cache-control"), "");
         assert_eq!(p.fetches(), 1);
@@ -199,7 +207,11 @@ fn a_404_without_freshness_is_kept_for_the_negative_ttl() {
 fn without_a_policy_a_404_without_freshness_is_not_kept() {
     let p = MemoryPlatform::new(answering(404, &[]));
     let url = "https://shop.example/api/products/99999";
-    let first = run(&CacheTier::new("edge-fra", true), &p, url);
+    let first = run(
+        &CacheTier::new(crate::hops::TierId::edge("fra"), true),
+        &p,
+        url,
+    );
     assert_eq!(header(&first, "cf-cache-status"), "BYPASS");
     // A 404 on a route the policy does not name is not kept either.
     let other = tier(r#"{"routes": [{"path": "/static/*", "negative_ttl_secs": 10}]}"#);
@@ -230,7 +242,8 @@ fn negative_caching_never_stores_what_may_not_be_stored() {
         .header("authorization", "Bearer t")
         .body(Vec::new())
         .unwrap();
-    let outcome = now_or_never(tier(NEGATIVE).handle(&p, signed)).unwrap();
+    let t = tier(NEGATIVE);
+    let outcome = super::with_fields(&t, now_or_never(t.handle(&p, signed)).unwrap());
     assert!(header(&outcome, "cache-status").ends_with("detail=authorization"));
 }
 
@@ -247,7 +260,7 @@ fn an_error_with_freshness_of_its_own_keeps_it() {
     p.advance(30);
     let hit = run(&tier, &p, url);
     assert_eq!(header(&hit, "cache-status"), "edge-fra; hit; ttl=30");
-    assert!(!hit.negative);
+    assert!(!hit.negative());
     // `no-cache` asks for validation on every use: no negative lifetime overrides it.
     let p = MemoryPlatform::new(answering(404, &[("cache-control", "no-cache")]));
     assert_eq!(header(&run(&tier, &p, url), "cf-cache-status"), "BYPASS");
@@ -268,7 +281,7 @@ fn server_errors_only_when_opted_in() {
     let hit = run(&opted, &p, url);
     assert_eq!(hit.response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(header(&hit, "cf-cache-status"), "HIT");
-    assert!(hit.negative);
+    assert!(hit.negative());
     assert_eq!(p.fetches(), 1);
     // A 5xx that forbids storing is still not stored.
     let p = MemoryPlatform::new(answering(502, &[("cache-control", "no-store")]));

@@ -24,8 +24,9 @@ use crate::testing::MemoryPlatform;
 const URL: &str = "https://shop.example/api/products/1";
 
 fn run(p: &MemoryPlatform, request: Request<Body>) -> Outcome {
-    now_or_never(CacheTier::new("edge-prop", true).handle(p, request))
-        .expect("in-memory ports never wait")
+    let tier = CacheTier::new(crate::hops::TierId::edge("prop"), true);
+    let outcome = now_or_never(tier.handle(p, request)).expect("in-memory ports never wait");
+    super::with_fields(&tier, outcome)
 }
 
 fn cf(outcome: &Outcome) -> &str {

@@ -68,7 +68,10 @@ fn with_language(url: &str, lang: &str) -> Request<Body> {
 }
 
 fn run(tier: &CacheTier, p: &MemoryPlatform, request: Request<Body>) -> Outcome {
-    now_or_never(tier.handle(p, request)).expect("in-memory ports never wait")
+    super::with_fields(
+        tier,
+        now_or_never(tier.handle(p, request)).expect("in-memory ports never wait"),
+    )
 }
 
 fn cf(outcome: &Outcome) -> &str {
@@ -78,7 +81,7 @@ fn cf(outcome: &Outcome) -> &str {
 }
 
 fn edge() -> CacheTier {
-    CacheTier::new("edge-fra", true)
+    CacheTier::new(crate::hops::TierId::edge("fra"), true)
 }
 
 /// RFC 9211 §2.8: a fetched response the tier did not store says why in `detail`.
@@ -419,7 +422,7 @@ fn a_request_that_waited_on_the_lock_is_served_what_the_holder_stored() {
     p.lock_is_held.set(true);
     let waited = run(&edge(), &p, get("https://shop.example/c?"));
     assert_eq!(cf(&waited), "HIT");
-    assert!(waited.collapsed);
+    assert!(waited.collapsed());
     assert_eq!(
         waited.response.headers()["cache-status"],
         "edge-fra; hit; ttl=60; collapsed"

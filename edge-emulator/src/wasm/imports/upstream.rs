@@ -3,39 +3,38 @@
 use std::time::Duration;
 
 use crate::bindings::edge::worker::upstream::Host;
-use crate::bindings::types::{HedgedResponse, Request, Response};
-use crate::cdn::pop::Hop;
+use crate::bindings::types::{HedgedResponse, Request, UpstreamResponse};
+use crate::cdn::pop::Trip;
 use crate::wasm::convert;
 use crate::wasm::state::GuestState;
 
 impl GuestState {
-    /// A hop's result as the guest receives it, with the regional hop in Server-Timing.
-    fn answer(&mut self, hop: Hop, simulated: Duration) -> Result<Response, String> {
-        self.request.upstream_real += hop.real;
+    /// A trip's result as the guest receives it: the response and the hops above.
+    fn answer(&mut self, trip: Trip, simulated: Duration) -> Result<UpstreamResponse, String> {
+        self.request.upstream_real += trip.real;
         self.request.upstream_simulated += simulated;
-        let response = hop.result?;
-        let timing = format!(
-            "regional;dur={:.1};desc=\"{}\"",
-            hop.simulated.as_secs_f64() * 1000.0,
-            self.pop.regional.name
-        );
-        let mut response = convert::response_to_wit(response);
-        convert::prepend_server_timing(&mut response.headers, &timing);
-        Ok(response)
+        let answer = trip.result?;
+        Ok(UpstreamResponse {
+            response: convert::response_to_wit(answer.response),
+            hops: answer.hops.into_iter().map(convert::hop_to_wit).collect(),
+        })
     }
 }
 
 impl Host for GuestState {
-    async fn fetch(&mut self, request: Request) -> wasmtime::Result<Result<Response, String>> {
+    async fn fetch(
+        &mut self,
+        request: Request,
+    ) -> wasmtime::Result<Result<UpstreamResponse, String>> {
         self.check_trap()?;
         let request = match convert::request_from_wit(request) {
             Ok(request) => request,
             Err(message) => return Ok(Err(message)),
         };
         let pop = self.pop.clone();
-        let hop = pop.hop(request).await;
-        let simulated = hop.simulated;
-        Ok(self.answer(hop, simulated))
+        let trip = pop.trip(request).await;
+        let simulated = trip.simulated;
+        Ok(self.answer(trip, simulated))
     }
 
     async fn fetch_hedged(
@@ -54,11 +53,11 @@ impl Host for GuestState {
         };
         let pop = self.pop.clone();
         let hedged = pop
-            .hop_hedged(primary, backup, Duration::from_millis(after_ms))
+            .trip_hedged(primary, backup, Duration::from_millis(after_ms))
             .await;
         let backup_won = hedged.backup_won;
         Ok(self
-            .answer(hedged.hop, hedged.simulated)
+            .answer(hedged.trip, hedged.simulated)
             .map(|response| HedgedResponse {
                 response,
                 backup_won,

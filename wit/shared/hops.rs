@@ -1,0 +1,187 @@
+// Conversions between the core's hop values (`edge_worker::hops`) and the WIT records, for
+// both sides of the boundary: `include!`d by the guest (wit-bindgen types) and the host
+// (wasmtime's bindgen types), whose generated names and fields agree. The including module
+// must have the WIT `types` in scope.
+
+pub fn cache_status_from_wit(status: types::CacheStatus) -> edge_worker::CfCacheStatus {
+    match status {
+        types::CacheStatus::Hit => edge_worker::CfCacheStatus::Hit,
+        types::CacheStatus::Miss => edge_worker::CfCacheStatus::Miss,
+        types::CacheStatus::Expired => edge_worker::CfCacheStatus::Expired,
+        types::CacheStatus::Stale => edge_worker::CfCacheStatus::Stale,
+        types::CacheStatus::Updating => edge_worker::CfCacheStatus::Updating,
+        types::CacheStatus::Revalidated => edge_worker::CfCacheStatus::Revalidated,
+        types::CacheStatus::Bypass => edge_worker::CfCacheStatus::Bypass,
+        types::CacheStatus::Dynamic => edge_worker::CfCacheStatus::Dynamic,
+    }
+}
+
+pub fn cache_status_to_wit(status: edge_worker::CfCacheStatus) -> types::CacheStatus {
+    match status {
+        edge_worker::CfCacheStatus::Hit => types::CacheStatus::Hit,
+        edge_worker::CfCacheStatus::Miss => types::CacheStatus::Miss,
+        edge_worker::CfCacheStatus::Expired => types::CacheStatus::Expired,
+        edge_worker::CfCacheStatus::Stale => types::CacheStatus::Stale,
+        edge_worker::CfCacheStatus::Updating => types::CacheStatus::Updating,
+        edge_worker::CfCacheStatus::Revalidated => types::CacheStatus::Revalidated,
+        edge_worker::CfCacheStatus::Bypass => types::CacheStatus::Bypass,
+        edge_worker::CfCacheStatus::Dynamic => types::CacheStatus::Dynamic,
+    }
+}
+
+pub fn route_from_wit(route: types::Route) -> edge_worker::routing::RouteChoice {
+    edge_worker::routing::RouteChoice {
+        origin: route.origin,
+        reason: match route.reason {
+            types::RouteReason::Rule => edge_worker::routing::Reason::Rule,
+            types::RouteReason::Residency => edge_worker::routing::Reason::Residency,
+            types::RouteReason::Nearest => edge_worker::routing::Reason::Nearest,
+            types::RouteReason::Failover => edge_worker::routing::Reason::Failover,
+            types::RouteReason::Default => edge_worker::routing::Reason::Default,
+        },
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn detail_to_wit(detail: edge_worker::hops::Detail) -> types::Detail {
+    use types::Detail as W;
+    match detail {
+        edge_worker::hops::Detail::StaleWhileRevalidate => W::StaleWhileRevalidate,
+        edge_worker::hops::Detail::StaleIfError => W::StaleIfError,
+        edge_worker::hops::Detail::UpstreamError => W::UpstreamError,
+        edge_worker::hops::Detail::Negative => W::Negative,
+        edge_worker::hops::Detail::NotStored(why) => match why {
+            edge_worker::store::NotStoredReason::TooLarge => W::TooLarge,
+            edge_worker::store::NotStoredReason::SetCookie => W::SetCookie,
+            edge_worker::store::NotStoredReason::NotStorable => W::NotStorable,
+            edge_worker::store::NotStoredReason::Authorization => W::Authorization,
+            edge_worker::store::NotStoredReason::VaryStar => W::VaryStar,
+            edge_worker::store::NotStoredReason::TooManyVaryFields => W::TooManyVaryFields,
+            edge_worker::store::NotStoredReason::NotReusable => W::NotReusable,
+        },
+    }
+}
+
+fn detail_from_wit(detail: types::Detail) -> edge_worker::hops::Detail {
+    use types::Detail as W;
+    let not_stored = edge_worker::hops::Detail::NotStored;
+    match detail {
+        W::StaleWhileRevalidate => edge_worker::hops::Detail::StaleWhileRevalidate,
+        W::StaleIfError => edge_worker::hops::Detail::StaleIfError,
+        W::UpstreamError => edge_worker::hops::Detail::UpstreamError,
+        W::Negative => edge_worker::hops::Detail::Negative,
+        W::TooLarge => not_stored(edge_worker::store::NotStoredReason::TooLarge),
+        W::SetCookie => not_stored(edge_worker::store::NotStoredReason::SetCookie),
+        W::NotStorable => not_stored(edge_worker::store::NotStoredReason::NotStorable),
+        W::Authorization => not_stored(edge_worker::store::NotStoredReason::Authorization),
+        W::VaryStar => not_stored(edge_worker::store::NotStoredReason::VaryStar),
+        W::TooManyVaryFields => not_stored(edge_worker::store::NotStoredReason::TooManyVaryFields),
+        W::NotReusable => not_stored(edge_worker::store::NotStoredReason::NotReusable),
+    }
+}
+
+fn forward_to_wit(fwd: edge_worker::status::Forward) -> types::Forward {
+    match fwd {
+        edge_worker::status::Forward::UriMiss => types::Forward::UriMiss,
+        edge_worker::status::Forward::VaryMiss => types::Forward::VaryMiss,
+        edge_worker::status::Forward::Stale => types::Forward::Stale,
+        edge_worker::status::Forward::Method => types::Forward::Method,
+    }
+}
+
+fn forward_from_wit(fwd: types::Forward) -> edge_worker::status::Forward {
+    match fwd {
+        types::Forward::UriMiss => edge_worker::status::Forward::UriMiss,
+        types::Forward::VaryMiss => edge_worker::status::Forward::VaryMiss,
+        types::Forward::Stale => edge_worker::status::Forward::Stale,
+        types::Forward::Method => edge_worker::status::Forward::Method,
+    }
+}
+
+fn kind_to_wit(kind: edge_worker::hops::TierKind) -> types::TierKind {
+    match kind {
+        edge_worker::hops::TierKind::Edge => types::TierKind::Edge,
+        edge_worker::hops::TierKind::Regional => types::TierKind::Regional,
+        edge_worker::hops::TierKind::Shield => types::TierKind::Shield,
+    }
+}
+
+fn kind_from_wit(kind: types::TierKind) -> edge_worker::hops::TierKind {
+    match kind {
+        types::TierKind::Edge => edge_worker::hops::TierKind::Edge,
+        types::TierKind::Regional => edge_worker::hops::TierKind::Regional,
+        types::TierKind::Shield => edge_worker::hops::TierKind::Shield,
+    }
+}
+
+pub fn hop_to_wit(hop: edge_worker::hops::Hop) -> types::Hop {
+    types::Hop {
+        tier: types::TierId {
+            kind: kind_to_wit(hop.tier.kind),
+            name: hop.tier.name.to_string(),
+        },
+        private: hop.private,
+        cache: hop.cache.map(|c| types::CacheOutcome {
+            status: cache_status_to_wit(c.status),
+            hit: c.hit,
+            fwd: c.fwd.map(forward_to_wit),
+            fwd_status: c.fwd_status,
+            ttl: c.ttl,
+            stored: c.stored,
+            collapsed: c.collapsed,
+            negative: c.negative,
+            detail: c.detail.map(detail_to_wit),
+        }),
+        spent_ns: hop.spent.map(nanos),
+        origin: hop.origin.map(|o| types::OriginTrip {
+            name: o.name.to_string(),
+            spent_ns: nanos(o.spent),
+        }),
+        route: hop.route.map(route_to_wit),
+        age: hop.age,
+        auth_ns: hop.auth.map(nanos),
+    }
+}
+
+pub fn hop_from_wit(hop: types::Hop) -> edge_worker::hops::Hop {
+    edge_worker::hops::Hop {
+        tier: edge_worker::hops::TierId::new(kind_from_wit(hop.tier.kind), &hop.tier.name),
+        private: hop.private,
+        cache: hop.cache.map(|c| edge_worker::hops::CacheOutcome {
+            status: cache_status_from_wit(c.status),
+            hit: c.hit,
+            fwd: c.fwd.map(forward_from_wit),
+            fwd_status: c.fwd_status,
+            ttl: c.ttl,
+            stored: c.stored,
+            collapsed: c.collapsed,
+            negative: c.negative,
+            detail: c.detail.map(detail_from_wit),
+        }),
+        spent: hop.spent_ns.map(std::time::Duration::from_nanos),
+        origin: hop.origin.map(|o| edge_worker::hops::OriginTrip {
+            name: std::sync::Arc::from(o.name),
+            spent: std::time::Duration::from_nanos(o.spent_ns),
+        }),
+        route: hop.route.map(route_from_wit),
+        age: hop.age,
+        auth: hop.auth_ns.map(std::time::Duration::from_nanos),
+    }
+}
+
+pub fn route_to_wit(route: edge_worker::routing::RouteChoice) -> types::Route {
+    types::Route {
+        origin: route.origin,
+        reason: match route.reason {
+            edge_worker::routing::Reason::Rule => types::RouteReason::Rule,
+            edge_worker::routing::Reason::Residency => types::RouteReason::Residency,
+            edge_worker::routing::Reason::Nearest => types::RouteReason::Nearest,
+            edge_worker::routing::Reason::Failover => types::RouteReason::Failover,
+            edge_worker::routing::Reason::Default => types::RouteReason::Default,
+        },
+    }
+}
+
