@@ -200,3 +200,6 @@ fn spawn_deferred(
         bump(&pop.counters.background_refreshes);
     });
 }
+
+#[cfg(test)]
+mod tests;
