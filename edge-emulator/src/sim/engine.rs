@@ -22,12 +22,10 @@ use crate::sim::report::{
     PurgeFigures, Report, ScenarioSummary, TierFigures,
 };
 use crate::sim::stream_bound::{self, EdgeResult};
+use crate::sim::units::{round, VIRTUAL_EPOCH};
 use crate::sim::workload::{EventKind, Read, SimEvent, WorkloadSpec};
 use crate::wasm::IsolatePolicy;
 use crate::{Emulator, EmulatorOptions};
-
-/// Virtual time starts here, so Date headers and token lifetimes are the same every run.
-pub const VIRTUAL_EPOCH: Duration = Duration::from_secs(1_767_225_600); // 2026-01-01T00:00:00Z
 
 /// How a simulation is set up (one configuration of a comparison).
 #[derive(Debug, Clone)]
@@ -881,15 +879,6 @@ fn purge_figures(
         origin_refetches: end.origin_refetches - start.origin_refetches,
         propagation_ms: round(setup.purge_propagation.as_secs_f64() * 1000.0),
     })
-}
-
-/// Six significant digits: enough for every figure, and stable text in the JSON.
-pub(crate) fn round(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return 0.0;
-    }
-    let scale = 10f64.powi(5 - x.abs().log10().floor() as i32);
-    (x * scale).round() / scale
 }
 
 fn summarise(h: &Histogram<u64>) -> LatencySummary {

@@ -19,6 +19,8 @@ pub mod stream_bound;
 pub mod theory;
 /// Replayed workloads: CSV and JSON Lines traces.
 pub mod trace;
+/// The replay's fixed units: the virtual epoch and the report's rounding.
+pub mod units;
 /// Generated workloads: Zipf popularity, Poisson arrivals, mixes, writes, flash crowds.
 pub mod workload;
 
