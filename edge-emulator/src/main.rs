@@ -532,10 +532,11 @@ fn print_topology(topology: &Topology) {
     );
 }
 
-use edge_emulator::sim::engine::{self, SimSetup};
 use edge_emulator::sim::render;
+use edge_emulator::sim::replay;
 use edge_emulator::sim::report::Report;
 use edge_emulator::sim::scenario::Scenario;
+use edge_emulator::sim::setup::{SimSetup, WallFigures};
 use edge_emulator::sim::workload::{self, Generator, WriteInvalidation};
 
 impl SimCommon {
@@ -664,7 +665,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         ),
     };
     let progress = progress_bar(total, "simulating")?;
-    let (report, wall) = engine::simulate(&setup, events, total, &progress)?;
+    let (report, wall) = replay::simulate(&setup, events, total, &progress)?;
     progress.finish_and_clear();
     if args.json.as_deref().is_none_or(|p| p.as_os_str() != "-") {
         print!("{}", render::table(&report));
@@ -828,7 +829,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 /// One comparison run's outcome.
-type RunResult = anyhow::Result<(Report, engine::WallFigures)>;
+type RunResult = anyhow::Result<(Report, WallFigures)>;
 
 fn run_variant(setup: &SimSetup, bars: &indicatif::MultiProgress) -> RunResult {
     let spec = setup
@@ -836,7 +837,7 @@ fn run_variant(setup: &SimSetup, bars: &indicatif::MultiProgress) -> RunResult {
         .clone()
         .context("variants are generated workloads")?;
     let bar = bars.add(progress_bar(spec.requests, &setup.name)?);
-    let result = engine::simulate(
+    let result = replay::simulate(
         setup,
         Generator::new(spec.clone(), setup.seed),
         spec.requests,
