@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edge_emulator::topology::{Located, Topology};
 use edge_emulator::wasm::{IsolatePolicy, Isolation};
-use edge_emulator::{server, Emulator, EmulatorOptions};
+use edge_emulator::{server, Emulator, EmulatorOptions, RunMode};
 
 /// Runs the edge worker (wasm: warm isolates per PoP as on Cloudflare, or a fresh instance per
 /// request as on Fastly) inside a modelled CDN — edge PoPs, regional tiers, origins, simulated
@@ -385,6 +385,7 @@ async fn main() -> anyhow::Result<()> {
                 .cache_policy()?
                 .unwrap_or_else(|| edge_emulator::DEFAULT_CACHE_POLICY.to_string());
             let mut options = EmulatorOptions {
+                mode: RunMode::Serve,
                 time_scale,
                 auth_toml,
                 routing_toml,

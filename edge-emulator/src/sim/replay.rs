@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::emulator::{Emulator, EmulatorOptions};
+use crate::mode::RunMode;
 use crate::sim::assemble::build_report;
 use crate::sim::bound_glue::stream_bound_of;
 use crate::sim::counters::{origin_requests, snapshot, Baseline};
@@ -67,7 +68,7 @@ async fn run(
         auth_toml: setup.auth_toml.clone(),
         routing_toml: setup.routing_toml.clone(),
         cache_policy_toml: setup.cache_policy_toml.clone(),
-        virtual_start: Some(start_time),
+        mode: RunMode::Replay { start: start_time },
         edge_capacity_bytes: setup.edge_capacity_bytes,
         regional_caching: setup.regional_caching,
         jitter: setup.jitter,
