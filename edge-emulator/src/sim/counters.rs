@@ -50,7 +50,7 @@ pub(super) fn snapshot(emulator: &Emulator) -> Baseline {
 }
 
 /// Every cache's counters by its Cache-Status name.
-pub(super) fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
+fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
     let edges = emulator
         .pops
         .iter()
