@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::sync::watch;
 
@@ -20,6 +19,7 @@ use crate::cdn::regional::{OriginLink, RegionalTier, ShieldLink, ShieldTier};
 use crate::cdn::stats::{self, OriginCounters, OriginReport, OriginRouting, StatsReport};
 use crate::cdn::topology::Topology;
 use crate::cdn::{coalesce, store};
+use crate::mode::RunMode;
 use crate::wasm::{self, IsolatePolicy, WorkerRuntime};
 
 /// How to start an emulator.
@@ -35,9 +35,9 @@ pub struct EmulatorOptions {
     /// The cache policy (TOML text: TTL jitter, negative caching per route), applied by the
     /// edge and the regional tiers; `None`: neither.
     pub cache_policy_toml: Option<String>,
-    /// Virtual time from this start (the simulator, inside a paused tokio runtime), with
-    /// origins called in-process; `None`: wall time and origins over loopback HTTP.
-    pub virtual_start: Option<SystemTime>,
+    /// Serve (wall time, origins over loopback HTTP) or replay (virtual time from a start,
+    /// inside a paused tokio runtime, with origins called in-process).
+    pub mode: RunMode,
     /// Each edge PoP's cache capacity in bytes (LRU); `None`: only the slot limit.
     pub edge_capacity_bytes: Option<u64>,
     /// Whether regional tiers cache; `false` makes them pass-through (an edge-only CDN).
@@ -67,7 +67,7 @@ impl EmulatorOptions {
             auth_toml: None,
             routing_toml: None,
             cache_policy_toml: None,
-            virtual_start: None,
+            mode: RunMode::Serve,
             edge_capacity_bytes: None,
             regional_caching: true,
             jitter: 0.0,
@@ -173,6 +173,8 @@ pub const DEFAULT_AUTH: &str = include_str!("../default-auth.toml");
 
 /// The running CDN model: the worker runtime, PoPs, regional tiers and origins.
 pub struct Emulator {
+    /// Serve or replay, as started.
+    pub mode: RunMode,
     pub topology: Topology,
     pub network: Arc<Network>,
     pub runtime: Arc<WorkerRuntime>,
@@ -214,9 +216,9 @@ impl Emulator {
         )?;
         // Without an auth configuration the edge is transparent to Authorization.
         let strip_authorization = !config.worker.forwards_authorization();
-        let clock = Arc::new(match options.virtual_start {
-            Some(start) => EmulatorClock::virtual_from(start),
-            None => EmulatorClock::default(),
+        let clock = Arc::new(match options.mode {
+            RunMode::Replay { start } => EmulatorClock::virtual_from(start),
+            RunMode::Serve => EmulatorClock::default(),
         });
         anyhow::ensure!(
             (1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&options.max_in_flight),
@@ -243,9 +245,11 @@ impl Emulator {
             // The simulator's runs repeat from their seed (a stream of its own, so TTL jitter
             // does not shift the RTT draws); `serve` draws from a generator fastrand seeds
             // from std's per-process random hash keys (the OS's randomness).
-            draws: std::sync::Mutex::new(match options.virtual_start {
-                Some(_) => fastrand::Rng::with_seed(options.seed ^ 0x6a09_e667_f3bc_c908),
-                None => fastrand::Rng::new(),
+            draws: std::sync::Mutex::new(match options.mode {
+                RunMode::Replay { .. } => {
+                    fastrand::Rng::with_seed(options.seed ^ 0x6a09_e667_f3bc_c908)
+                }
+                RunMode::Serve => fastrand::Rng::new(),
             }),
         });
         // Idle isolates hold pool slots: keep them within what admission leaves free, so a
@@ -273,7 +277,7 @@ impl Emulator {
             &clock,
             connect_timeout,
             options.origin_timeout,
-            options.virtual_start.is_some(),
+            options.mode.is_replay(),
             &purges,
             stop,
         )
@@ -304,8 +308,9 @@ impl Emulator {
         };
         // The simulator keeps every origin fetch for its stream bound; serve mode keeps none.
         let origin_log = options
-            .virtual_start
-            .map(|_| Arc::new(crate::cdn::origin_log::OriginLog::default()));
+            .mode
+            .is_replay()
+            .then(|| Arc::new(crate::cdn::origin_log::OriginLog::default()));
         let configure = |tier: &mut RegionalTier| {
             tier.strip_authorization = strip_authorization;
             tier.origin_log = origin_log.clone();
@@ -368,6 +373,7 @@ impl Emulator {
             pops.insert(pop.name.clone(), Arc::new(node));
         }
         Ok(Arc::new(Self {
+            mode: options.mode,
             topology,
             network,
             runtime,

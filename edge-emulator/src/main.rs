@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use edge_emulator::topology::{Located, Topology};
 use edge_emulator::wasm::{IsolatePolicy, Isolation};
-use edge_emulator::{server, Emulator, EmulatorOptions};
+use edge_emulator::{server, Emulator, EmulatorOptions, RunMode};
 
 /// Runs the edge worker (wasm: warm isolates per PoP as on Cloudflare, or a fresh instance per
 /// request as on Fastly) inside a modelled CDN — edge PoPs, regional tiers, origins, simulated
@@ -385,6 +385,7 @@ async fn main() -> anyhow::Result<()> {
                 .cache_policy()?
                 .unwrap_or_else(|| edge_emulator::DEFAULT_CACHE_POLICY.to_string());
             let mut options = EmulatorOptions {
+                mode: RunMode::Serve,
                 time_scale,
                 auth_toml,
                 routing_toml,
@@ -532,10 +533,11 @@ fn print_topology(topology: &Topology) {
     );
 }
 
-use edge_emulator::sim::engine::{self, SimSetup};
 use edge_emulator::sim::render;
+use edge_emulator::sim::replay;
 use edge_emulator::sim::report::Report;
 use edge_emulator::sim::scenario::Scenario;
+use edge_emulator::sim::setup::{SimSetup, WallFigures};
 use edge_emulator::sim::workload::{self, Generator, WriteInvalidation};
 
 impl SimCommon {
@@ -664,7 +666,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         ),
     };
     let progress = progress_bar(total, "simulating")?;
-    let (report, wall) = engine::simulate(&setup, events, total, &progress)?;
+    let (report, wall) = replay::simulate(&setup, events, total, &progress)?;
     progress.finish_and_clear();
     if args.json.as_deref().is_none_or(|p| p.as_os_str() != "-") {
         print!("{}", render::table(&report));
@@ -828,7 +830,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 /// One comparison run's outcome.
-type RunResult = anyhow::Result<(Report, engine::WallFigures)>;
+type RunResult = anyhow::Result<(Report, WallFigures)>;
 
 fn run_variant(setup: &SimSetup, bars: &indicatif::MultiProgress) -> RunResult {
     let spec = setup
@@ -836,7 +838,7 @@ fn run_variant(setup: &SimSetup, bars: &indicatif::MultiProgress) -> RunResult {
         .clone()
         .context("variants are generated workloads")?;
     let bar = bars.add(progress_bar(spec.requests, &setup.name)?);
-    let result = engine::simulate(
+    let result = replay::simulate(
         setup,
         Generator::new(spec.clone(), setup.seed),
         spec.requests,

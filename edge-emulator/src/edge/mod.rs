@@ -165,9 +165,7 @@ fn spawn_deferred(
         // Recompression runs in the host with the core's own function (`cdn::recode`).
         if let types::Deferred::Recompress(task) = task {
             let memo = &emulator.recoded;
-            if tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread
-            {
+            if emulator.mode == crate::mode::RunMode::Serve {
                 // In `serve` up to ~0.6 s of brotli must not stall the worker thread's other
                 // requests.
                 tokio::task::block_in_place(|| crate::cdn::recode::recompress(&pop, memo, task));

@@ -26,7 +26,9 @@ fn paused() -> tokio::runtime::Runtime {
 
 async fn emulator(topology: Topology, regional_caching: bool) -> Arc<Emulator> {
     Emulator::start(EmulatorOptions {
-        virtual_start: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)),
+        mode: crate::RunMode::Replay {
+            start: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+        },
         regional_caching,
         ..EmulatorOptions::new(topology)
     })

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::engine::SimSetup;
+use super::setup::SimSetup;
 use super::workload::{WorkloadError, WorkloadSpec};
 use crate::cdn::topology::Topology;
 use crate::wasm::Isolation;

@@ -23,6 +23,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::sim::report::{Bounded, GapBreakdown, GapCause, StreamBound};
+use crate::sim::units::{round, VIRTUAL_EPOCH};
 
 /// How long caches may keep an object, as its origin sent it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -611,11 +612,6 @@ pub fn compute(
     }
 }
 
-/// Six significant digits, as the rest of the report.
-fn round(x: f64) -> f64 {
-    super::engine::round(x)
-}
-
 /// What caches may do with the object one origin response describes, judged as the tiers
 /// judge it: RFC 9213's `CDN-Cache-Control` view, RFC 9111 storability and freshness for a
 /// shared cache (the same `http-cache-semantics` options the core uses), the edge's private
@@ -636,7 +632,7 @@ pub fn storability_of(
         .get(http::header::DATE)
         .and_then(|d| d.to_str().ok())
         .and_then(|d| httpdate::parse_http_date(d).ok())
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH + super::engine::VIRTUAL_EPOCH);
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH + VIRTUAL_EPOCH);
     let judge = |options: CacheOptions| {
         let policy = CachePolicy::new_options(request, &response, now, options);
         policy

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::engine::{simulate, SimSetup};
+use super::replay::simulate;
 use super::report::Report;
+use super::setup::SimSetup;
 use super::theory;
 use super::workload::{Generator, WorkloadSpec, WriteInvalidation};
 use crate::cdn::topology::Topology;

@@ -1,0 +1,242 @@
+//! What each replayed read measured: the request a client would send, served at its PoP, and
+//! the figures the collector gathers from the response (latency, tier, outcome, bytes).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edge_worker::CfCacheStatus;
+use hdrhistogram::Histogram;
+use tokio::time::Instant;
+
+use crate::bindings::types;
+use crate::edge::serve_at_pop;
+use crate::emulator::Emulator;
+use crate::sim::stream_bound::{self, EdgeResult};
+use crate::sim::workload::Read;
+
+/// Per-request figures gathered while the run goes on.
+#[derive(Default)]
+pub(super) struct Collector {
+    pub(super) reads: u64,
+    pub(super) latencies: BTreeMap<String, Histogram<u64>>,
+    /// Server-Timing durations per hop (`sim::hops`).
+    pub(super) hops: crate::sim::hops::HopHistograms,
+    pub(super) client_timeline: Vec<u64>,
+    pub(super) to_clients: u64,
+    pub(super) saved_by_compression: u64,
+    /// Body bytes to clients by Content-Encoding ("identity" when none).
+    pub(super) by_coding: BTreeMap<String, u64>,
+    pub(super) saved_by_recompression: u64,
+    pub(super) served_by_tier: BTreeMap<String, u64>,
+    pub(super) not_modified: u64,
+    pub(super) errors: u64,
+    /// Reads replayed during the warm-up (not measured).
+    pub(super) warmed: u64,
+    /// Edge outcome per CF-Cache-Status, for measured requests.
+    pub(super) edge_status: BTreeMap<String, u64>,
+    /// Last ETag seen per (path, accept-encoding): what conditional clients send back.
+    pub(super) etags: HashMap<(String, String), String>,
+    /// Every read as the stream bound needs it, warm-up included.
+    pub(super) stream: Vec<stream_bound::ClientRead>,
+    /// Object paths (as caches key them) by index, and back.
+    pub(super) objects: Vec<String>,
+    pub(super) object_index: HashMap<String, usize>,
+}
+
+impl Collector {
+    /// The index of the object `path` names, adding it when new.
+    fn object(&mut self, path: String) -> usize {
+        intern(&mut self.objects, &mut self.object_index, path)
+    }
+}
+
+/// The index of `path` in `objects`, adding it when new.
+pub(super) fn intern(
+    objects: &mut Vec<String>,
+    index: &mut HashMap<String, usize>,
+    path: String,
+) -> usize {
+    if let Some(&i) = index.get(&path) {
+        return i;
+    }
+    objects.push(path.clone());
+    index.insert(path, objects.len() - 1);
+    objects.len() - 1
+}
+
+/// Replays one read at the PoP its client reaches and records what it measured; reads during
+/// the warm-up feed only the timeline, the ETags clients remember and the stream bound.
+pub(super) async fn serve(
+    emulator: &Arc<Emulator>,
+    collector: &Mutex<Collector>,
+    read: Read,
+    token: &str,
+    (at_s, bucket): (f64, usize),
+    measured: bool,
+    add_compute: bool,
+) {
+    let arrived = Instant::now();
+    let signed_in = read.headers.iter().any(|(n, _)| n == "authorization");
+    let pop = match &read.pop {
+        Some(name) => emulator.pops.get(name),
+        None => None,
+    }
+    .unwrap_or_else(|| {
+        let pop = emulator.topology.pop_for_country(read.country.as_deref());
+        &emulator.pops[&pop.name]
+    })
+    .clone();
+    let encoding = read
+        .headers
+        .iter()
+        .find(|(n, _)| n == "accept-encoding")
+        .map_or(String::new(), |(_, v)| v.clone());
+    let memory_key = (read.path.clone(), encoding);
+    let mut headers: Vec<(String, Vec<u8>)> = read
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            let value = if n == "authorization" && v == "demo" {
+                format!("Bearer {token}")
+            } else {
+                v.clone()
+            };
+            (n.clone(), value.into_bytes())
+        })
+        .collect();
+    if read.conditional {
+        let known = collector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .etags
+            .get(&memory_key)
+            .cloned();
+        if let Some(etag) = known {
+            headers.push(("if-none-match".into(), etag.into_bytes()));
+        }
+    }
+    let object_path = format!("http://sim.edge.example{}", read.path)
+        .parse()
+        .ok()
+        .and_then(|uri: http::Uri| stream_bound::object_path(&uri));
+    let cacheable_method = matches!(read.method.as_str(), "GET" | "HEAD");
+    let request = types::Request {
+        method: read.method.clone(),
+        url: format!("http://sim.edge.example{}", read.path),
+        headers,
+        body: Vec::new(),
+        origin: None,
+    };
+    let ctx = pop.context(read.country.clone());
+    let result = serve_at_pop(emulator, &pop, request, ctx, false).await;
+    let mut latency = arrived.elapsed();
+    let mut c = collector.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, headers, body_len, compute, cache, recompression_saved, collapsed, at_edge) =
+        match &result {
+            Ok(served) => (
+                served.response.status,
+                served.response.headers.as_slice(),
+                served.response.body.len() as u64,
+                served.report.edge,
+                served.cache(),
+                served.recompression_saved,
+                served.collapsed(),
+                Some(served.at_edge),
+            ),
+            Err(_) => (503, &[][..], 0, Duration::ZERO, None, 0, false, None),
+        };
+    let path: &[edge_worker::hops::Hop] = match &result {
+        Ok(served) => &served.hops,
+        Err(_) => &[],
+    };
+    // The edge hop: virtual time at the edge, plus compute only when latencies include it.
+    let at_edge = at_edge.map(|t| if add_compute { t + compute } else { t });
+    if add_compute {
+        latency += compute;
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    if let Some(etag) = header("etag") {
+        c.etags.insert(memory_key, etag);
+    }
+    // Which tier's cache the bytes came from: the nearest to the client that served its own
+    // copy, else the origin.
+    let tier = edge_worker::hops::served_by(path).map_or("origin", |hop| hop.tier.kind.as_str());
+    let edge_result = match cache {
+        _ if result.is_err() => EdgeResult::Failed,
+        Some(CfCacheStatus::Hit) => EdgeResult::Hit,
+        Some(CfCacheStatus::Updating) => EdgeResult::Stale { if_error: false },
+        Some(CfCacheStatus::Stale) => EdgeResult::Stale { if_error: true },
+        _ if collapsed => EdgeResult::Collapsed,
+        Some(CfCacheStatus::Revalidated) => EdgeResult::Revalidated,
+        Some(_) => EdgeResult::Fetched,
+        None => EdgeResult::Answered,
+    };
+    let key = match object_path {
+        Some(path) => c.object(path),
+        // A URL no cache could key: one object of its own, never stored.
+        None => c.object(format!("unkeyable:{}", read.path)),
+    };
+    let pop_index = emulator.pops.keys().position(|name| *name == pop.name);
+    c.stream.push(stream_bound::ClientRead {
+        at_s,
+        pop: pop_index.unwrap_or(0),
+        key,
+        signed_in,
+        cacheable_method,
+        bytes: body_len,
+        edge: edge_result,
+        age_s: path.last().and_then(|edge| edge.age).unwrap_or(0) as f64,
+        // A response the worker made itself (no cache status) came from no origin.
+        from_origin: tier == "origin" && cache.is_some(),
+        measured,
+    });
+    // The timeline counts the warm-up too, as the origin's does: the chart shades it.
+    if c.client_timeline.len() <= bucket {
+        c.client_timeline.resize(bucket + 1, 0);
+    }
+    c.client_timeline[bucket] += 1;
+    if !measured {
+        c.warmed += 1;
+        return;
+    }
+    c.reads += 1;
+    c.to_clients += body_len;
+    if status == 304 {
+        c.not_modified += 1;
+    }
+    if status >= 400 {
+        c.errors += 1;
+    }
+    let edge = cache.map_or("NONE", |status| status.as_str());
+    *c.edge_status.entry(edge.to_string()).or_default() += 1;
+    *c.served_by_tier.entry(tier.to_string()).or_default() += body_len;
+    let coding = header("content-encoding");
+    if let (Some(identity), Some(_)) = (read.identity_bytes, &coding) {
+        c.saved_by_compression += identity.saturating_sub(body_len);
+    }
+    let coding = coding.map_or_else(|| "identity".to_string(), |c| c.to_ascii_lowercase());
+    *c.by_coding.entry(coding).or_default() += body_len;
+    c.saved_by_recompression += recompression_saved;
+    if let Some(at_edge) = at_edge {
+        // The header's `edge` is wall compute (not deterministic): the virtual figure stands
+        // in for it.
+        c.hops.record_path(emulator.topology.client_rtt(), path);
+        c.hops.record("edge", at_edge.as_secs_f64() * 1000.0);
+    }
+    let micros = u64::try_from(latency.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    for key in [pop.regional.name.clone(), "all".to_string()] {
+        let histogram = c
+            .latencies
+            .entry(key)
+            .or_insert_with(|| Histogram::new(3).expect("3 significant digits is valid"));
+        let _ = histogram.record(micros);
+    }
+}
