@@ -145,7 +145,17 @@ async fn a_request_past_a_limit_leaves_no_half_updated_isolate_behind() {
     let emulator =
         Emulator::start_with(&["--isolation", "isolate", "--memory-limit-mib", "8"]).await;
     assert_eq!(emulator.get("/api/products/1").await.status, 200);
-    let huge = emulator.get("/api/objects/2?bytes=8000000").await;
+    // Passed on untouched, 8 MB never enter the worker's 8 MiB: the host keeps the bytes.
+    let passed = emulator.get("/api/objects/4?bytes=8000000").await;
+    assert_eq!(passed.status, 200);
+    assert!(passed.body.len() >= 8_000_000);
+    // Compressing them means reading them into the worker's memory: past its limit.
+    let huge = emulator
+        .get_with(
+            "/api/objects/2?bytes=8000000",
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
     assert_eq!(huge.json()["error"], "worker_memory_limit");
     let small = emulator.get("/api/objects/3?bytes=1000").await;
     assert_eq!(small.status, 200);

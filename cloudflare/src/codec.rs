@@ -122,7 +122,7 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
             };
             let headers = r.headers()?;
             let vary_request_headers = r.headers()?;
-            let body = r.bytes()?.to_vec();
+            let body = edge_worker::Body::from(r.bytes()?.to_vec());
             CacheEntry::Response(StoredResponse {
                 status,
                 headers,
@@ -267,7 +267,7 @@ mod tests {
         CacheEntry::Response(StoredResponse {
             status: StatusCode::NOT_FOUND,
             headers,
-            body: b"{\"id\":1}\x00\xff".to_vec(),
+            body: b"{\"id\":1}\x00\xff".to_vec().into(),
             vary_request_headers: vary,
             response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_123),
             lifetime: None,

@@ -35,9 +35,9 @@ pub async fn request_from_worker(
         builder = builder.header(header_name(&name)?, header_value(&name, &value)?);
     }
     let body = if method == Method::GET || method == Method::HEAD {
-        Vec::new()
+        Body::new()
     } else {
-        request.bytes().await?
+        Body::from(request.bytes().await?)
     };
     let request = builder.body(body)?;
     let zone = request.uri().authority().cloned();
@@ -75,7 +75,7 @@ pub async fn response_from_worker(
     for (name, value) in response.headers().entries() {
         builder = builder.header(header_name(&name)?, header_value(&name, &value)?);
     }
-    let body = response.bytes().await?;
+    let body = Body::from(response.bytes().await?);
     Ok(builder.body(body)?)
 }
 
@@ -104,7 +104,7 @@ pub fn response_to_worker(response: http::Response<Body>) -> worker::Response {
     if null_body || body.is_empty() {
         builder.empty()
     } else {
-        builder.fixed(body)
+        builder.fixed(body.to_vec())
     }
 }
 

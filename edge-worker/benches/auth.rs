@@ -69,7 +69,7 @@ fn verify(c: &mut Criterion) {
             Request::builder()
                 .uri("http://shop.example/api/users/1")
                 .header("authorization", format!("Bearer {token}"))
-                .body(Vec::new())
+                .body(Body::new())
                 .unwrap()
         };
         group.bench_function(format!("{alg}/verify"), |b| {

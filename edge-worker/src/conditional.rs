@@ -225,7 +225,7 @@ const NOT_MODIFIED_FIELDS: [&str; 9] = [
 
 /// The 304 for a 200 response the client already has.
 pub fn not_modified(full: &Response<Body>) -> Response<Body> {
-    let mut response = Response::new(Vec::new());
+    let mut response = Response::new(Body::new());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
     for name in NOT_MODIFIED_FIELDS {
         for value in full.headers().get_all(name) {
@@ -245,7 +245,7 @@ pub fn refreshed(
     not_modified: &HeaderMap,
     now: SystemTime,
 ) -> StoredResponse {
-    let mut update = Response::new(Vec::new());
+    let mut update = Response::new(Body::new());
     *update.headers_mut() = not_modified.clone();
     let update = StoredResponse::capture(&HeaderMap::new(), &update, now);
     for name in update.headers.keys() {
@@ -477,7 +477,7 @@ mod tests {
             .header("content-encoding", "br")
             .header("last-modified", MODIFIED)
             .header("cf-cache-status", "HIT")
-            .body(b"hello".to_vec())
+            .body(Body::from(b"hello".to_vec()))
             .unwrap();
         let response = not_modified(&full);
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
@@ -509,7 +509,7 @@ mod tests {
             .header("content-length", "5")
             .header("age", "30")
             .header("x-multi", "a")
-            .body(b"hello".to_vec())
+            .body(Body::from(b"hello".to_vec()))
             .unwrap();
         let stored = StoredResponse::capture(&HeaderMap::new(), &full, t0);
         let update = headers(&[

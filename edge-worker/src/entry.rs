@@ -200,7 +200,7 @@ mod tests {
             .header("etag", "\"a\"")
             .header("set-cookie", "a=1")
             .header("set-cookie", "b=2")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         let stored = StoredResponse::capture(&HeaderMap::new(), &response, SystemTime::UNIX_EPOCH);
         for gone in [
@@ -222,7 +222,7 @@ mod tests {
         let response = Response::builder()
             .header("cache-control", "max-age=60, stale-while-revalidate=30")
             .header("date", httpdate::fmt_http_date(t0))
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         let mut stored = StoredResponse::capture(&HeaderMap::new(), &response, t0);
         let uri = Uri::from_static("https://a.example/p");
@@ -247,7 +247,7 @@ mod tests {
     fn rfc9111_4_1_only_nominated_request_fields_are_kept() {
         let response = Response::builder()
             .header("vary", "Accept-Encoding, X-A")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         let mut request = HeaderMap::new();
         request.insert("accept-encoding", "br".parse().unwrap());

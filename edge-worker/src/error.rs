@@ -122,7 +122,7 @@ impl WorkerError {
 /// A JSON error response that no cache stores. Hosts use it for their own refusals (an
 /// unknown PoP, a full house) so that every error a client sees has the same shape.
 pub fn json_error(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(body.to_string().into_bytes());
+    let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -118,7 +118,7 @@ pub fn decide(
 
 /// `request` without its `max-stale` request directive.
 fn without_max_stale(request: &Request<Body>) -> Request<Body> {
-    let mut strict = Request::new(Vec::new());
+    let mut strict = Request::new(Body::new());
     *strict.method_mut() = request.method().clone();
     *strict.uri_mut() = request.uri().clone();
     *strict.headers_mut() = request.headers().clone();
@@ -180,7 +180,7 @@ mod tests {
         for (name, value) in headers {
             response = response.header(*name, *value);
         }
-        let response = response.body(b"body".to_vec()).unwrap();
+        let response = response.body(Body::from(b"body".to_vec())).unwrap();
         StoredResponse::capture(&HeaderMap::new(), &response, at(0))
     }
 
@@ -189,7 +189,7 @@ mod tests {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.body(Vec::new()).unwrap()
+        request.body(Body::new()).unwrap()
     }
 
     fn decide_at(s: &StoredResponse, request: &Request<Body>, secs: u64) -> Freshness {
@@ -452,7 +452,7 @@ mod tests {
                 }
                 headers
             };
-            let mut built = Response::new(Vec::new());
+            let mut built = Response::new(Body::new());
             *built.headers_mut() = to_headers(&response);
             let request_headers = to_headers(&request);
             let s = StoredResponse::capture(&request_headers, &built, at(0));

@@ -97,7 +97,12 @@ mod tests {
 
     #[test]
     fn rfc9111_4_4_only_successful_unsafe_requests_invalidate() {
-        let response = |status: u16| Response::builder().status(status).body(Vec::new()).unwrap();
+        let response = |status: u16| {
+            Response::builder()
+                .status(status)
+                .body(Body::new())
+                .unwrap()
+        };
         assert!(invalidates(&Method::POST, &response(201)));
         assert!(invalidates(&Method::DELETE, &response(303)));
         assert!(!invalidates(&Method::PUT, &response(404)));

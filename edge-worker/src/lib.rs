@@ -8,6 +8,7 @@
 //! response (a background refresh) comes back as a [`Deferred`] value for the caller to run.
 
 pub mod auth;
+pub mod body;
 pub mod cache_control;
 pub mod cache_key;
 pub mod cache_policy;
@@ -48,5 +49,4 @@ pub use status::CfCacheStatus;
 pub use tier::CacheTier;
 pub use worker::EdgeWorker;
 
-/// Request bodies and response bodies are plain bytes throughout the core.
-pub type Body = Vec<u8>;
+pub use body::Body;

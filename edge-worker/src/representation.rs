@@ -327,7 +327,7 @@ async fn apply<P: Platform>(
             // bytes; this response is not coded.
             if recompress && variant.headers.contains_key(RECODE) {
                 let uncoded = match selection.mask {
-                    Some(mask) => mask.apply(&identity).ok(),
+                    Some(mask) => mask.apply(&identity).ok().map(Body::from),
                     None => Some(identity),
                 };
                 extras.recompression = uncoded.map(|body| Recompression {
@@ -343,7 +343,7 @@ async fn apply<P: Platform>(
     if let Some(mask) = selection.mask {
         match mask.apply(response.body()) {
             Ok(projected) => {
-                *response.body_mut() = projected;
+                *response.body_mut() = projected.into();
                 let canonical = mask.to_string();
                 etag = etag.map(|e| e.derive(&format!("f{:016x}", xxh3_64(canonical.as_bytes()))));
                 if let Ok(value) = HeaderValue::from_str("applied") {
@@ -357,7 +357,7 @@ async fn apply<P: Platform>(
     let mut recode = false;
     if coding != Coding::Identity {
         let (encoded, level) = coding.encode(response.body(), Effort::Miss);
-        let plain = std::mem::replace(response.body_mut(), encoded);
+        let plain = std::mem::replace(response.body_mut(), encoded.into());
         recode = recompress && coding.level(plain.len(), Effort::Background) != level;
         if let Some(token) = coding.token() {
             response
@@ -459,7 +459,7 @@ pub fn recode(
     if let Some((coding, level, best)) = plan {
         let encoded = encode(coding, uncoded, level);
         if encoded.len() < variant.body.len() {
-            variant.body = encoded;
+            variant.body = encoded.into();
             set_etag(&mut variant.headers, &best);
         }
     }

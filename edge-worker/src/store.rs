@@ -298,7 +298,7 @@ mod tests {
         for (name, value) in fields {
             response = response.header(*name, *value);
         }
-        response.body(body).unwrap()
+        response.body(Body::from(body)).unwrap()
     }
 
     fn get() -> Request<()> {

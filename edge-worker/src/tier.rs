@@ -138,7 +138,7 @@ impl CacheTier {
         let Lookup::Found(stored) = self.lookup(p, &key, headers).await else {
             return None;
         };
-        let mut get = Request::new(Vec::new());
+        let mut get = Request::new(Body::new());
         *get.uri_mut() = uri.clone();
         *get.headers_mut() = headers.clone();
         let policy = stored.policy(&Method::GET, uri);
@@ -179,7 +179,10 @@ impl CacheTier {
                 let (parts, _) = request.into_parts();
                 outcome
                     .deferred
-                    .push(Deferred::Revalidate(Request::from_parts(parts, Vec::new())));
+                    .push(Deferred::Revalidate(Request::from_parts(
+                        parts,
+                        Body::new(),
+                    )));
                 outcome
             }
             Freshness::MustRevalidate {
@@ -332,7 +335,9 @@ impl CacheTier {
                 .extensions
                 .insert(crate::routing::StaleFallback);
         }
-        let result = p.fetch(Request::from_parts(revalidation, Vec::new())).await;
+        let result = p
+            .fetch(Request::from_parts(revalidation, Body::new()))
+            .await;
         let now = p.now();
         let failed = match &result {
             Ok(upstream) => upstream.response.status().is_server_error(),

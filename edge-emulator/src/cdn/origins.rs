@@ -69,7 +69,7 @@ impl OriginHandle {
             .parse()
             .map_err(|e| format!("origin {}: {e}", self.name))?;
         parts.headers.remove(http::header::HOST);
-        let request = Request::from_parts(parts, axum::body::Body::from(body));
+        let request = Request::from_parts(parts, axum::body::Body::from(body.to_bytes()));
         let response = router
             .clone()
             .oneshot(request)
@@ -79,7 +79,7 @@ impl OriginHandle {
         let body = axum::body::to_bytes(body, MAX_ORIGIN_BODY)
             .await
             .map_err(|e| format!("origin {} broke off: {e}", self.name))?;
-        Ok(Response::from_parts(parts, body.to_vec()))
+        Ok(Response::from_parts(parts, Body::from(body)))
     }
 
     async fn send_http(
@@ -96,7 +96,7 @@ impl OriginHandle {
         let mut response = client
             .request(parts.method, &url)
             .headers(headers)
-            .body(body)
+            .body(body.to_bytes())
             .send()
             .await
             .map_err(|e| self.failed("sent no usable response head", &e))?;
@@ -121,7 +121,7 @@ impl OriginHandle {
             }
             body.extend_from_slice(&chunk);
         }
-        built.body(body).map_err(|e| e.to_string())
+        built.body(Body::from(body)).map_err(|e| e.to_string())
     }
 }
 

@@ -18,7 +18,7 @@ use crate::cdn::store::MemoryStore;
 
 pub struct PopNode {
     pub name: String,
-    pub cache: MemoryStore<types::CacheEntry>,
+    pub cache: MemoryStore<edge_worker::CacheEntry>,
     pub regional: Arc<RegionalTier>,
     pub rtt_to_regional: Duration,
     pub network: Arc<Network>,

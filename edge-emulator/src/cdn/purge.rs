@@ -10,7 +10,6 @@ use std::time::SystemTime;
 use edge_worker::purge::{slot_path, Purge};
 use serde::Serialize;
 
-use crate::bindings::types;
 use crate::cdn::store::{MemoryStore, Weigh};
 
 /// A stored value a purge can inspect and mark.
@@ -40,38 +39,6 @@ impl Purgeable for edge_worker::CacheEntry {
             Self::Response(stored) => stored.mark_stale(now),
             _ => false,
         }
-    }
-}
-
-impl Purgeable for types::CacheEntry {
-    fn cache_tags(&self) -> Vec<&[u8]> {
-        match self {
-            Self::Response(stored) => stored
-                .headers
-                .iter()
-                .filter(|(name, _)| name.eq_ignore_ascii_case(edge_worker::purge::CACHE_TAG))
-                .map(|(_, value)| value.as_slice())
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn mark_stale(&mut self, now: SystemTime) -> bool {
-        let Self::Response(stored) = self else {
-            return false;
-        };
-        // The core decides (the host's store holds the guest's record of the same entry).
-        let Some(mut head) = crate::wasm::convert::stored_head_from_wit(stored) else {
-            return false;
-        };
-        if !head.mark_stale(now) {
-            return false;
-        }
-        stored.lifetime = head.lifetime.map(|l| types::LocalLifetime {
-            secs: l.secs,
-            negative: l.negative,
-        });
-        true
     }
 }
 

@@ -23,9 +23,10 @@ use std::time::Duration;
 use edge_worker::encoding::Coding;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::bindings::types;
+use edge_worker::outcome::Recompression;
+use edge_worker::CacheEntry;
+
 use crate::cdn::pop::PopNode;
-use crate::wasm;
 
 /// The memo's size bound: past it, it keeps only the codings still under way (a replay's
 /// working set of distinct recoded bodies is far smaller on the default workload).
@@ -119,12 +120,11 @@ fn lock(entries: &Mutex<Memo>) -> std::sync::MutexGuard<'_, Memo> {
 
 /// What recoding `task` would code at (coding and level), read from the slot as it is now;
 /// `None` when there is nothing to recode.
-pub fn plan(pop: &PopNode, task: &types::Recompression) -> Option<(Coding, u32)> {
+pub fn plan(pop: &PopNode, task: &Recompression) -> Option<(Coding, u32)> {
     let now = pop.network.clock.now();
-    let Some(types::CacheEntry::Response(stored)) = pop.cache.get(&task.key, now) else {
+    let Some(CacheEntry::Response(variant)) = pop.cache.get(&task.key, now) else {
         return None;
     };
-    let variant = wasm::stored_from_wit(stored)?;
     edge_worker::representation::recode_plan(&variant, task.body.len())
 }
 
@@ -147,12 +147,9 @@ pub fn modelled_duration(coding: Coding, level: u32, len: usize) -> Duration {
 
 /// Recodes the variant in `task.key` of `pop`'s cache, as the guest's
 /// `representation::recompress` would. Returns whether it found a variant to recode.
-pub fn recompress(pop: &PopNode, memo: &RecodeMemo, task: types::Recompression) -> bool {
+pub fn recompress(pop: &PopNode, memo: &RecodeMemo, task: Recompression) -> bool {
     let now = pop.network.clock.now();
-    let Some(types::CacheEntry::Response(stored)) = pop.cache.get(&task.key, now) else {
-        return false;
-    };
-    let Some(mut variant) = wasm::stored_from_wit(stored) else {
+    let Some(CacheEntry::Response(mut variant)) = pop.cache.get(&task.key, now) else {
         return false;
     };
     let recoded = edge_worker::representation::recode(&mut variant, &task.body, |c, b, l| {
@@ -160,11 +157,8 @@ pub fn recompress(pop: &PopNode, memo: &RecodeMemo, task: types::Recompression) 
     });
     if recoded {
         let keep_until = now + edge_worker::representation::VARIANT_KEEP;
-        pop.cache.put(
-            &task.key,
-            types::CacheEntry::Response(wasm::stored_to_wit(variant)),
-            keep_until,
-        );
+        pop.cache
+            .put(&task.key, CacheEntry::Response(variant), keep_until);
     }
     recoded
 }

@@ -209,15 +209,6 @@ impl Weigh for edge_worker::CacheEntry {
     }
 }
 
-impl Weigh for crate::bindings::types::CacheEntry {
-    fn weight(&self) -> u64 {
-        match self {
-            crate::bindings::types::CacheEntry::Response(stored) => stored.body.len() as u64 + 512,
-            _ => 256,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

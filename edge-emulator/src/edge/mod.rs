@@ -5,18 +5,19 @@
 use std::sync::Arc;
 
 use edge_worker::hops::{self, Hop};
-use edge_worker::routing::Reason;
+use edge_worker::routing::{Reason, RouteChoice};
 use edge_worker::CfCacheStatus;
 
 use crate::bindings::types;
 use crate::cdn::pop::PopNode;
 use crate::cdn::stats::bump;
 use crate::emulator::Emulator;
-use crate::wasm::{self, RunReport, WorkerFailure};
+use crate::wasm::{self, Background, RunReport, WorkerFailure};
+use edge_worker::outcome::Recompression;
 
 /// What the PoP answered, with what the worker decided.
 pub struct Served {
-    pub response: types::Response,
+    pub response: wasm::Answer,
     pub report: RunReport,
     /// Every tier the response passed, origin-nearest first; the edge's hop is last, with
     /// the worker's measured compute as its `spent`.
@@ -68,7 +69,7 @@ pub async fn serve_at_pop(
             return Err(failure);
         }
     };
-    let mut hops: Vec<Hop> = outcome.hops.into_iter().map(wasm::hop_from_wit).collect();
+    let mut hops = outcome.hops;
     if let Some(edge) = hops.last_mut() {
         edge.spent = Some(report.edge);
     }
@@ -126,11 +127,11 @@ fn prepend_timings(headers: &mut Vec<(String, Vec<u8>)>, entries: &[hops::Timing
 
 /// Counts a response that a failover origin produced for this request (not one served from
 /// a stored copy, which this request only refreshed or failed to).
-fn count_failover(emulator: &Emulator, cache: Option<CfCacheStatus>, route: &types::Route) {
+fn count_failover(emulator: &Emulator, cache: Option<CfCacheStatus>, route: &RouteChoice) {
     if matches!(
         cache,
         Some(CfCacheStatus::Hit | CfCacheStatus::Stale | CfCacheStatus::Updating)
-    ) || wasm::route_from_wit(route.clone()).reason != Reason::Failover
+    ) || route.reason != Reason::Failover
     {
         return;
     }
@@ -144,14 +145,10 @@ fn count_failover(emulator: &Emulator, cache: Option<CfCacheStatus>, route: &typ
 fn spawn_deferred(
     emulator: &Arc<Emulator>,
     pop: &Arc<PopNode>,
-    task: types::Deferred,
+    task: Background,
     ctx: types::RequestContext,
 ) {
-    let url = match &task {
-        types::Deferred::Revalidate(request) => request.url.clone(),
-        types::Deferred::RefreshJwks(url) => format!("jwks:{url}"),
-        types::Deferred::Recompress(task) => format!("recompress:{}", task.key),
-    };
+    let url = task.name();
     if !pop
         .refreshing
         .lock()
@@ -163,30 +160,18 @@ fn spawn_deferred(
     let (emulator, pop) = (emulator.clone(), pop.clone());
     tokio::spawn(async move {
         // Recompression runs in the host with the core's own function (`cdn::recode`).
-        if let types::Deferred::Recompress(task) = task {
-            let memo = &emulator.recoded;
-            if emulator.mode == crate::mode::RunMode::Serve {
-                // In `serve` up to ~0.6 s of brotli must not stall the worker thread's other
-                // requests.
-                tokio::task::block_in_place(|| crate::cdn::recode::recompress(&pop, memo, task));
-            } else {
-                // A replay (one thread, virtual time): the coding runs on other threads while
-                // the replay goes on for the time the coder would take, then lands.
-                if let Some((coding, level)) = crate::cdn::recode::plan(&pop, &task) {
-                    memo.start(coding, task.body.clone(), level);
-                    let took =
-                        crate::cdn::recode::modelled_duration(coding, level, task.body.len());
-                    tokio::time::sleep(took).await;
-                }
-                crate::cdn::recode::recompress(&pop, memo, task);
+        let task = match task {
+            Background::Guest(task) => task,
+            Background::Recompress(task) => {
+                recompress(&emulator, &pop, task).await;
+                pop.refreshing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&url);
+                bump(&pop.counters.recompressions);
+                return;
             }
-            pop.refreshing
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&url);
-            bump(&pop.counters.recompressions);
-            return;
-        }
+        };
         if let Err(failure) = emulator.runtime.run_deferred(&pop, &task, &ctx).await {
             bump(&pop.counters.worker_errors);
             eprintln!("[edge-{}] background work on {url}: {failure}", pop.name);
@@ -197,6 +182,25 @@ fn spawn_deferred(
             .remove(&url);
         bump(&pop.counters.background_refreshes);
     });
+}
+
+/// Recodes a variant natively with the core's own function (`cdn::recode`).
+async fn recompress(emulator: &Emulator, pop: &PopNode, task: Recompression) {
+    let memo = &emulator.recoded;
+    if emulator.mode == crate::mode::RunMode::Serve {
+        // In `serve` up to ~0.6 s of brotli must not stall the worker thread's other
+        // requests.
+        tokio::task::block_in_place(|| crate::cdn::recode::recompress(pop, memo, task));
+        return;
+    }
+    // A replay (one thread, virtual time): the coding runs on other threads while the replay
+    // goes on for the time the coder would take, then lands.
+    if let Some((coding, level)) = crate::cdn::recode::plan(pop, &task) {
+        memo.start(coding, task.body.to_vec(), level);
+        let took = crate::cdn::recode::modelled_duration(coding, level, task.body.len());
+        tokio::time::sleep(took).await;
+    }
+    crate::cdn::recode::recompress(pop, memo, task);
 }
 
 #[cfg(test)]

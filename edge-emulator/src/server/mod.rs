@@ -104,7 +104,7 @@ pub async fn run(
 /// The emulator's own refusals in the core's error shape (see `edge_worker::error`).
 pub fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = json!({ "error": code, "message": message.into() });
-    edge_worker::error::json_error(status, &body).map(AxumBody::from)
+    edge_worker::error::json_error(status, &body).map(|body| AxumBody::from(body.to_bytes()))
 }
 
 /// Why the emulator refused a request before or while running the worker.
@@ -277,7 +277,7 @@ async fn edge(
     Ok(to_http(served.response))
 }
 
-fn to_http(response: types::Response) -> Response {
+fn to_http(response: crate::wasm::Answer) -> Response {
     let mut built = Response::builder()
         .status(StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY));
     for (name, value) in &response.headers {

@@ -1,8 +1,18 @@
-//! Conversions between HTTP types and the WIT records, on the host side.
+//! Conversions between the core's types and the WIT records, on the host side. Bodies cross
+//! as handles to bytes the host keeps ([`BodyTable`]).
 
-use edge_worker::{headers, Body};
-use http::{HeaderMap, Request, Response};
+use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use edge_worker::entry::LocalLifetime;
+use edge_worker::hops::Hop;
+use edge_worker::outcome::Recompression;
+use edge_worker::routing::RouteChoice;
+use edge_worker::vary::VaryRule;
+use edge_worker::{headers, Body, CacheEntry, StoredResponse, VerifiedToken};
+use http::{HeaderMap, Request, Response, StatusCode};
+
+use super::bodies::BodyTable;
 use crate::bindings::types;
 
 // The hop and status conversions, shared with the guest (the field names of both bindings
@@ -13,8 +23,13 @@ fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String>
     headers::from_pairs(fields).map_err(|e| e.to_string())
 }
 
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, String> {
-    let mut built = Request::new(request.body);
+    let mut built = Request::new(Body::from(request.body));
     *built.method_mut() = request
         .method
         .parse()
@@ -32,55 +47,157 @@ pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, String
     Ok(built)
 }
 
-pub fn response_to_wit(response: Response<Body>) -> types::Response {
+/// A response for the guest: its body stays here, the guest gets a handle.
+pub fn response_to_wit(response: Response<Body>, bodies: &mut BodyTable) -> types::Response {
     let (parts, body) = response.into_parts();
     types::Response {
         status: parts.status.as_u16(),
         headers: headers::to_pairs(&parts.headers),
-        body,
+        body: bodies.hold(body.to_bytes()),
     }
 }
 
-/// The head of a stored response as the core reads it (the body is left empty: freshness,
-/// which is all a host asks of it, never reads the body), or `None` when its fields are not
-/// valid HTTP.
-pub fn stored_head_from_wit(stored: &types::StoredResponse) -> Option<edge_worker::StoredResponse> {
-    Some(edge_worker::StoredResponse {
-        status: http::StatusCode::from_u16(stored.status).ok()?,
-        headers: headers_from_wit(stored.headers.clone()).ok()?,
-        body: Vec::new(),
-        vary_request_headers: headers_from_wit(stored.vary_request_headers.clone()).ok()?,
-        response_time: std::time::SystemTime::UNIX_EPOCH
-            + std::time::Duration::from_millis(stored.response_time_ms),
-        lifetime: stored.lifetime.map(|l| edge_worker::entry::LocalLifetime {
-            secs: l.secs,
-            negative: l.negative,
-        }),
+/// A response the worker gave, on the host's side: its body is the host's bytes.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// Header fields in wire order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Bytes,
+}
+
+pub fn answer_from_wit(
+    response: types::Response,
+    bodies: &mut BodyTable,
+) -> wasmtime::Result<Answer> {
+    Ok(Answer {
+        status: response.status,
+        headers: response.headers,
+        body: bodies.take(response.body)?,
     })
 }
 
-/// A stored response with its body (for host-side work on a PoP's slot).
-pub fn stored_from_wit(stored: types::StoredResponse) -> Option<edge_worker::StoredResponse> {
-    let mut head = stored_head_from_wit(&stored)?;
-    head.body = stored.body;
-    Some(head)
-}
-
-/// The WIT record of a stored response, as the guest's conversion builds it.
-pub fn stored_to_wit(stored: edge_worker::StoredResponse) -> types::StoredResponse {
-    let millis = stored
-        .response_time
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    types::StoredResponse {
-        status: stored.status.as_u16(),
-        headers: headers::to_pairs(&stored.headers),
-        body: stored.body,
-        vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
-        response_time_ms: millis,
-        lifetime: stored.lifetime.map(|l| types::LocalLifetime {
-            secs: l.secs,
-            negative: l.negative,
+/// A stored entry for the guest: the body stays in the store, shared with the guest's handle.
+pub fn entry_to_wit(entry: CacheEntry, bodies: &mut BodyTable) -> types::CacheEntry {
+    match entry {
+        CacheEntry::VaryRule(rule) => types::CacheEntry::VaryRule(rule.to_strings()),
+        CacheEntry::VerifiedToken(token) => {
+            types::CacheEntry::VerifiedToken(types::VerifiedToken {
+                typ: token.typ,
+                claims: token.claims,
+            })
+        }
+        CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
+            status: stored.status.as_u16(),
+            headers: headers::to_pairs(&stored.headers),
+            body: bodies.hold(stored.body.to_bytes()),
+            vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
+            response_time_ms: millis(stored.response_time),
+            lifetime: stored.lifetime.map(|l| types::LocalLifetime {
+                secs: l.secs,
+                negative: l.negative,
+            }),
         }),
     }
+}
+
+/// An entry the guest stores. `Ok(None)` when its fields are not valid HTTP (not stored); an
+/// error when its body handle is not this request's.
+pub fn entry_from_wit(
+    entry: types::CacheEntry,
+    bodies: &mut BodyTable,
+) -> wasmtime::Result<Option<CacheEntry>> {
+    Ok(match entry {
+        types::CacheEntry::VaryRule(rule) => {
+            Some(CacheEntry::VaryRule(VaryRule::from_strings(rule)))
+        }
+        types::CacheEntry::VerifiedToken(token) => Some(CacheEntry::VerifiedToken(VerifiedToken {
+            typ: token.typ,
+            claims: token.claims,
+        })),
+        types::CacheEntry::Response(stored) => {
+            let body = bodies.take(stored.body)?;
+            let parsed = (|| {
+                Some(StoredResponse {
+                    status: StatusCode::from_u16(stored.status).ok()?,
+                    headers: headers_from_wit(stored.headers).ok()?,
+                    body: Body::from(body),
+                    vary_request_headers: headers_from_wit(stored.vary_request_headers).ok()?,
+                    response_time: SystemTime::UNIX_EPOCH
+                        + Duration::from_millis(stored.response_time_ms),
+                    lifetime: stored.lifetime.map(|l| LocalLifetime {
+                        secs: l.secs,
+                        negative: l.negative,
+                    }),
+                })
+            })();
+            parsed.map(CacheEntry::Response)
+        }
+    })
+}
+
+/// Work the worker asked for after its response, on the host's side.
+#[derive(Debug)]
+pub enum Background {
+    /// Run in the guest again (`run-deferred`): a refresh or a JWKS fetch.
+    Guest(types::Deferred),
+    /// Recoding a variant, which the host runs natively (`cdn::recode`).
+    Recompress(Recompression),
+}
+
+impl Background {
+    /// What names this work, so a burst of requests asking for it runs it once per PoP.
+    pub fn name(&self) -> String {
+        match self {
+            Background::Guest(types::Deferred::Revalidate(request)) => request.url.clone(),
+            Background::Guest(types::Deferred::RefreshJwks(url)) => format!("jwks:{url}"),
+            Background::Guest(types::Deferred::Recompress(task)) => {
+                format!("recompress:{}", task.key)
+            }
+            Background::Recompress(task) => format!("recompress:{}", task.key),
+        }
+    }
+}
+
+fn background_from_wit(
+    task: types::Deferred,
+    bodies: &mut BodyTable,
+) -> wasmtime::Result<Background> {
+    Ok(match task {
+        types::Deferred::Recompress(task) => Background::Recompress(Recompression {
+            key: task.key,
+            body: Body::from(bodies.take(task.body)?),
+        }),
+        task => Background::Guest(task),
+    })
+}
+
+/// What the worker decided for one request, on the host's side of the boundary.
+#[derive(Debug)]
+pub struct Decision {
+    pub response: Answer,
+    pub deferred: Vec<Background>,
+    /// Every tier the response passed, origin-nearest first; the edge's hop is last.
+    pub hops: Vec<Hop>,
+    /// The origin this request's own upstream answer came from, when routing chose one.
+    pub route: Option<RouteChoice>,
+    /// Bytes the response saved over its variant's miss-time coding.
+    pub recompression_saved: u64,
+}
+
+pub fn decision_from_wit(
+    outcome: types::Outcome,
+    bodies: &mut BodyTable,
+) -> wasmtime::Result<Decision> {
+    Ok(Decision {
+        response: answer_from_wit(outcome.response, bodies)?,
+        deferred: outcome
+            .deferred
+            .into_iter()
+            .map(|task| background_from_wit(task, bodies))
+            .collect::<wasmtime::Result<_>>()?,
+        hops: outcome.hops.into_iter().map(hop_from_wit).collect(),
+        route: outcome.route.map(route_from_wit),
+        recompression_saved: outcome.recompression_saved,
+    })
 }

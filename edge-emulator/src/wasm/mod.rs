@@ -4,6 +4,7 @@
 //!
 //! Host calls are async on fibers, so one request's upstream wait does not block others.
 
+mod bodies;
 pub(crate) mod convert;
 mod engine;
 mod imports;
@@ -21,7 +22,7 @@ use crate::bindings::{types, EdgeWorker, EdgeWorkerPre};
 use crate::cdn::pop::PopNode;
 use crate::cdn::stats::IsolateReport;
 
-pub use convert::{hop_from_wit, hop_to_wit, route_from_wit, stored_from_wit, stored_to_wit};
+pub use convert::{Answer, Background, Decision};
 pub use engine::GuestLimits;
 pub use isolate::{IsolatePolicy, Isolation, DEFAULT_MAX_REQUESTS, DEFAULT_MEMORY_BOUND_MIB};
 pub use state::WorkerFailure;
@@ -179,14 +180,16 @@ impl WorkerRuntime {
         request: &types::Request,
         ctx: &types::RequestContext,
         trap_armed: bool,
-    ) -> Result<(types::Outcome, RunReport), WorkerFailure> {
+    ) -> Result<(Decision, RunReport), WorkerFailure> {
         let started = Instant::now();
         let (outcome, isolate) = self
             .run(pop, trap_armed, false, async |isolate| {
-                isolate
+                let outcome = isolate
                     .worker
                     .call_handle(&mut isolate.store, request, ctx)
-                    .await
+                    .await?;
+                // Bodies are taken out of the request's table before the isolate goes back.
+                convert::decision_from_wit(outcome, &mut isolate.store.data_mut().bodies)
             })
             .await?;
         let done = &isolate.store.data().request;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use wasmtime::StoreLimits;
 
+use super::bodies::BodyTable;
 use crate::cdn::coalesce::FetchGuard;
 use crate::cdn::pop::PopNode;
 
@@ -36,6 +37,8 @@ pub struct GuestState {
     background_cpu_limit: Duration,
     /// What the running request has done so far.
     pub request: RequestState,
+    /// The bodies the running request holds (the WIT `body` resource).
+    pub bodies: BodyTable,
 }
 
 /// The part of the Store that belongs to one request.
@@ -75,6 +78,8 @@ impl GuestState {
             cpu_limit: cpu,
             background_cpu_limit: background_cpu,
             request: RequestState::default(),
+            // What the worker hands the host per request is bounded as its memory is.
+            bodies: BodyTable::new(memory_limit),
         }
     }
 
@@ -85,6 +90,7 @@ impl GuestState {
             background,
             ..RequestState::default()
         };
+        self.bodies.begin();
     }
 
     /// Called at each epoch tick while guest code runs: traps once the guest's own time

@@ -31,12 +31,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = CacheControl::from_headers(&response_headers).forbids_stale();
     let _ = vary_fields(&response_headers);
-    let mut response = Response::new(Vec::new());
+    let mut response = Response::new(Body::new());
     *response.headers_mut() = response_headers;
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let stored = StoredResponse::capture(&request_headers, &response, t0);
     let policy = stored.policy(&Method::GET, &uri);
-    let mut request = Request::new(Vec::new());
+    let mut request = Request::new(Body::new());
     *request.uri_mut() = uri;
     *request.headers_mut() = request_headers;
     for later in [0, 59, 3600, u32::MAX as u64] {

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let mut lines = rest.split(|b| *b == b'\n');
     let etag_line = lines.next().unwrap_or_default();
     let modified_line = lines.next().unwrap_or_default();
-    let mut response = Response::new(b"body".to_vec());
+    let mut response = Response::new(Body::from(b"body".to_vec()));
     if let Ok(value) = HeaderValue::from_bytes(etag_line) {
         response.headers_mut().insert(header::ETAG, value);
     }

@@ -135,7 +135,7 @@ fn verify_all(token: &str, pick: u8, ours: bool) {
     let policy = policy();
     let p = MemoryPlatform::answering(now(), Vec::new());
     for path in ["/api/users/1", "/api/feed", "/api/typed", "/public"] {
-        let mut request = Request::new(Vec::new());
+        let mut request = Request::new(Body::new());
         *request.uri_mut() = format!("https://shop.example{path}").parse().unwrap();
         request.headers_mut().extend(headers.clone());
         request
@@ -169,7 +169,7 @@ fn verify_all(token: &str, pick: u8, ours: bool) {
 }
 
 fn clone_request(request: &Request<Vec<u8>>) -> Request<Vec<u8>> {
-    let mut copy = Request::new(request.body().clone());
+    let mut copy = Request::new(Body::from(request.body().clone()));
     *copy.uri_mut() = request.uri().clone();
     *copy.headers_mut() = request.headers().clone();
     copy

@@ -344,7 +344,7 @@ fn request(u: &mut Unstructured, previous: Option<&Response<Vec<u8>>>) -> Result
             .parse()
             .ok()
     };
-    let mut request = Request::new(u.arbitrary::<&[u8]>()?.to_vec());
+    let mut request = Request::new(Body::from(u.arbitrary::<&[u8]>()?.to_vec()));
     *request.method_mut() = method;
     if let Some(uri) = uri {
         *request.uri_mut() = uri;
@@ -366,7 +366,7 @@ fn request(u: &mut Unstructured, previous: Option<&Response<Vec<u8>>>) -> Result
 }
 
 fn copy(request: &Request<Vec<u8>>, method: Method) -> Request<Vec<u8>> {
-    let mut copy = Request::new(request.body().clone());
+    let mut copy = Request::new(Body::from(request.body().clone()));
     *copy.method_mut() = method;
     *copy.uri_mut() = request.uri().clone();
     *copy.headers_mut() = request.headers().clone();

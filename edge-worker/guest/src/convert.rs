@@ -2,13 +2,13 @@
 
 use std::time::{Duration, SystemTime};
 
+use edge_worker::body::HeldBytes;
 use edge_worker::entry::LocalLifetime;
 use edge_worker::outcome::Recompression;
 use edge_worker::routing::RoutedTo;
 use edge_worker::vary::VaryRule;
 use edge_worker::{
-    headers, Body, CacheEntry, CfCacheStatus, Deferred, Outcome, StoredResponse, VerifiedToken,
-    WorkerError,
+    headers, Body, CacheEntry, Deferred, Outcome, StoredResponse, VerifiedToken, WorkerError,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
@@ -22,6 +22,56 @@ fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerE
     headers::from_pairs(fields)
 }
 
+/// A body the host holds, by its handle: the worker passes it on untouched and reads it only
+/// to transform it.
+struct HostBody {
+    handle: types::Body,
+    len: usize,
+}
+
+// SAFETY: a wasm32-wasip2 component instance runs on one thread; its handles never cross
+// threads. The core's `HeldBytes` asks for Send + Sync because native hosts share bodies
+// across threads.
+unsafe impl Send for HostBody {}
+unsafe impl Sync for HostBody {}
+
+impl std::fmt::Debug for HostBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the host ({} bytes)", self.len)
+    }
+}
+
+impl HeldBytes for HostBody {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read(&self) -> bytes::Bytes {
+        self.handle.read().into()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A host-held body as the core's [`Body`].
+pub fn body_from_wit(handle: types::Body) -> Body {
+    let len = usize::try_from(handle.len()).unwrap_or(usize::MAX);
+    Body::held(HostBody { handle, len })
+}
+
+/// A body for the host: the same handle when the host holds it already, else its bytes.
+pub fn body_to_wit(body: &Body) -> types::Body {
+    match body
+        .holder()
+        .and_then(|h| h.as_any().downcast_ref::<HostBody>())
+    {
+        Some(held) => held.handle.share(),
+        None => types::Body::new(body),
+    }
+}
+
 fn millis(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -30,7 +80,7 @@ fn millis(time: SystemTime) -> u64 {
 pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, WorkerError> {
     let method = Method::from_bytes(request.method.as_bytes())
         .map_err(|_| WorkerError::InvalidUrl(format!("invalid method {:?}", request.method)))?;
-    let mut built = Request::new(request.body);
+    let mut built = Request::new(Body::from(request.body));
     *built.method_mut() = method;
     *built.uri_mut() = request
         .url
@@ -49,13 +99,13 @@ pub fn request_to_wit(request: Request<Body>) -> types::Request {
         method: parts.method.to_string(),
         url: parts.uri.to_string(),
         headers: headers::to_pairs(&parts.headers),
-        body,
+        body: body.to_vec(),
         origin: parts.extensions.get::<RoutedTo>().map(|o| o.0.clone()),
     }
 }
 
 pub fn response_from_wit(response: types::Response) -> Result<Response<Body>, WorkerError> {
-    let mut built = Response::new(response.body);
+    let mut built = Response::new(body_from_wit(response.body));
     *built.status_mut() = StatusCode::from_u16(response.status)
         .map_err(|_| WorkerError::Upstream(format!("invalid status {}", response.status)))?;
     *built.headers_mut() = headers_from_wit(response.headers)?;
@@ -67,7 +117,7 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     types::Response {
         status: parts.status.as_u16(),
         headers: headers::to_pairs(&parts.headers),
-        body,
+        body: body_to_wit(&body),
     }
 }
 
@@ -83,7 +133,7 @@ pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
         types::CacheEntry::Response(stored) => Some(CacheEntry::Response(StoredResponse {
             status: StatusCode::from_u16(stored.status).ok()?,
             headers: headers_from_wit(stored.headers).ok()?,
-            body: stored.body,
+            body: body_from_wit(stored.body),
             vary_request_headers: headers_from_wit(stored.vary_request_headers).ok()?,
             response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(stored.response_time_ms),
             lifetime: stored.lifetime.map(|l| LocalLifetime {
@@ -106,7 +156,7 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
         CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
             status: stored.status.as_u16(),
             headers: headers::to_pairs(&stored.headers),
-            body: stored.body.clone(),
+            body: body_to_wit(&stored.body),
             vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
             response_time_ms: millis(stored.response_time),
             lifetime: stored.lifetime.map(|l| types::LocalLifetime {
@@ -123,7 +173,7 @@ pub fn deferred_to_wit(task: Deferred) -> types::Deferred {
         Deferred::RefreshJwks(url) => types::Deferred::RefreshJwks(url),
         Deferred::Recompress(task) => types::Deferred::Recompress(types::Recompression {
             key: task.key,
-            body: task.body,
+            body: body_to_wit(&task.body),
         }),
     }
 }
@@ -136,7 +186,7 @@ pub fn deferred_from_wit(task: types::Deferred) -> Result<Deferred, WorkerError>
         types::Deferred::RefreshJwks(url) => Ok(Deferred::RefreshJwks(url)),
         types::Deferred::Recompress(task) => Ok(Deferred::Recompress(Recompression {
             key: task.key,
-            body: task.body,
+            body: body_from_wit(task.body),
         })),
     }
 }

@@ -52,7 +52,7 @@ impl Platform for HostPlatform {
 
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
-        cache::put(key, &convert::entry_to_wit(&entry), keep_ms);
+        cache::put(key, convert::entry_to_wit(&entry), keep_ms);
     }
 
     async fn cache_delete(&self, key: &str) {

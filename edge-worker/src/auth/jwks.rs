@@ -22,7 +22,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::{AuthError, PinnedKey};
 use crate::cache_control::CacheControl;
-use crate::{CacheEntry, Deferred, LogLevel, Platform, StoredResponse};
+use crate::{Body, CacheEntry, Deferred, LogLevel, Platform, StoredResponse};
 
 pub const MIN_TTL: Duration = Duration::from_secs(60);
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -39,7 +39,7 @@ const EXPIRES: &str = "x-edge-jwks-expires";
 
 /// A stored set and when it stops being fresh.
 struct Stored {
-    body: Vec<u8>,
+    body: Body,
     fetched: SystemTime,
     expires: SystemTime,
 }
@@ -67,8 +67,8 @@ async fn load<P: Platform>(p: &P, url: &str) -> Option<Stored> {
 }
 
 /// Fetches the set, checks it parses, and stores it. `None` if anything failed.
-pub async fn refresh<P: Platform>(p: &P, url: &str) -> Option<Vec<u8>> {
-    let mut request = Request::new(Vec::new());
+pub async fn refresh<P: Platform>(p: &P, url: &str) -> Option<Body> {
+    let mut request = Request::new(Body::new());
     *request.method_mut() = Method::GET;
     *request.uri_mut() = url.parse().ok()?;
     request
@@ -151,7 +151,7 @@ pub async fn key_for<P: Platform>(
             let mark = StoredResponse {
                 status: StatusCode::NO_CONTENT,
                 headers: http::HeaderMap::new(),
-                body: Vec::new(),
+                body: Body::new(),
                 vary_request_headers: http::HeaderMap::new(),
                 response_time: now,
                 lifetime: None,

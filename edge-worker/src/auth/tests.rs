@@ -217,7 +217,7 @@ mod gate {
             Ok(Response::builder()
                 .header("cache-control", "private, max-age=60")
                 .header("content-type", "application/json")
-                .body(b"{}".to_vec())
+                .body(Body::from(b"{}".to_vec()))
                 .unwrap())
         });
         p.now.set(now());
@@ -231,7 +231,7 @@ mod gate {
         }
         let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
             .with_auth(policy());
-        now_or_never(worker.handle(p, request.body(Vec::new()).unwrap()))
+        now_or_never(worker.handle(p, request.body(Body::new()).unwrap()))
             .unwrap()
             .response
     }
@@ -319,7 +319,7 @@ mod gate {
             Ok(Response::builder()
                 .header("cache-control", "private, max-age=60")
                 .header("content-type", "application/json")
-                .body(format!(r#"{{"owner":"{sub}"}}"#).into_bytes())
+                .body(Body::from(format!(r#"{{"owner":"{sub}"}}"#).into_bytes()))
                 .unwrap())
         });
         p.now.set(now());
@@ -472,7 +472,7 @@ mod gate {
             .uri("https://shop.example/api/users/1")
             .header("origin", "https://app.example")
             .header("access-control-request-method", "GET")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
             .with_auth(policy());
@@ -483,7 +483,7 @@ mod gate {
         let plain = Request::builder()
             .method("OPTIONS")
             .uri("https://shop.example/api/users/1")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         let response = now_or_never(worker.handle(&p, plain)).unwrap().response;
         assert_eq!(response.status(), 401);
@@ -538,12 +538,12 @@ mod jwks {
                 }
                 return Ok(Response::builder()
                     .header("cache-control", "max-age=300")
-                    .body(origin_stub::DEMO_JWKS.as_bytes().to_vec())
+                    .body(Body::from(origin_stub::DEMO_JWKS.as_bytes().to_vec()))
                     .unwrap());
             }
             Ok(Response::builder()
                 .header("cache-control", "private")
-                .body(b"{}".to_vec())
+                .body(Body::from(b"{}".to_vec()))
                 .unwrap())
         });
         p.now.set(now());
@@ -565,7 +565,7 @@ mod jwks {
         let request = Request::builder()
             .uri(USER_URL)
             .header("authorization", format!("Bearer {token}"))
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         let worker = EdgeWorker::new(CacheTier::new(crate::hops::TierId::edge("test"), true))
             .with_auth(policy());
@@ -644,7 +644,7 @@ mod jwks {
             } else {
                 Ok(Response::builder()
                     .header("cache-control", "private")
-                    .body(b"{}".to_vec())
+                    .body(Body::from(b"{}".to_vec()))
                     .unwrap())
             }
         });
@@ -667,11 +667,11 @@ mod jwks {
     fn a_jwks_key_that_names_another_alg_is_not_used() {
         let p = MemoryPlatform::new(|_| {
             Ok(Response::builder()
-                .body(
+                .body(Body::from(
                     origin_stub::DEMO_JWKS
                         .replace("\"ES256\"", "\"ES384\"")
                         .into_bytes(),
-                )
+                ))
                 .unwrap())
         });
         p.now.set(now());

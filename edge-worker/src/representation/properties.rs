@@ -88,7 +88,7 @@ impl Origin {
             } else {
                 b"{\"ok\":true}".to_vec()
             };
-            Ok(r.body(body).unwrap())
+            Ok(r.body(Body::from(body)).unwrap())
         })
     }
 }
@@ -178,7 +178,7 @@ impl Ask {
         if let Condition::ModifiedSince = self.condition {
             r = r.header("if-modified-since", "Wed, 25 Nov 2026 00:00:00 GMT");
         }
-        r.body(Vec::new()).unwrap()
+        r.body(Body::new()).unwrap()
     }
 }
 

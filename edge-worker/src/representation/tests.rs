@@ -31,7 +31,7 @@ fn platform_serving(body: Vec<u8>) -> MemoryPlatform {
             .header("etag", "\"base\"")
             .header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT")
             .header("content-type", "application/json")
-            .body(body.clone())
+            .body(Body::from(body.clone()))
             .unwrap())
     })
 }
@@ -45,7 +45,7 @@ fn send(p: &MemoryPlatform, method: &str, url: &str, headers: &[(&str, &str)]) -
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    now_or_never(worker().handle(p, request.body(Vec::new()).unwrap()))
+    now_or_never(worker().handle(p, request.body(Body::new()).unwrap()))
         .expect("in-memory ports never wait")
         .response
 }
@@ -66,7 +66,7 @@ fn decoded(response: &Response<Body>) -> Value {
             .read_to_end(&mut bytes)
             .map(|_| ())
             .unwrap(),
-        _ => bytes = response.body().clone(),
+        _ => bytes = response.body().to_vec(),
     }
     serde_json::from_slice(&bytes).unwrap()
 }
@@ -162,7 +162,7 @@ fn encoded_variants_are_cached_and_reused() {
         .unwrap()
         .clone();
     if let Some(CacheEntry::Response(stored)) = p.cache.borrow_mut().get_mut(&key) {
-        stored.body = b"cached".to_vec();
+        stored.body = b"cached".to_vec().into();
     }
     let second = send(&p, "GET", URL, &[("accept-encoding", "br")]);
     assert_eq!(second.body(), b"cached");
@@ -232,7 +232,7 @@ fn masks_that_cannot_apply_pass_the_body_through_and_say_why() {
         Ok(Response::builder()
             .header("cache-control", "max-age=60")
             .header("content-type", "text/plain")
-            .body(b"plain text".to_vec())
+            .body(Body::from(b"plain text".to_vec()))
             .unwrap())
     });
     let text = send(&p, "GET", &format!("{URL}?fields=a"), &[]);
@@ -277,7 +277,7 @@ fn rfc9110_12_5_5_vary_accept_encoding_only_when_the_coding_depends_on_it() {
             if let Some(vary) = vary {
                 response = response.header("vary", vary);
             }
-            Ok(response.body(vec![b'a'; size]).unwrap())
+            Ok(response.body(Body::from(vec![b'a'; size])).unwrap())
         });
         let response = send(&p, "GET", URL, &[("accept-encoding", "gzip")]);
         let got: Vec<&str> = response
@@ -295,7 +295,7 @@ fn handle(p: &MemoryPlatform, worker: &EdgeWorker, headers: &[(&str, &str)]) -> 
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    now_or_never(worker.handle(p, request.body(Vec::new()).unwrap()))
+    now_or_never(worker.handle(p, request.body(Body::new()).unwrap()))
         .expect("in-memory ports never wait")
 }
 
@@ -384,7 +384,7 @@ fn a_projected_variant_is_recoded_from_its_projection() {
         let request = Request::builder()
             .uri(&url)
             .header("accept-encoding", "br")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap();
         now_or_never(worker.handle(p, request)).unwrap()
     };
@@ -414,7 +414,7 @@ fn the_recode_plan_names_what_recode_codes_at() {
         StoredResponse {
             status: http::StatusCode::OK,
             headers,
-            body: Vec::new(),
+            body: Body::new(),
             vary_request_headers: HeaderMap::new(),
             response_time: std::time::UNIX_EPOCH,
             lifetime: None,
@@ -535,7 +535,7 @@ fn a_pre_coded_origin_body_is_never_recoded() {
             .header("etag", "\"pre\"")
             .header("content-type", "application/json")
             .header("content-encoding", "gzip")
-            .body(body.clone())
+            .body(Body::from(body.clone()))
             .unwrap())
     });
     let worker = worker();

@@ -308,7 +308,7 @@ pub fn redirect(router: &Router, request: &Request<Body>) -> Option<(Response<Bo
     let host = origin.redirect_host.as_ref()?;
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let location = format!("https://{host}{path}");
-    let mut response = Response::new(Vec::new());
+    let mut response = Response::new(Body::new());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, HeaderValue::from_str(&location).ok()?);

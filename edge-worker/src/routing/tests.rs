@@ -152,7 +152,9 @@ fn origins(down: &'static [&'static str]) -> MemoryPlatform {
         Ok(Response::builder()
             .header("cache-control", "public, max-age=60, stale-if-error=600")
             .header("content-type", "application/json")
-            .body(format!("{{\"served_by\":\"{host}\"}}").into_bytes())
+            .body(Body::from(
+                format!("{{\"served_by\":\"{host}\"}}").into_bytes(),
+            ))
             .unwrap())
     });
     let router = router();
@@ -172,7 +174,7 @@ fn send(p: &MemoryPlatform, method: &str, path: &str, geo: Geo) -> Response<Body
     let mut request = Request::builder()
         .method(method)
         .uri(format!("https://api.test{path}"))
-        .body(b"{}".to_vec())
+        .body(Body::from(b"{}".to_vec()))
         .unwrap();
     request.extensions_mut().insert(geo);
     now_or_never(worker().handle(p, request))
@@ -288,7 +290,7 @@ fn stale_if_error_is_preferred_to_a_farther_region() {
         if request.uri().host() == Some("us-east.origin.test") {
             Err(FetchError("down".into()))
         } else {
-            Ok(Response::new(b"{}".to_vec()))
+            Ok(Response::new(Body::from(b"{}".to_vec())))
         }
     });
     let response = send(&p, "GET", "/a", geo("US", 40.7, -74.0));
@@ -307,7 +309,7 @@ fn post_is_never_replayed_at_another_origin() {
     assert_eq!(hosts_fetched(&p), ["us-east.origin.test"]);
     // A POST that was never sent (open circuit) may go elsewhere: nothing is replayed.
     send(&p, "POST", "/api/orders", geo("US", 40.7, -74.0));
-    p.script(|_| Ok(Response::new(b"{}".to_vec())));
+    p.script(|_| Ok(Response::new(Body::from(b"{}".to_vec()))));
     let response = send(&p, "POST", "/api/orders", geo("US", 40.7, -74.0));
     assert_eq!(
         header(&response, ORIGIN_REGION_HEADER),
@@ -323,7 +325,7 @@ fn redirect_mode_answers_at_the_edge_with_path_and_query() {
         .with_routing(router_from(value));
     let p = origins(&[]);
     let mut request = Request::get("https://api.test/api/products/7?fields=id")
-        .body(Vec::new())
+        .body(Body::new())
         .unwrap();
     request.extensions_mut().insert(geo("GB", 51.5, -0.1));
     let response = now_or_never(worker.handle(&p, request)).unwrap().response;

@@ -14,7 +14,7 @@ fn tier(policy: &str) -> CacheTier {
 }
 
 fn run(tier: &CacheTier, p: &MemoryPlatform, url: &str) -> Outcome {
-    let request = Request::builder().uri(url).body(Vec::new()).unwrap();
+    let request = Request::builder().uri(url).body(Body::new()).unwrap();
     super::with_fields(
         tier,
         now_or_never(tier.handle(p, request)).expect("in-memory ports never wait"),
@@ -51,7 +51,7 @@ fn answering(
         for (name, value) in fields {
             response = response.header(*name, *value);
         }
-        Ok(response.body(b"{}".to_vec()).unwrap())
+        Ok(response.body(Body::from(b"{}".to_vec())).unwrap())
     }
 }
 
@@ -151,7 +151,7 @@ fn a_revalidated_copy_is_jittered_again() {
             .status(status)
             .header("cache-control", "max-age=100")
             .header("etag", "\"v1\"")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     let tier = tier(JITTER);
@@ -240,7 +240,7 @@ fn negative_caching_never_stores_what_may_not_be_stored() {
     let signed = Request::builder()
         .uri("https://shop.example/api/x")
         .header("authorization", "Bearer t")
-        .body(Vec::new())
+        .body(Body::new())
         .unwrap();
     let t = tier(NEGATIVE);
     let outcome = super::with_fields(&t, now_or_never(t.handle(&p, signed)).unwrap());

@@ -164,7 +164,7 @@ impl Origin {
         if self.last_modified {
             r = r.header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT");
         }
-        r.body(b"stored body".to_vec()).unwrap()
+        r.body(Body::from(b"stored body".to_vec())).unwrap()
     }
 }
 
@@ -212,7 +212,7 @@ impl Client {
         if self.cookie {
             r = r.header("cookie", "a=1");
         }
-        r.body(Vec::new()).unwrap()
+        r.body(Body::new()).unwrap()
     }
 }
 
@@ -246,7 +246,7 @@ proptest! {
         client in client(),
         elapsed in prop::sample::select(vec![0u64, 1, 20, 29, 31, 59, 61, 100, 599, 601, 700, 5000]),
     ) {
-        let p = MemoryPlatform::new(move |_| Ok(Response::new(Vec::new())));
+        let p = MemoryPlatform::new(move |_| Ok(Response::new(Body::new())));
         let t0 = p.now.get();
         let upstream = origin.clone();
         p.script(move |_| Ok(upstream.response(t0)));
@@ -343,12 +343,12 @@ proptest! {
         // Two platforms, same origin, same steps: one sends HEAD where the other sends GET.
         let make = || {
             let origin = origin.clone();
-            let p = MemoryPlatform::new(|_| Ok(Response::new(Vec::new())));
+            let p = MemoryPlatform::new(|_| Ok(Response::new(Body::new())));
             let t0 = p.now.get();
             p.script(move |request| {
                 let mut response = origin.response(t0);
                 if request.method() != Method::POST {
-                    *response.body_mut() = vec![b'x'; body_len];
+                    *response.body_mut() = vec![b'x'; body_len].into();
                 }
                 Ok(response)
             });
@@ -357,7 +357,7 @@ proptest! {
         let (as_sent, as_get) = (make(), make());
         for (method, elapsed) in steps {
             let request = |method: &str| {
-                Request::builder().method(method).uri(URL).body(Vec::new()).unwrap()
+                Request::builder().method(method).uri(URL).body(Body::new()).unwrap()
             };
             let sent = run(&as_sent, request(method));
             let twin = run(&as_get, request(if method == "HEAD" { "GET" } else { method }));

@@ -21,14 +21,14 @@ fn origin(
                 .status(304)
                 .header("etag", "\"v1\"")
                 .header("cache-control", cache_control)
-                .body(Vec::new())
+                .body(Body::new())
                 .unwrap());
         }
         Ok(Response::builder()
             .header("cache-control", cache_control)
             .header("etag", "\"v1\"")
             .header("content-type", "application/json")
-            .body(body.as_bytes().to_vec())
+            .body(Body::from(body.as_bytes().to_vec()))
             .unwrap())
     }
 }
@@ -37,7 +37,7 @@ fn get(url: &str) -> Request<Body> {
     Request::builder()
         .uri(url)
         .header("host", "ignored.example")
-        .body(Vec::new())
+        .body(Body::new())
         .unwrap()
 }
 
@@ -54,7 +54,7 @@ fn by_language(
         Ok(Response::builder()
             .header("cache-control", cache_control)
             .header("vary", "Accept-Language")
-            .body(lang.into_bytes())
+            .body(Body::from(lang.into_bytes()))
             .unwrap())
     }
 }
@@ -131,7 +131,7 @@ fn rfc5861_3_stale_while_revalidate_serves_stale_and_defers_one_refresh() {
     p.script(|_| {
         Ok(Response::builder()
             .header("cache-control", "max-age=60")
-            .body(b"new".to_vec())
+            .body(Body::from(b"new".to_vec()))
             .unwrap())
     });
     let stale = run(&edge(), &p, get("https://shop.example/a"));
@@ -170,7 +170,7 @@ fn rfc5861_4_stale_if_error_on_5xx_and_on_connection_failure() {
     p.script(|_| {
         Ok(Response::builder()
             .status(503)
-            .body(b"down".to_vec())
+            .body(Body::from(b"down".to_vec()))
             .unwrap())
     });
     let served = run(&edge(), &p, get("https://shop.example/a"));
@@ -205,7 +205,7 @@ fn rfc9111_4_2_4_must_revalidate_passes_the_error_through() {
     p.script(|_| {
         Ok(Response::builder()
             .status(500)
-            .body(b"boom".to_vec())
+            .body(Body::from(b"boom".to_vec()))
             .unwrap())
     });
     let served = run(&edge(), &p, get("https://shop.example/a"));
@@ -225,7 +225,7 @@ fn rfc9111_4_3_4_a_304_refreshes_the_stored_headers() {
             .header("etag", "\"v1\"")
             .header("cache-control", "max-age=120")
             .header("x-new", "1")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     let revalidated = run(&edge(), &p, get("https://shop.example/a"));
@@ -271,7 +271,7 @@ fn rfc9111_3_not_shared_no_store_private_authorization_set_cookie() {
             for (n, v) in &response_headers {
                 r = r.header(n, v);
             }
-            Ok(r.body(b"secret".to_vec()).unwrap())
+            Ok(r.body(Body::from(b"secret".to_vec())).unwrap())
         });
         for _ in 0..2 {
             let mut request = get("https://shop.example/me");
@@ -322,7 +322,7 @@ fn rfc9111_4_1_vary_selects_variants_and_vary_star_is_never_reused() {
         Ok(Response::builder()
             .header("cache-control", "max-age=60")
             .header("vary", "*")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     run(&edge(), &star, get("https://shop.example/s"));
@@ -368,7 +368,7 @@ fn query_order_shares_the_entry_and_upstream_cache_status_is_kept_on_a_miss() {
             .header("cache-control", "max-age=60")
             .header("cache-status", "regional-eu; hit; ttl=300")
             .header("server-timing", "regional;dur=80")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     let miss = run(&edge(), &p, get("https://shop.example/q?b=2&a=1"));
@@ -413,7 +413,7 @@ fn a_request_that_waited_on_the_lock_is_served_what_the_holder_stored() {
         &HeaderMap::new(),
         &Response::builder()
             .header("cache-control", "max-age=60")
-            .body(b"fresh".to_vec())
+            .body(Body::from(b"fresh".to_vec()))
             .unwrap(),
         p.now(),
     );
@@ -435,7 +435,7 @@ fn a_waiter_fetches_itself_when_the_holder_stored_nothing() {
     let p = MemoryPlatform::new(|_| {
         Ok(Response::builder()
             .header("cache-control", "no-store")
-            .body(b"x".to_vec())
+            .body(Body::from(b"x".to_vec()))
             .unwrap())
     });
     p.lock_is_held.set(true);
@@ -454,7 +454,7 @@ fn origin_with(
             response = response.header(*name, *value);
         }
         Ok(response
-            .body(request.method().as_str().as_bytes().to_vec())
+            .body(Body::from(request.method().as_str().as_bytes().to_vec()))
             .unwrap())
     }
 }
@@ -553,7 +553,7 @@ fn rfc9111_4_4_failed_unsafe_requests_and_other_origins_invalidate_nothing() {
     p.script(|_| {
         Ok(Response::builder()
             .status(500)
-            .body(b"no".to_vec())
+            .body(Body::from(b"no".to_vec()))
             .unwrap())
     });
     run(
@@ -566,7 +566,7 @@ fn rfc9111_4_4_failed_unsafe_requests_and_other_origins_invalidate_nothing() {
             .status(201)
             .header("location", "https://other.example/b")
             .header("content-location", "//shop.example/b")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     run(&edge(), &p, request(Method::PUT, "https://shop.example/c"));
@@ -616,7 +616,7 @@ fn set_cookie_is_never_shared_even_public_with_a_validator_or_on_a_304() {
             .header("etag", "\"v1\"")
             .header("cache-control", "max-age=60")
             .header("set-cookie", "session=bob")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     let bob = run(&edge(), &p, get("https://shop.example/a"));
@@ -685,7 +685,7 @@ fn rfc9111_freshness_fields_read_strictly() {
             for (name, value) in fields {
                 response = response.header(*name, *value);
             }
-            Ok(response.body(b"hello".to_vec()).unwrap())
+            Ok(response.body(Body::from(b"hello".to_vec())).unwrap())
         });
         let url = "https://shop.example/api/products/1";
         run(&edge(), &p, get(url));
@@ -713,7 +713,7 @@ fn rfc9111_3_any_final_status_with_explicit_freshness_is_stored() {
                 if let Some(cache_control) = cache_control {
                     response = response.header("cache-control", cache_control);
                 }
-                Ok(response.body(b"answer".to_vec()).unwrap())
+                Ok(response.body(Body::from(b"answer".to_vec())).unwrap())
             });
             let url = "https://shop.example/api/products/1";
             run(&edge(), &p, get(url));
@@ -734,7 +734,7 @@ fn rfc9111_3_any_final_status_with_explicit_freshness_is_stored() {
             .status(404)
             .header("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT")
             .header("date", "Fri, 04 Dec 2026 10:00:00 GMT")
-            .body(Vec::new())
+            .body(Body::new())
             .unwrap())
     });
     let url = "https://shop.example/missing";

@@ -15,7 +15,7 @@ impl GuestState {
         self.request.upstream_simulated += simulated;
         let answer = trip.result?;
         Ok(UpstreamResponse {
-            response: convert::response_to_wit(answer.response),
+            response: convert::response_to_wit(answer.response, &mut self.bodies),
             hops: answer.hops.into_iter().map(convert::hop_to_wit).collect(),
         })
     }
