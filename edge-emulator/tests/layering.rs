@@ -33,17 +33,7 @@ use graph::{path, Crate, Violation};
 /// Violations that exist today and are being fixed on another branch. The check fails on any
 /// violation not listed here, and on any listed one that no longer exists: remove its line then,
 /// so this list shrinks to empty.
-const KNOWN_VIOLATIONS: &[&str] = &[
-    // Recoding and purging convert stored entries between the WIT types and the core's with
-    // the wasm host's conversions (`wasm::stored_from_wit`, `wasm::convert::stored_head_from_wit`).
-    "cdn::purge imports wasm::convert",
-    "cdn::recode imports wasm",
-    // The same two imports, seen from the top: `wasm` builds on `cdn` and `cdn` uses `wasm`.
-    "cycle among cdn, wasm",
-    // `wasm::state` takes the epoch tick from `wasm::engine`, which takes `GuestState` from
-    // `state` and `Isolation` from `wasm::isolate`, which uses `state`.
-    "cycle among wasm::engine, wasm::isolate, wasm::state",
-];
+const KNOWN_VIOLATIONS: &[&str] = &[];
 
 /// Imports that must not exist at all, whether or not they close a cycle: (from, to, why).
 const FORBIDDEN: &[(&str, &str, &str)] = &[(

@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::isolate::Isolation;
-use super::state::GuestState;
+use super::state::{GuestState, EPOCH_TICK};
 
 /// What one request's instance may use, and how many may run at once.
 #[derive(Debug, Clone, Copy)]
@@ -62,9 +62,6 @@ impl GuestLimits {
         Ok(())
     }
 }
-
-/// How often the engine's epoch advances: the granularity of the CPU deadline.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Advances the engine's epoch every tick for as long as the engine lives.
 pub fn start_epoch_ticker(engine: &Engine) {

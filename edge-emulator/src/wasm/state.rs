@@ -10,7 +10,9 @@ use super::bodies::BodyTable;
 use crate::cdn::coalesce::FetchGuard;
 use crate::cdn::pop::PopNode;
 
-use super::engine::EPOCH_TICK;
+/// How often the engine's epoch advances (`engine::start_epoch_ticker`): the unit a request's
+/// guest CPU is counted in, and so the granularity of the CPU limit.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Why a request's worker run failed; the host answers it with 5xx and carries on.
 #[derive(Debug, thiserror::Error)]
