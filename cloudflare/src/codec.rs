@@ -12,6 +12,9 @@
 //!   headers, body;
 //! - `S` response with a lifetime the cache chose (cache policy: jitter, negative caching):
 //!   as `R` with, after the response time, the lifetime in seconds u64 and a negative byte;
+//! - `P` and `Q`: as `R` and `S` with, after those fields, the freshness the tier figured when
+//!   it stored the copy: lifetime, initial age, stale-while-revalidate and stale-if-error in
+//!   seconds (u64 each) and a forbids-stale byte;
 //! - `V` Vary rule: count u32, then that many strings;
 //! - `T` verified token: a presence byte and the `typ` string, then the claims string;
 //!
@@ -21,6 +24,7 @@
 use std::time::{Duration, SystemTime};
 
 use edge_worker::entry::LocalLifetime;
+use edge_worker::freshness::FreshnessRecord;
 use edge_worker::vary::{VaryRule, MAX_VARY_FIELDS};
 use edge_worker::{CacheEntry, StoredResponse, VerifiedToken};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -57,10 +61,11 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     match entry {
         CacheEntry::Response(stored) => {
-            out.push(if stored.lifetime.is_some() {
-                b'S'
-            } else {
-                b'R'
+            out.push(match (stored.lifetime.is_some(), stored.record.is_some()) {
+                (false, false) => b'R',
+                (true, false) => b'S',
+                (false, true) => b'P',
+                (true, true) => b'Q',
             });
             out.extend_from_slice(&stored.status.as_u16().to_be_bytes());
             let millis = stored
@@ -72,6 +77,17 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
             if let Some(lifetime) = stored.lifetime {
                 out.extend_from_slice(&lifetime.secs.to_be_bytes());
                 out.push(u8::from(lifetime.negative));
+            }
+            if let Some(record) = stored.record {
+                for secs in [
+                    record.lifetime.as_secs(),
+                    record.initial_age.as_secs(),
+                    record.stale_while_revalidate,
+                    record.stale_if_error,
+                ] {
+                    out.extend_from_slice(&secs.to_be_bytes());
+                }
+                out.push(u8::from(record.forbids_stale));
             }
             put_headers(&mut out, &stored.headers);
             put_headers(&mut out, &stored.vary_request_headers);
@@ -107,16 +123,26 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
         return Err(DecodeError::Magic);
     }
     let entry = match r.u8()? {
-        tag @ (b'R' | b'S') => {
+        tag @ (b'R' | b'S' | b'P' | b'Q') => {
             let code = r.u16()?;
             let status = StatusCode::from_u16(code).map_err(|_| DecodeError::Status(code))?;
             let response_time = SystemTime::UNIX_EPOCH
                 .checked_add(Duration::from_millis(r.u64()?))
                 .ok_or(DecodeError::Truncated)?;
             let lifetime = match tag {
-                b'S' => Some(LocalLifetime {
+                b'S' | b'Q' => Some(LocalLifetime {
                     secs: r.u64()?,
                     negative: r.u8()? != 0,
+                }),
+                _ => None,
+            };
+            let record = match tag {
+                b'P' | b'Q' => Some(FreshnessRecord {
+                    lifetime: Duration::from_secs(r.u64()?),
+                    initial_age: Duration::from_secs(r.u64()?),
+                    stale_while_revalidate: r.u64()?,
+                    stale_if_error: r.u64()?,
+                    forbids_stale: r.u8()? != 0,
                 }),
                 _ => None,
             };
@@ -130,6 +156,7 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
                 vary_request_headers,
                 response_time,
                 lifetime,
+                record,
             })
         }
         b'V' => {
@@ -271,6 +298,7 @@ mod tests {
             vary_request_headers: vary,
             response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_123),
             lifetime: None,
+            record: None,
         })
     }
 
@@ -286,10 +314,27 @@ mod tests {
         CacheEntry::Response(stored)
     }
 
+    /// A response stored with the freshness its tier figured.
+    fn sealed(entry: CacheEntry) -> CacheEntry {
+        let CacheEntry::Response(mut stored) = entry else {
+            unreachable!()
+        };
+        stored.record = Some(FreshnessRecord {
+            lifetime: Duration::from_secs(300),
+            initial_age: Duration::from_secs(12),
+            stale_while_revalidate: 60,
+            stale_if_error: 0,
+            forbids_stale: true,
+        });
+        CacheEntry::Response(stored)
+    }
+
     fn samples() -> Vec<CacheEntry> {
         vec![
             response(),
             negative(),
+            sealed(response()),
+            sealed(negative()),
             CacheEntry::VaryRule(VaryRule::from_strings(vec![
                 "accept-encoding".into(),
                 "x-a".into(),

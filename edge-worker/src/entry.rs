@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy};
 
+use crate::freshness::FreshnessRecord;
 use crate::vary::{self, VaryRule};
 use crate::Body;
 
@@ -46,6 +47,9 @@ pub struct StoredResponse {
     /// The freshness lifetime this cache chose in place of the one the fields give (the
     /// cache policy: jitter, negative caching); `None`: the fields' own.
     pub lifetime: Option<LocalLifetime>,
+    /// Freshness figured once, when the tier stored it ([`StoredResponse::seal`]); `None`
+    /// for an entry stored without (every decision then rebuilds the policy).
+    pub record: Option<FreshnessRecord>,
 }
 
 /// A freshness lifetime a cache set for its own copy (RFC 9111 §4.2.1 counts it from the
@@ -83,7 +87,15 @@ impl StoredResponse {
             vary_request_headers,
             response_time,
             lifetime: None,
+            record: None,
         }
+    }
+
+    /// Figures its freshness once (see [`FreshnessRecord`]): called when a tier stores it,
+    /// after every change to the fields or the lifetime that decide it.
+    pub fn seal(&mut self) {
+        let policy = self.policy(&Method::GET, &Uri::from_static("/"));
+        self.record = Some(FreshnessRecord::of(self, &policy));
     }
 
     /// Fastly's soft purge: this copy is stale from `now` on (its lifetime becomes its current
@@ -100,6 +112,9 @@ impl StoredResponse {
             secs: policy.age(now).as_secs(),
             negative: self.is_negative(),
         });
+        if self.record.is_some() {
+            self.seal();
+        }
         true
     }
 

@@ -20,6 +20,75 @@ use crate::cache_control::CacheControl;
 use crate::vary;
 use crate::{Body, StoredResponse};
 
+/// What a cache computes once, when it stores a response, so that a hit decides freshness
+/// with integer comparisons: no `CachePolicy` rebuilt, no stored field parsed again. The same
+/// figures `http-cache-semantics` gives for the entry (RFC 9111 §4.2: the lifetime from
+/// `CDN-Cache-Control`, `s-maxage`, `max-age`, `Expires` or the heuristic, or the lifetime the
+/// cache policy chose; the age it arrived with), and the RFC 5861 windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshnessRecord {
+    /// The freshness lifetime; zero when the response arrived stale (or may never be served
+    /// without validation: `no-cache`), which leaves every decision to the full policy.
+    pub lifetime: Duration,
+    /// Its age when it arrived (RFC 9111 §4.2.3: the `Age` it came with).
+    pub initial_age: Duration,
+    /// `stale-while-revalidate` and `stale-if-error`, in seconds (0: absent).
+    pub stale_while_revalidate: u64,
+    pub stale_if_error: u64,
+    /// RFC 9111 §4.2.4: `must-revalidate`, `proxy-revalidate`, `s-maxage` or `no-cache`.
+    pub forbids_stale: bool,
+}
+
+impl FreshnessRecord {
+    /// The record of `stored` as `policy` (its own policy) judges it.
+    pub fn of(stored: &StoredResponse, policy: &CachePolicy) -> Self {
+        let arrived = stored.response_time;
+        let initial_age = policy.age(arrived);
+        let ttl = policy.time_to_live(arrived);
+        let cc = CacheControl::from_headers(&crate::cache_view::effective(&stored.headers));
+        Self {
+            lifetime: if ttl.is_zero() {
+                Duration::ZERO
+            } else {
+                ttl + initial_age
+            },
+            initial_age,
+            stale_while_revalidate: cc.seconds("stale-while-revalidate").unwrap_or(0),
+            stale_if_error: cc.seconds("stale-if-error").unwrap_or(0),
+            forbids_stale: cc.forbids_stale(),
+        }
+    }
+
+    /// Its age at `now`: the age it arrived with plus the time it has been here (as
+    /// `CachePolicy::age`).
+    pub fn age(&self, arrived: SystemTime, now: SystemTime) -> Duration {
+        self.initial_age + now.duration_since(arrived).unwrap_or_default()
+    }
+
+    /// How long it stays fresh after `now`, when it is fresh.
+    pub fn fresh_for(&self, arrived: SystemTime, now: SystemTime) -> Option<Duration> {
+        let age = self.age(arrived, now);
+        (age < self.lifetime).then(|| self.lifetime - age)
+    }
+}
+
+/// A fresh hit decided from the stored record alone: for a request that states no freshness
+/// requirements of its own and matches the entry's Vary, `Some((ttl, age))` when the entry
+/// is fresh at `now`. `None` leaves the decision to [`decide`] (stale, validation, a request
+/// with its own directives, an entry without a record).
+pub fn fresh_hit(
+    stored: &StoredResponse,
+    request: &Request<Body>,
+    now: SystemTime,
+) -> Option<(Duration, Duration)> {
+    let record = stored.record.as_ref()?;
+    if !is_plain(request) {
+        return None;
+    }
+    let ttl = record.fresh_for(stored.response_time, now)?;
+    vary::matches(stored, request.headers()).then(|| (ttl, record.age(stored.response_time, now)))
+}
+
 /// What may be done with a stored response for one request.
 #[derive(Debug)]
 pub enum Freshness {

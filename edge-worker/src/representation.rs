@@ -387,6 +387,7 @@ async fn apply<P: Platform>(
             vary_request_headers: HeaderMap::new(),
             response_time: p.now(),
             lifetime: None,
+            record: None,
         };
         p.cache_put(&variant_key, CacheEntry::Response(variant), VARIANT_KEEP)
             .await;

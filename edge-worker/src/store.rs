@@ -257,7 +257,7 @@ async fn put<P: Platform>(
     p: &P,
     key: &CacheKey,
     request: &HeaderMap,
-    entry: StoredResponse,
+    mut entry: StoredResponse,
     policy: &CachePolicy,
     now: SystemTime,
 ) -> StoreDecision {
@@ -265,6 +265,7 @@ async fn put<P: Platform>(
     let StoreDecision::Stored { keep, vary, .. } = &decision else {
         return decision;
     };
+    entry.seal();
     if vary.is_empty() {
         p.cache_put(key.as_str(), CacheEntry::Response(entry), *keep)
             .await;

@@ -4,7 +4,7 @@
 //! regional tier runs the same code.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -163,9 +163,13 @@ impl CacheTier {
             Lookup::Miss(why) => return self.fetch_coalesced(p, key, request, why).await,
         };
         let now = p.now();
+        // The common hit: decided from the record the tier made when it stored the entry.
+        if let Some((ttl, age)) = freshness::fresh_hit(&stored, &request, now) {
+            return self.hit(*stored, ttl, age, false);
+        }
         let policy = stored.policy(&Method::GET, request.uri());
         match freshness::decide(&policy, &stored, &request, now) {
-            Freshness::Fresh { ttl } => self.hit(&stored, &policy, ttl, now, false),
+            Freshness::Fresh { ttl } => self.hit(*stored, ttl, policy.age(now), false),
             Freshness::Mismatch => {
                 self.fetch_coalesced(p, key, request, Forward::VaryMiss)
                     .await
@@ -175,7 +179,7 @@ impl CacheTier {
                 member.hit = true;
                 member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
                 member.detail = Some(Detail::StaleWhileRevalidate);
-                let mut outcome = self.cached_response(&stored, &policy, now, member);
+                let mut outcome = self.cached_response(*stored, policy.age(now), member);
                 let (parts, _) = request.into_parts();
                 outcome
                     .deferred
@@ -247,9 +251,12 @@ impl CacheTier {
     ) -> Outcome {
         if let Lookup::Found(stored) = self.lookup(p, key, request.headers()).await {
             let now = p.now();
+            if let Some((ttl, age)) = freshness::fresh_hit(&stored, &request, now) {
+                return self.hit(*stored, ttl, age, true);
+            }
             let policy = stored.policy(&Method::GET, request.uri());
             if let Freshness::Fresh { ttl } = freshness::decide(&policy, &stored, &request, now) {
-                return self.hit(&stored, &policy, ttl, now, true);
+                return self.hit(*stored, ttl, policy.age(now), true);
             }
         }
         self.fetch_and_store(p, key, request, why).await
@@ -257,10 +264,9 @@ impl CacheTier {
 
     fn hit(
         &self,
-        stored: &StoredResponse,
-        policy: &CachePolicy,
+        stored: StoredResponse,
         ttl: Duration,
-        now: SystemTime,
+        age: Duration,
         collapsed: bool,
     ) -> Outcome {
         let mut member = CacheOutcome::new(CfCacheStatus::Hit);
@@ -270,7 +276,7 @@ impl CacheTier {
         if stored.is_negative() {
             member.detail = Some(Detail::Negative);
         }
-        self.cached_response(stored, policy, now, member)
+        self.cached_response(stored, age, member)
     }
 
     /// Fetches, stores when allowed, and forwards what came back.
@@ -352,7 +358,7 @@ impl CacheTier {
             member.status = CfCacheStatus::Stale;
             member.ttl = Some(ttl_seconds(Duration::ZERO, stale_for));
             member.detail = Some(Detail::StaleIfError);
-            return self.cached_response(&stored, policy, now, member);
+            return self.cached_response(stored, policy.age(now), member);
         }
         let upstream = match result {
             Ok(upstream) => upstream,
@@ -393,7 +399,8 @@ impl CacheTier {
                     .is_stored();
                     member.ttl = Some(ttl_seconds(new_policy.time_to_live(now), Duration::ZERO));
                     member.status = CfCacheStatus::Revalidated;
-                    return self.cached_response(&refreshed, &new_policy, now, member);
+                    let age = new_policy.age(now);
+                    return self.cached_response(refreshed, age, member);
                 }
                 // The 304 does not select our entry (RFC 9111 §4.3.4): fetch it whole.
                 AfterResponse::Modified(..) => {
@@ -472,19 +479,18 @@ impl CacheTier {
     /// freshened the copy are not the path its bytes took.
     fn cached_response(
         &self,
-        stored: &StoredResponse,
-        policy: &CachePolicy,
-        now: SystemTime,
+        stored: StoredResponse,
+        age: Duration,
         mut member: CacheOutcome,
     ) -> Outcome {
-        let mut response = Response::new(stored.body.clone());
+        member.negative = stored.is_negative();
+        let mut response = Response::new(stored.body);
         *response.status_mut() = stored.status;
-        *response.headers_mut() = stored.headers.clone();
-        let age = policy.age(now).as_secs();
+        *response.headers_mut() = stored.headers;
+        let age = age.as_secs();
         response
             .headers_mut()
             .insert(header::AGE, HeaderValue::from(age));
-        member.negative = stored.is_negative();
         let mut outcome = self.finish(response, member, None);
         if let Some(hop) = outcome.hops.last_mut() {
             hop.age = Some(age);

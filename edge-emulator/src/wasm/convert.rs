@@ -97,6 +97,7 @@ pub fn entry_to_wit(entry: CacheEntry, bodies: &mut BodyTable) -> types::CacheEn
                 secs: l.secs,
                 negative: l.negative,
             }),
+            freshness: stored.record.map(freshness_to_wit),
         }),
     }
 }
@@ -129,6 +130,7 @@ pub fn entry_from_wit(
                         secs: l.secs,
                         negative: l.negative,
                     }),
+                    record: stored.freshness.map(freshness_from_wit),
                 })
             })();
             parsed.map(CacheEntry::Response)

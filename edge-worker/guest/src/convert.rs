@@ -140,6 +140,7 @@ pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
                 secs: l.secs,
                 negative: l.negative,
             }),
+            record: stored.freshness.map(freshness_from_wit),
         })),
     }
 }
@@ -163,6 +164,7 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
                 secs: l.secs,
                 negative: l.negative,
             }),
+            freshness: stored.record.map(freshness_to_wit),
         }),
     }
 }

@@ -112,6 +112,7 @@ pub async fn refresh<P: Platform>(p: &P, url: &str) -> Option<Body> {
         vary_request_headers: http::HeaderMap::new(),
         response_time: now,
         lifetime: None,
+        record: None,
     };
     p.cache_put(
         &slot(url),
@@ -155,6 +156,7 @@ pub async fn key_for<P: Platform>(
                 vary_request_headers: http::HeaderMap::new(),
                 response_time: now,
                 lifetime: None,
+                record: None,
             };
             p.cache_put(&marker, CacheEntry::Response(mark), KID_MISS_COOLDOWN)
                 .await;

@@ -418,6 +418,7 @@ fn the_recode_plan_names_what_recode_codes_at() {
             vary_request_headers: HeaderMap::new(),
             response_time: std::time::UNIX_EPOCH,
             lifetime: None,
+            record: None,
         }
     };
     let small = 8 * 1024;

@@ -379,3 +379,44 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The hit decided from the record a tier made when it stored a response is the hit the
+    /// full `http-cache-semantics` policy decides: the same freshness, the same remaining
+    /// lifetime, the same Age, at any time after storing, with or without a lifetime the
+    /// cache chose (jitter, negative caching).
+    #[test]
+    fn a_hit_from_the_record_is_the_policys_hit(
+        origin in origin(),
+        client in client(),
+        local in prop::option::of((0u64..900, prop::bool::ANY)),
+        later in prop::sample::select(vec![0u64, 1, 29, 30, 31, 59, 60, 61, 299, 600, 5000]),
+        nanos in 0u32..1_000_000_000,
+    ) {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let response = origin.response(t0);
+        let request = client.request();
+        let mut stored = StoredResponse::capture(request.headers(), &response, t0);
+        stored.lifetime = local.map(|(secs, negative)| crate::entry::LocalLifetime { secs, negative });
+        stored.seal();
+        let now = t0 + Duration::from_secs(later) + Duration::from_nanos(u64::from(nanos));
+        let policy = stored.policy(&Method::GET, request.uri());
+        let by_policy = match crate::freshness::decide(&policy, &stored, &request, now) {
+            crate::freshness::Freshness::Fresh { ttl } => Some((ttl, policy.age(now))),
+            _ => None,
+        };
+        let by_record = crate::freshness::fresh_hit(&stored, &request, now);
+        match by_record {
+            // A request with directives of its own, or an entry that needs the policy, is
+            // decided by the policy; when the record decides, it must agree.
+            None => prop_assert!(
+                client.cache_control.is_some() || by_policy.is_none()
+                    || stored.record.is_some_and(|r| r.lifetime.is_zero()),
+                "the record missed a hit the policy serves: {by_policy:?}"
+            ),
+            Some(hit) => prop_assert_eq!(Some(hit), by_policy),
+        }
+    }
+}
