@@ -1,7 +1,8 @@
 //! End to end through the real binary: fast on the miss, best in the cache (issue 17).
-//! A miss is coded at the miss level; the variant's first hit queues the background
-//! recompression; later hits get the best level under their own ETag, and a client holding
-//! the miss-time ETag still gets a 304. zstd is negotiated by q-value with br and gzip.
+//! A miss is coded at the miss level; a brotli variant used twice within a minute queues the
+//! background recompression (`representation::recode_policy`); later hits get the best level
+//! under their own ETag, and a client holding the miss-time ETag still gets a 304. gzip and
+//! zstd variants stay as the miss coded them. zstd is negotiated by q-value with br and gzip.
 
 mod common;
 
@@ -28,10 +29,14 @@ async fn the_cached_variant_is_recoded_at_the_best_level_with_its_own_etag() {
     let miss_tag = miss.header("etag").to_string();
     assert!(miss_tag.ends_with("-br4\""), "{miss_tag}");
 
-    // The first hit is served as stored and queues the recompression.
+    // The first hit is served as stored and remembered; the second, within the minute, queues
+    // the recompression.
     let first_hit = emulator.get_with(OBJECT, &br).await;
     assert_eq!(first_hit.header("etag"), miss_tag);
     assert_eq!(first_hit.body, miss.body);
+    assert_eq!(edge_sum(&emulator.stats().await, "recompressions"), 0);
+    let second_hit = emulator.get_with(OBJECT, &br).await;
+    assert_eq!(second_hit.body, miss.body);
     let stats = emulator
         .wait_for_stats("a recompression", |s| edge_sum(s, "recompressions") >= 1)
         .await;
@@ -80,23 +85,18 @@ async fn the_cached_variant_is_recoded_at_the_best_level_with_its_own_etag() {
 }
 
 #[tokio::test]
-async fn gzip_is_recoded_at_level_9_and_zstd_is_negotiated_by_q_value() {
+async fn gzip_stays_as_coded_on_the_miss_and_zstd_is_negotiated_by_q_value() {
     let emulator = Emulator::start().await;
     let gzip = [("accept-encoding", "gzip")];
     let miss = emulator.get_with(OBJECT, &gzip).await;
     assert!(miss.header("etag").ends_with("-gz6\""));
-    emulator.get_with(OBJECT, &gzip).await;
-    emulator
-        .wait_for_stats("a recompression", |s| edge_sum(s, "recompressions") >= 1)
-        .await;
-    let best = emulator.get_with(OBJECT, &gzip).await;
-    assert!(
-        best.header("etag").ends_with("-gz9\""),
-        "{}",
-        best.header("etag")
-    );
-    assert!(best.body.len() <= miss.body.len());
-    assert_eq!(best.decoded(), miss.decoded());
+    // gzip 9 would gain 0–0.7 % on JSON: not worth the background's CPU.
+    for _ in 0..3 {
+        let hit = emulator.get_with(OBJECT, &gzip).await;
+        assert_eq!(hit.header("etag"), miss.header("etag"));
+        assert_eq!(hit.body, miss.body);
+    }
+    assert_eq!(edge_sum(&emulator.stats().await, "recompressions"), 0);
 
     for (accept, expected) in [
         ("zstd", "zstd"),

@@ -12,9 +12,12 @@
 //!   headers, body;
 //! - `S` response with a lifetime the cache chose (cache policy: jitter, negative caching):
 //!   as `R` with, after the response time, the lifetime in seconds u64 and a negative byte;
-//! - `P` and `Q`: as `R` and `S` with, after those fields, the freshness the tier figured when
-//!   it stored the copy: lifetime, initial age, stale-while-revalidate and stale-if-error in
-//!   seconds (u64 each) and a forbids-stale byte;
+//! - `E` response with optional parts: status u16, response time u64, a flags byte (1: a
+//!   lifetime the cache chose, as in `S`; 2: the freshness the tier figured when it stored
+//!   the copy: lifetime, initial age, stale-while-revalidate and stale-if-error in seconds,
+//!   u64 each, and a forbids-stale byte; 4: a coded variant's state: miss length u64, recode
+//!   byte, last use in ms u64 with u64::MAX for none), the parts flagged, in that order, then
+//!   headers, Vary request headers and body as in `R` (what this adapter writes);
 //! - `V` Vary rule: count u32, then that many strings;
 //! - `T` verified token: a presence byte and the `typ` string, then the claims string;
 //!
@@ -23,7 +26,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use edge_worker::entry::LocalLifetime;
+use edge_worker::entry::{LocalLifetime, VariantState};
 use edge_worker::freshness::FreshnessRecord;
 use edge_worker::vary::{VaryRule, MAX_VARY_FIELDS};
 use edge_worker::{CacheEntry, StoredResponse, VerifiedToken};
@@ -61,12 +64,7 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     match entry {
         CacheEntry::Response(stored) => {
-            out.push(match (stored.lifetime.is_some(), stored.record.is_some()) {
-                (false, false) => b'R',
-                (true, false) => b'S',
-                (false, true) => b'P',
-                (true, true) => b'Q',
-            });
+            out.push(b'E');
             out.extend_from_slice(&stored.status.as_u16().to_be_bytes());
             let millis = stored
                 .response_time
@@ -74,6 +72,11 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
                 .unwrap_or(0);
             out.extend_from_slice(&millis.to_be_bytes());
+            out.push(
+                u8::from(stored.lifetime.is_some())
+                    | (u8::from(stored.record.is_some()) << 1)
+                    | (u8::from(stored.variant.is_some()) << 2),
+            );
             if let Some(lifetime) = stored.lifetime {
                 out.extend_from_slice(&lifetime.secs.to_be_bytes());
                 out.push(u8::from(lifetime.negative));
@@ -88,6 +91,15 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
                     out.extend_from_slice(&secs.to_be_bytes());
                 }
                 out.push(u8::from(record.forbids_stale));
+            }
+            if let Some(state) = stored.variant {
+                out.extend_from_slice(&state.miss_length.to_be_bytes());
+                out.push(u8::from(state.recode));
+                let used_at = state.used_at.map_or(u64::MAX, |t| {
+                    t.duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX - 1))
+                });
+                out.extend_from_slice(&used_at.to_be_bytes());
             }
             put_headers(&mut out, &stored.headers);
             put_headers(&mut out, &stored.vary_request_headers);
@@ -123,28 +135,44 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
         return Err(DecodeError::Magic);
     }
     let entry = match r.u8()? {
-        tag @ (b'R' | b'S' | b'P' | b'Q') => {
+        tag @ (b'R' | b'S' | b'E') => {
             let code = r.u16()?;
             let status = StatusCode::from_u16(code).map_err(|_| DecodeError::Status(code))?;
             let response_time = SystemTime::UNIX_EPOCH
                 .checked_add(Duration::from_millis(r.u64()?))
                 .ok_or(DecodeError::Truncated)?;
-            let lifetime = match tag {
-                b'S' | b'Q' => Some(LocalLifetime {
+            let flags = match tag {
+                b'R' => 0,
+                b'S' => 1,
+                _ => r.u8()?,
+            };
+            let lifetime = match flags & 1 {
+                0 => None,
+                _ => Some(LocalLifetime {
                     secs: r.u64()?,
                     negative: r.u8()? != 0,
                 }),
-                _ => None,
             };
-            let record = match tag {
-                b'P' | b'Q' => Some(FreshnessRecord {
+            let record = match flags & 2 {
+                0 => None,
+                _ => Some(FreshnessRecord {
                     lifetime: Duration::from_secs(r.u64()?),
                     initial_age: Duration::from_secs(r.u64()?),
                     stale_while_revalidate: r.u64()?,
                     stale_if_error: r.u64()?,
                     forbids_stale: r.u8()? != 0,
                 }),
-                _ => None,
+            };
+            let variant = match flags & 4 {
+                0 => None,
+                _ => Some(VariantState {
+                    miss_length: r.u64()?,
+                    recode: r.u8()? != 0,
+                    used_at: match r.u64()? {
+                        u64::MAX => None,
+                        ms => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+                    },
+                }),
             };
             let headers = r.headers()?;
             let vary_request_headers = r.headers()?;
@@ -157,6 +185,7 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
                 response_time,
                 lifetime,
                 record,
+                variant,
             })
         }
         b'V' => {
@@ -299,6 +328,7 @@ mod tests {
             response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_123),
             lifetime: None,
             record: None,
+            variant: None,
         })
     }
 
@@ -329,12 +359,28 @@ mod tests {
         CacheEntry::Response(stored)
     }
 
+    /// A coded variant with its state.
+    fn coded(used: bool) -> CacheEntry {
+        let CacheEntry::Response(mut stored) = response() else {
+            unreachable!()
+        };
+        stored.variant = Some(VariantState {
+            miss_length: 1234,
+            recode: used,
+            used_at: used
+                .then(|| SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_601_000)),
+        });
+        CacheEntry::Response(stored)
+    }
+
     fn samples() -> Vec<CacheEntry> {
         vec![
             response(),
             negative(),
             sealed(response()),
             sealed(negative()),
+            coded(true),
+            coded(false),
             CacheEntry::VaryRule(VaryRule::from_strings(vec![
                 "accept-encoding".into(),
                 "x-a".into(),

@@ -337,6 +337,7 @@ impl edge_worker::Platform for NativePlatform {
 /// A PoP like `pop` with an empty cache and its own auth configuration.
 fn pop_with_auth(pop: &PopNode, auth_config: Option<String>) -> Arc<PopNode> {
     Arc::new(PopNode {
+        codings: pop.codings.clone(),
         name: pop.name.clone(),
         cache: Default::default(),
         regional: pop.regional.clone(),

@@ -192,8 +192,9 @@ pub struct Emulator {
     pub shed: std::sync::atomic::AtomicU64,
     /// Purges so far and the origin requests they caused.
     pub purges: Arc<PurgeLedger>,
-    /// Recoded variant bodies shared by every PoP (`cdn::recode`).
-    pub recoded: crate::cdn::recode::RecodeMemo,
+    /// Every coding, computed once per distinct input and shared by every PoP
+    /// (`cdn::coding`): the worker's miss-time coding and the background recoding.
+    pub codings: Arc<crate::cdn::coding::CodingMemo>,
     /// Every origin fetch, kept by the simulator (`None` in serve mode).
     pub origin_log: Option<Arc<crate::cdn::origin_log::OriginLog>>,
     /// The cache policy's per-route rules (negative caching, jitter), when one is set.
@@ -340,6 +341,7 @@ impl Emulator {
             });
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
+        let codings = Arc::new(crate::cdn::coding::CodingMemo::default());
         let mut pops = BTreeMap::new();
         for pop in &topology.pops {
             let regional_site = topology
@@ -347,6 +349,7 @@ impl Emulator {
                 .expect("validated topology");
             let node = PopNode {
                 name: pop.name.clone(),
+                codings: codings.clone(),
                 cache: store::MemoryStore::with_capacity(options.edge_capacity_bytes),
                 regional: regionals[&pop.regional].clone(),
                 rtt_to_regional: topology.rtt(pop, regional_site),
@@ -386,7 +389,7 @@ impl Emulator {
             max_in_flight: options.max_in_flight,
             shed: Default::default(),
             purges,
-            recoded: Default::default(),
+            codings,
             origin_log,
             cache_rules: config.worker.cache_rules().cloned(),
             shutdown,

@@ -50,6 +50,22 @@ pub struct StoredResponse {
     /// Freshness figured once, when the tier stored it ([`StoredResponse::seal`]); `None`
     /// for an entry stored without (every decision then rebuilds the policy).
     pub record: Option<FreshnessRecord>,
+    /// For a coded variant the edge stored (`representation`): what it was coded to on the
+    /// miss and whether background recoding is still to come. `None` for other entries.
+    pub variant: Option<VariantState>,
+}
+
+/// A stored coded variant's own state, kept beside it (never sent to clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantState {
+    /// Its length as coded on the miss, so a hit on the recoded variant can say what
+    /// recoding saved.
+    pub miss_length: u64,
+    /// Still at its miss-time level, with a better level to come.
+    pub recode: bool,
+    /// When a client last used it while it waited to be recoded (the recoding policy,
+    /// `representation::recode_policy`).
+    pub used_at: Option<SystemTime>,
 }
 
 /// A freshness lifetime a cache set for its own copy (RFC 9111 §4.2.1 counts it from the
@@ -88,6 +104,7 @@ impl StoredResponse {
             response_time,
             lifetime: None,
             record: None,
+            variant: None,
         }
     }
 

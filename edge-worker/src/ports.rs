@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, Response};
 
+use crate::encoding::Coding;
 use crate::hops::{Hop, OriginTrip};
 use crate::routing::{Admission, RouteChoice};
 use crate::{Body, CacheEntry};
@@ -120,6 +121,14 @@ pub trait Platform {
 
     /// Records how a request to `origin` went (`ok`: an answer that was not a 5xx).
     fn origin_report(&self, _origin: &str, _ok: bool) {}
+
+    /// `body` coded with `coding` at `level`. Coding is a pure function of those three, so a
+    /// host that sees the same bytes in many places (PoPs and tiers) may code each once and
+    /// share the result; the bytes must be exactly [`Coding::encode_at`]'s. The default codes
+    /// here.
+    async fn encode(&self, coding: Coding, level: u32, body: &Body) -> Body {
+        Body::from(coding.encode_at(body, level))
+    }
 
     /// Sends `primary`; if it has not answered after `after`, sends `backup` too and returns
     /// the first usable answer ("The Tail at Scale" hedged requests). A platform that cannot

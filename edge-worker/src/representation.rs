@@ -21,9 +21,12 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::cache_control::CacheControl;
 use crate::conditional::{self, EntityTag, Precondition, TagList};
 use crate::encoding::{self, Coding, Effort, MIN_COMPRESS_SIZE};
+use crate::entry::VariantState;
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
 use crate::outcome::Recompression;
 use crate::{Body, CacheEntry, CacheKey, CfCacheStatus, Platform, StoredResponse, WorkerError};
+
+pub mod recode_policy;
 
 /// How long an encoded variant is kept. Its key holds the base ETag, so it is never served for
 /// a changed base; this only bounds how long an unused one occupies the store.
@@ -268,13 +271,6 @@ fn variant_fields() -> [header::HeaderName; 3] {
     ]
 }
 
-/// A stored variant's length as coded on the miss (kept in the slot, never sent), so a hit on
-/// the recompressed variant can say what recompression saved.
-const MISS_LENGTH: &str = "x-edge-miss-length";
-/// Marks a stored variant still at its miss-time level, with a better level to come (kept in
-/// the slot, never sent). Its first hit queues the recompression; the recompression clears it.
-const RECODE: &str = "x-edge-recode";
-
 /// Applies a [`Selection`] to a 2xx response: projected, tagged and encoded, from the shared
 /// variant cache when it holds the result already.
 async fn apply<P: Platform>(
@@ -306,34 +302,41 @@ async fn apply<P: Platform>(
     // A cached encoded variant answers without projecting or compressing.
     let variant_key = selection.variant_key(key, base_etag.as_ref());
     if let Some(variant_key) = &variant_key {
-        if let Some(CacheEntry::Response(variant)) = p.cache_get(variant_key).await {
+        if let Some(CacheEntry::Response(mut variant)) = p.cache_get(variant_key).await {
             for name in variant_fields() {
                 response.headers_mut().remove(&name);
                 for value in variant.headers.get_all(&name) {
                     response.headers_mut().append(name.clone(), value.clone());
                 }
             }
-            let miss_length = variant
-                .headers
-                .get(MISS_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
+            let state = variant.variant;
+            let miss_length = state.map_or(0, |s| s.miss_length);
             extras.recompression_saved = miss_length.saturating_sub(variant.body.len() as u64);
-            let identity = std::mem::replace(response.body_mut(), variant.body);
-            // The variant is used again, so its bytes will be paid again: now recoding it pays
-            // off (a variant never hit again is never recoded, as nginx's
-            // `proxy_cache_min_uses` caches only what is used). The background gets the uncoded
-            // bytes; this response is not coded.
-            if recompress && variant.headers.contains_key(RECODE) {
-                let uncoded = match selection.mask {
-                    Some(mask) => mask.apply(&identity).ok().map(Body::from),
-                    None => Some(identity),
-                };
-                extras.recompression = uncoded.map(|body| Recompression {
-                    key: variant_key.clone(),
-                    body,
-                });
+            let identity = std::mem::replace(response.body_mut(), variant.body.clone());
+            let Some(mut state) = state.filter(|s| recompress && s.recode) else {
+                return response;
+            };
+            // The variant is used again, so its bytes will be paid again: when the recoding
+            // policy says the uses repay the coder's CPU, the background gets the uncoded
+            // bytes (this response is not coded); until then the variant remembers its use.
+            let now = p.now();
+            match recode_policy::on_use(state.used_at, now) {
+                recode_policy::OnUse::Recode => {
+                    let uncoded = match selection.mask {
+                        Some(mask) => mask.apply(&identity).ok().map(Body::from),
+                        None => Some(identity),
+                    };
+                    extras.recompression = uncoded.map(|body| Recompression {
+                        key: variant_key.clone(),
+                        body,
+                    });
+                }
+                recode_policy::OnUse::Remember => {
+                    state.used_at = Some(now);
+                    variant.variant = Some(state);
+                    p.cache_put(variant_key, CacheEntry::Response(variant), VARIANT_KEEP)
+                        .await;
+                }
             }
             return response;
         }
@@ -356,9 +359,12 @@ async fn apply<P: Platform>(
     let coding = selection.coding;
     let mut recode = false;
     if coding != Coding::Identity {
-        let (encoded, level) = coding.encode(response.body(), Effort::Miss);
-        let plain = std::mem::replace(response.body_mut(), encoded.into());
-        recode = recompress && coding.level(plain.len(), Effort::Background) != level;
+        let level = coding.level(response.body().len(), Effort::Miss);
+        let encoded = p.encode(coding, level, response.body()).await;
+        let plain = std::mem::replace(response.body_mut(), encoded);
+        recode = recompress
+            && recode_policy::recodes(coding)
+            && coding.level(plain.len(), Effort::Background) != level;
         if let Some(token) = coding.token() {
             response
                 .headers_mut()
@@ -376,10 +382,6 @@ async fn apply<P: Platform>(
                 headers.append(name.clone(), value.clone());
             }
         }
-        headers.insert(MISS_LENGTH, HeaderValue::from(response.body().len()));
-        if recode {
-            headers.insert(RECODE, HeaderValue::from_static("1"));
-        }
         let variant = StoredResponse {
             status: response.status(),
             headers,
@@ -388,6 +390,11 @@ async fn apply<P: Platform>(
             response_time: p.now(),
             lifetime: None,
             record: None,
+            variant: Some(VariantState {
+                miss_length: response.body().len() as u64,
+                recode,
+                used_at: None,
+            }),
         };
         p.cache_put(&variant_key, CacheEntry::Response(variant), VARIANT_KEEP)
             .await;
@@ -403,8 +410,12 @@ pub async fn recompress<P: Platform>(p: &P, task: Recompression) {
     let Some(CacheEntry::Response(mut variant)) = p.cache_get(&task.key).await else {
         return;
     };
-    if recode(&mut variant, &task.body, |coding, body, level| {
-        coding.encode_at(body, level)
+    let coded = match recode_plan(&variant, task.body.len()) {
+        Some((coding, level)) => Some(p.encode(coding, level, &task.body).await),
+        None => None,
+    };
+    if recode(&mut variant, &task.body, |_, _, _| {
+        coded.unwrap_or_default()
     }) {
         p.cache_put(&task.key, CacheEntry::Response(variant), VARIANT_KEEP)
             .await;
@@ -420,7 +431,7 @@ pub fn recode_plan(variant: &StoredResponse, uncoded_len: usize) -> Option<(Codi
 }
 
 fn plan(variant: &StoredResponse, uncoded_len: usize) -> Option<(Coding, u32, EntityTag)> {
-    if !variant.headers.contains_key(RECODE) {
+    if !variant.variant.is_some_and(|s| s.recode) {
         return None;
     }
     let coding = variant
@@ -451,16 +462,17 @@ fn plan(variant: &StoredResponse, uncoded_len: usize) -> Option<(Coding, u32, En
 pub fn recode(
     variant: &mut StoredResponse,
     uncoded: &[u8],
-    encode: impl FnOnce(Coding, &[u8], u32) -> Vec<u8>,
+    encode: impl FnOnce(Coding, &[u8], u32) -> Body,
 ) -> bool {
     let plan = plan(variant, uncoded.len());
-    if variant.headers.remove(RECODE).is_none() {
-        return false;
+    match &mut variant.variant {
+        Some(state) if state.recode => state.recode = false,
+        _ => return false,
     }
     if let Some((coding, level, best)) = plan {
         let encoded = encode(coding, uncoded, level);
         if encoded.len() < variant.body.len() {
-            variant.body = encoded.into();
+            variant.body = encoded;
             set_etag(&mut variant.headers, &best);
         }
     }

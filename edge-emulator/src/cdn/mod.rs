@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod coalesce;
+pub mod coding;
 pub mod network;
 pub mod origin_log;
 pub mod origins;

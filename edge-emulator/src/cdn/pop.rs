@@ -18,6 +18,8 @@ use crate::cdn::store::MemoryStore;
 
 pub struct PopNode {
     pub name: String,
+    /// Every coding, computed once per distinct input (shared by every PoP).
+    pub codings: Arc<crate::cdn::coding::CodingMemo>,
     pub cache: MemoryStore<edge_worker::CacheEntry>,
     pub regional: Arc<RegionalTier>,
     pub rtt_to_regional: Duration,

@@ -186,7 +186,7 @@ fn spawn_deferred(
 
 /// Recodes a variant natively with the core's own function (`cdn::recode`).
 async fn recompress(emulator: &Emulator, pop: &PopNode, task: Recompression) {
-    let memo = &emulator.recoded;
+    let memo = &emulator.codings;
     if emulator.mode == crate::mode::RunMode::Serve {
         // In `serve` up to ~0.6 s of brotli must not stall the worker thread's other
         // requests.
@@ -196,7 +196,7 @@ async fn recompress(emulator: &Emulator, pop: &PopNode, task: Recompression) {
     // A replay (one thread, virtual time): the coding runs on other threads while the replay
     // goes on for the time the coder would take, then lands.
     if let Some((coding, level)) = crate::cdn::recode::plan(pop, &task) {
-        memo.start(coding, task.body.to_vec(), level);
+        memo.start(coding, task.body.to_bytes(), level);
         let took = crate::cdn::recode::modelled_duration(coding, level, task.body.len());
         tokio::time::sleep(took).await;
     }

@@ -17,7 +17,7 @@ use crate::bindings::types;
 
 // The hop and status conversions, shared with the guest (the field names of both bindings
 // generators agree).
-include!("../../../wit/shared/hops.rs");
+include!("../../../wit/shared/values.rs");
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String> {
     headers::from_pairs(fields).map_err(|e| e.to_string())
@@ -98,6 +98,7 @@ pub fn entry_to_wit(entry: CacheEntry, bodies: &mut BodyTable) -> types::CacheEn
                 negative: l.negative,
             }),
             freshness: stored.record.map(freshness_to_wit),
+            variant: stored.variant.map(variant_to_wit),
         }),
     }
 }
@@ -131,6 +132,7 @@ pub fn entry_from_wit(
                         negative: l.negative,
                     }),
                     record: stored.freshness.map(freshness_from_wit),
+                    variant: stored.variant.map(variant_from_wit),
                 })
             })();
             parsed.map(CacheEntry::Response)

@@ -51,6 +51,8 @@ pub struct RequestState {
     /// (the Store's call hook), so time in host calls counts none and time the OS thread was
     /// descheduled counts at most one tick, unlike wall time on a busy machine.
     cpu_ticks: u64,
+    /// Time the host spent on the guest's behalf (coding its bodies), counted as its CPU.
+    host_cpu: Duration,
     /// Which limit stopped the guest, when one did.
     pub exceeded: Option<WorkerFailure>,
     /// Fault injection: the next import call traps, as a guest fault would.
@@ -99,7 +101,14 @@ impl GuestState {
     /// passes the limit.
     pub fn check_cpu(&mut self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
         self.request.cpu_ticks += 1;
-        let used = EPOCH_TICK * u32::try_from(self.request.cpu_ticks).unwrap_or(u32::MAX);
+        self.over_limit()?;
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    }
+
+    /// An error (the guest traps) once the request's CPU passed its limit.
+    fn over_limit(&mut self) -> wasmtime::Result<()> {
+        let used = EPOCH_TICK * u32::try_from(self.request.cpu_ticks).unwrap_or(u32::MAX)
+            + self.request.host_cpu;
         let limit = if self.request.background {
             self.background_cpu_limit
         } else {
@@ -114,7 +123,14 @@ impl GuestState {
             self.request.exceeded = Some(failure);
             return Err(wasmtime::Error::msg(message));
         }
-        Ok(wasmtime::UpdateDeadline::Continue(1))
+        Ok(())
+    }
+
+    /// Counts time the host spent working for the guest (coding a body on its behalf)
+    /// against the request's CPU limit, as if the guest had spent it; traps past the limit.
+    pub fn charge_cpu(&mut self, spent: Duration) -> wasmtime::Result<()> {
+        self.request.host_cpu = self.request.host_cpu.saturating_add(spent);
+        self.over_limit()
     }
 
     /// Every import starts here: an armed fault traps the guest at its next host call.

@@ -16,7 +16,7 @@ use crate::bindings::edge::worker::types;
 
 // The hop and status conversions, shared with the host (the field names of both bindings
 // generators agree).
-include!("../../../wit/shared/hops.rs");
+include!("../../../wit/shared/values.rs");
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
     headers::from_pairs(fields)
@@ -59,6 +59,18 @@ impl HeldBytes for HostBody {
 pub fn body_from_wit(handle: types::Body) -> Body {
     let len = usize::try_from(handle.len()).unwrap_or(usize::MAX);
     Body::held(HostBody { handle, len })
+}
+
+/// Runs `use_handle` with a handle to `body`: the host's own when it holds the bytes, else a
+/// new one for the bytes this side has.
+pub fn with_handle<T>(body: &Body, use_handle: impl FnOnce(&types::Body) -> T) -> T {
+    match body
+        .holder()
+        .and_then(|h| h.as_any().downcast_ref::<HostBody>())
+    {
+        Some(held) => use_handle(&held.handle),
+        None => use_handle(&types::Body::new(body)),
+    }
 }
 
 /// A body for the host: the same handle when the host holds it already, else its bytes.
@@ -141,6 +153,7 @@ pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
                 negative: l.negative,
             }),
             record: stored.freshness.map(freshness_from_wit),
+            variant: stored.variant.map(variant_from_wit),
         })),
     }
 }
@@ -165,6 +178,7 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
                 negative: l.negative,
             }),
             freshness: stored.record.map(freshness_to_wit),
+            variant: stored.variant.map(variant_to_wit),
         }),
     }
 }

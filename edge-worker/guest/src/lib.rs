@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+use edge_worker::encoding::Coding;
 use edge_worker::ready::now_or_never;
 use edge_worker::routing::{Admission, Geo, LazyRouter};
 use edge_worker::{
@@ -109,6 +110,19 @@ impl Platform for HostPlatform {
 
     fn origin_report(&self, origin: &str, ok: bool) {
         upstream::origin_report(origin, ok);
+    }
+
+    /// The host codes (natively, and once per distinct body and level across PoPs): a body
+    /// it holds is never copied into the guest for it.
+    async fn encode(&self, coding: Coding, level: u32, body: &Body) -> Body {
+        let coding = match coding {
+            Coding::Gzip => types::ContentCoding::Gzip,
+            Coding::Brotli => types::ContentCoding::Br,
+            Coding::Zstd => types::ContentCoding::Zstd,
+            Coding::Identity => return body.clone(),
+        };
+        let coded = convert::with_handle(body, |handle| handle.encode(coding, level));
+        convert::body_from_wit(coded)
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -113,6 +113,7 @@ pub async fn refresh<P: Platform>(p: &P, url: &str) -> Option<Body> {
         response_time: now,
         lifetime: None,
         record: None,
+        variant: None,
     };
     p.cache_put(
         &slot(url),
@@ -157,6 +158,7 @@ pub async fn key_for<P: Platform>(
                 response_time: now,
                 lifetime: None,
                 record: None,
+                variant: None,
             };
             p.cache_put(&marker, CacheEntry::Response(mark), KID_MISS_COOLDOWN)
                 .await;

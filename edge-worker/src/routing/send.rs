@@ -97,6 +97,9 @@ impl<P: Platform> Platform for Routed<'_, P> {
     fn origin_report(&self, origin: &str, ok: bool) {
         self.inner.origin_report(origin, ok)
     }
+    async fn encode(&self, coding: crate::encoding::Coding, level: u32, body: &Body) -> Body {
+        self.inner.encode(coding, level, body).await
+    }
 }
 
 /// RFC 9110 §9.2.2: only these may be sent twice.

@@ -1,5 +1,5 @@
-// Conversions between the core's hop values (`edge_worker::hops`) and the WIT records, for
-// both sides of the boundary: `include!`d by the guest (wit-bindgen types) and the host
+// Conversions between the core's typed values (hops, freshness records, variant state) and
+// the WIT records, for both sides of the boundary: `include!`d by the guest (wit-bindgen types) and the host
 // (wasmtime's bindgen types), whose generated names and fields agree. The including module
 // must have the WIT `types` in scope.
 
@@ -205,5 +205,26 @@ pub fn freshness_from_wit(
         stale_while_revalidate: record.stale_while_revalidate_secs,
         stale_if_error: record.stale_if_error_secs,
         forbids_stale: record.forbids_stale,
+    }
+}
+
+pub fn variant_to_wit(state: edge_worker::entry::VariantState) -> types::VariantState {
+    types::VariantState {
+        miss_length: state.miss_length,
+        recode: state.recode,
+        used_at_ms: state.used_at.map(|t| {
+            t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        }),
+    }
+}
+
+pub fn variant_from_wit(state: types::VariantState) -> edge_worker::entry::VariantState {
+    edge_worker::entry::VariantState {
+        miss_length: state.miss_length,
+        recode: state.recode,
+        used_at: state
+            .used_at_ms
+            .map(|ms| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
     }
 }
