@@ -53,8 +53,8 @@ fn per_request(c: &mut Criterion) {
     };
     let emulator = start(Isolation::Isolate);
     let fresh = start(Isolation::Fresh);
-    let fresh_pop = fresh.pops["fra"].clone();
-    let pop = emulator.pops["fra"].clone();
+    let fresh_pop = fresh.tiers.pop("fra").expect("a default PoP").clone();
+    let pop = emulator.tiers.pop("fra").expect("a default PoP").clone();
     let regional = pop.regional.clone();
     let now = emulator.network.clock.now();
     let keep = now + Duration::from_secs(86_400);
@@ -195,7 +195,7 @@ fn compression_in_the_guest(
             .body(Body::from(body.clone()))
             .unwrap();
         let stored = StoredResponse::capture(&HeaderMap::new(), &response, now);
-        let pop = emulator.pops["sin"].clone();
+        let pop = emulator.tiers.pop("sin").expect("a default PoP").clone();
         let seed = move || {
             pop.cache.clear();
             pop.cache.put(
@@ -205,7 +205,7 @@ fn compression_in_the_guest(
             );
         };
         seed();
-        let pop = emulator.pops["sin"].clone();
+        let pop = emulator.tiers.pop("sin").expect("a default PoP").clone();
         let handle = |request: &types::Request| {
             runtime
                 .block_on(emulator.runtime.handle(&pop, request, &ctx, false))
@@ -250,7 +250,10 @@ fn jwt_in_the_guest(c: &mut Criterion, runtime: &tokio::runtime::Runtime, emulat
         "keys": adversarial::keys_config(),
         "routes": [{"path": "/api/users/*", "mode": "required", "issuer": "https://issuer.example", "audience": "edge"}],
     });
-    let pop = pop_with_auth(&emulator.pops["fra"], Some(config.to_string()));
+    let pop = pop_with_auth(
+        emulator.tiers.pop("fra").expect("a default PoP"),
+        Some(config.to_string()),
+    );
     let now = emulator.network.clock.now();
     let stored = StoredResponse::capture(&HeaderMap::new(), &one_kib_response(), now);
     let seed = || {

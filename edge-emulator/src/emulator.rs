@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use edge_worker::hops::TierKind;
 use edge_worker::purge::Purge;
 use edge_worker::{ConfigDocuments, WorkerConfig};
 
@@ -14,9 +15,10 @@ use crate::cdn::clock::EmulatorClock;
 use crate::cdn::network::Network;
 use crate::cdn::origins::{self, OriginHandle};
 use crate::cdn::pop::{PopNode, PopRouting};
-use crate::cdn::purge::{self, PurgeLedger, PurgeReport};
-use crate::cdn::regional::{OriginLink, RegionalTier, ShieldLink, ShieldTier};
+use crate::cdn::purge::{PurgeLedger, PurgeReport};
+use crate::cdn::regional::{OriginLink, RegionalTier, ShieldLink};
 use crate::cdn::stats::{self, OriginCounters, OriginReport, OriginRouting, StatsReport};
+use crate::cdn::tiers::Tiers;
 use crate::cdn::topology::Topology;
 use crate::cdn::{coalesce, store};
 use crate::mode::RunMode;
@@ -178,10 +180,8 @@ pub struct Emulator {
     pub topology: Topology,
     pub network: Arc<Network>,
     pub runtime: Arc<WorkerRuntime>,
-    pub pops: BTreeMap<String, Arc<PopNode>>,
-    pub regionals: BTreeMap<String, Arc<RegionalTier>>,
-    /// Origin shields by name (none unless the topology declares `[[shield]]`).
-    pub shields: BTreeMap<String, Arc<ShieldTier>>,
+    /// Every cache tier (edge PoPs, regional tiers, shields), by identity.
+    pub tiers: Tiers,
     pub origins: BTreeMap<String, Arc<OriginHandle>>,
     /// Routing counters per origin (requests, failures, failovers, hedges).
     pub origin_counters: Arc<BTreeMap<String, Arc<OriginCounters>>>,
@@ -342,7 +342,10 @@ impl Emulator {
             regionals.insert(site.name.clone(), Arc::new(tier));
         }
         let codings = Arc::new(crate::cdn::coding::CodingMemo::default());
-        let mut pops = BTreeMap::new();
+        let mut tiers = Tiers::default();
+        for tier in shields.values().chain(regionals.values()) {
+            tiers.insert_upper(tier.clone());
+        }
         for pop in &topology.pops {
             let regional_site = topology
                 .regional(&pop.regional)
@@ -373,16 +376,14 @@ impl Emulator {
                     }),
                 location: (pop.lat, pop.lon),
             };
-            pops.insert(pop.name.clone(), Arc::new(node));
+            tiers.insert_pop(Arc::new(node));
         }
         Ok(Arc::new(Self {
             mode: options.mode,
             topology,
             network,
             runtime,
-            pops,
-            regionals,
-            shields,
+            tiers,
             origins,
             origin_counters,
             in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
@@ -405,21 +406,10 @@ impl Emulator {
             soft: purge.soft,
             ..Default::default()
         };
-        let mut caches = Vec::new();
-        for pop in self.pops.values() {
-            let reached = purge::apply(&pop.cache, purge, now, &mut paths);
-            caches.push((format!("edge-{}", pop.name), reached));
-        }
-        let tiers = [("regional", &self.regionals), ("shield", &self.shields)];
-        for (kind, tiers) in tiers {
-            for tier in tiers.values() {
-                let reached = purge::apply(&tier.store, purge, now, &mut paths);
-                caches.push((format!("{kind}-{}", tier.name), reached));
-            }
-        }
-        for (cache, reached) in caches {
+        for (id, tier) in self.tiers.iter() {
+            let reached = tier.purge(purge, now, &mut paths);
             report.entries += reached;
-            report.by_cache.insert(cache, reached);
+            report.by_cache.insert(id.to_string(), reached);
         }
         report.paths = paths.len() as u64;
         self.purges.record(&report, paths);
@@ -433,14 +423,14 @@ impl Emulator {
             .iter()
             .map(|(name, counters)| (name.clone(), counters.report()))
             .collect();
-        for (pop, node) in &self.pops {
+        for node in self.tiers.pops() {
             let Some(routing) = &node.routing else {
                 continue;
             };
             for (origin, health) in routing.health.snapshot() {
                 if let Some(entry) = report.get_mut(&origin) {
                     entry.breaker_state_changes += health.state_changes;
-                    entry.breakers.insert(pop.clone(), health.state);
+                    entry.breakers.insert(node.name.clone(), health.state);
                 }
             }
         }
@@ -451,21 +441,9 @@ impl Emulator {
         StatsReport {
             clock_offset_ms: u64::try_from(self.network.clock.offset().as_millis())
                 .unwrap_or(u64::MAX),
-            edge: self
-                .pops
-                .iter()
-                .map(|(name, p)| (name.clone(), p.counters.snapshot()))
-                .collect(),
-            regional: self
-                .regionals
-                .iter()
-                .map(|(name, r)| (name.clone(), r.counters.snapshot()))
-                .collect(),
-            shield: self
-                .shields
-                .iter()
-                .map(|(name, s)| (name.clone(), s.counters.snapshot()))
-                .collect(),
+            edge: self.counters_of(TierKind::Edge),
+            regional: self.counters_of(TierKind::Regional),
+            shield: self.counters_of(TierKind::Shield),
             origins: self
                 .origins
                 .iter()
@@ -486,6 +464,14 @@ impl Emulator {
         }
     }
 
+    /// The counters of every tier of `kind`, by name.
+    fn counters_of(&self, kind: TierKind) -> BTreeMap<String, BTreeMap<&'static str, u64>> {
+        self.tiers
+            .of(kind)
+            .map(|(id, tier)| (id.name.to_string(), tier.counters().snapshot()))
+            .collect()
+    }
+
     /// The admission limit of `serve`.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
@@ -495,15 +481,9 @@ impl Emulator {
         use std::sync::atomic::Ordering::Relaxed;
         let permits = self.in_flight.available_permits();
         let coalesce_timeouts = self
-            .pops
-            .values()
-            .map(|p| p.coalescer.timeouts.load(Relaxed))
-            .chain(
-                self.regionals
-                    .values()
-                    .chain(self.shields.values())
-                    .map(|r| r.coalescer.timeouts.load(Relaxed)),
-            )
+            .tiers
+            .iter()
+            .map(|(_, tier)| tier.coalesce_timeouts())
             .sum();
         stats::LoadReport {
             in_flight: (self.max_in_flight - permits) as u64,

@@ -14,4 +14,5 @@ pub mod recode;
 pub mod regional;
 pub mod stats;
 pub mod store;
+pub mod tiers;
 pub mod topology;

@@ -60,9 +60,6 @@ pub struct RegionalTier {
     pub origin_log: Option<Arc<crate::cdn::origin_log::OriginLog>>,
 }
 
-/// An origin shield is a native cache tier in front of the origins.
-pub type ShieldTier = RegionalTier;
-
 impl RegionalTier {
     /// A regional tier, `regional-NAME` in Cache-Status; `default_origin` must be a key of
     /// `origins`.

@@ -37,7 +37,7 @@ async fn emulator(topology: Topology, regional_caching: bool) -> Arc<Emulator> {
 }
 
 async fn send(emulator: &Arc<Emulator>, pop: &str, method: &str, path: &str) -> Served {
-    let pop = emulator.pops[pop].clone();
+    let pop = emulator.tiers.pop(pop).expect("a default PoP").clone();
     let request = types::Request {
         method: method.into(),
         url: format!("http://hops.example{path}"),
@@ -294,7 +294,13 @@ fn shield_hops_and_a_pass_through_regional_tier() {
         use CfCacheStatus::*;
         use TierKind::*;
         let emu = emulator(Topology::default_embedded().with_one_shield(), true).await;
-        let shield = emu.shields.keys().next().expect("one shield").clone();
+        let shield = emu
+            .tiers
+            .uppers(edge_worker::hops::TierKind::Shield)
+            .next()
+            .expect("one shield")
+            .name
+            .clone();
 
         let miss = send(&emu, "fra", "GET", OBJECT).await;
         assert_eq!(

@@ -184,21 +184,27 @@ fn choose_pop<'a>(
     if let Some(name) = headers.get("x-emulator-pop") {
         let name = name.to_str().unwrap_or_default();
         return emulator
-            .pops
-            .get(name)
+            .tiers
+            .pop(name)
             .ok_or_else(|| RequestError::UnknownPop {
                 name: name.to_string(),
                 known: emulator
-                    .pops
-                    .keys()
-                    .map(String::as_str)
+                    .tiers
+                    .pops()
+                    .map(|p| p.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             });
     }
     let country = headers.get("cf-ipcountry").and_then(|v| v.to_str().ok());
     let pop = emulator.topology.pop_for_country(country);
-    Ok(&emulator.pops[&pop.name])
+    emulator
+        .tiers
+        .pop(&pop.name)
+        .ok_or_else(|| RequestError::UnknownPop {
+            name: pop.name.clone(),
+            known: String::new(),
+        })
 }
 
 fn check_limits(request: &Request) -> Result<(), RequestError> {

@@ -1,6 +1,7 @@
 //! The report assembled at the end of a replay: counters since the warm-up, the collector's
 //! figures, latency summaries, and the analytic bounds beside what was measured.
 
+use edge_worker::hops::TierKind;
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
@@ -85,7 +86,7 @@ pub(super) fn build_report(
     let mut tiers = vec![figures("edge".into(), &of_kind("edge-"))];
     if setup.regional_caching {
         tiers.push(figures("regional".into(), &of_kind("regional-")));
-        if !emulator.shields.is_empty() {
+        if emulator.tiers.count(TierKind::Shield) > 0 {
             tiers.push(figures("shield".into(), &of_kind("shield-")));
         }
     }
@@ -162,9 +163,9 @@ pub(super) fn build_report(
             seed: setup.seed,
             requests: reads,
             duration_s: round(duration_s),
-            pops: emulator.pops.len(),
-            regionals: emulator.regionals.len(),
-            shields: emulator.shields.len(),
+            pops: emulator.tiers.count(TierKind::Edge),
+            regionals: emulator.tiers.count(TierKind::Regional),
+            shields: emulator.tiers.count(TierKind::Shield),
             workload: setup.workload.clone(),
             warmup_requests: collector.warmed,
             warmup_s: setup.warmup_s,

@@ -1,6 +1,7 @@
 //! The glue between a replay and its stream bound: the run's reads, the tiers' logged origin
 //! fetches and its purges, put in the shape `stream_bound::compute` takes.
 
+use edge_worker::hops::{TierId, TierKind};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -25,18 +26,21 @@ pub(super) fn stream_bound_of(
 ) -> StreamBound {
     let topology = &emulator.topology;
     let pops: Vec<String> = emulator
-        .pops
-        .keys()
-        .map(|p| edge_worker::hops::TierId::edge(p).to_string())
+        .tiers
+        .of(TierKind::Edge)
+        .map(|(id, _)| id.to_string())
         .collect();
-    let mut top_ids: Vec<&edge_worker::hops::TierId> =
-        emulator.regionals.values().map(|r| &r.id).collect();
-    top_ids.extend(emulator.shields.values().map(|s| &s.id));
+    let top_ids: Vec<&TierId> = emulator
+        .tiers
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.kind != TierKind::Edge)
+        .collect();
     let tops: Vec<String> = top_ids.iter().map(ToString::to_string).collect();
-    let top_index = |id: &edge_worker::hops::TierId| top_ids.iter().position(|t| *t == id);
+    let top_index = |id: &TierId| top_ids.iter().position(|t| *t == id);
     let mut top_of_pop = Vec::new();
     let (mut longest_path, mut longest_to_top) = (Duration::ZERO, Duration::ZERO);
-    for pop in emulator.pops.values() {
+    for pop in emulator.tiers.pops() {
         let regional = &pop.regional;
         let shield = regional.shield.as_ref();
         let top = shield.map_or(&regional.id, |s| &s.tier.id);

@@ -51,34 +51,18 @@ pub(super) fn snapshot(emulator: &Emulator) -> Baseline {
 
 /// Every cache's counters by its Cache-Status name.
 fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
-    let edges = emulator
-        .pops
+    emulator
+        .tiers
         .iter()
-        .map(|(name, pop)| (format!("edge-{name}"), &pop.counters));
-    let regionals = emulator
-        .regionals
-        .iter()
-        .map(|(name, tier)| (format!("regional-{name}"), &tier.counters));
-    let shields = emulator
-        .shields
-        .iter()
-        .map(|(name, tier)| (format!("shield-{name}"), &tier.counters));
-    edges.chain(regionals).chain(shields).collect()
+        .map(|(id, tier)| (id.to_string(), tier.counters()))
+        .collect()
 }
 
 /// Each cache's peak stored bytes and entries, by its Cache-Status name.
 pub(super) fn store_peaks(emulator: &Emulator) -> BTreeMap<String, (u64, u64)> {
-    let edges = emulator
-        .pops
+    emulator
+        .tiers
         .iter()
-        .map(|(name, pop)| (format!("edge-{name}"), pop.cache.peak()));
-    let regionals = emulator
-        .regionals
-        .iter()
-        .map(|(name, tier)| (format!("regional-{name}"), tier.store.peak()));
-    let shields = emulator
-        .shields
-        .iter()
-        .map(|(name, tier)| (format!("shield-{name}"), tier.store.peak()));
-    edges.chain(regionals).chain(shields).collect()
+        .map(|(id, tier)| (id.to_string(), tier.peak()))
+        .collect()
 }

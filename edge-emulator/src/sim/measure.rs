@@ -79,12 +79,15 @@ pub(super) async fn serve(
     let arrived = Instant::now();
     let signed_in = read.headers.iter().any(|(n, _)| n == "authorization");
     let pop = match &read.pop {
-        Some(name) => emulator.pops.get(name),
+        Some(name) => emulator.tiers.pop(name),
         None => None,
     }
     .unwrap_or_else(|| {
         let pop = emulator.topology.pop_for_country(read.country.as_deref());
-        &emulator.pops[&pop.name]
+        emulator
+            .tiers
+            .pop(&pop.name)
+            .expect("every topology PoP runs")
     })
     .clone();
     let encoding = read
@@ -182,7 +185,7 @@ pub(super) async fn serve(
         // A URL no cache could key: one object of its own, never stored.
         None => c.object(format!("unkeyable:{}", read.path)),
     };
-    let pop_index = emulator.pops.keys().position(|name| *name == pop.name);
+    let pop_index = emulator.tiers.pops().position(|p| p.name == pop.name);
     c.stream.push(stream_bound::ClientRead {
         at_s,
         pop: pop_index.unwrap_or(0),
