@@ -1,7 +1,7 @@
 //! The report assembled at the end of a replay: counters since the warm-up, the collector's
 //! figures, latency summaries, and the analytic bounds beside what was measured.
 
-use edge_worker::hops::TierKind;
+use edge_worker::hops::{TierId, TierKind};
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
@@ -28,23 +28,23 @@ pub(super) fn build_report(
     duration_s: f64,
 ) -> Report {
     let end = snapshot(emulator);
-    let counters: Vec<(String, BTreeMap<&'static str, u64>)> = end
+    let counters: Vec<(TierId, BTreeMap<&'static str, u64>)> = end
         .tiers
         .iter()
-        .map(|(name, values)| {
-            let before = baseline.tiers.get(name);
+        .map(|(id, values)| {
+            let before = baseline.tiers.get(id);
             let diff = values
                 .iter()
                 .map(|(k, v)| (*k, v - before.and_then(|b| b.get(k)).copied().unwrap_or(0)))
                 .collect();
-            (name.clone(), diff)
+            (id.clone(), diff)
         })
         .collect();
     // A counter summed over every edge PoP, measured part only.
     let tier_delta = |key: &str| -> u64 {
         counters
             .iter()
-            .filter(|(n, _)| n.starts_with("edge-"))
+            .filter(|(id, _)| id.kind == TierKind::Edge)
             .map(|(_, c)| c.get(key).copied().unwrap_or(0))
             .sum()
     };
@@ -76,36 +76,43 @@ pub(super) fn build_report(
             peak_entries: 0,
         }
     };
-    let of_kind = |prefix: &str| -> Vec<&BTreeMap<&'static str, u64>> {
+    let of_kind = |kind: TierKind| -> Vec<&BTreeMap<&'static str, u64>> {
         counters
             .iter()
-            .filter(|(n, _)| n.starts_with(prefix))
+            .filter(|(id, _)| id.kind == kind)
             .map(|(_, c)| c)
             .collect()
     };
-    let mut tiers = vec![figures("edge".into(), &of_kind("edge-"))];
-    if setup.regional_caching {
-        tiers.push(figures("regional".into(), &of_kind("regional-")));
-        if emulator.tiers.count(TierKind::Shield) > 0 {
-            tiers.push(figures("shield".into(), &of_kind("shield-")));
-        }
-    }
-    for (name, c) in &counters {
-        if c.get("requests").copied().unwrap_or(0) > 0
-            && (setup.regional_caching || name.starts_with("edge-"))
-        {
-            tiers.push(figures(name.clone(), &[c]));
-        }
-    }
     let peaks = store_peaks(emulator);
-    for tier in &mut tiers {
-        let prefix = format!("{}-", tier.name);
-        let (bytes, entries) = peaks
+    // One row per kind (its tiers summed), then one per tier that served requests.
+    let mut rows: Vec<(TierFigures, Vec<&TierId>)> = Vec::new();
+    let mut kinds = vec![TierKind::Edge];
+    if setup.regional_caching {
+        kinds.push(TierKind::Regional);
+        if emulator.tiers.count(TierKind::Shield) > 0 {
+            kinds.push(TierKind::Shield);
+        }
+    }
+    for kind in kinds {
+        let ids = peaks.keys().filter(|id| id.kind == kind).collect();
+        rows.push((figures(kind.as_str().into(), &of_kind(kind)), ids));
+    }
+    for (id, c) in &counters {
+        if c.get("requests").copied().unwrap_or(0) > 0
+            && (setup.regional_caching || id.kind == TierKind::Edge)
+        {
+            rows.push((figures(id.to_string(), &[c]), vec![id]));
+        }
+    }
+    let mut tiers = Vec::with_capacity(rows.len());
+    for (mut tier, ids) in rows {
+        let (bytes, entries) = ids
             .iter()
-            .filter(|(cache, _)| **cache == tier.name || cache.starts_with(&prefix))
-            .fold((0, 0), |(b, e), (_, (pb, pe))| (b + pb, e + pe));
+            .filter_map(|id| peaks.get(*id))
+            .fold((0, 0), |(b, e), (pb, pe)| (b + pb, e + pe));
         tier.peak_stored_bytes = bytes;
         tier.peak_entries = entries;
+        tiers.push(tier);
     }
     let edge = &tiers[0];
     let reads = collector.reads;

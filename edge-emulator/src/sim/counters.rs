@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::cdn::stats::TierCounters;
+use edge_worker::hops::TierId;
+
 use crate::emulator::Emulator;
 
 /// Counter values at the end of warm-up, subtracted from the final ones.
 #[derive(Default, Clone)]
 pub(super) struct Baseline {
-    pub(super) tiers: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    pub(super) tiers: BTreeMap<TierId, BTreeMap<&'static str, u64>>,
     pub(super) origin_requests: u64,
     pub(super) origin_not_modified: u64,
     pub(super) origin_bytes: u64,
@@ -34,9 +35,10 @@ pub(super) fn snapshot(emulator: &Emulator) -> Baseline {
         .filter_map(|o| o.stub.as_ref().map(|s| s.stats()))
         .collect();
     Baseline {
-        tiers: tier_counters(emulator)
-            .into_iter()
-            .map(|(name, counters)| (name, counters.snapshot()))
+        tiers: emulator
+            .tiers
+            .iter()
+            .map(|(id, tier)| (id.clone(), tier.counters().snapshot()))
             .collect(),
         origin_requests: origin_requests(emulator),
         origin_not_modified: stubs.iter().map(|s| s.not_modified).sum(),
@@ -49,20 +51,11 @@ pub(super) fn snapshot(emulator: &Emulator) -> Baseline {
     }
 }
 
-/// Every cache's counters by its Cache-Status name.
-fn tier_counters(emulator: &Emulator) -> Vec<(String, &TierCounters)> {
+/// Each cache's peak stored bytes and entries.
+pub(super) fn store_peaks(emulator: &Emulator) -> BTreeMap<TierId, (u64, u64)> {
     emulator
         .tiers
         .iter()
-        .map(|(id, tier)| (id.to_string(), tier.counters()))
-        .collect()
-}
-
-/// Each cache's peak stored bytes and entries, by its Cache-Status name.
-pub(super) fn store_peaks(emulator: &Emulator) -> BTreeMap<String, (u64, u64)> {
-    emulator
-        .tiers
-        .iter()
-        .map(|(id, tier)| (id.to_string(), tier.peak()))
+        .map(|(id, tier)| (id.clone(), tier.peak()))
         .collect()
 }
