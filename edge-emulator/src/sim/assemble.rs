@@ -207,6 +207,17 @@ pub(super) fn build_report(
         },
         bounds,
         purges: purge_figures(setup, &end.purges, &baseline.purges),
+        paths: collector
+            .paths
+            .into_iter()
+            .map(|(kind, outcomes)| {
+                let outcomes = outcomes
+                    .into_iter()
+                    .map(|(o, n)| (o.to_string(), n))
+                    .collect();
+                (kind.to_string(), outcomes)
+            })
+            .collect(),
         stream_bound: None,
     }
 }

@@ -691,6 +691,7 @@ pub(crate) mod tests {
                 ratio: 0.9 / 0.93,
             }],
             purges: None,
+            paths: BTreeMap::new(),
             stream_bound: Some(StreamBound {
                 edge_hit_ratio: Bounded {
                     measured: 0.8,

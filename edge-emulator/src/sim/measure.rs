@@ -33,8 +33,9 @@ pub(super) struct Collector {
     pub(super) errors: u64,
     /// Reads replayed during the warm-up (not measured).
     pub(super) warmed: u64,
-    /// Edge outcome per CF-Cache-Status, for measured requests.
-    pub(super) edge_status: BTreeMap<String, u64>,
+    /// Measured responses by the tiers they passed: tier kind → that tier's cache outcome
+    /// (`none` for a tier that did not cache) → responses.
+    pub(super) paths: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     /// Last ETag seen per (path, accept-encoding): what conditional clients send back.
     pub(super) etags: HashMap<(String, String), String>,
     /// Every read as the stream bound needs it, warm-up included.
@@ -216,8 +217,11 @@ pub(super) async fn serve(
     if status >= 400 {
         c.errors += 1;
     }
-    let edge = cache.map_or("NONE", |status| status.as_str());
-    *c.edge_status.entry(edge.to_string()).or_default() += 1;
+    for hop in path {
+        let outcome = hop.cache.as_ref().map_or("none", |c| c.status.as_str());
+        let tier = c.paths.entry(hop.tier.kind.as_str()).or_default();
+        *tier.entry(outcome).or_default() += 1;
+    }
     *c.served_by_tier.entry(tier.to_string()).or_default() += body_len;
     let coding = header("content-encoding");
     if let (Some(identity), Some(_)) = (read.identity_bytes, &coding) {

@@ -35,6 +35,12 @@ pub struct Report {
     /// Purges in the measured part of the run and what they cost; absent when there were none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purges: Option<PurgeFigures>,
+    /// Measured client responses by the tiers they passed, from each response's hops: tier
+    /// kind (`edge`, `regional`, `shield`) → that tier's cache outcome (`HIT`, `MISS`, …;
+    /// `none` for a tier that forwarded without caching) → responses. A response rebuilt
+    /// from a tier's own copy (revalidated, stale-if-error) lists that tier alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paths: BTreeMap<String, BTreeMap<String, u64>>,
     /// What the replayed stream itself allows: the misses an infinite cache at each location
     /// could not avoid, beside what was measured, and why the two differ. Present for every
     /// workload (generated, default, trace).
