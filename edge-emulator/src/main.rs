@@ -684,6 +684,14 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         wall.requests_per_second()
     );
     eprintln!("{}", isolate_line(&wall.isolates));
+    let codings = &wall.codings;
+    eprintln!(
+        "codings (miss and background, every PoP): {} computed in {:.1} s of coder time, {} \
+         answered from the memo",
+        codings.computed,
+        codings.spent.as_secs_f64(),
+        codings.reused
+    );
     let outcomes = edge_emulator::sim::assertions::check(&args.assertions, &report);
     for outcome in &outcomes {
         eprintln!("{outcome}");

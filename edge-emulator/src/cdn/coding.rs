@@ -49,6 +49,8 @@ struct Memo {
     /// Codings computed, and answered from the memo.
     computed: u64,
     reused: u64,
+    /// The coders' time over the codings computed (wall time on their threads).
+    spent: Duration,
 }
 
 impl Memo {
@@ -113,7 +115,9 @@ impl CodingMemo {
         if mine {
             let coded = timed(coding, body, level);
             let _ = slot.set(Some(coded.clone()));
-            self.lock().account(coded.bytes.len());
+            let mut memo = self.lock();
+            memo.spent += coded.took;
+            memo.account(coded.bytes.len());
             return coded;
         }
         match slot.wait() {
@@ -135,11 +139,11 @@ impl CodingMemo {
             let coded = std::panic::catch_unwind(AssertUnwindSafe(|| timed(coding, &body, level)));
             let coded = coded.ok();
             let len = coded.as_ref().map_or(0, |c| c.bytes.len());
+            let took = coded.as_ref().map_or(Duration::ZERO, |c| c.took);
             let _ = slot.set(coded);
-            entries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .account(len);
+            let mut memo = entries.lock().unwrap_or_else(|e| e.into_inner());
+            memo.spent += took;
+            memo.account(len);
         });
     }
 
@@ -148,6 +152,26 @@ impl CodingMemo {
         let memo = self.lock();
         (memo.computed, memo.reused)
     }
+
+    /// What the memo did so far, for the run's wall figures.
+    pub fn report(&self) -> CodingReport {
+        let memo = self.lock();
+        CodingReport {
+            computed: memo.computed,
+            reused: memo.reused,
+            spent: memo.spent,
+        }
+    }
+}
+
+/// The emulator's own coding work (wall time, not part of a deterministic report).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CodingReport {
+    pub computed: u64,
+    /// Codings answered from the memo: another PoP (or the same) coded those bytes before.
+    pub reused: u64,
+    /// The coders' time over the codings computed.
+    pub spent: Duration,
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct TierCounters {
     pub background_refreshes: AtomicU64,
     /// Coded variants recoded at their best level in the background.
     pub recompressions: AtomicU64,
+    /// The CPU those recodings cost an edge, in µs (the coder's native time, modelled).
+    pub recompression_cpu_us: AtomicU64,
     /// Bytes clients did not receive because a recompressed variant answered them.
     pub recompression_saved_bytes: AtomicU64,
     /// Requests that failed inside the worker (trap, instantiation failure).
@@ -86,6 +88,7 @@ impl TierCounters {
             ("upstream_requests", read(&self.upstream_requests)),
             ("background_refreshes", read(&self.background_refreshes)),
             ("recompressions", read(&self.recompressions)),
+            ("recompression_cpu_us", read(&self.recompression_cpu_us)),
             (
                 "recompression_saved_bytes",
                 read(&self.recompression_saved_bytes),

@@ -3,6 +3,7 @@
 //! deferred work spawned, Server-Timing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use edge_worker::hops::{self, Hop};
 use edge_worker::routing::{Reason, RouteChoice};
@@ -163,12 +164,16 @@ fn spawn_deferred(
         let task = match task {
             Background::Guest(task) => task,
             Background::Recompress(task) => {
-                recompress(&emulator, &pop, task).await;
+                let cpu = recompress(&emulator, &pop, task).await;
                 pop.refreshing
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&url);
                 bump(&pop.counters.recompressions);
+                let micros = u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX);
+                pop.counters
+                    .recompression_cpu_us
+                    .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
         };
@@ -184,23 +189,29 @@ fn spawn_deferred(
     });
 }
 
-/// Recodes a variant natively with the core's own function (`cdn::recode`).
-async fn recompress(emulator: &Emulator, pop: &PopNode, task: Recompression) {
+/// Recodes a variant natively with the core's own function (`cdn::recode`). Returns the CPU
+/// an edge spends on it (the coder's native time, modelled: a PoP codes for itself, whatever
+/// the emulator's memo shares), zero when there was nothing to recode.
+async fn recompress(emulator: &Emulator, pop: &PopNode, task: Recompression) -> Duration {
     let memo = &emulator.codings;
+    let plan = crate::cdn::recode::plan(pop, &task);
+    let cpu = plan.map_or(Duration::ZERO, |(coding, level)| {
+        crate::cdn::recode::modelled_duration(coding, level, task.body.len())
+    });
     if emulator.mode == crate::mode::RunMode::Serve {
         // In `serve` up to ~0.6 s of brotli must not stall the worker thread's other
         // requests.
         tokio::task::block_in_place(|| crate::cdn::recode::recompress(pop, memo, task));
-        return;
+        return cpu;
     }
     // A replay (one thread, virtual time): the coding runs on other threads while the replay
     // goes on for the time the coder would take, then lands.
-    if let Some((coding, level)) = crate::cdn::recode::plan(pop, &task) {
+    if let Some((coding, level)) = plan {
         memo.start(coding, task.body.to_bytes(), level);
-        let took = crate::cdn::recode::modelled_duration(coding, level, task.body.len());
-        tokio::time::sleep(took).await;
+        tokio::time::sleep(cpu).await;
     }
     crate::cdn::recode::recompress(pop, memo, task);
+    cpu
 }
 
 #[cfg(test)]

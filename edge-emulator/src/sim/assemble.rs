@@ -203,6 +203,7 @@ pub(super) fn build_report(
             by_coding: collector.by_coding,
             saved_by_recompression: collector.saved_by_recompression,
             recompressions: tier_delta("recompressions"),
+            recompression_cpu_s: round(tier_delta("recompression_cpu_us") as f64 / 1e6),
             served_by_tier,
         },
         bounds,

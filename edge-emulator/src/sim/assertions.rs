@@ -682,6 +682,7 @@ pub(crate) mod tests {
                 ]),
                 saved_by_recompression: 400_000,
                 recompressions: 120,
+                recompression_cpu_s: 0.5,
                 served_by_tier,
             },
             bounds: vec![BoundFigure {

@@ -355,7 +355,10 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         byte_grid.row(vec![format!("to clients as {coding}"), bytes(*count)]);
     }
     byte_grid.row(vec![
-        format!("saved by recompression ({} variants)", b.recompressions),
+        format!(
+            "saved by recompression ({} variants, {:.1} s of coder CPU)",
+            b.recompressions, b.recompression_cpu_s
+        ),
         bytes(b.saved_by_recompression),
     ]);
     for (tier, count) in &b.served_by_tier {

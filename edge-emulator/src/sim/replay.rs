@@ -36,7 +36,7 @@ pub fn simulate(
     // why: wall time of the whole run, for the throughput figure only
     let wall = std::time::Instant::now();
     progress.set_length(total_hint);
-    let (report, isolates) = runtime.block_on(run(setup, events, progress))?;
+    let (report, (isolates, codings)) = runtime.block_on(run(setup, events, progress))?;
     if report.scenario.requests == 0 {
         let s = &report.scenario;
         anyhow::bail!(
@@ -51,6 +51,7 @@ pub fn simulate(
         elapsed: wall.elapsed(),
         requests: report.scenario.requests,
         isolates,
+        codings,
     };
     Ok((report, figures))
 }
@@ -61,7 +62,13 @@ async fn run(
     setup: &SimSetup,
     events: impl Iterator<Item = SimEvent>,
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<(Report, crate::cdn::stats::IsolateReport)> {
+) -> anyhow::Result<(
+    Report,
+    (
+        crate::cdn::stats::IsolateReport,
+        crate::cdn::coding::CodingReport,
+    ),
+)> {
     let start_time = SystemTime::UNIX_EPOCH + VIRTUAL_EPOCH;
     let emulator = Emulator::start(EmulatorOptions {
         time_scale: 1.0,
@@ -178,7 +185,7 @@ async fn run(
         &purges,
         origin,
     ));
-    let isolates = emulator.runtime.isolate_report();
+    let isolates = (emulator.runtime.isolate_report(), emulator.codings.report());
     emulator.shutdown();
     Ok((report, isolates))
 }

@@ -261,6 +261,11 @@ pub struct BytesFigures {
     /// Background recompressions run (one per coded variant, at most).
     #[serde(default)]
     pub recompressions: u64,
+    /// The CPU those recompressions cost the edges, in seconds: the coder's native time per
+    /// variant (`cdn::recode::modelled_duration`, from BENCHMARKS.md's speed table), as each
+    /// PoP codes for itself. What the recoding policy spends for `saved_by_recompression`.
+    #[serde(default)]
+    pub recompression_cpu_s: f64,
     /// Bytes served from each tier's cache (hits), by tier kind: "edge", "regional", "shield"
     /// (when configured), "origin".
     pub served_by_tier: BTreeMap<String, u64>,

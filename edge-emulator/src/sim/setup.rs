@@ -43,6 +43,9 @@ pub struct WallFigures {
     pub requests: u64,
     /// How the worker's instances were used (they change the cost, not the report).
     pub isolates: crate::cdn::stats::IsolateReport,
+    /// The coding the emulator did for every PoP (miss and background), each distinct input
+    /// once.
+    pub codings: crate::cdn::coding::CodingReport,
 }
 
 impl WallFigures {
