@@ -314,7 +314,7 @@ impl edge_worker::Platform for NativePlatform {
         unreachable!("hits only, and no cache policy: nothing draws")
     }
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        self.cache.get(key, self.now())
+        self.cache.get(key, self.now()).map(|e| (*e).clone())
     }
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         self.cache.put(key, entry, self.now() + keep);

@@ -28,10 +28,11 @@ use crate::cdn::pop::PopNode;
 /// `None` when there is nothing to recode.
 pub fn plan(pop: &PopNode, task: &Recompression) -> Option<(Coding, u32)> {
     let now = pop.network.clock.now();
-    let Some(CacheEntry::Response(variant)) = pop.cache.get(&task.key, now) else {
+    let entry = pop.cache.get(&task.key, now)?;
+    let CacheEntry::Response(variant) = &*entry else {
         return None;
     };
-    edge_worker::representation::recode_plan(&variant, task.body.len())
+    edge_worker::representation::recode_plan(variant, task.body.len())
 }
 
 /// How long recoding takes in a replay's virtual time: the coder's native CPU time on the
@@ -55,7 +56,9 @@ pub fn modelled_duration(coding: Coding, level: u32, len: usize) -> Duration {
 /// `representation::recompress` would. Returns whether it found a variant to recode.
 pub fn recompress(pop: &PopNode, memo: &CodingMemo, task: Recompression) -> bool {
     let now = pop.network.clock.now();
-    let Some(CacheEntry::Response(mut variant)) = pop.cache.get(&task.key, now) else {
+    let Some(CacheEntry::Response(mut variant)) =
+        pop.cache.get(&task.key, now).map(|e| (*e).clone())
+    else {
         return false;
     };
     let recoded = edge_worker::representation::recode(&mut variant, &task.body, |c, b, l| {

@@ -262,7 +262,8 @@ impl Platform for RegionalPlatform<'_> {
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        self.tier.store.get(key, self.now())
+        // The core works on its own copy of the entry (the tier may change it).
+        self.tier.store.get(key, self.now()).map(|e| (*e).clone())
     }
 
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {

@@ -2,9 +2,11 @@
 //! and least-recently-used eviction past a slot count or a byte capacity. The tier's RFC 9111
 //! logic lives in the worker core; this is only storage.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+use lru::LruCache;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 /// Most slots one store holds; past it the least recently used slot is evicted.
 pub const MAX_SLOTS: usize = 100_000;
@@ -15,18 +17,16 @@ pub trait Weigh {
 }
 
 struct Slot<V> {
-    value: V,
+    /// Shared with every reader: a read hands out a reference count, not a copy.
+    value: Arc<V>,
     keep_until: SystemTime,
     weight: u64,
-    /// When it was last read or written, in store ticks (the LRU order's key).
-    used: u64,
 }
 
 struct Slots<V> {
-    map: HashMap<String, Slot<V>>,
-    /// Tick → key, oldest first: the eviction order.
-    recency: BTreeMap<u64, String>,
-    tick: u64,
+    /// Keys to slots, most recently used first. Keys are hashed with xxh3: they are URLs a
+    /// client chose, but a store is private to one emulator run.
+    map: LruCache<Arc<str>, Slot<V>, Xxh3DefaultBuilder>,
     bytes: u64,
     /// The most bytes and slots held at once so far.
     peak_bytes: u64,
@@ -58,9 +58,7 @@ impl<V: Clone + Weigh> MemoryStore<V> {
     pub fn with_capacity(capacity_bytes: Option<u64>) -> Self {
         Self {
             slots: Mutex::new(Slots {
-                map: HashMap::new(),
-                recency: BTreeMap::new(),
-                tick: 0,
+                map: LruCache::unbounded_with_hasher(Xxh3DefaultBuilder::new()),
                 bytes: 0,
                 peak_bytes: 0,
                 peak_slots: 0,
@@ -74,19 +72,16 @@ impl<V: Clone + Weigh> MemoryStore<V> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn get(&self, key: &str, now: SystemTime) -> Option<V> {
+    /// The value in `key`'s slot, shared (the slot becomes the most recently used), unless it
+    /// expired.
+    pub fn get(&self, key: &str, now: SystemTime) -> Option<Arc<V>> {
         let mut slots = self.lock();
-        let slots = &mut *slots;
-        let slot = slots.map.get_mut(key)?;
-        if slot.keep_until <= now {
-            slots.remove(key);
-            return None;
+        let slot = slots.map.get(key)?;
+        if slot.keep_until > now {
+            return Some(slot.value.clone());
         }
-        slots.tick += 1;
-        slots.recency.remove(&slot.used);
-        slot.used = slots.tick;
-        slots.recency.insert(slots.tick, key.to_string());
-        Some(slot.value.clone())
+        slots.remove(key);
+        None
     }
 
     pub fn put(&self, key: &str, value: V, keep_until: SystemTime) {
@@ -102,24 +97,20 @@ impl<V: Clone + Weigh> MemoryStore<V> {
                 .capacity_bytes
                 .is_some_and(|c| slots.bytes + weight > c)
         {
-            let Some((_, oldest)) = slots.recency.pop_first() else {
+            let Some((_, oldest)) = slots.map.pop_lru() else {
                 break;
             };
-            slots.remove(&oldest);
+            slots.bytes -= oldest.weight;
             self.evictions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        slots.tick += 1;
-        let used = slots.tick;
-        slots.recency.insert(used, key.to_string());
         slots.bytes += weight;
-        slots.map.insert(
-            key.to_string(),
+        slots.map.put(
+            Arc::from(key),
             Slot {
-                value,
+                value: Arc::new(value),
                 keep_until,
                 weight,
-                used,
             },
         );
         slots.peak_bytes = slots.peak_bytes.max(slots.bytes);
@@ -145,7 +136,7 @@ impl<V: Clone + Weigh> MemoryStore<V> {
             .map
             .iter()
             .filter(|(key, slot)| reached(key, &slot.value))
-            .map(|(key, _)| key.clone())
+            .map(|(key, _)| key.to_string())
             .collect();
         for key in &keys {
             slots.remove(key);
@@ -160,7 +151,9 @@ impl<V: Clone + Weigh> MemoryStore<V> {
         slots
             .map
             .iter_mut()
-            .filter_map(|(key, slot)| update(key, &mut slot.value).then(|| key.clone()))
+            .filter_map(|(key, slot)| {
+                update(key, Arc::make_mut(&mut slot.value)).then(|| key.to_string())
+            })
             .collect()
     }
 
@@ -168,7 +161,6 @@ impl<V: Clone + Weigh> MemoryStore<V> {
     pub fn clear(&self) {
         let mut slots = self.lock();
         slots.map.clear();
-        slots.recency.clear();
         slots.bytes = 0;
     }
 
@@ -193,8 +185,7 @@ impl<V: Clone + Weigh> MemoryStore<V> {
 
 impl<V> Slots<V> {
     fn remove(&mut self, key: &str) {
-        if let Some(slot) = self.map.remove(key) {
-            self.recency.remove(&slot.used);
+        if let Some(slot) = self.map.pop(key) {
             self.bytes -= slot.weight;
         }
     }
@@ -225,7 +216,10 @@ mod tests {
         let store = MemoryStore::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         store.put("k", 1u64, t0 + Duration::from_secs(10));
-        assert_eq!(store.get("k", t0 + Duration::from_secs(9)), Some(1));
+        assert_eq!(
+            store.get("k", t0 + Duration::from_secs(9)).as_deref(),
+            Some(&1)
+        );
         assert_eq!(store.get("k", t0 + Duration::from_secs(10)), None);
         assert!(store.is_empty());
         assert_eq!(store.bytes(), 0);
@@ -239,10 +233,14 @@ mod tests {
         store.put("a", 100u64, later);
         store.put("b", 100u64, later);
         store.put("c", 100u64, later);
-        assert_eq!(store.get("a", t0), Some(100), "a is now the most recent");
+        assert_eq!(
+            store.get("a", t0).as_deref(),
+            Some(&100),
+            "a is now the most recent"
+        );
         store.put("d", 100u64, later);
         assert_eq!(store.get("b", t0), None, "b was least recently used");
-        assert_eq!(store.get("a", t0), Some(100));
+        assert_eq!(store.get("a", t0).as_deref(), Some(&100));
         assert_eq!(store.bytes(), 300);
         assert_eq!(store.evictions(), 1);
         assert_eq!(store.peak(), (300, 3), "the capacity bounds the peak");
@@ -272,6 +270,9 @@ mod tests {
             true
         });
         assert_eq!(changed, ["b/1"]);
-        assert_eq!(store.get("b/1", SystemTime::UNIX_EPOCH), Some(4));
+        assert_eq!(
+            store.get("b/1", SystemTime::UNIX_EPOCH).as_deref(),
+            Some(&4)
+        );
     }
 }

@@ -78,13 +78,13 @@ pub fn answer_from_wit(
 }
 
 /// A stored entry for the guest: the body stays in the store, shared with the guest's handle.
-pub fn entry_to_wit(entry: CacheEntry, bodies: &mut BodyTable) -> types::CacheEntry {
+pub fn entry_to_wit(entry: &CacheEntry, bodies: &mut BodyTable) -> types::CacheEntry {
     match entry {
         CacheEntry::VaryRule(rule) => types::CacheEntry::VaryRule(rule.to_strings()),
         CacheEntry::VerifiedToken(token) => {
             types::CacheEntry::VerifiedToken(types::VerifiedToken {
-                typ: token.typ,
-                claims: token.claims,
+                typ: token.typ.clone(),
+                claims: token.claims.clone(),
             })
         }
         CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {

@@ -11,7 +11,7 @@ impl Host for GuestState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<CacheEntry>> {
         self.check_trap()?;
         let entry = self.pop.cache.get(&key, self.pop.network.clock.now());
-        Ok(entry.map(|entry| convert::entry_to_wit(entry, &mut self.bodies)))
+        Ok(entry.map(|entry| convert::entry_to_wit(&entry, &mut self.bodies)))
     }
 
     fn put(&mut self, key: String, entry: CacheEntry, keep_ms: u64) -> wasmtime::Result<()> {
