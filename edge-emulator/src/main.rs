@@ -79,7 +79,7 @@ enum Command {
     /// origins still saw, and what clients waited.
     ///
     /// The real wasm worker handles every request; RTTs, origin service times and TTLs run on
-    /// a virtual clock, so ~1M requests of simulated minutes replay in about 4 minutes on 2
+    /// a virtual clock, so ~1M requests of simulated minutes replay in about 2½ minutes on 2
     /// cores (`--requests 100000` in under a minute), and the same seed gives the same JSON.
     /// Without arguments: the embedded default scenario (see --print-scenario) on the default
     /// topology, auth and routing.
