@@ -15,7 +15,7 @@
 //! - `E` response with optional parts: status u16, response time u64, a flags byte (1: a
 //!   lifetime the cache chose, as in `S`; 2: the freshness the tier figured when it stored
 //!   the copy: lifetime, initial age, stale-while-revalidate and stale-if-error in seconds,
-//!   u64 each, and a forbids-stale byte; 4: a coded variant's state: miss length u64, recode
+//!   u64 each, a forbids-stale byte and its Vary fields (count u32, then strings); 4: a coded variant's state: miss length u64, recode
 //!   byte, last use in ms u64 with u64::MAX for none), the parts flagged, in that order, then
 //!   headers, Vary request headers and body as in `R` (what this adapter writes);
 //! - `V` Vary rule: count u32, then that many strings;
@@ -81,7 +81,7 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
                 out.extend_from_slice(&lifetime.secs.to_be_bytes());
                 out.push(u8::from(lifetime.negative));
             }
-            if let Some(record) = stored.record {
+            if let Some(record) = &stored.record {
                 for secs in [
                     record.lifetime.as_secs(),
                     record.initial_age.as_secs(),
@@ -91,6 +91,10 @@ pub fn encode(entry: &CacheEntry) -> Vec<u8> {
                     out.extend_from_slice(&secs.to_be_bytes());
                 }
                 out.push(u8::from(record.forbids_stale));
+                put_len(&mut out, record.vary.len());
+                for field in &record.vary {
+                    put_bytes(&mut out, field.as_bytes());
+                }
             }
             if let Some(state) = stored.variant {
                 out.extend_from_slice(&state.miss_length.to_be_bytes());
@@ -161,6 +165,13 @@ pub fn decode(bytes: &[u8]) -> Result<CacheEntry, DecodeError> {
                     stale_while_revalidate: r.u64()?,
                     stale_if_error: r.u64()?,
                     forbids_stale: r.u8()? != 0,
+                    vary: {
+                        let count = r.len()?;
+                        if count > MAX_VARY_FIELDS {
+                            return Err(DecodeError::TooLong(count));
+                        }
+                        (0..count).map(|_| r.string()).collect::<Result<_, _>>()?
+                    },
                 }),
             };
             let variant = match flags & 4 {
@@ -355,6 +366,7 @@ mod tests {
             stale_while_revalidate: 60,
             stale_if_error: 0,
             forbids_stale: true,
+            vary: vec!["accept-encoding".into(), "x-a".into()],
         });
         CacheEntry::Response(stored)
     }

@@ -22,6 +22,8 @@ pub trait HeldBytes: fmt::Debug + Send + Sync {
     fn read(&self) -> Bytes;
     /// The holder itself, so an adapter can hand its handle back untouched.
     fn as_any(&self) -> &dyn std::any::Any;
+    /// The holder, owned, so an adapter can move its handle instead of sharing it.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 /// A request or response body.
@@ -101,6 +103,18 @@ impl Body {
     /// Whether the host holds the bytes.
     pub fn is_held(&self) -> bool {
         self.holder().is_some()
+    }
+
+    /// The host's holder, when the bytes are held and this is the last reference to them:
+    /// the handle can then move back to the host instead of being shared and dropped.
+    pub fn into_holder(self) -> Result<Box<dyn HeldBytes>, Body> {
+        match self.0 {
+            Repr::Held(held) => match Arc::try_unwrap(held) {
+                Ok(held) => Ok(held.holder),
+                Err(shared) => Err(Body(Repr::Held(shared))),
+            },
+            bytes => Err(Body(bytes)),
+        }
     }
 }
 
@@ -250,6 +264,9 @@ mod tests {
         fn as_any(&self) -> &dyn std::any::Any {
             self
         }
+        fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+            self
+        }
     }
 
     #[test]
@@ -273,8 +290,15 @@ mod tests {
         assert_eq!(copy, b"hello");
         assert_eq!(reads.load(Ordering::Relaxed), 1, "clones share the read");
         assert!(copy.is_held(), "the handle still names the same bytes");
-        let mut head = copy;
-        head.clear();
-        assert!(head.is_empty());
+        assert!(body.into_holder().is_err(), "a clone still shares it");
+        assert!(copy.clone().into_holder().is_err());
+        assert!(
+            copy.into_holder().is_ok(),
+            "the last reference gives the holder up"
+        );
+        assert!(
+            Body::from(vec![1u8]).into_holder().is_err(),
+            "no holder for own bytes"
+        );
     }
 }

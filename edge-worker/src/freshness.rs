@@ -25,7 +25,7 @@ use crate::{Body, StoredResponse};
 /// figures `http-cache-semantics` gives for the entry (RFC 9111 §4.2: the lifetime from
 /// `CDN-Cache-Control`, `s-maxage`, `max-age`, `Expires` or the heuristic, or the lifetime the
 /// cache policy chose; the age it arrived with), and the RFC 5861 windows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreshnessRecord {
     /// The freshness lifetime; zero when the response arrived stale (or may never be served
     /// without validation: `no-cache`), which leaves every decision to the full policy.
@@ -37,6 +37,9 @@ pub struct FreshnessRecord {
     pub stale_if_error: u64,
     /// RFC 9111 §4.2.4: `must-revalidate`, `proxy-revalidate`, `s-maxage` or `no-cache`.
     pub forbids_stale: bool,
+    /// The request fields its `Vary` nominates, lowercase, sorted (RFC 9111 §4.1); a hit
+    /// compares them with the request without reading the stored `Vary` again.
+    pub vary: Vec<String>,
 }
 
 impl FreshnessRecord {
@@ -56,6 +59,7 @@ impl FreshnessRecord {
             stale_while_revalidate: cc.seconds("stale-while-revalidate").unwrap_or(0),
             stale_if_error: cc.seconds("stale-if-error").unwrap_or(0),
             forbids_stale: cc.forbids_stale(),
+            vary: vary::vary_fields(&stored.headers),
         }
     }
 
@@ -86,7 +90,8 @@ pub fn fresh_hit(
         return None;
     }
     let ttl = record.fresh_for(stored.response_time, now)?;
-    vary::matches(stored, request.headers()).then(|| (ttl, record.age(stored.response_time, now)))
+    vary::matches_fields(&record.vary, stored, request.headers())
+        .then(|| (ttl, record.age(stored.response_time, now)))
 }
 
 /// What may be done with a stored response for one request.

@@ -105,6 +105,19 @@ impl CacheTier {
             Ok(key) => key,
             Err(error) => return Outcome::uncached(error.to_response()),
         };
+        self.handle_keyed(platform, &key, method, request).await
+    }
+
+    /// [`Self::handle`] of a GET or HEAD whose cache key the caller made already (from the
+    /// same URL), so it is not made twice.
+    pub async fn handle_keyed<P: Platform>(
+        &self,
+        platform: &P,
+        key: &CacheKey,
+        method: Method,
+        mut request: Request<Body>,
+    ) -> Outcome {
+        request.headers_mut().remove(header::HOST);
         // HEAD is answered from the GET entry (RFC 9110 §9.3.2); on a miss we fetch with GET
         // so the body can be stored.
         *request.method_mut() = Method::GET;
@@ -114,7 +127,7 @@ impl CacheTier {
         for name in UNKEYED_OVERRIDES {
             request.headers_mut().remove(*name);
         }
-        let mut outcome = self.serve(platform, &key, request).await;
+        let mut outcome = self.serve(platform, key, request).await;
         let length = outcome.response.body().len();
         outcome
             .response

@@ -160,7 +160,12 @@ pub fn selecting_fields(request: &HeaderMap, response: &HeaderMap) -> HeaderMap 
 /// RFC 9111 §4.1: whether `request` sends the values of the fields `stored` varies on that
 /// the request it was stored for sent. `Vary: *` never matches.
 pub fn matches(stored: &StoredResponse, request: &HeaderMap) -> bool {
-    vary_fields(&stored.headers).iter().all(|field| {
+    matches_fields(&vary_fields(&stored.headers), stored, request)
+}
+
+/// [`matches`] with the stored response's Vary fields already read (its freshness record).
+pub fn matches_fields(fields: &[String], stored: &StoredResponse, request: &HeaderMap) -> bool {
+    fields.iter().all(|field| {
         field != "*"
             && request
                 .get_all(field.as_str())

@@ -234,12 +234,16 @@ impl EdgeWorker {
             }
         }
         let (parts, body) = request.into_parts();
-        let view = Request::from_parts(parts.clone(), ());
-        let mut outcome = self.tier.handle(p, Request::from_parts(parts, body)).await;
+        // The request as the private cache judges it; only a signed-in request needs it.
+        let view = subject.map(|_| Request::from_parts(parts.clone(), ()));
+        let request = Request::from_parts(parts, body);
+        let mut outcome = self.tier.handle_keyed(p, &key, Method::GET, request).await;
         self.report_path(&mut outcome);
         let mut cache = outcome.status;
-        if let (Some(subject), Some(CfCacheStatus::Bypass)) = (subject, outcome.status) {
-            if private_cache::store(p, subject, &key, &view, &outcome.response).await {
+        if let (Some(subject), Some(view), Some(CfCacheStatus::Bypass)) =
+            (subject, &view, outcome.status)
+        {
+            if private_cache::store(p, subject, &key, view, &outcome.response).await {
                 cache = None;
             }
         }

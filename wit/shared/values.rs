@@ -186,13 +186,14 @@ pub fn route_to_wit(route: edge_worker::routing::RouteChoice) -> types::Route {
 }
 
 
-pub fn freshness_to_wit(record: edge_worker::freshness::FreshnessRecord) -> types::FreshnessRecord {
+pub fn freshness_to_wit(record: &edge_worker::freshness::FreshnessRecord) -> types::FreshnessRecord {
     types::FreshnessRecord {
         lifetime_secs: record.lifetime.as_secs(),
         initial_age_secs: record.initial_age.as_secs(),
         stale_while_revalidate_secs: record.stale_while_revalidate,
         stale_if_error_secs: record.stale_if_error,
         forbids_stale: record.forbids_stale,
+        vary: record.vary.clone(),
     }
 }
 
@@ -205,6 +206,7 @@ pub fn freshness_from_wit(
         stale_while_revalidate: record.stale_while_revalidate_secs,
         stale_if_error: record.stale_if_error_secs,
         forbids_stale: record.forbids_stale,
+        vary: record.vary,
     }
 }
 

@@ -43,12 +43,26 @@ pub(super) struct Collector {
     /// Object paths (as caches key them) by index, and back.
     pub(super) objects: Vec<String>,
     pub(super) object_index: HashMap<String, usize>,
+    /// The object each replayed path (as the workload wrote it) names: a path's URL is
+    /// parsed once, not per request.
+    read_objects: HashMap<String, usize>,
 }
 
 impl Collector {
-    /// The index of the object `path` names, adding it when new.
-    fn object(&mut self, path: String) -> usize {
-        intern(&mut self.objects, &mut self.object_index, path)
+    /// The index of the object the replayed `path` names, adding it when new.
+    fn object_of_read(&mut self, path: &str, url: &str) -> usize {
+        if let Some(&index) = self.read_objects.get(path) {
+            return index;
+        }
+        let object = url
+            .parse()
+            .ok()
+            .and_then(|uri: http::Uri| stream_bound::object_path(&uri))
+            // A URL no cache could key: one object of its own, never stored.
+            .unwrap_or_else(|| format!("unkeyable:{path}"));
+        let index = intern(&mut self.objects, &mut self.object_index, object);
+        self.read_objects.insert(path.to_string(), index);
+        index
     }
 }
 
@@ -120,14 +134,11 @@ pub(super) async fn serve(
             headers.push(("if-none-match".into(), etag.into_bytes()));
         }
     }
-    let object_path = format!("http://sim.edge.example{}", read.path)
-        .parse()
-        .ok()
-        .and_then(|uri: http::Uri| stream_bound::object_path(&uri));
+    let url = format!("http://sim.edge.example{}", read.path);
     let cacheable_method = matches!(read.method.as_str(), "GET" | "HEAD");
     let request = types::Request {
         method: read.method.clone(),
-        url: format!("http://sim.edge.example{}", read.path),
+        url: url.clone(),
         headers,
         body: Vec::new(),
         origin: None,
@@ -181,11 +192,7 @@ pub(super) async fn serve(
         Some(_) => EdgeResult::Fetched,
         None => EdgeResult::Answered,
     };
-    let key = match object_path {
-        Some(path) => c.object(path),
-        // A URL no cache could key: one object of its own, never stored.
-        None => c.object(format!("unkeyable:{}", read.path)),
-    };
+    let key = c.object_of_read(&read.path, &url);
     let pop_index = emulator.tiers.pops().position(|p| p.name == pop.name);
     c.stream.push(stream_bound::ClientRead {
         at_s,

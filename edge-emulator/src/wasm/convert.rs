@@ -97,7 +97,7 @@ pub fn entry_to_wit(entry: &CacheEntry, bodies: &mut BodyTable) -> types::CacheE
                 secs: l.secs,
                 negative: l.negative,
             }),
-            freshness: stored.record.map(freshness_to_wit),
+            freshness: stored.record.as_ref().map(freshness_to_wit),
             variant: stored.variant.map(variant_to_wit),
         }),
     }

@@ -9,23 +9,38 @@ use std::time::{Duration, SystemTime};
 
 use edge_worker::cache_control::CacheControl;
 use edge_worker::vary::vary_fields;
+use edge_worker::Body;
 use edge_worker::{freshness, CacheKey, StoredResponse};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use libfuzzer_sys::fuzz_target;
 
-const FIELDS: [&str; 8] =
-    ["cache-control", "vary", "expires", "date", "last-modified", "age", "etag", "pragma"];
+const FIELDS: [&str; 8] = [
+    "cache-control",
+    "vary",
+    "expires",
+    "date",
+    "last-modified",
+    "age",
+    "etag",
+    "pragma",
+];
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|b| *b == b'\n');
     let url = parts.next().unwrap_or_default();
-    let Ok(uri) = http::Uri::try_from(url) else { return };
+    let Ok(uri) = http::Uri::try_from(url) else {
+        return;
+    };
     let _ = CacheKey::from_uri(&uri);
     let mut response_headers = HeaderMap::new();
     let mut request_headers = HeaderMap::new();
     for (i, line) in parts.enumerate() {
         if let Ok(value) = HeaderValue::from_bytes(line) {
-            let target = if i % 2 == 0 { &mut response_headers } else { &mut request_headers };
+            let target = if i % 2 == 0 {
+                &mut response_headers
+            } else {
+                &mut request_headers
+            };
             target.append(FIELDS[i / 2 % FIELDS.len()], value);
         }
     }

@@ -14,7 +14,9 @@ use serde_json::Value;
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
     let (mask, body) = (&data[..split], data.get(split + 1..).unwrap_or_default());
-    let Ok(mask) = std::str::from_utf8(mask) else { return };
+    let Ok(mask) = std::str::from_utf8(mask) else {
+        return;
+    };
     let Ok(mask) = Mask::parse(mask) else { return };
     let canonical = mask.to_string();
     let again = Mask::parse(&canonical).expect("the canonical form parses");

@@ -12,6 +12,7 @@
 #![no_main]
 
 use edge_worker::conditional::{date, evaluate, not_modified, EntityTag, Precondition, TagList};
+use edge_worker::Body;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use libfuzzer_sys::fuzz_target;

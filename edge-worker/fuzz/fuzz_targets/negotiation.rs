@@ -10,8 +10,13 @@ use edge_worker::encoding::negotiate;
 use http::{HeaderMap, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
 
-const FIELDS: [&str; 5] =
-    ["accept-encoding", "if-none-match", "if-match", "if-modified-since", "if-unmodified-since"];
+const FIELDS: [&str; 5] = [
+    "accept-encoding",
+    "if-none-match",
+    "if-match",
+    "if-modified-since",
+    "if-unmodified-since",
+];
 
 fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();

@@ -23,6 +23,7 @@ use edge_worker::auth::{AuthConfig, AuthPolicy};
 use edge_worker::ready::now_or_never;
 use edge_worker::routing::{Router, RoutingConfig};
 use edge_worker::testing::{Answer, MemoryPlatform};
+use edge_worker::Body;
 use edge_worker::{CacheTier, EdgeWorker};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -366,7 +367,7 @@ fn request(u: &mut Unstructured, previous: Option<&Response<Vec<u8>>>) -> Result
 }
 
 fn copy(request: &Request<Vec<u8>>, method: Method) -> Request<Vec<u8>> {
-    let mut copy = Request::new(Body::from(request.body().clone()));
+    let mut copy = Request::new(request.body().clone());
     *copy.method_mut() = method;
     *copy.uri_mut() = request.uri().clone();
     *copy.headers_mut() = request.headers().clone();

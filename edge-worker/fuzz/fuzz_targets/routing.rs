@@ -27,5 +27,8 @@ fuzz_target!(|data: &[u8]| {
     let location = float(2..10).zip(float(10..18));
     let plan = router.plan(&Geo::new(country, None, None, location));
     assert!(!plan.candidates.is_empty());
-    assert!(plan.candidates.iter().all(|c| c.origin < router.origins.len()));
+    assert!(plan
+        .candidates
+        .iter()
+        .all(|c| c.origin < router.origins.len()));
 });

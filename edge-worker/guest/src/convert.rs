@@ -53,6 +53,10 @@ impl HeldBytes for HostBody {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 /// A host-held body as the core's [`Body`].
@@ -70,6 +74,19 @@ pub fn with_handle<T>(body: &Body, use_handle: impl FnOnce(&types::Body) -> T) -
     {
         Some(held) => use_handle(&held.handle),
         None => use_handle(&types::Body::new(body)),
+    }
+}
+
+/// A body handed to the host for good: its handle moves back when this was the last
+/// reference, else as [`body_to_wit`].
+pub fn body_into_wit(body: Body) -> types::Body {
+    match body.into_holder() {
+        Ok(holder) => match holder.into_any().downcast::<HostBody>() {
+            Ok(held) => held.handle,
+            // Only `HostBody` holds bytes in the guest.
+            Err(_) => types::Body::new(&[]),
+        },
+        Err(body) => body_to_wit(&body),
     }
 }
 
@@ -129,7 +146,7 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     types::Response {
         status: parts.status.as_u16(),
         headers: headers::to_pairs(&parts.headers),
-        body: body_to_wit(&body),
+        body: body_into_wit(body),
     }
 }
 
@@ -177,7 +194,7 @@ pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
                 secs: l.secs,
                 negative: l.negative,
             }),
-            freshness: stored.record.map(freshness_to_wit),
+            freshness: stored.record.as_ref().map(freshness_to_wit),
             variant: stored.variant.map(variant_to_wit),
         }),
     }
