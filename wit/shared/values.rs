@@ -1,7 +1,8 @@
 // Conversions between the core's typed values (hops, freshness records, variant state) and
 // the WIT records, for both sides of the boundary: `include!`d by the guest (wit-bindgen types) and the host
 // (wasmtime's bindgen types), whose generated names and fields agree. The including module
-// must have the WIT `types` in scope.
+// must have the WIT `types` in scope, and `WitBody`: how that side holds a WIT body (the
+// guest's owned resource, the host's `Resource<Body>`).
 
 pub fn cache_status_from_wit(status: types::CacheStatus) -> edge_worker::CfCacheStatus {
     match status {
@@ -229,4 +230,78 @@ pub fn variant_from_wit(state: types::VariantState) -> edge_worker::entry::Varia
             .used_at_ms
             .map(|ms| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
     }
+}
+
+/// A cache entry as the WIT record, with `body` making the stored body's handle.
+pub fn entry_to_wit(
+    entry: &edge_worker::CacheEntry,
+    body: impl FnOnce(&edge_worker::Body) -> WitBody,
+) -> types::CacheEntry {
+    use edge_worker::CacheEntry;
+    match entry {
+        CacheEntry::VaryRule(rule) => types::CacheEntry::VaryRule(rule.to_strings()),
+        CacheEntry::VerifiedToken(token) => {
+            types::CacheEntry::VerifiedToken(types::VerifiedToken {
+                typ: token.typ.clone(),
+                claims: token.claims.clone(),
+            })
+        }
+        CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
+            status: stored.status.as_u16(),
+            headers: edge_worker::headers::to_pairs(&stored.headers),
+            body: body(&stored.body),
+            vary_request_headers: edge_worker::headers::to_pairs(&stored.vary_request_headers),
+            response_time_ms: stored
+                .response_time
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            lifetime: stored.lifetime.map(|l| types::LocalLifetime {
+                secs: l.secs,
+                negative: l.negative,
+            }),
+            freshness: stored.record.as_ref().map(freshness_to_wit),
+            variant: stored.variant.map(variant_to_wit),
+        }),
+    }
+}
+
+/// A cache entry from its WIT record, with `body` taking the stored body's handle (first,
+/// so a handle is consumed even when the rest is refused). `Ok(None)` when its fields are
+/// not valid HTTP.
+pub fn entry_from_wit<E>(
+    entry: types::CacheEntry,
+    body: impl FnOnce(WitBody) -> Result<edge_worker::Body, E>,
+) -> Result<Option<edge_worker::CacheEntry>, E> {
+    use edge_worker::CacheEntry;
+    Ok(match entry {
+        types::CacheEntry::VaryRule(rule) => Some(CacheEntry::VaryRule(
+            edge_worker::vary::VaryRule::from_strings(rule),
+        )),
+        types::CacheEntry::VerifiedToken(token) => {
+            Some(CacheEntry::VerifiedToken(edge_worker::VerifiedToken {
+                typ: token.typ,
+                claims: token.claims,
+            }))
+        }
+        types::CacheEntry::Response(stored) => {
+            let body = body(stored.body)?;
+            let headers = |fields| edge_worker::headers::from_pairs(fields).ok();
+            (|| {
+                Some(CacheEntry::Response(edge_worker::StoredResponse {
+                    status: http::StatusCode::from_u16(stored.status).ok()?,
+                    headers: headers(stored.headers)?,
+                    body,
+                    vary_request_headers: headers(stored.vary_request_headers)?,
+                    response_time: std::time::SystemTime::UNIX_EPOCH
+                        + std::time::Duration::from_millis(stored.response_time_ms),
+                    lifetime: stored.lifetime.map(|l| edge_worker::entry::LocalLifetime {
+                        secs: l.secs,
+                        negative: l.negative,
+                    }),
+                    record: stored.freshness.map(freshness_from_wit),
+                    variant: stored.variant.map(variant_from_wit),
+                }))
+            })()
+        }
+    })
 }

@@ -1,31 +1,24 @@
 //! Conversions between the core's types and the WIT records, on the host side. Bodies cross
 //! as handles to bytes the host keeps ([`BodyTable`]).
 
-use std::time::{Duration, SystemTime};
-
 use bytes::Bytes;
-use edge_worker::entry::LocalLifetime;
 use edge_worker::hops::Hop;
 use edge_worker::outcome::Recompression;
 use edge_worker::routing::RouteChoice;
-use edge_worker::vary::VaryRule;
-use edge_worker::{headers, Body, CacheEntry, StoredResponse, VerifiedToken};
-use http::{HeaderMap, Request, Response, StatusCode};
+use edge_worker::{headers, Body, CacheEntry};
+use http::{HeaderMap, Request, Response};
 
 use super::bodies::BodyTable;
 use crate::bindings::types;
 
-// The hop and status conversions, shared with the guest (the field names of both bindings
-// generators agree).
+type WitBody = wasmtime::component::Resource<types::Body>;
+
+// The hop, status and cache-entry conversions, shared with the guest (the field names of
+// both bindings generators agree).
 include!("../../../wit/shared/values.rs");
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, String> {
     headers::from_pairs(fields).map_err(|e| e.to_string())
-}
-
-fn millis(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, String> {
@@ -78,66 +71,17 @@ pub fn answer_from_wit(
 }
 
 /// A stored entry for the guest: the body stays in the store, shared with the guest's handle.
-pub fn entry_to_wit(entry: &CacheEntry, bodies: &mut BodyTable) -> types::CacheEntry {
-    match entry {
-        CacheEntry::VaryRule(rule) => types::CacheEntry::VaryRule(rule.to_strings()),
-        CacheEntry::VerifiedToken(token) => {
-            types::CacheEntry::VerifiedToken(types::VerifiedToken {
-                typ: token.typ.clone(),
-                claims: token.claims.clone(),
-            })
-        }
-        CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
-            status: stored.status.as_u16(),
-            headers: headers::to_pairs(&stored.headers),
-            body: bodies.hold(stored.body.to_bytes()),
-            vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
-            response_time_ms: millis(stored.response_time),
-            lifetime: stored.lifetime.map(|l| types::LocalLifetime {
-                secs: l.secs,
-                negative: l.negative,
-            }),
-            freshness: stored.record.as_ref().map(freshness_to_wit),
-            variant: stored.variant.map(variant_to_wit),
-        }),
-    }
+pub fn entry_to_guest(entry: &CacheEntry, bodies: &mut BodyTable) -> types::CacheEntry {
+    entry_to_wit(entry, |body| bodies.hold(body.to_bytes()))
 }
 
 /// An entry the guest stores. `Ok(None)` when its fields are not valid HTTP (not stored); an
 /// error when its body handle is not this request's.
-pub fn entry_from_wit(
+pub fn entry_from_guest(
     entry: types::CacheEntry,
     bodies: &mut BodyTable,
 ) -> wasmtime::Result<Option<CacheEntry>> {
-    Ok(match entry {
-        types::CacheEntry::VaryRule(rule) => {
-            Some(CacheEntry::VaryRule(VaryRule::from_strings(rule)))
-        }
-        types::CacheEntry::VerifiedToken(token) => Some(CacheEntry::VerifiedToken(VerifiedToken {
-            typ: token.typ,
-            claims: token.claims,
-        })),
-        types::CacheEntry::Response(stored) => {
-            let body = bodies.take(stored.body)?;
-            let parsed = (|| {
-                Some(StoredResponse {
-                    status: StatusCode::from_u16(stored.status).ok()?,
-                    headers: headers_from_wit(stored.headers).ok()?,
-                    body: Body::from(body),
-                    vary_request_headers: headers_from_wit(stored.vary_request_headers).ok()?,
-                    response_time: SystemTime::UNIX_EPOCH
-                        + Duration::from_millis(stored.response_time_ms),
-                    lifetime: stored.lifetime.map(|l| LocalLifetime {
-                        secs: l.secs,
-                        negative: l.negative,
-                    }),
-                    record: stored.freshness.map(freshness_from_wit),
-                    variant: stored.variant.map(variant_from_wit),
-                })
-            })();
-            parsed.map(CacheEntry::Response)
-        }
-    })
+    entry_from_wit(entry, |handle| bodies.take(handle).map(Body::from))
 }
 
 /// Work the worker asked for after its response, on the host's side.

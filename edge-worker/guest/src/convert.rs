@@ -1,21 +1,17 @@
 //! Conversions between the WIT records and the `http` types the core uses.
 
-use std::time::{Duration, SystemTime};
-
 use edge_worker::body::HeldBytes;
-use edge_worker::entry::LocalLifetime;
 use edge_worker::outcome::Recompression;
 use edge_worker::routing::RoutedTo;
-use edge_worker::vary::VaryRule;
-use edge_worker::{
-    headers, Body, CacheEntry, Deferred, Outcome, StoredResponse, VerifiedToken, WorkerError,
-};
+use edge_worker::{headers, Body, CacheEntry, Deferred, Outcome, WorkerError};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::bindings::edge::worker::types;
 
-// The hop and status conversions, shared with the host (the field names of both bindings
-// generators agree).
+type WitBody = types::Body;
+
+// The hop, status and cache-entry conversions, shared with the host (the field names of
+// both bindings generators agree).
 include!("../../../wit/shared/values.rs");
 
 fn headers_from_wit(fields: Vec<(String, Vec<u8>)>) -> Result<HeaderMap, WorkerError> {
@@ -101,11 +97,6 @@ pub fn body_to_wit(body: &Body) -> types::Body {
     }
 }
 
-fn millis(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 pub fn request_from_wit(request: types::Request) -> Result<Request<Body>, WorkerError> {
     let method = Method::from_bytes(request.method.as_bytes())
         .map_err(|_| WorkerError::InvalidUrl(format!("invalid method {:?}", request.method)))?;
@@ -150,54 +141,17 @@ pub fn response_to_wit(response: Response<Body>) -> types::Response {
     }
 }
 
-pub fn entry_from_wit(entry: types::CacheEntry) -> Option<CacheEntry> {
-    match entry {
-        types::CacheEntry::VaryRule(rule) => {
-            Some(CacheEntry::VaryRule(VaryRule::from_strings(rule)))
-        }
-        types::CacheEntry::VerifiedToken(token) => Some(CacheEntry::VerifiedToken(VerifiedToken {
-            typ: token.typ,
-            claims: token.claims,
-        })),
-        types::CacheEntry::Response(stored) => Some(CacheEntry::Response(StoredResponse {
-            status: StatusCode::from_u16(stored.status).ok()?,
-            headers: headers_from_wit(stored.headers).ok()?,
-            body: body_from_wit(stored.body),
-            vary_request_headers: headers_from_wit(stored.vary_request_headers).ok()?,
-            response_time: SystemTime::UNIX_EPOCH + Duration::from_millis(stored.response_time_ms),
-            lifetime: stored.lifetime.map(|l| LocalLifetime {
-                secs: l.secs,
-                negative: l.negative,
-            }),
-            record: stored.freshness.map(freshness_from_wit),
-            variant: stored.variant.map(variant_from_wit),
-        })),
-    }
+/// A stored entry from the host: its body stays there, held by handle.
+pub fn entry_from_host(entry: types::CacheEntry) -> Option<CacheEntry> {
+    let held = entry_from_wit(entry, |handle| {
+        Ok::<_, std::convert::Infallible>(body_from_wit(handle))
+    });
+    held.unwrap_or_else(|never| match never {})
 }
 
-pub fn entry_to_wit(entry: &CacheEntry) -> types::CacheEntry {
-    match entry {
-        CacheEntry::VaryRule(rule) => types::CacheEntry::VaryRule(rule.to_strings()),
-        CacheEntry::VerifiedToken(token) => {
-            types::CacheEntry::VerifiedToken(types::VerifiedToken {
-                typ: token.typ.clone(),
-                claims: token.claims.clone(),
-            })
-        }
-        CacheEntry::Response(stored) => types::CacheEntry::Response(types::StoredResponse {
-            status: stored.status.as_u16(),
-            headers: headers::to_pairs(&stored.headers),
-            body: body_to_wit(&stored.body),
-            vary_request_headers: headers::to_pairs(&stored.vary_request_headers),
-            response_time_ms: millis(stored.response_time),
-            lifetime: stored.lifetime.map(|l| types::LocalLifetime {
-                secs: l.secs,
-                negative: l.negative,
-            }),
-            freshness: stored.record.as_ref().map(freshness_to_wit),
-            variant: stored.variant.map(variant_to_wit),
-        }),
-    }
+/// An entry for the host to store: a body it holds goes back as a handle to the same bytes.
+pub fn entry_to_host(entry: &CacheEntry) -> types::CacheEntry {
+    entry_to_wit(entry, body_to_wit)
 }
 
 pub fn deferred_to_wit(task: Deferred) -> types::Deferred {

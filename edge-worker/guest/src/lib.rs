@@ -48,12 +48,12 @@ impl Platform for HostPlatform {
     }
 
     async fn cache_get(&self, key: &str) -> Option<CacheEntry> {
-        cache::get(key).and_then(convert::entry_from_wit)
+        cache::get(key).and_then(convert::entry_from_host)
     }
 
     async fn cache_put(&self, key: &str, entry: CacheEntry, keep: Duration) {
         let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
-        cache::put(key, convert::entry_to_wit(&entry), keep_ms);
+        cache::put(key, convert::entry_to_host(&entry), keep_ms);
     }
 
     async fn cache_delete(&self, key: &str) {

@@ -11,13 +11,13 @@ impl Host for GuestState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<CacheEntry>> {
         self.check_trap()?;
         let entry = self.pop.cache.get(&key, self.pop.network.clock.now());
-        Ok(entry.map(|entry| convert::entry_to_wit(&entry, &mut self.bodies)))
+        Ok(entry.map(|entry| convert::entry_to_guest(&entry, &mut self.bodies)))
     }
 
     fn put(&mut self, key: String, entry: CacheEntry, keep_ms: u64) -> wasmtime::Result<()> {
         self.check_trap()?;
         let keep_until = self.pop.network.clock.now() + Duration::from_millis(keep_ms);
-        if let Some(entry) = convert::entry_from_wit(entry, &mut self.bodies)? {
+        if let Some(entry) = convert::entry_from_guest(entry, &mut self.bodies)? {
             self.pop.cache.put(&key, entry, keep_until);
         }
         Ok(())
