@@ -9,10 +9,14 @@
 //! - `Age` given as a list uses its first member (RFC 9111 §5.1);
 //! - an `Expires` that is not a valid HTTP-date means "already expired" (RFC 9111 §5.3); the
 //!   library's RFC 2822 parser accepts forms RFC 9110 §5.6.7 does not (doubled spaces);
+//! - `Date`, `Expires` and `Last-Modified` in the obsolete RFC 850 and asctime forms, or with
+//!   names in another case, are read (RFC 9110 §5.6.7) and handed on as IMF-fixdate, the only
+//!   form the library reads ([`crate::http_date`]);
 //! - any final status with explicit freshness may be stored (RFC 9111 §3), where the library
 //!   stores only the statuses it lists ([`policy_status`]).
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
@@ -49,8 +53,8 @@ pub fn policy_status(status: StatusCode, view: &HeaderMap) -> StatusCode {
 }
 
 /// The headers a cache judges storage and freshness by (borrowed when nothing needs
-/// rewriting: the common case copies nothing).
-pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
+/// rewriting: the common case copies nothing). `now` places a two-digit year.
+pub fn effective(headers: &HeaderMap, now: SystemTime) -> Cow<'_, HeaderMap> {
     let mut view = cdn_cache_control::effective(headers);
     for name in [header::CACHE_CONTROL, header::PRAGMA] {
         if let Some(lowered) = lowered_directives(&view, &name) {
@@ -67,11 +71,32 @@ pub fn effective(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
             None => view.to_mut().remove(header::AGE),
         };
     }
+    for name in [header::DATE, header::EXPIRES, header::LAST_MODIFIED] {
+        if let Some(imf) = obsolete_date(&view, &name, now) {
+            view.to_mut().insert(name, imf);
+        }
+    }
     if has_invalid_expires(&view) {
         view.to_mut()
             .insert(header::EXPIRES, HeaderValue::from_static("0"));
     }
     view
+}
+
+/// The field as IMF-fixdate when it is one HTTP-date in another form; `None` when it is
+/// IMF-fixdate already, absent, repeated or not a date.
+fn obsolete_date(
+    headers: &HeaderMap,
+    name: &header::HeaderName,
+    now: SystemTime,
+) -> Option<HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let text = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let imf = crate::http_date::normalise(text, now)?;
+    HeaderValue::from_str(&imf).ok()
 }
 
 /// `view` with its freshness lifetime set to `secs` (a lifetime the cache chose: jitter,
@@ -109,9 +134,12 @@ pub fn with_lifetime(view: &HeaderMap, secs: u64) -> HeaderMap {
 
 /// A response's head as a cache judges it (see [`effective`]). Only the head: a cache policy
 /// never reads the body.
-pub fn response_view(response: &http::Response<crate::Body>) -> http::Response<()> {
+pub fn response_view(
+    response: &http::Response<crate::Body>,
+    now: SystemTime,
+) -> http::Response<()> {
     let mut view = http::Response::new(());
-    *view.headers_mut() = effective(response.headers()).into_owned();
+    *view.headers_mut() = effective(response.headers(), now).into_owned();
     *view.status_mut() = policy_status(response.status(), view.headers());
     view
 }
@@ -186,20 +214,27 @@ mod tests {
 
     use crate::testing::header_map as headers;
 
+    fn now() -> SystemTime {
+        httpdate::parse_http_date("Sun, 06 Dec 2026 00:00:00 GMT").unwrap()
+    }
+
     #[test]
     fn rfc9111_5_2_directive_names_are_case_insensitive() {
         let h = headers(&[
             ("cache-control", "max-age=10000, No-CaChE"),
             ("pragma", "No-Cache"),
         ]);
-        let view = effective(&h);
+        let view = effective(&h, now());
         assert_eq!(view["cache-control"], "max-age=10000, no-cache");
         assert_eq!(view["pragma"], "no-cache");
         // Arguments keep their case; canonical fields are not copied.
         let h = headers(&[("cache-control", "Private=\"Set-Cookie\"")]);
-        assert_eq!(effective(&h)["cache-control"], "private=\"Set-Cookie\"");
+        assert_eq!(
+            effective(&h, now())["cache-control"],
+            "private=\"Set-Cookie\""
+        );
         let canonical = headers(&[("cache-control", "max-age=60")]);
-        assert!(matches!(effective(&canonical), Cow::Borrowed(_)));
+        assert!(matches!(effective(&canonical, now()), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -210,14 +245,14 @@ mod tests {
             (&["x, 5"][..], None),
         ] {
             let pairs: Vec<_> = ages.iter().map(|a| ("age", *a)).collect();
-            let view = effective(&headers(&pairs)).into_owned();
+            let view = effective(&headers(&pairs), now()).into_owned();
             assert_eq!(
                 view.get("age").map(|v| v.to_str().unwrap()),
                 expected,
                 "{ages:?}"
             );
         }
-        assert_eq!(effective(&headers(&[("age", "30")]))["age"], "30");
+        assert_eq!(effective(&headers(&[("age", "30")]), now())["age"], "30");
     }
 
     #[test]
@@ -228,10 +263,44 @@ mod tests {
             "tomorrow",
             "Thu, 18 Aug 2050 02:01:18 +0000",
         ] {
-            let view = effective(&headers(&[("expires", invalid)])).into_owned();
+            let view = effective(&headers(&[("expires", invalid)]), now()).into_owned();
             assert_eq!(view["expires"], "0", "{invalid}");
         }
         let valid = headers(&[("expires", "Thu, 18 Aug 2050 02:01:18 GMT")]);
-        assert!(matches!(effective(&valid), Cow::Borrowed(_)));
+        assert!(matches!(effective(&valid, now()), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn rfc9110_5_6_7_obsolete_date_forms_are_read() {
+        let imf = "Fri, 18 Aug 2028 02:01:18 GMT";
+        for obsolete in [
+            "Friday, 18-Aug-28 02:01:18 GMT",
+            "Fri Aug 18 02:01:18 2028",
+            "fri, 18 AUG 2028 02:01:18 gmt",
+        ] {
+            for name in ["expires", "date", "last-modified"] {
+                let view = effective(&headers(&[(name, obsolete)]), now()).into_owned();
+                assert_eq!(view[name], imf, "{name}: {obsolete}");
+            }
+        }
+        // Garbage in Date or Last-Modified stays as it is (the library ignores it); in
+        // Expires it is "already expired".
+        let view = effective(&headers(&[("date", "yesterday")]), now()).into_owned();
+        assert_eq!(view["date"], "yesterday");
+    }
+
+    /// The policy reads an obsolete-form `Expires` as the instant it names, not as expired.
+    #[test]
+    fn an_obsolete_expires_gives_its_lifetime() {
+        use http_cache_semantics::CachePolicy;
+        let response = http::Response::builder()
+            .header("date", "Sunday, 06-Dec-26 00:00:00 GMT")
+            .header("expires", "Sun Dec  6 01:00:00 2026")
+            .body(crate::Body::new())
+            .unwrap();
+        let request = http::Request::get("https://a.example/x").body(()).unwrap();
+        let view = response_view(&response, now());
+        let policy = CachePolicy::new_options(&request, &view, now(), Default::default());
+        assert_eq!(policy.time_to_live(now()).as_secs(), 3600);
     }
 }

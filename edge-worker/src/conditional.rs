@@ -160,13 +160,15 @@ pub enum Precondition {
 }
 
 /// Evaluates `If-Match`, `If-Unmodified-Since`, `If-None-Match` and `If-Modified-Since` in the
-/// order of RFC 9110 §13.2.2 against the representation's `etag` and `last_modified`.
-/// Call only when the response would otherwise be 2xx (§13.2.1).
+/// order of RFC 9110 §13.2.2 against the representation's `etag` and `last_modified`
+/// (`now` places a two-digit year). Call only when the response would otherwise be 2xx
+/// (§13.2.1).
 pub fn evaluate(
     method: &Method,
     request: &HeaderMap,
     etag: Option<&EntityTag>,
     last_modified: Option<SystemTime>,
+    now: SystemTime,
 ) -> Precondition {
     let safe = method == Method::GET || method == Method::HEAD;
     // Step 1 and 2: If-Match, else If-Unmodified-Since.
@@ -174,9 +176,10 @@ pub fn evaluate(
         if !list.matches(etag, false) {
             return Precondition::Failed;
         }
-    } else if let (Some(since), Some(modified)) =
-        (date(request, &header::IF_UNMODIFIED_SINCE), last_modified)
-    {
+    } else if let (Some(since), Some(modified)) = (
+        date(request, &header::IF_UNMODIFIED_SINCE, now),
+        last_modified,
+    ) {
         if modified > since {
             return Precondition::Failed;
         }
@@ -192,7 +195,7 @@ pub fn evaluate(
         }
     } else if let (true, Some(since), Some(modified)) = (
         safe,
-        date(request, &header::IF_MODIFIED_SINCE),
+        date(request, &header::IF_MODIFIED_SINCE, now),
         last_modified,
     ) {
         if modified <= since {
@@ -202,10 +205,11 @@ pub fn evaluate(
     Precondition::Proceed
 }
 
-/// An HTTP-date field; `None` when absent or invalid (an invalid date is ignored, §13.1.3).
-pub fn date(headers: &HeaderMap, name: &HeaderName) -> Option<SystemTime> {
+/// An HTTP-date field in any of its three forms (RFC 9110 §5.6.7, `now` placing a two-digit
+/// year); `None` when absent or invalid (an invalid date is ignored, §13.1.3).
+pub fn date(headers: &HeaderMap, name: &HeaderName, now: SystemTime) -> Option<SystemTime> {
     let text = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(text).ok()
+    crate::http_date::parse(text, now)
 }
 
 /// Fields a 304 carries (§15.4.5): those a 200 would have sent among these. Fields about the
@@ -278,6 +282,10 @@ mod tests {
     use crate::testing::header_map as headers;
 
     const MODIFIED: &str = "Tue, 24 Nov 2026 10:00:00 GMT";
+
+    fn now() -> SystemTime {
+        httpdate::parse_http_date("Sun, 06 Dec 2026 00:00:00 GMT").unwrap()
+    }
     const BEFORE: &str = "Mon, 23 Nov 2026 10:00:00 GMT";
     const AFTER: &str = "Wed, 25 Nov 2026 10:00:00 GMT";
 
@@ -445,6 +453,31 @@ mod tests {
                 vec![("if-unmodified-since", AFTER)],
                 Precondition::Proceed,
             ),
+            // §5.6.7: the obsolete date forms, and names in any case, are read.
+            (
+                "IMS in RFC 850 form",
+                &get,
+                vec![("if-modified-since", "Tuesday, 24-Nov-26 10:00:00 GMT")],
+                Precondition::NotModified,
+            ),
+            (
+                "IMS in asctime form",
+                &get,
+                vec![("if-modified-since", "Tue Nov 24 10:00:00 2026")],
+                Precondition::NotModified,
+            ),
+            (
+                "IMS lower case, before",
+                &get,
+                vec![("if-modified-since", "mon, 23 nov 2026 10:00:00 gmt")],
+                Precondition::Proceed,
+            ),
+            (
+                "IMS garbage is ignored",
+                &get,
+                vec![("if-modified-since", "Tue, 24 Nov 2026 10:00:00 +0000")],
+                Precondition::Proceed,
+            ),
             (
                 "IUS ignored with IM",
                 &put,
@@ -454,13 +487,13 @@ mod tests {
         ];
         for (name, method, fields, expected) in cases {
             assert_eq!(
-                evaluate(method, &headers(&fields), Some(&etag), modified),
+                evaluate(method, &headers(&fields), Some(&etag), modified, now()),
                 expected,
                 "{name}"
             );
         }
         assert_eq!(
-            evaluate(&get, &headers(&[("if-none-match", "*")]), None, None),
+            evaluate(&get, &headers(&[("if-none-match", "*")]), None, None, now()),
             Precondition::Proceed,
             "`*` needs a current representation"
         );

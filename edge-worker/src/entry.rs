@@ -148,7 +148,7 @@ impl StoredResponse {
     /// A valid `CDN-Cache-Control` (RFC 9213) stands in for `Cache-Control` and `Expires`.
     /// A lifetime this cache chose ([`LocalLifetime`]) stands in for the fields' own.
     pub fn policy(&self, method: &Method, uri: &Uri) -> CachePolicy {
-        let headers = crate::cache_view::effective(&self.headers);
+        let headers = crate::cache_view::effective(&self.headers, self.response_time);
         match self.lifetime {
             None => policy_for(self, method, uri, &headers, cache_options()),
             Some(lifetime) => {
@@ -168,6 +168,7 @@ impl StoredResponse {
     pub fn keep_for(&self, policy: &CachePolicy, now: SystemTime) -> Duration {
         let cc = crate::cache_control::CacheControl::from_headers(&crate::cache_view::effective(
             &self.headers,
+            now,
         ));
         let stale = cc
             .seconds("stale-while-revalidate")

@@ -48,7 +48,10 @@ impl FreshnessRecord {
         let arrived = stored.response_time;
         let initial_age = policy.age(arrived);
         let ttl = policy.time_to_live(arrived);
-        let cc = CacheControl::from_headers(&crate::cache_view::effective(&stored.headers));
+        let cc = CacheControl::from_headers(&crate::cache_view::effective(
+            &stored.headers,
+            stored.response_time,
+        ));
         Self {
             lifetime: if ttl.is_zero() {
                 Duration::ZERO
@@ -131,7 +134,8 @@ pub fn decide(
             ttl: policy.time_to_live(now),
         };
     }
-    let response_cc = CacheControl::from_headers(&crate::cache_view::effective(&stored.headers));
+    let response_cc =
+        CacheControl::from_headers(&crate::cache_view::effective(&stored.headers, now));
     // RFC 9111 §4.2.4: a response whose directives forbid serving it stale is not served
     // stale whatever staleness the client accepts; `http-cache-semantics` lets max-stale
     // override everything but must-revalidate (found by tier/properties.rs).

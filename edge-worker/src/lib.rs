@@ -23,6 +23,7 @@ pub mod fields;
 pub mod freshness;
 pub mod headers;
 pub mod hops;
+pub mod http_date;
 pub mod invalidation;
 pub mod outcome;
 pub mod ports;

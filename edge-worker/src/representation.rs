@@ -210,8 +210,9 @@ pub(crate) async fn represent<P: Platform>(
             .as_ref()
             .and_then(|current| held_other_level(&wanted.conditions, current, coding));
         let selected = held.as_ref().or(current.as_ref());
-        let modified = conditional::date(response.headers(), &header::LAST_MODIFIED);
-        match conditional::evaluate(&wanted.method, &wanted.conditions, selected, modified) {
+        let now = p.now();
+        let modified = conditional::date(response.headers(), &header::LAST_MODIFIED, now);
+        match conditional::evaluate(&wanted.method, &wanted.conditions, selected, modified, now) {
             Precondition::Proceed => {}
             Precondition::NotModified => {
                 if let Some(held) = &held {

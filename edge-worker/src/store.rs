@@ -127,7 +127,7 @@ pub fn admit_with(
     if response.headers().contains_key(header::SET_COOKIE) {
         return Err(NotStoredReason::SetCookie);
     }
-    let mut view = crate::cache_view::response_view(response);
+    let mut view = crate::cache_view::response_view(response, now);
     if request.headers().contains_key(header::AUTHORIZATION) {
         let directives = crate::cache_control::CacheControl::from_headers(view.headers());
         if !["public", "s-maxage", "must-revalidate"]
@@ -185,7 +185,7 @@ pub(crate) async fn store<P: Platform>(
     rules: Option<&RouteRules>,
 ) -> StoreDecision {
     let negative = rules.and_then(|rules| {
-        let view = crate::cache_view::effective(response.headers());
+        let view = crate::cache_view::effective(response.headers(), now);
         rules.negative_lifetime(response.status(), &view)
     });
     let policy = match admit_with(request, response, now, negative.map(|d| d.as_secs())) {

@@ -385,7 +385,8 @@ impl CacheTier {
         let (parts, body) = request.into_parts();
         let request_view = Request::from_parts(parts, ());
         if upstream.response.status() == StatusCode::NOT_MODIFIED {
-            match policy.after_response(&request_view, &response_view(&upstream.response), now) {
+            let view = validating_view(&upstream.response, &stored, now);
+            match policy.after_response(&request_view, &view, now) {
                 AfterResponse::NotModified(new_policy, _) => {
                     let mut refreshed = refreshed(stored, upstream.response.headers(), now);
                     // Jittered anew: a revalidated copy's new lifetime is spread like a
@@ -555,6 +556,33 @@ impl CacheTier {
             recompression_saved: 0,
         }
     }
+}
+
+/// The 304 to this tier's own conditional request as the cache judges it. A 304 that names
+/// no validator is taken to validate the stored response the request was built from (RFC
+/// 9111 §4.3.3: the 304 says that response may be reused): §4.3.4's selection by validator
+/// has nothing to select by, and the library would refuse it, costing the client a second,
+/// unconditional fetch. Varnish and nginx use such a 304 the same way. A 304 that names
+/// another validator still selects nothing.
+fn validating_view(
+    not_modified: &Response<Body>,
+    stored: &StoredResponse,
+    now: std::time::SystemTime,
+) -> Response<()> {
+    let mut view = response_view(not_modified, now);
+    let validators = [header::ETAG, header::LAST_MODIFIED];
+    if !validators
+        .iter()
+        .any(|name| view.headers().contains_key(name))
+    {
+        let stored = crate::cache_view::effective(&stored.headers, now);
+        for name in validators {
+            if let Some(value) = stored.get(&name) {
+                view.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    view
 }
 
 /// `outcome` with its hops written into the response as the edge worker writes them, for

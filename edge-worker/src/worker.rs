@@ -291,9 +291,15 @@ impl EdgeWorker {
                 .get(header::ETAG)
                 .and_then(|v| v.to_str().ok())
                 .and_then(EntityTag::parse);
-            let modified = conditional::date(&stored.headers, &header::LAST_MODIFIED);
-            if conditional::evaluate(&wanted.method, &wanted.conditions, etag.as_ref(), modified)
-                == Precondition::Failed
+            let now = p.now();
+            let modified = conditional::date(&stored.headers, &header::LAST_MODIFIED, now);
+            if conditional::evaluate(
+                &wanted.method,
+                &wanted.conditions,
+                etag.as_ref(),
+                modified,
+                now,
+            ) == Precondition::Failed
             {
                 return Outcome::uncached(WorkerError::PreconditionFailed.to_response());
             }

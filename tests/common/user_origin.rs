@@ -27,8 +27,12 @@ pub struct Seen {
 /// A JSON API whose responses the query string shapes:
 /// `cc` (Cache-Control), `cdn` (CDN-Cache-Control), `vary`, `location`, `content_location`,
 /// `status`, `delay_ms`, `cookie_from` (a request field whose value becomes a session
-/// cookie), `etag` (a request whose If-None-Match names it gets a 304). The body reports what the origin saw: the path, how many times this
-/// path was asked for, and the fields a poisoning attack would use.
+/// cookie), `etag` (a request whose If-None-Match names it gets a 304), `last_modified` (an
+/// HTTP-date: a request without If-None-Match whose If-Modified-Since is not before it gets a
+/// 304), `expires`, `date` (sent as given, in place of the server's), `bare304=1` (304s carry
+/// no validator and no caching fields: only Date, Content-Type and the origin's own). The
+/// body reports what the origin saw: the path, how many times this path was asked for, and
+/// the fields a poisoning attack would use.
 pub struct UserOrigin {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -130,15 +134,27 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         "method_override": field("x-http-method-override"),
         "body_len": body.len(),
     });
-    // A conditional request that names the current `etag` is answered 304 (RFC 9110 §13.1.2),
-    // with the same caching fields as the 200.
-    let not_modified = query.get("etag").is_some_and(|etag| {
-        parts
-            .headers
-            .get("if-none-match")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    });
+    // A conditional request that names the current `etag`, or (without If-None-Match) is not
+    // older than `last_modified`, is answered 304 (RFC 9110 §13.1.2, §13.1.3), with the same
+    // caching fields as the 200 unless `bare304`.
+    let if_none_match = parts
+        .headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok());
+    let not_modified = match if_none_match {
+        Some(tags) => query
+            .get("etag")
+            .is_some_and(|etag| tags.split(',').any(|t| t.trim() == etag)),
+        None => query.get("last_modified").is_some_and(|modified| {
+            let since = parts
+                .headers
+                .get("if-modified-since")
+                .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok());
+            let modified = httpdate::parse_http_date(modified).ok();
+            matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+        }),
+    };
+    let bare = not_modified && query.get("bare304").is_some_and(|v| v == "1");
     let status = query
         .get("status")
         .and_then(|s| s.parse().ok())
@@ -150,6 +166,9 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         (status, axum::Json(payload)).into_response()
     };
     let headers = response.headers_mut();
+    if bare {
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+    }
     for (param, name) in [
         ("cc", "cache-control"),
         ("cdn", "cdn-cache-control"),
@@ -157,7 +176,14 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         ("location", "location"),
         ("content_location", "content-location"),
         ("etag", "etag"),
+        ("last_modified", "last-modified"),
+        ("expires", "expires"),
+        ("date", "date"),
     ] {
+        let kept_on_a_bare_304 = matches!(param, "date" | "location" | "content_location");
+        if bare && !kept_on_a_bare_304 {
+            continue;
+        }
         if let Some(value) = query.get(param) {
             headers.insert(
                 HeaderName::from_static(name),

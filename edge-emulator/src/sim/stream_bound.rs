@@ -623,16 +623,17 @@ pub fn storability_of(
     rules: Option<&edge_worker::cache_policy::CacheRules>,
 ) -> Storability {
     use http_cache_semantics::{CacheOptions, CachePolicy};
-    let view = edge_worker::cache_view::effective(headers);
-    let mut response = http::Response::new(());
-    *response.status_mut() = status;
-    *response.headers_mut() = view.clone().into_owned();
     // Judged at the response's own Date (or the virtual epoch): no time has passed.
+    let epoch = std::time::SystemTime::UNIX_EPOCH + VIRTUAL_EPOCH;
     let now = headers
         .get(http::header::DATE)
         .and_then(|d| d.to_str().ok())
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .unwrap_or(std::time::SystemTime::UNIX_EPOCH + VIRTUAL_EPOCH);
+        .and_then(|d| edge_worker::http_date::parse(d, epoch))
+        .unwrap_or(epoch);
+    let view = edge_worker::cache_view::effective(headers, now);
+    let mut response = http::Response::new(());
+    *response.status_mut() = status;
+    *response.headers_mut() = view.clone().into_owned();
     let judge = |options: CacheOptions| {
         let policy = CachePolicy::new_options(request, &response, now, options);
         policy

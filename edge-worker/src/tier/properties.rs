@@ -217,8 +217,8 @@ impl Client {
 }
 
 /// The response fields a CDN judges by (RFC 9213), as the tier reads them.
-fn effective(response: &Response<Body>) -> HeaderMap {
-    crate::cache_view::effective(response.headers()).into_owned()
+fn effective(response: &Response<Body>, now: SystemTime) -> HeaderMap {
+    crate::cache_view::effective(response.headers(), now).into_owned()
 }
 
 /// The head the library judges: the cache's view of the fields, and the status as RFC 9111 §3
@@ -264,7 +264,7 @@ proptest! {
 
         // The reference: http-cache-semantics as a shared cache, on the CDN's view.
         let response = origin.response(t0);
-        let cdn = effective(&response);
+        let cdn = effective(&response, at(t0, 0));
         let request = client.request();
         let policy = CachePolicy::new_options(
             &view(&request),

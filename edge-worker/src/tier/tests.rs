@@ -240,6 +240,90 @@ fn rfc9111_4_3_4_a_304_refreshes_the_stored_headers() {
     assert_eq!(p.fetches(), 2);
 }
 
+/// RFC 9111 §4.3.3: a 304 that answers the tier's own conditional request validates the
+/// stored response it asked about, also when the 304 names no validator (as Varnish and
+/// nginx take it): one upstream request, the stored body, the 304's fields merged.
+#[test]
+fn rfc9111_4_3_3_a_304_without_validators_validates_what_was_asked_about() {
+    /// (case, the stored response's validators, the conditional field the tier must send)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("etag", &[("etag", "\"v1\"")], "if-none-match"),
+        (
+            "last-modified",
+            &[("last-modified", "Sun, 01 Nov 2026 00:00:00 GMT")],
+            "if-modified-since",
+        ),
+        (
+            "both",
+            &[
+                ("etag", "\"v1\""),
+                ("last-modified", "Sun, 01 Nov 2026 00:00:00 GMT"),
+            ],
+            "if-none-match",
+        ),
+    ];
+    for (validators, fields, conditional) in cases {
+        for cache_control in ["max-age=60", "max-age=60, must-revalidate", "no-cache"] {
+            let p = MemoryPlatform::new(move |_: &Request<Body>| {
+                let mut response = Response::builder().header("cache-control", cache_control);
+                for (name, value) in *fields {
+                    response = response.header(*name, *value);
+                }
+                Ok(response.body(Body::from(b"body".to_vec())).unwrap())
+            });
+            run(&edge(), &p, get("https://shop.example/a"));
+            p.advance(61);
+            let conditional = *conditional;
+            p.script(move |request| {
+                assert!(request.headers().contains_key(conditional), "{request:?}");
+                Ok(Response::builder()
+                    .status(304)
+                    .header("content-type", "application/json")
+                    .header("x-new", "1")
+                    .body(Body::new())
+                    .unwrap())
+            });
+            let revalidated = run(&edge(), &p, get("https://shop.example/a"));
+            let case = format!("{validators}, {cache_control}");
+            assert_eq!(cf(&revalidated), "REVALIDATED", "{case}");
+            assert_eq!(revalidated.response.status(), 200, "{case}");
+            assert_eq!(revalidated.response.body(), b"body", "{case}");
+            assert_eq!(revalidated.response.headers()["x-new"], "1", "{case}");
+            for (name, value) in *fields {
+                assert_eq!(revalidated.response.headers()[*name], *value, "{case}");
+            }
+            assert_eq!(p.fetches(), 2, "{case}: one upstream request to validate");
+        }
+    }
+}
+
+/// A 304 that names another entity tag does not select the stored response (RFC 9111
+/// §4.3.4): the tier fetches it whole.
+#[test]
+fn rfc9111_4_3_4_a_304_naming_another_validator_selects_nothing() {
+    let p = MemoryPlatform::new(origin("max-age=60", "body"));
+    run(&edge(), &p, get("https://shop.example/a"));
+    p.advance(61);
+    p.script(|request| {
+        if request.headers().contains_key("if-none-match") {
+            return Ok(Response::builder()
+                .status(304)
+                .header("etag", "\"v2\"")
+                .body(Body::new())
+                .unwrap());
+        }
+        Ok(Response::builder()
+            .header("cache-control", "max-age=60")
+            .header("etag", "\"v2\"")
+            .body(Body::from(b"new".to_vec()))
+            .unwrap())
+    });
+    let served = run(&edge(), &p, get("https://shop.example/a"));
+    assert_eq!(served.response.body(), b"new");
+    assert_eq!(p.fetches(), 3);
+}
+
 #[test]
 fn rfc9111_3_not_shared_no_store_private_authorization_set_cookie() {
     type Fields = &'static [(&'static str, &'static str)];
