@@ -269,3 +269,45 @@ async fn admin_endpoints_report_counters_as_json_and_prometheus() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// RFC 9111 §4.4 through the stub's object writes: a 405 to a POST invalidates nothing (the
+/// next GET is a hit); a successful PUT (204), a POST answered 201 with `Location`, and one
+/// answered 200 with `Content-Location` each make the next GET of the object they name fetch
+/// its new version.
+#[tokio::test]
+async fn successful_writes_invalidate_what_they_name_and_a_refused_one_nothing() {
+    let emulator = Emulator::start().await;
+    let object = |id: u32| format!("/api/objects/{id}");
+    let version = |reply: &common::Reply| reply.json()["version"].clone();
+
+    let first = emulator.get(&object(5)).await;
+    let refused = emulator.send("POST", &object(5), &[]).await;
+    assert_eq!(refused.status, 405);
+    let after = emulator.get(&object(5)).await;
+    assert_eq!(after.header("cf-cache-status"), "HIT");
+    assert_eq!(after.body, first.body);
+
+    // (write, its status, the object it changes)
+    let writes = [
+        ("PUT", object(6), 204, 6),
+        ("POST", "/api/objects?id=7".to_string(), 201, 7),
+        ("POST", format!("{}/edits", object(8)), 200, 8),
+    ];
+    for (method, target, status, id) in writes {
+        let before = emulator.get(&object(id)).await;
+        assert_eq!(
+            emulator.get(&object(id)).await.header("cf-cache-status"),
+            "HIT"
+        );
+        let write = emulator.send(method, &target, &[]).await;
+        assert_eq!(write.status, status, "{method} {target}");
+        let after = emulator.get(&object(id)).await;
+        assert_eq!(after.header("cf-cache-status"), "MISS", "{method} {target}");
+        assert_ne!(version(&after), version(&before), "{method} {target}");
+    }
+    assert_eq!(
+        emulator.origin_requests("eu-west", &object(5)).await,
+        2,
+        "the GET and the refused POST"
+    );
+}

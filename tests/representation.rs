@@ -202,3 +202,102 @@ async fn bad_masks_are_400_and_non_json_passes_through() {
         1
     );
 }
+
+/// RFC 9110 §14 end to end: after one complete fetch, ranges of the identity bytes, of a br
+/// variant's bytes and of a projection are answered from the stored response — suffix and
+/// open-ended ranges, If-Range by strong tag, 416 past the end, several ranges as the whole
+/// 200 — and the origin sees no second request and never a `Range`.
+#[tokio::test]
+async fn rfc9110_14_range_requests_are_answered_from_the_stored_response() {
+    let emulator = Emulator::start().await;
+    let full = emulator.get(PRODUCT).await;
+    assert_eq!(full.status, 200);
+    assert_eq!(full.header("accept-ranges"), "bytes");
+    let length = full.body.len();
+    let etag = full.header("etag").to_string();
+
+    // (Range, first, last)
+    let cases = [
+        ("bytes=0-9".to_string(), 0, 9),
+        ("bytes=-50".to_string(), length - 50, length - 1),
+        (format!("bytes={}-", length - 7), length - 7, length - 1),
+        ("bytes=5-99999999".to_string(), 5, length - 1),
+    ];
+    for (range, first, last) in cases {
+        let part = emulator
+            .get_with(PRODUCT, &[("range", &range), ("if-range", &etag)])
+            .await;
+        assert_eq!(part.status, 206, "{range}");
+        assert_eq!(part.body, full.body[first..=last], "{range}");
+        assert_eq!(
+            part.header("content-range"),
+            format!("bytes {first}-{last}/{length}"),
+            "{range}"
+        );
+        assert_eq!(
+            part.header("content-length"),
+            (last - first + 1).to_string()
+        );
+        assert_eq!(part.header("etag"), etag);
+    }
+
+    let beyond = emulator
+        .get_with(PRODUCT, &[("range", &format!("bytes={length}-"))])
+        .await;
+    assert_eq!(beyond.status, 416);
+    assert_eq!(beyond.header("content-range"), format!("bytes */{length}"));
+    assert_eq!(beyond.json()["error"], "range_not_satisfiable");
+
+    let several = emulator
+        .get_with(PRODUCT, &[("range", "bytes=0-9,20-29")])
+        .await;
+    assert_eq!((several.status, several.body.len()), (200, length));
+    let changed = emulator
+        .get_with(
+            PRODUCT,
+            &[("range", "bytes=0-9"), ("if-range", "\"other\"")],
+        )
+        .await;
+    assert_eq!((changed.status, changed.body.len()), (200, length));
+
+    // A br variant: the range is of its coded bytes, under its own tag.
+    let br = emulator
+        .get_with(PRODUCT, &[("accept-encoding", "br")])
+        .await;
+    assert_eq!(br.header("content-encoding"), "br");
+    let br_tag = br.header("etag").to_string();
+    let br_part = emulator
+        .get_with(
+            PRODUCT,
+            &[
+                ("accept-encoding", "br"),
+                ("range", "bytes=0-15"),
+                ("if-range", &br_tag),
+            ],
+        )
+        .await;
+    assert_eq!(br_part.status, 206);
+    assert_eq!(br_part.header("content-encoding"), "br");
+    assert_eq!(br_part.body, br.body[..16]);
+    assert_eq!(
+        br_part.header("content-range"),
+        format!("bytes 0-15/{}", br.body.len())
+    );
+
+    // ?fields= and Range: a range of the projected document.
+    let projected = emulator.get(&format!("{PRODUCT}?fields=id,name")).await;
+    let projected_part = emulator
+        .get_with(
+            &format!("{PRODUCT}?fields=id,name"),
+            &[("range", "bytes=0-5")],
+        )
+        .await;
+    assert_eq!(projected_part.status, 206);
+    assert_eq!(projected_part.body, projected.body[..6]);
+
+    assert_eq!(
+        emulator.origin_requests("eu-west", PRODUCT).await,
+        1,
+        "every range from the one stored response"
+    );
+}

@@ -449,3 +449,111 @@ fn no_committed_workload_beats_the_bound_its_stream_sets() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes a trace of `rows` (`time,pop,method,url`) to a temporary file.
+fn trace_file(name: &str, rows: &[(f64, &str, &str, String)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("edge-sim-unsafe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::from("time,pop,method,url\n");
+    for (at, pop, method, url) in rows {
+        text.push_str(&format!("{at:.3},{pop},{method},{url}\n"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The origin's requests, measured and in the bound, and the bound's "not cacheable" count.
+fn origin_gap(report: &serde_json::Value) -> (u64, u64, u64) {
+    let gap = report["stream_bound"]["gap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["level"] == "origin")
+        .expect("an origin level");
+    let not_cacheable = gap["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cause"] == "not cacheable")
+        .map_or(0, |c| c["bound"].as_u64().unwrap());
+    (
+        gap["measured"].as_u64().unwrap(),
+        gap["bound"].as_u64().unwrap(),
+        not_cacheable,
+    )
+}
+
+/// Issue 26: traces with unsafe methods — refused (405, which invalidates nothing) and
+/// successful (204; 201 with `Location`; 200 with `Content-Location`), at one PoP and read at
+/// another — never let a measured figure beat its bound, and the bound counts exactly the
+/// origin requests an RFC 9111 cache cannot avoid. `--assert` agrees.
+#[test]
+fn unsafe_methods_never_let_a_replay_beat_its_bound() {
+    let object = |id: u32| format!("/api/objects/{id}");
+    // The 23 requests of the issue: a refused POST before ten GETs, and one between a GET and
+    // ten more. An RFC 9111 cache asks the origin 4 times: 2 POSTs, 2 first GETs.
+    let mut refused = vec![(0.0, "fra", "POST", object(5))];
+    refused.extend((1..=10).map(|i| (0.1 * f64::from(i), "fra", "GET", object(5))));
+    refused.push((2.0, "fra", "GET", object(6)));
+    refused.push((2.1, "fra", "POST", object(6)));
+    refused.extend((1..=10).map(|i| (2.1 + 0.1 * f64::from(i), "fra", "GET", object(6))));
+    let refused = trace_file("refused.csv", &refused);
+    let report: serde_json::Value =
+        serde_json::from_str(&simulate_json(&["--trace", refused.to_str().unwrap()])).unwrap();
+    assert_within_bound(&report, "refused POSTs");
+    assert_eq!(origin_gap(&report), (4, 4, 2), "{}", report["stream_bound"]);
+
+    // Successful writes at fra, each followed by reads at fra (which must fetch again) and at
+    // another PoP (whose copy the write did not pass, so it still answers).
+    let mut rows = Vec::new();
+    let writes = [
+        ("PUT", object(7), 7),
+        ("POST", "/api/objects?id=8".to_string(), 8),
+        ("POST", format!("{}/edits", object(9)), 9),
+    ];
+    for (n, (method, target, id)) in writes.into_iter().enumerate() {
+        let t = 10.0 * n as f64;
+        for pop in ["fra", "iad"] {
+            rows.push((t, pop, "GET", object(id)));
+            rows.push((t + 0.5, pop, "GET", object(id)));
+        }
+        rows.push((t + 1.0, "fra", method, target));
+        for pop in ["fra", "iad"] {
+            rows.push((t + 2.0, pop, "GET", object(id)));
+            rows.push((t + 2.5, pop, "GET", object(id)));
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let written = trace_file("written.csv", &rows);
+    let output = ran_ok(&[
+        "simulate",
+        "--no-html",
+        "--json",
+        "-",
+        "--trace",
+        written.to_str().unwrap(),
+        "--assert",
+        "offload<=bound",
+        "--assert",
+        "hit_ratio<=bound",
+        "--assert",
+        "byte_offload<=bound",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_within_bound(&report, "successful writes");
+    let (measured, bound, _) = origin_gap(&report);
+    assert_eq!(measured, bound, "{}", report["stream_bound"]);
+    // Per write: the first GET at each PoP's path, the write, and fra's GET after it (the
+    // write invalidated fra's edge and the tier above, which iad shares or not).
+    assert!(
+        (9..=12).contains(&bound),
+        "bound {bound}: {}",
+        report["stream_bound"]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("WARNING: measured figures beat"),
+        "{stderr}"
+    );
+}

@@ -696,9 +696,19 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     for outcome in &outcomes {
         eprintln!("{outcome}");
     }
+    // Said on stderr too, so it is seen when stdout is the JSON; with `--assert`, it fails
+    // the run whatever was asserted: a gate must not pass on figures that cannot be true.
+    let bound_beaten = render::bound_warning(&report);
+    if let Some(warning) = &bound_beaten {
+        eprint!("{warning}");
+    }
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     if failed > 0 {
         eprintln!("{failed} of {} assertions failed", outcomes.len());
+        std::process::exit(1);
+    }
+    if bound_beaten.is_some() && !args.assertions.is_empty() {
+        eprintln!("--assert: failing the run because a measured figure beats its bound");
         std::process::exit(1);
     }
     Ok(())

@@ -18,6 +18,7 @@
 #   config             auth and routing configuration: JSON, and TOML as the emulator reads it
 #   routing            routing configuration and route plans
 #   pipeline           the whole EdgeWorker::handle against a fuzz-chosen upstream
+#   ranges_and_dates   Range / If-Range answers (range.rs) and HTTP-date forms (http_date.rs)
 # The emulator's targets (topology) are in edge-emulator/fuzz/, with a run.sh like this one.
 set -euo pipefail
 target=${1:?usage: run.sh TARGET [SECONDS]}

@@ -91,6 +91,13 @@ impl Body {
         }
     }
 
+    /// The bytes in `range` (a byte range answer), sharing this body's buffer. Held bytes are
+    /// read first: the host's `body` resource has no slice call, and ranges are rare next to
+    /// whole hits.
+    pub fn slice(&self, range: impl std::ops::RangeBounds<usize>) -> Body {
+        Body(Repr::Bytes(self.to_bytes().slice(range)))
+    }
+
     /// The host's holder when the bytes are held: an adapter hands the same handle back
     /// instead of copying the bytes (read or not, they are the same bytes).
     pub fn holder(&self) -> Option<&dyn HeldBytes> {

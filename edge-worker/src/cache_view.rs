@@ -177,21 +177,23 @@ fn lowered_directives(headers: &HeaderMap, name: &header::HeaderName) -> Option<
     needs.then(|| lines.join(", "))
 }
 
-/// `Some(first)` when `Age` needs rewriting: a list, or split over lines (`Some(None)` when
-/// its first member is not delta-seconds, which reads as absent). `None` when it is one
-/// valid member or absent.
+/// The largest delta-seconds a cache need represent (RFC 9111 §1.2.2): a larger `Age` reads
+/// as this, so no later sum of durations can overflow.
+pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// `Some(first)` when `Age` needs rewriting: a list, split over lines, or above
+/// [`MAX_DELTA_SECONDS`] (`Some(None)` when its first member is not delta-seconds, which reads
+/// as absent). `None` when it is one valid member in range, or absent.
 fn first_age(headers: &HeaderMap) -> Option<Option<u64>> {
     let mut values = headers.get_all(header::AGE).iter();
     let first_line = values.next()?;
     let text = first_line.to_str().unwrap_or("");
     let is_list = text.contains(',') || values.next().is_some();
-    if !is_list {
-        return None;
-    }
     let first = text.split(',').next().unwrap_or("").trim();
     let seconds = (!first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()))
         .then(|| first.parse().unwrap_or(u64::MAX));
-    Some(seconds)
+    let too_large = seconds.is_some_and(|s| s > MAX_DELTA_SECONDS);
+    (is_list || too_large).then_some(seconds.map(|s| s.min(MAX_DELTA_SECONDS)))
 }
 
 /// Whether `Expires` is present but not one valid HTTP-date.
@@ -243,6 +245,11 @@ mod tests {
             (&["7200, 0"][..], Some("7200")),
             (&["7200", "0"][..], Some("7200")),
             (&["x, 5"][..], None),
+            // RFC 9111 §1.2.2: beyond what a cache need represent reads as 2^31 (the
+            // `pipeline` fuzz target found http-cache-semantics overflowing on these).
+            (&["18446744073709551615"][..], Some("2147483648")),
+            (&["99999999999999999999999, 1"][..], Some("2147483648")),
+            (&["2147483649"][..], Some("2147483648")),
         ] {
             let pairs: Vec<_> = ages.iter().map(|a| ("age", *a)).collect();
             let view = effective(&headers(&pairs), now()).into_owned();
@@ -253,6 +260,10 @@ mod tests {
             );
         }
         assert_eq!(effective(&headers(&[("age", "30")]), now())["age"], "30");
+        assert!(matches!(
+            effective(&headers(&[("age", "2147483648")]), now()),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum WorkerError {
     /// (RFC 9110 §13.2.2).
     #[error("a precondition of the request failed for the current representation")]
     PreconditionFailed,
+    /// None of the requested byte ranges lies within the selected representation
+    /// (RFC 9110 §15.5.17).
+    #[error("no requested byte range lies within the representation's {length} bytes; ask for a range below {length} or drop the Range field")]
+    RangeNotSatisfiable { length: u64 },
     /// No origin the request may use answered: all failed, timed out or have open circuits.
     #[error("no origin available (tried {origins}{}); retry after {}s", pinned.as_ref().map(|p| format!("; residency {p} allows no other")).unwrap_or_default(), retry_after_secs(*retry_after))]
     NoOrigin {
@@ -66,6 +70,7 @@ impl WorkerError {
             WorkerError::Upstream(_) => StatusCode::BAD_GATEWAY,
             WorkerError::InvalidFields(_) => StatusCode::BAD_REQUEST,
             WorkerError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            WorkerError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             WorkerError::NoOrigin { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WorkerError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +88,7 @@ impl WorkerError {
             WorkerError::Upstream(_) => "upstream_unavailable",
             WorkerError::InvalidFields(_) => "invalid_fields",
             WorkerError::PreconditionFailed => "precondition_failed",
+            WorkerError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             WorkerError::NoOrigin { .. } => "no_origin_available",
             WorkerError::Config(_) => "worker_misconfigured",
         }
@@ -105,6 +111,12 @@ impl WorkerError {
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_secs(*retry_after)),
                 );
+            }
+            WorkerError::RangeNotSatisfiable { length } => {
+                // RFC 9110 §14.4: the complete length, so the client can ask again.
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
             }
             WorkerError::Auth { realm, error } => {
                 if let Ok(value) = HeaderValue::from_str(&error.challenge(realm)) {

@@ -56,7 +56,7 @@ impl FreshnessRecord {
             lifetime: if ttl.is_zero() {
                 Duration::ZERO
             } else {
-                ttl + initial_age
+                ttl.saturating_add(initial_age)
             },
             initial_age,
             stale_while_revalidate: cc.seconds("stale-while-revalidate").unwrap_or(0),
@@ -69,7 +69,9 @@ impl FreshnessRecord {
     /// Its age at `now`: the age it arrived with plus the time it has been here (as
     /// `CachePolicy::age`).
     pub fn age(&self, arrived: SystemTime, now: SystemTime) -> Duration {
-        self.initial_age + now.duration_since(arrived).unwrap_or_default()
+        // Saturating: an upstream's `Age` can be any number (found by the `pipeline` fuzz target).
+        self.initial_age
+            .saturating_add(now.duration_since(arrived).unwrap_or_default())
     }
 
     /// How long it stays fresh after `now`, when it is fresh.
@@ -273,6 +275,17 @@ mod tests {
     fn decide_at(s: &StoredResponse, request: &Request<Body>, secs: u64) -> Freshness {
         let policy = s.policy(&Method::GET, request.uri());
         decide(&policy, s, request, at(secs))
+    }
+
+    /// An upstream's `Age` near the largest number: the record saturates (the `pipeline`
+    /// fuzz target found the overflow).
+    #[test]
+    fn a_huge_age_saturates_instead_of_overflowing() {
+        for age in ["18446744073709551615", "9223372036854775807", "4294967295"] {
+            let mut s = stored(&[("cache-control", "max-age=60"), ("age", age)]);
+            s.seal();
+            assert_eq!(fresh_hit(&s, &get(&[]), at(10)), None, "Age: {age}");
+        }
     }
 
     /// (case, response headers, request headers, seconds after storing, expected)

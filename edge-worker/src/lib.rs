@@ -29,6 +29,7 @@ pub mod outcome;
 pub mod ports;
 pub mod private_cache;
 pub mod purge;
+pub mod range;
 pub mod ready;
 pub mod representation;
 pub mod routing;

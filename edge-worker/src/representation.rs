@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! origin body → cache (identity, full) → projection (?fields) → ETag for the mask
-//!   → content coding (Accept-Encoding; encoded variants cached) → 304/412 check → response
+//!   → content coding (Accept-Encoding; encoded variants cached) → 304/412 check
+//!   → byte range (206/416, `range`) → response
 //! ```
 //! Only the full identity representation goes through the RFC 9111 tier. Projection runs per
 //! request on the cached body; encoded variants are cached beside it under a key that holds the
@@ -24,6 +25,7 @@ use crate::encoding::{self, Coding, Effort, MIN_COMPRESS_SIZE};
 use crate::entry::VariantState;
 use crate::fields::{self, FieldSelection, MAX_PROJECTED_BODY};
 use crate::outcome::Recompression;
+use crate::range;
 use crate::{Body, CacheEntry, CacheKey, CfCacheStatus, Platform, StoredResponse, WorkerError};
 
 pub mod recode_policy;
@@ -228,6 +230,9 @@ pub(crate) async fn represent<P: Platform>(
                 return (failed, extras);
             }
         }
+        // §13.2.2: a Range is evaluated after the other preconditions, on the bytes selected.
+        let answer = range::answer(&wanted.method, &wanted.conditions, &response, now);
+        response = range::apply(answer, response);
     }
     let length = response.body().len();
     response

@@ -25,13 +25,15 @@ use crate::{
 pub use crate::store::MAX_STORED_BODY;
 
 /// Request fields a cache evaluates itself and does not forward on a miss: the fetch must bring
-/// back a complete response it can store (as Varnish does).
-const CLIENT_CONDITIONALS: [header::HeaderName; 5] = [
+/// back a complete response it can store (as Varnish does). The edge answers them on the
+/// representation it selects (`representation`, `range`).
+const CLIENT_EVALUATED: [header::HeaderName; 6] = [
     header::IF_NONE_MATCH,
     header::IF_MODIFIED_SINCE,
     header::IF_MATCH,
     header::IF_UNMODIFIED_SINCE,
     header::IF_RANGE,
+    header::RANGE,
 ];
 
 /// Request fields that ask an origin to serve something other than the URL says (another
@@ -121,7 +123,7 @@ impl CacheTier {
         // HEAD is answered from the GET entry (RFC 9110 §9.3.2); on a miss we fetch with GET
         // so the body can be stored.
         *request.method_mut() = Method::GET;
-        for name in &CLIENT_CONDITIONALS {
+        for name in &CLIENT_EVALUATED {
             request.headers_mut().remove(name);
         }
         for name in UNKEYED_OVERRIDES {

@@ -32,7 +32,9 @@ pub fn router(origin: Arc<Origin>) -> Router {
     let api = Router::new()
         .route("/api/products", get(product_list))
         .route("/api/products/{id}", get(product))
-        .route("/api/objects/{id}", get(object))
+        .route("/api/objects", axum::routing::post(create_object))
+        .route("/api/objects/{id}", get(object).put(replace_object))
+        .route("/api/objects/{id}/edits", axum::routing::post(edit_object))
         .route("/api/users/{id}", get(user))
         .route("/api/time", get(time))
         .route("/static/{name}", get(asset))
@@ -323,6 +325,63 @@ async fn object(
     )
 }
 
+/// Writes to objects, the three shapes of a successful unsafe request a cache must invalidate
+/// after (RFC 9111 §4.4), each changing the object's version so a stale copy shows:
+/// `PUT /api/objects/{id}` answers 204 and names nothing else; `POST /api/objects?id=N`
+/// answers 201 with `Location: /api/objects/N`; `POST /api/objects/{id}/edits` answers 200
+/// with the edited object and `Content-Location: /api/objects/{id}`. Any other method on
+/// `/api/objects/{id}` is 405, which invalidates nothing.
+async fn replace_object(State(origin): State<Arc<Origin>>, Path(id): Path<String>) -> Response {
+    match id.parse::<u64>() {
+        Ok(id) => {
+            bump_version(&origin, id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => bad_request(&format!("object id {id:?} is not a whole number")),
+    }
+}
+
+async fn create_object(
+    State(origin): State<Arc<Origin>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(id) = query.get("id").and_then(|id| id.parse::<u64>().ok()) else {
+        return bad_request("POST /api/objects needs ?id=N, a whole number");
+    };
+    let version = bump_version(&origin, id);
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "version": version })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::LOCATION,
+        header_value(&format!("/api/objects/{id}")),
+    );
+    response
+}
+
+async fn edit_object(State(origin): State<Arc<Origin>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return bad_request(&format!("object id {id:?} is not a whole number"));
+    };
+    let version = bump_version(&origin, id);
+    let body = catalogue::object(id, version, 256);
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_LOCATION,
+        header_value(&format!("/api/objects/{id}")),
+    );
+    response
+}
+
+fn bump_version(origin: &Origin, id: u64) -> u64 {
+    let mut versions = origin.versions.lock().unwrap_or_else(|e| e.into_inner());
+    let version = versions.entry(id).or_default();
+    *version += 1;
+    *version
+}
+
 /// A 404 without Cache-Control, Expires or validators: no freshness of its own.
 fn missing(id: u64, catalogue: u64) -> Response {
     (
@@ -454,8 +513,6 @@ async fn set_faults(State(origin): State<Arc<Origin>>, body: axum::body::Bytes) 
 
 /// Changes a product (its version, hence body, ETag and Last-Modified).
 async fn bump(State(origin): State<Arc<Origin>>, Path(id): Path<u64>) -> Json<serde_json::Value> {
-    let mut versions = origin.versions.lock().unwrap_or_else(|e| e.into_inner());
-    let version = versions.entry(id).or_default();
-    *version += 1;
-    Json(json!({ "id": id, "version": *version }))
+    let version = bump_version(&origin, id);
+    Json(json!({ "id": id, "version": version }))
 }

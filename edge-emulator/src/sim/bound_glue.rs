@@ -14,14 +14,16 @@ use crate::sim::setup::SimSetup;
 use crate::sim::stream_bound;
 
 /// The stream bound of this run: the replayed reads, the origin fetches the tiers logged
-/// (each object's storability comes from the first response its origin sent), and the
-/// purges, each matched against every object the run named.
+/// (each object's storability comes from the first response its origin sent to a GET), the
+/// purges, each matched against every object the run named, and what successful unsafe
+/// requests invalidated on their paths.
 pub(super) fn stream_bound_of(
     setup: &SimSetup,
     emulator: &Emulator,
     reads: Vec<stream_bound::ClientRead>,
     (objects, object_index): (&mut Vec<String>, &mut HashMap<String, usize>),
     purges: &[(f64, edge_worker::purge::Purge)],
+    unsafe_invalidations: Vec<stream_bound::Invalidation>,
     started: Instant,
 ) -> StreamBound {
     let topology = &emulator.topology;
@@ -83,10 +85,12 @@ pub(super) fn stream_bound_of(
         };
         let key = intern(objects, object_index, path);
         let at_s = fetch.at.duration_since(started).as_secs_f64();
-        if let Some(status) = fetch
+        // What caches may keep is what a GET brought back: an unsafe request's answer (a 405
+        // to a POST) says nothing about the GETs of the same URL.
+        let status = fetch
             .status
-            .filter(|s| *s != http::StatusCode::NOT_MODIFIED)
-        {
+            .filter(|s| *s != http::StatusCode::NOT_MODIFIED && fetch.method == http::Method::GET);
+        if let Some(status) = status {
             storability.entry(key).or_insert_with(|| {
                 let mut request = http::Request::new(());
                 *request.method_mut() = fetch.method.clone();
@@ -108,6 +112,7 @@ pub(super) fn stream_bound_of(
             host,
             not_modified: fetch.status == Some(http::StatusCode::NOT_MODIFIED),
             failed: fetch.status.is_none(),
+            cacheable_method: fetch.method == http::Method::GET,
             measured: at_s >= setup.warmup_s,
         });
     }
@@ -129,7 +134,9 @@ pub(super) fn stream_bound_of(
                 .map(|(key, _)| key)
                 .collect(),
             soft: purge.soft,
+            on_path_of: None,
         })
+        .chain(unsafe_invalidations)
         .collect();
     let jitter = emulator
         .cache_rules

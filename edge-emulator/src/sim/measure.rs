@@ -40,6 +40,8 @@ pub(super) struct Collector {
     pub(super) etags: HashMap<(String, String), String>,
     /// Every read as the stream bound needs it, warm-up included.
     pub(super) stream: Vec<stream_bound::ClientRead>,
+    /// What successful unsafe requests invalidated on their paths (RFC 9111 §4.4).
+    pub(super) invalidations: Vec<stream_bound::Invalidation>,
     /// Object paths (as caches key them) by index, and back.
     pub(super) objects: Vec<String>,
     pub(super) object_index: HashMap<String, usize>,
@@ -64,6 +66,45 @@ impl Collector {
         self.read_objects.insert(path.to_string(), index);
         index
     }
+}
+
+/// The objects an unsafe `method` request to `url`, answered `status` with `headers`,
+/// invalidated in the caches it passed: by the worker's own rule (`edge_worker::invalidation`),
+/// its target and the same-origin `Location` / `Content-Location` of a non-error answer.
+fn invalidated_objects(
+    method: &str,
+    status: u16,
+    headers: &[(String, Vec<u8>)],
+    url: &str,
+    c: &mut Collector,
+) -> Vec<usize> {
+    let (Ok(method), Ok(status), Ok(target)) = (
+        http::Method::from_bytes(method.as_bytes()),
+        http::StatusCode::from_u16(status),
+        url.parse::<http::Uri>(),
+    ) else {
+        return Vec::new();
+    };
+    let mut answer = http::Response::new(edge_worker::Body::new());
+    *answer.status_mut() = status;
+    if !edge_worker::invalidation::invalidates(&method, &answer) {
+        return Vec::new();
+    }
+    let mut fields = http::HeaderMap::new();
+    for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
+        let value = headers
+            .iter()
+            .find(|(n, _)| name.as_str().eq_ignore_ascii_case(n))
+            .and_then(|(_, v)| http::HeaderValue::from_bytes(v).ok());
+        if let Some(value) = value {
+            fields.insert(name, value);
+        }
+    }
+    edge_worker::invalidation::invalidated(&target, &fields)
+        .iter()
+        .filter_map(stream_bound::object_path)
+        .map(|path| intern(&mut c.objects, &mut c.object_index, path))
+        .collect()
 }
 
 /// The index of `path` in `objects`, adding it when new.
@@ -194,6 +235,18 @@ pub(super) async fn serve(
     };
     let key = c.object_of_read(&read.path, &url);
     let pop_index = emulator.tiers.pops().position(|p| p.name == pop.name);
+    if !cacheable_method {
+        let keys = invalidated_objects(&read.method, status, headers, &url, &mut c);
+        if !keys.is_empty() {
+            c.invalidations.push(stream_bound::Invalidation {
+                // When the client had the answer: every cache on the path had invalidated.
+                at_s: at_s + latency.as_secs_f64(),
+                keys,
+                soft: false,
+                on_path_of: Some(pop_index.unwrap_or(0)),
+            });
+        }
+    }
     c.stream.push(stream_bound::ClientRead {
         at_s,
         pop: pop_index.unwrap_or(0),

@@ -133,6 +133,19 @@ fn scenario_line(report: &Report) -> String {
     )
 }
 
+/// The loud warning when measured figures beat their stream bound, one line per figure.
+pub fn bound_warning(report: &Report) -> Option<String> {
+    let beaten = report.stream_bound.as_ref()?.beaten();
+    if beaten.is_empty() {
+        return None;
+    }
+    let mut out = format!("{}\n", crate::sim::report::BOUND_BEATEN);
+    for line in beaten {
+        let _ = writeln!(out, "  !! {line}");
+    }
+    Some(out)
+}
+
 fn offload_line(report: &Report) -> String {
     match &report.stream_bound {
         Some(b) => format!(
@@ -444,6 +457,10 @@ fn hop_grid(report: &Report) -> Option<Grid> {
 /// responses to clients, origin, latency per region, bytes and analytic bounds (when any).
 pub fn table(report: &Report) -> String {
     let mut out = format!("{}\n{}\n", scenario_line(report), offload_line(report));
+    if let Some(warning) = bound_warning(report) {
+        out.push('\n');
+        out.push_str(&warning);
+    }
     for grid in report_grids(report) {
         out.push('\n');
         out.push_str(&grid.to_text());
@@ -556,7 +573,8 @@ svg.chart{width:100%;max-width:960px;height:auto;border:1px solid #eee}\
 svg .title{font-weight:600;font-size:14px}svg .tick,svg .legend{font-size:11px;fill:#444}\
 svg .axis,svg .label{font-size:12px;fill:#222}svg .grid{stroke:#eee}svg .axisline{stroke:#999}\
 svg .shade{fill:#ececec;stroke:#d0d0d0}svg .range{stroke:#bbb;stroke-width:2}\
-svg .empty{fill:#999;font-size:14px}";
+svg .empty{fill:#999;font-size:14px}\
+pre.warning{background:#fde8e8;border:2px solid #c00;color:#900;padding:.6em;white-space:pre-wrap}";
 
 /// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or links) for one report
 /// or several compared: offload over time above client and origin load (warm-up shaded), hit
@@ -607,6 +625,9 @@ pub fn html(reports: &[Report]) -> String {
             escape(&scenario_line(report)),
             escape(&offload_line(report))
         );
+        if let Some(warning) = bound_warning(report) {
+            let _ = write!(out, "<pre class=\"warning\">{}</pre>", escape(&warning));
+        }
         for grid in report_grids(report) {
             out.push_str(&grid.to_html());
         }
@@ -625,6 +646,26 @@ mod tests {
     /// bytes, and a CDF and percentiles per report.
     fn chart_count(n: usize) -> usize {
         4 + 2 * n
+    }
+
+    /// Issue 26: a figure above its bound is printed loudly, in the table and on the page,
+    /// naming the figure and both values; a report within its bounds has no warning.
+    #[test]
+    fn a_beaten_bound_is_a_loud_warning() {
+        let mut report = sample_report("tiered");
+        assert_eq!(bound_warning(&report), None);
+        assert!(!table(&report).contains("WARNING"));
+        let bound = report.stream_bound.as_mut().unwrap();
+        bound.offload_requests.measured = 0.1945;
+        bound.offload_requests.bound = 0.1924;
+        let text = table(&report);
+        assert!(
+            text.contains("WARNING: measured figures beat their stream bound")
+                && text.contains("!! offload by requests: measured 19.450 %, bound 19.240 %"),
+            "{text}"
+        );
+        let page = html(std::slice::from_ref(&report));
+        assert!(page.contains("<pre class=\"warning\">WARNING"), "{page}");
     }
 
     #[test]

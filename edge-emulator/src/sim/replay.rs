@@ -167,6 +167,7 @@ async fn run(
     let duration_s = (last_at - setup.warmup_s).max(setup.bucket_s);
     let mut collector = collector;
     let stream = std::mem::take(&mut collector.stream);
+    let invalidations = std::mem::take(&mut collector.invalidations);
     let mut objects = std::mem::take(&mut collector.objects);
     let mut object_index = std::mem::take(&mut collector.object_index);
     let mut report = build_report(
@@ -183,6 +184,7 @@ async fn run(
         stream,
         (&mut objects, &mut object_index),
         &purges,
+        invalidations,
         origin,
     ));
     let isolates = (emulator.runtime.isolate_report(), emulator.codings.report());

@@ -75,6 +75,41 @@ pub struct Bounded {
     pub bound: f64,
 }
 
+impl StreamBound {
+    /// The figures measured above their bound, as lines for the user ("offload by requests:
+    /// measured 19.450 %, bound 19.240 %"). No correct cache beats an infinite one, so any line
+    /// here is a bug in the emulator, the worker or the bound. Both sides are rounded the same
+    /// way (monotonically), so rounding alone never puts one above the other.
+    pub fn beaten(&self) -> Vec<String> {
+        let mut figures = vec![
+            ("edge hit ratio".to_string(), &self.edge_hit_ratio),
+            ("offload by requests".to_string(), &self.offload_requests),
+            ("offload by bytes".to_string(), &self.offload_bytes),
+        ];
+        figures.extend(
+            self.by_pop
+                .iter()
+                .map(|(pop, f)| (format!("{pop} hit ratio"), f)),
+        );
+        figures
+            .into_iter()
+            .filter(|(_, f)| f.measured > f.bound)
+            .map(|(name, f)| {
+                format!(
+                    "{name}: measured {:.3} %, bound {:.3} %",
+                    f.measured * 100.0,
+                    f.bound * 100.0
+                )
+            })
+            .collect()
+    }
+}
+
+/// The warning printed above a report whose measured figures beat their bound.
+pub const BOUND_BEATEN: &str = "WARNING: measured figures beat their stream bound, which no \
+     correct cache can do: a bug in the emulator, the worker or the bound. Please report it \
+     with the trace or scenario that shows it.";
+
 /// The requests one level could not answer itself ("edge": not served from the PoP's cache;
 /// "origin": requests the origins received), measured and in the bound, by cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -93,13 +93,18 @@ pub struct ClientRead {
     pub measured: bool,
 }
 
-/// A purge, when it reached the caches.
+/// A purge, or a successful unsafe request's invalidation (RFC 9111 §4.4), when it reached
+/// the caches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalidation {
     pub at_s: f64,
     /// Objects it reaches.
     pub keys: Vec<usize>,
     pub soft: bool,
+    /// `None`: a purge, which reaches every cache. `Some(pop)`: an unsafe request that came in
+    /// at that PoP (index into `Layout::pops`), which invalidates only the caches it passed:
+    /// the PoP's edge, the tier above it, and the one global cache.
+    pub on_path_of: Option<usize>,
 }
 
 /// One origin fetch of the run.
@@ -116,6 +121,8 @@ pub struct Fetch {
     pub not_modified: bool,
     /// No response (timeout, refused, broken).
     pub failed: bool,
+    /// A GET (the tiers fetch HEADs as GETs): anything else passed through, never stored.
+    pub cacheable_method: bool,
     pub measured: bool,
 }
 
@@ -410,21 +417,47 @@ pub fn compute(
     for (_, _, event) in &events {
         match event {
             Event::Purge(purge) => {
+                // The caches an unsafe request passed: its PoP's edge and the tier above.
+                let path = purge.on_path_of.and_then(|pop| {
+                    let top = layout.top_of_pop.get(pop).copied().unwrap_or(0);
+                    (pop < edge_bound.len())
+                        .then_some((pop, top.min(top_bound.len().saturating_sub(1))))
+                });
+                if purge.on_path_of.is_some() && path.is_none() {
+                    continue;
+                }
                 for &key in &purge.keys {
-                    let caches = edge_bound.iter_mut().chain(top_bound.iter_mut());
-                    for cache in caches.chain(std::iter::once(&mut global)) {
-                        cache.purge(key, purge.at_s, purge.soft);
+                    match path {
+                        None => {
+                            let caches = edge_bound.iter_mut().chain(top_bound.iter_mut());
+                            for cache in caches {
+                                cache.purge(key, purge.at_s, purge.soft);
+                            }
+                            for shadow in edge_shadow.iter_mut().chain(top_shadow.iter_mut()) {
+                                shadow.purge(key);
+                            }
+                        }
+                        Some((pop, top)) => {
+                            edge_bound[pop].purge(key, purge.at_s, purge.soft);
+                            edge_shadow[pop].purge(key);
+                            if let (Some(cache), Some(shadow)) =
+                                (top_bound.get_mut(top), top_shadow.get_mut(top))
+                            {
+                                cache.purge(key, purge.at_s, purge.soft);
+                                shadow.purge(key);
+                            }
+                        }
                     }
-                    for shadow in edge_shadow.iter_mut().chain(top_shadow.iter_mut()) {
-                        shadow.purge(key);
-                    }
+                    global.purge(key, purge.at_s, purge.soft);
                 }
             }
             Event::Fetch(fetch) => {
                 let Some(shadow) = top_shadow.get_mut(fetch.location) else {
                     continue;
                 };
-                let shared = storability(fetch.key).shared;
+                let shared = storability(fetch.key)
+                    .shared
+                    .filter(|_| fetch.cacheable_method);
                 let cause = match shared {
                     _ if fetch.failed => Cause::Other,
                     None => Cause::NotCacheable,
@@ -820,6 +853,7 @@ mod tests {
             .collect();
         for (soft, edge_hits) in [(false, 1.0 / 3.0), (true, 2.0 / 3.0)] {
             let purge = Invalidation {
+                on_path_of: None,
                 at_s: 1.0,
                 keys: vec![0],
                 soft,
@@ -893,6 +927,7 @@ mod tests {
             host: 0,
             not_modified,
             failed: false,
+            cacheable_method: true,
             measured: true,
         };
         let fetches = [

@@ -169,7 +169,7 @@ fn verify_all(token: &str, pick: u8, ours: bool) {
     }
 }
 
-fn clone_request(request: &Request<Vec<u8>>) -> Request<Vec<u8>> {
+fn clone_request(request: &Request<Body>) -> Request<Body> {
     let mut copy = Request::new(request.body().clone());
     *copy.uri_mut() = request.uri().clone();
     *copy.headers_mut() = request.headers().clone();

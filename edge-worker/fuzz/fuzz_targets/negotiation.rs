@@ -5,6 +5,8 @@
 
 #![no_main]
 
+use std::time::SystemTime;
+
 use edge_worker::conditional::{evaluate, EntityTag};
 use edge_worker::encoding::negotiate;
 use http::{HeaderMap, HeaderValue, Method};
@@ -28,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = negotiate(&headers);
     let etag = EntityTag::parse("\"v1\"");
     for method in [Method::GET, Method::PUT] {
-        let _ = evaluate(&method, &headers, etag.as_ref(), None);
+        let _ = evaluate(&method, &headers, etag.as_ref(), None, SystemTime::UNIX_EPOCH);
     }
     if let Some(Ok(text)) = headers.get("if-none-match").map(|v| v.to_str()) {
         let _ = EntityTag::parse(text);

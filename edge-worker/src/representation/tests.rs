@@ -565,3 +565,102 @@ fn a_pre_coded_origin_body_is_never_recoded() {
         assert!(reply.deferred.is_empty());
     }
 }
+
+/// RFC 9110 §14 through the worker: the tier fetches the complete response once (no `Range`
+/// upstream) and each range is cut from the bytes this request is sent — identity, a coded
+/// variant's bytes (its own ETag), or a `?fields=` projection.
+#[test]
+fn rfc9110_14_ranges_are_cut_from_the_selected_representation() {
+    let p = platform();
+    let full = send(&p, "GET", URL, &[]);
+    let etag = header(&full, "etag").to_string();
+    let length = full.body().len();
+
+    let part = send(
+        &p,
+        "GET",
+        URL,
+        &[("range", "bytes=0-9"), ("if-range", &etag)],
+    );
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body().as_slice(), &full.body()[..10]);
+    assert_eq!(
+        header(&part, "content-range"),
+        format!("bytes 0-9/{length}")
+    );
+    assert_eq!(header(&part, "content-length"), "10");
+    assert_eq!(header(&full, "accept-ranges"), "bytes");
+
+    // A coded variant: the range is of its coded bytes, validated by its own tag.
+    let br = [("accept-encoding", "br")];
+    let whole_br = send(&p, "GET", URL, &br);
+    assert_eq!(header(&whole_br, "content-encoding"), "br");
+    let br_etag = header(&whole_br, "etag").to_string();
+    assert_ne!(br_etag, etag);
+    let tail = send(
+        &p,
+        "GET",
+        URL,
+        &[br[0], ("range", "bytes=-20"), ("if-range", &br_etag)],
+    );
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    let coded = whole_br.body().len();
+    assert_eq!(tail.body().as_slice(), &whole_br.body()[coded - 20..]);
+    assert_eq!(header(&tail, "content-encoding"), "br");
+    assert_eq!(
+        header(&tail, "content-range"),
+        format!("bytes {}-{}/{coded}", coded - 20, coded - 1)
+    );
+    // The identity tag does not name the coded bytes: the whole variant.
+    let other = send(
+        &p,
+        "GET",
+        URL,
+        &[br[0], ("range", "bytes=-20"), ("if-range", &etag)],
+    );
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(other.body(), whole_br.body());
+
+    // A projection: the range is of the projected bytes, which are the same every time for a
+    // base and a mask, so its strong tag validates If-Range.
+    let projected_url = format!("{URL}?fields=name,id");
+    let projected = send(&p, "GET", &projected_url, &[]);
+    let projected_etag = header(&projected, "etag").to_string();
+    let head = send(
+        &p,
+        "GET",
+        &projected_url,
+        &[("range", "bytes=0-4"), ("if-range", &projected_etag)],
+    );
+    assert_eq!(head.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(head.body().as_slice(), &projected.body()[..5]);
+
+    let beyond = send(&p, "GET", URL, &[("range", &format!("bytes={length}-"))]);
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        header(&beyond, "content-range"),
+        format!("bytes */{length}")
+    );
+
+    // HEAD ignores Range: the whole length, no content.
+    let head = send(&p, "HEAD", URL, &[("range", "bytes=0-9")]);
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(header(&head, "content-length"), length.to_string());
+    assert_eq!(header(&head, "accept-ranges"), "bytes");
+
+    // A 304 comes before the range (§13.2.2).
+    let revalidated = send(
+        &p,
+        "GET",
+        URL,
+        &[("range", "bytes=0-9"), ("if-none-match", &etag)],
+    );
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+
+    assert_eq!(p.fetches(), 1, "one complete fetch serves every range");
+    assert!(p
+        .fetched
+        .borrow()
+        .iter()
+        .all(|r| !r.headers().contains_key("range") && !r.headers().contains_key("if-range")));
+}
