@@ -195,3 +195,65 @@ async fn rfc9110_5_6_7_obsolete_expires_forms_give_their_lifetime() {
         }
     }
 }
+
+/// RFC 9111 §4.1 (issue 26): the fields a response varies on select a stored variant by
+/// their normalised values — whitespace, case, weight spelling and order across weights in
+/// the weighted lists (`Accept-Language` here) — and as sent for fields of unknown syntax.
+#[tokio::test]
+async fn rfc9111_4_1_vary_compares_normalised_field_values() {
+    let origin = UserOrigin::start().await;
+    let emulator = Emulator::start_with(&["--origin", &origin.url]).await;
+    let path = "/vary-language?cc=public%2C%20max-age%3D600&vary=accept-language";
+    // (Accept-Language, origin requests it causes)
+    let cases = [
+        ("en-US, fr;q=0.5", 1),
+        ("fr;Q=0.50,EN-us", 0),
+        ("en-US ,fr ; q=0.500", 0),
+        // Equal weights in another order: the origin may break ties by order.
+        ("fr, en-US", 1),
+        ("fr,en-US", 0),
+    ];
+    for (language, expected) in cases {
+        let headers = [("accept-language", language)];
+        let (n, status) = origin_requests_for(&emulator, &origin, path, "fra", &headers).await;
+        assert_eq!(n, expected, "Accept-Language: {language} ({status})");
+    }
+    let path = "/vary-tenant?cc=public%2C%20max-age%3D600&vary=x-tenant";
+    for (tenant, expected) in [("a,b", 1), ("a,b", 0), ("a, b", 1)] {
+        let headers = [("x-tenant", tenant)];
+        let (n, status) = origin_requests_for(&emulator, &origin, path, "fra", &headers).await;
+        assert_eq!(n, expected, "X-Tenant: {tenant} ({status})");
+    }
+}
+
+/// RFC 9110 §14 (issue 26): a range of a response the origin sent whole is cut at the edge
+/// from the stored response — the origin is asked once, without `Range`.
+#[tokio::test]
+async fn rfc9110_14_ranges_come_from_the_stored_response() {
+    let origin = UserOrigin::start().await;
+    let emulator = Emulator::start_with(&["--origin", &origin.url]).await;
+    let path = "/ranged?cc=public%2C%20max-age%3D600&etag=%22r1%22";
+    let full = emulator.get_with(path, &[("x-emulator-pop", "fra")]).await;
+    let length = full.body.len();
+    for (range, if_range, status) in [
+        ("bytes=0-3", "\"r1\"", 206),
+        ("bytes=-4", "", 206),
+        ("bytes=0-3", "\"other\"", 200),
+        ("bytes=99999-", "", 416),
+    ] {
+        let mut headers = vec![("x-emulator-pop", "fra"), ("range", range)];
+        if !if_range.is_empty() {
+            headers.push(("if-range", if_range));
+        }
+        let reply = emulator.get_with(path, &headers).await;
+        assert_eq!(reply.status, status, "{range} {if_range}");
+        match status {
+            206 => assert_eq!(reply.body.len(), 4),
+            416 => assert_eq!(reply.header("content-range"), format!("bytes */{length}")),
+            _ => assert_eq!(reply.body, full.body),
+        }
+    }
+    let seen = origin.seen("/ranged");
+    assert_eq!(seen.len(), 1, "one origin request");
+    assert!(!seen[0].headers.contains_key("range"));
+}

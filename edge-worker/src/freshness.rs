@@ -136,6 +136,9 @@ pub fn decide(
             ttl: policy.time_to_live(now),
         };
     }
+    // The policy compares Vary'd fields as sent; we compare them normalised.
+    let aligned = vary::aligned(stored, request);
+    let request = aligned.as_ref().unwrap_or(request);
     let response_cc =
         CacheControl::from_headers(&crate::cache_view::effective(&stored.headers, now));
     // RFC 9111 §4.2.4: a response whose directives forbid serving it stale is not served

@@ -47,7 +47,9 @@ pub async fn lookup<P: Platform>(
     };
     let now = p.now();
     let policy = stored.policy_with(&Method::GET, request.uri(), private_options());
-    let BeforeRequest::Fresh(_) = policy.before_request(request, now) else {
+    let aligned = crate::vary::aligned(&stored, request);
+    let BeforeRequest::Fresh(_) = policy.before_request(aligned.as_ref().unwrap_or(request), now)
+    else {
         return None;
     };
     let mut response = Response::new(stored.body);

@@ -5,8 +5,12 @@
 use std::time::SystemTime;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::Request;
 
-use crate::{CacheKey, StoredResponse};
+use crate::{Body, CacheKey, StoredResponse};
+
+mod normalise;
+pub use normalise::selecting_value;
 
 /// Most header names a Vary rule may nominate; a response varying on more is not stored.
 pub const MAX_VARY_FIELDS: usize = 16;
@@ -53,7 +57,8 @@ impl VaryRule {
     }
 
     /// The slot key of the variant `request` selects under this rule (RFC 9111 §4.1). Field
-    /// values are taken as sent; an absent field is distinguished from an empty one.
+    /// values are normalised as [`selecting_value`] says; an absent field is distinguished
+    /// from an empty one.
     pub fn variant(&self, key: &CacheKey, request: &HeaderMap) -> String {
         let mut variant = key.as_str().to_owned();
         variant.push_str("\n#vary");
@@ -65,9 +70,9 @@ impl VaryRule {
         for field in &self.fields {
             variant.push('\n');
             variant.push_str(field);
-            for (i, value) in request.get_all(field.as_str()).iter().enumerate() {
-                variant.push_str(if i == 0 { "=" } else { "," });
-                variant.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            if let Some(value) = selecting_value(request, field) {
+                variant.push('=');
+                variant.push_str(&value);
             }
         }
         variant
@@ -164,14 +169,45 @@ pub fn matches(stored: &StoredResponse, request: &HeaderMap) -> bool {
 }
 
 /// [`matches`] with the stored response's Vary fields already read (its freshness record).
+/// Values are compared as [`selecting_value`] normalises them.
 pub fn matches_fields(fields: &[String], stored: &StoredResponse, request: &HeaderMap) -> bool {
     fields.iter().all(|field| {
         field != "*"
-            && request
-                .get_all(field.as_str())
-                .iter()
-                .eq(stored.vary_request_headers.get_all(field.as_str()).iter())
+            && selecting_value(request, field)
+                == selecting_value(&stored.vary_request_headers, field)
     })
+}
+
+/// `request` with the fields `stored` varies on written as the stored request sent them, when
+/// they [`matches`] (normalised) but differ as sent: `http-cache-semantics` compares them as
+/// sent, and must agree with this module. `None` when nothing needs rewriting.
+pub fn aligned(stored: &StoredResponse, request: &Request<Body>) -> Option<Request<Body>> {
+    let fields = vary_fields(&stored.headers);
+    let differs = |field: &String| {
+        !request
+            .headers()
+            .get_all(field.as_str())
+            .iter()
+            .eq(stored.vary_request_headers.get_all(field.as_str()).iter())
+    };
+    if !fields.iter().any(differs) || !matches_fields(&fields, stored, request.headers()) {
+        return None;
+    }
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    for field in &fields {
+        let Ok(name) = HeaderName::from_bytes(field.as_bytes()) else {
+            continue;
+        };
+        copy.headers_mut().remove(&name);
+        for value in stored.vary_request_headers.get_all(&name) {
+            copy.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Some(copy)
 }
 
 /// Adds `field` to `Vary` unless it is there already (or `Vary: *` covers it).
@@ -245,7 +281,7 @@ mod tests {
         let request = headers(&[("accept", "a/b"), ("x-a", "1"), ("x-a", "2")]);
         assert_eq!(
             rule.variant(&base, &request),
-            "https://a.example/x\n#vary\n#1700000000123456789\naccept=a/b\nx-a=1,2"
+            "https://a.example/x\n#vary\n#1700000000123456789\naccept=a/b\nx-a=1, 2"
         );
         // A rule from before generations: fields only.
         let legacy = VaryRule::from_strings(vec!["accept".into()]);

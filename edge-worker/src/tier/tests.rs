@@ -416,6 +416,31 @@ fn rfc9111_4_1_vary_selects_variants_and_vary_star_is_never_reused() {
     );
 }
 
+/// Issue 26: a request whose Accept-Language differs from the stored one only in whitespace,
+/// case, weight spelling and order across weights selects the stored variant — fresh, and
+/// stale within stale-while-revalidate (where `http-cache-semantics` compares as sent).
+#[test]
+fn rfc9111_4_1_vary_matches_normalised_values_fresh_and_stale() {
+    let p = MemoryPlatform::new(by_language("max-age=2, stale-while-revalidate=60"));
+    let with = |lang: &str| with_language("https://shop.example/n", lang);
+    assert_eq!(cf(&run(&edge(), &p, with("en-US, fr;q=0.5"))), "MISS");
+    let fresh = run(&edge(), &p, with("fr;Q=0.50,EN-us"));
+    assert_eq!(
+        (cf(&fresh), fresh.response.body().as_slice()),
+        ("HIT", b"en-US, fr;q=0.5".as_slice())
+    );
+    p.advance(5);
+    let stale = run(&edge(), &p, with("en-US ,fr;q=0.500"));
+    assert_eq!(cf(&stale), "UPDATING", "served stale, not a vary miss");
+    assert_eq!(p.fetches(), 1, "the stale answer waits for no fetch");
+    assert!(
+        !stale.deferred.is_empty(),
+        "and leaves a background refresh"
+    );
+    // Equal weights in another order are another variant.
+    assert_eq!(cf(&run(&edge(), &p, with("fr, en-US"))), "MISS");
+}
+
 #[test]
 fn head_is_answered_from_the_get_entry_without_a_body() {
     let p = MemoryPlatform::new(origin("max-age=60", "12345"));
