@@ -242,7 +242,7 @@ fn with_stream_bound(mut report: Report) -> Report {
         report.stream_bound = Some(StreamBound {
             edge_hit_ratio: bounded(edge),
             offload_requests: bounded(report.offload.requests),
-            offload_bytes: bounded(report.offload.bytes),
+            byte_hit_ratio: bounded(report.offload.byte_hit_ratio),
             global_offload_requests: bounded(report.offload.requests).bound,
             by_pop: report
                 .tiers
@@ -323,7 +323,7 @@ fn simulate_and_compare_pages_have_readable_charts() {
     let bounded = with_stream_bound(report);
     std::fs::write(
         &bounded_html,
-        edge_emulator::sim::render::html(std::slice::from_ref(&bounded)),
+        edge_emulator::sim::render::html(std::slice::from_ref(&bounded), &Default::default()),
     )
     .unwrap();
     let page = std::fs::read_to_string(&bounded_html).unwrap();

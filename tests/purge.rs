@@ -158,6 +158,41 @@ async fn a_bad_purge_body_is_a_400_that_says_what_to_send() {
     }
 }
 
+/// A prefix that is not `host/path` (a typo) is refused, not read as "purge everything", and a
+/// purge that matches nothing says so instead of looking like one that worked.
+#[tokio::test]
+async fn a_typo_prefix_is_a_400_and_a_purge_that_reaches_nothing_says_so() {
+    let emulator = Emulator::start().await;
+    warm(&emulator, PRODUCT).await;
+    let (status, reply) = emulator
+        .purge(json!({ "prefixes": ["definitely-a-typo"] }))
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"], "invalid_purge");
+    let message = reply["message"].as_str().unwrap();
+    assert!(message.contains("host/path"), "says the form: {message}");
+    let hit = emulator
+        .get_with(PRODUCT, &[("accept-encoding", "br")])
+        .await;
+    assert_eq!(hit.header("cf-cache-status"), "HIT", "nothing was purged");
+
+    let (status, reply) = emulator
+        .purge(json!({ "prefixes": ["localhost/api/no-such-thing"] }))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["entries"], 0);
+    assert!(
+        reply["note"]
+            .as_str()
+            .unwrap()
+            .contains("reached no cache entry"),
+        "{reply}"
+    );
+    let (_, reply) = emulator.purge(json!({ "files": [PRODUCT] })).await;
+    assert!(reply["entries"].as_u64().unwrap() > 0, "{reply}");
+    assert!(reply.get("note").is_none(), "{reply}");
+}
+
 #[tokio::test]
 async fn soft_purge_serves_stale_while_one_request_refreshes() {
     let emulator = Emulator::start().await;

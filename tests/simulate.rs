@@ -318,7 +318,7 @@ fn assert_within_bound(report: &serde_json::Value, run: &str) {
     let bound = &report["stream_bound"];
     assert!(bound.is_object(), "{name}: no stream bound");
     let mut figures: Vec<(String, &serde_json::Value)> =
-        ["edge_hit_ratio", "offload_requests", "offload_bytes"]
+        ["edge_hit_ratio", "offload_requests", "byte_hit_ratio"]
             .iter()
             .map(|f| (f.to_string(), &bound[f]))
             .collect();
@@ -412,7 +412,7 @@ fn no_committed_workload_beats_the_bound_its_stream_sets() {
         "--assert",
         "offload<=bound",
         "--assert",
-        "byte_offload<=bound",
+        "byte_hit_ratio<=bound",
         "--assert",
         "hit_ratio<=bound",
     ]);
@@ -538,7 +538,7 @@ fn unsafe_methods_never_let_a_replay_beat_its_bound() {
         "--assert",
         "hit_ratio<=bound",
         "--assert",
-        "byte_offload<=bound",
+        "byte_hit_ratio<=bound",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_within_bound(&report, "successful writes");

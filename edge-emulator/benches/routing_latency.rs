@@ -73,6 +73,7 @@ async fn run(name: &str, routing: &str) -> BTreeMap<String, Histogram<u64>> {
         listener,
         emulator,
         server::AdminAccess::loopback_only(),
+        server::access_log::AccessLog::quiet(),
         async {
             let _ = stopped.await;
         },

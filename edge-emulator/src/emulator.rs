@@ -199,6 +199,8 @@ pub struct Emulator {
     pub origin_log: Option<Arc<crate::cdn::origin_log::OriginLog>>,
     /// The cache policy's per-route rules (negative caching, jitter), when one is set.
     pub cache_rules: Option<Arc<edge_worker::cache_policy::CacheRules>>,
+    /// Client and origin requests per second over the last seconds (`serve` samples it).
+    pub rates: stats::RateMeter,
     shutdown: watch::Sender<bool>,
 }
 
@@ -393,6 +395,7 @@ impl Emulator {
             codings,
             origin_log,
             cache_rules: config.worker.cache_rules().cloned(),
+            rates: stats::RateMeter::default(),
             shutdown,
         }))
     }
@@ -412,6 +415,9 @@ impl Emulator {
             report.by_cache.insert(id.to_string(), reached);
         }
         report.paths = paths.len() as u64;
+        if report.entries == 0 {
+            report.note = Some(crate::cdn::purge::REACHED_NOTHING);
+        }
         self.purges.record(&report, paths);
         report
     }
@@ -438,12 +444,27 @@ impl Emulator {
     }
 
     pub fn stats(&self) -> StatsReport {
+        let now = self.network.clock.now();
+        let edge = self.counters_of(TierKind::Edge);
+        let regional = self.counters_of(TierKind::Regional);
+        let shield = self.counters_of(TierKind::Shield);
+        let summary = stats::Summary::of(
+            [
+                (TierKind::Edge, &edge),
+                (TierKind::Regional, &regional),
+                (TierKind::Shield, &shield),
+            ],
+            self.rates.rates(),
+        );
         StatsReport {
+            now_ms: crate::cdn::clock::unix_ms(now),
+            now: crate::cdn::clock::rfc3339(now),
             clock_offset_ms: u64::try_from(self.network.clock.offset().as_millis())
                 .unwrap_or(u64::MAX),
-            edge: self.counters_of(TierKind::Edge),
-            regional: self.counters_of(TierKind::Regional),
-            shield: self.counters_of(TierKind::Shield),
+            summary,
+            edge,
+            regional,
+            shield,
             origins: self
                 .origins
                 .iter()
@@ -462,6 +483,19 @@ impl Emulator {
             isolates: self.runtime.isolate_report(),
             purges: self.purges.snapshot(),
         }
+    }
+
+    /// Client requests the PoPs have taken and requests the origins have received, now:
+    /// what [`stats::RateMeter`] samples.
+    pub fn request_totals(&self) -> (u64, u64) {
+        let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let clients = self.tiers.pops().map(|p| read(&p.counters.requests)).sum();
+        let origins = self
+            .origin_counters
+            .values()
+            .map(|c| read(&c.requests))
+            .sum();
+        (clients, origins)
     }
 
     /// The counters of every tier of `kind`, by name.

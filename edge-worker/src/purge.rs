@@ -39,6 +39,12 @@ pub enum PurgeError {
     },
     #[error("{0:?} is not a URL or a path starting with '/'")]
     BadUrl(String),
+    #[error(
+        "{0:?} is not a prefix: send host/path (Cloudflare's form, e.g. \"shop.example/api/products\"), \
+         a URL (\"https://shop.example/api/products\") or a path (\"/api/products\"), without a query; \
+         {{\"purge_everything\": true}} purges everything"
+    )]
+    BadPrefix(String),
 }
 
 /// One `files` member: a URL, or Cloudflare's `{"url": …, "headers": {…}}` (the headers name
@@ -229,18 +235,28 @@ fn file_path(url: String) -> Result<String, PurgeError> {
         .ok_or(PurgeError::BadUrl(url))
 }
 
-/// A prefix as a path: Cloudflare's `host/path` form, a URL, or a path.
+/// A prefix as a path: Cloudflare's `host/path` form, a URL, or a path. A word with no `/`
+/// (a typo, a bare host) is refused rather than read as the host's root, which would purge
+/// everything.
 fn prefix_path(prefix: String) -> Result<String, PurgeError> {
     let path = if prefix.starts_with('/') {
-        prefix.as_str()
+        Some(prefix.as_str())
     } else {
-        let rest = prefix.split_once("://").map_or(prefix.as_str(), |(_, r)| r);
-        rest.find('/').map_or("/", |i| &rest[i..])
+        let (scheme, rest) = match prefix.split_once("://") {
+            Some((_, rest)) => (true, rest),
+            None => (false, prefix.as_str()),
+        };
+        match rest.find('/') {
+            Some(i) if i > 0 => Some(&rest[i..]),
+            // `https://shop.example` names the host's root, as a URL does.
+            None if scheme && !rest.is_empty() => Some("/"),
+            _ => None,
+        }
     };
-    if path.contains(['?', '#']) {
-        return Err(PurgeError::BadUrl(prefix.clone()));
+    match path {
+        Some(path) if !path.contains(['?', '#']) => Ok(path.to_string()),
+        _ => Err(PurgeError::BadPrefix(prefix)),
     }
-    Ok(path.to_string())
 }
 
 /// Cloudflare's prefix rule: a prefix covers its own path and those below it on a `/`
@@ -297,6 +313,9 @@ mod tests {
             r#"{"files": [""]}"#,
             r#"{"files": ["/a b"]}"#,
             r#"{"prefixes": ["/a?b"]}"#,
+            r#"{"prefixes": ["definitely-a-typo"]}"#,
+            r#"{"prefixes": ["shop.example"]}"#,
+            r#"{"prefixes": ["/api/products", "typo"]}"#,
             "not json",
         ] {
             assert!(Purge::parse(body.as_bytes()).is_err(), "{body}");
@@ -324,6 +343,28 @@ mod tests {
             "jwt:abcdef",
         ] {
             assert!(!p.reaches(slot, NO_TAGS), "{slot:?}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_without_a_path_is_refused_and_says_the_form() {
+        let error = Purge::parse(br#"{"prefixes": ["definitely-a-typo"]}"#).unwrap_err();
+        assert_eq!(error, PurgeError::BadPrefix("definitely-a-typo".into()));
+        let message = error.to_string();
+        assert!(message.contains("host/path"), "{message}");
+        assert!(message.contains("purge_everything"), "{message}");
+        for (prefix, path) in [
+            ("shop.example/", "/"),
+            ("https://shop.example", "/"),
+            ("https://shop.example/api", "/api"),
+            ("/", "/"),
+        ] {
+            let body = format!(r#"{{"prefixes": ["{prefix}"]}}"#);
+            assert_eq!(
+                purge(&body).selector,
+                Selector::Prefixes(vec![path.into()]),
+                "{prefix}"
+            );
         }
     }
 

@@ -121,6 +121,11 @@ impl Emulator {
         if !extra.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
+        // A line per request on the test's stderr would bury its output; the tests of the
+        // access log name a file.
+        if !extra.contains(&"--access-log") {
+            command.arg("--quiet");
+        }
         if let (Ok(mode), false) = (
             std::env::var("EDGE_EMULATOR_ISOLATION"),
             extra.contains(&"--isolation"),

@@ -49,6 +49,23 @@ impl EmulatorClock {
     pub fn offset(&self) -> Duration {
         Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
     }
+
+    /// Takes the offset back to zero: the clock reads real time again. Stored responses
+    /// then look younger than they are (their ages saturate at zero), never older.
+    pub fn reset(&self) {
+        self.offset_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+/// `2026-12-07T15:04:05.123Z`: the RFC 3339 form admin replies and reports show beside epoch
+/// milliseconds.
+pub fn rfc3339(time: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(time);
+    let at = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| unix_ms(time).to_string())
 }
 
 impl origin_stub::Clock for EmulatorClock {
@@ -65,6 +82,21 @@ pub fn unix_ms(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_has_milliseconds_and_utc() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_655_845_123);
+        assert_eq!(rfc3339(at), "2026-12-07T15:04:05.123Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn reset_takes_the_offset_back() {
+        let clock = EmulatorClock::default();
+        clock.advance(Duration::from_secs(3600));
+        clock.reset();
+        assert_eq!(clock.offset(), Duration::ZERO);
+    }
 
     #[test]
     fn advancing_moves_now_forward() {

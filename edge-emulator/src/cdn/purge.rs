@@ -71,7 +71,15 @@ pub struct PurgeReport {
     pub by_cache: BTreeMap<String, u64>,
     /// Distinct paths (with query) reached.
     pub paths: u64,
+    /// Said when the purge reached no entry, so that a misspelt path or tag is not taken for
+    /// a purge that worked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
+
+/// [`PurgeReport::note`] for a purge that reached nothing.
+pub const REACHED_NOTHING: &str = "this purge reached no cache entry: nothing is stored under \
+     what it names (check the path, prefix or tag; GET /__emulator/stats shows what the caches hold)";
 
 /// Purges so far, and the origin requests they caused: the first origin request for a path
 /// after a purge reached it (what the purge cost the origin).

@@ -141,10 +141,132 @@ impl OriginCounters {
     }
 }
 
+/// Client and origin requests per second, from samples of the running totals taken about
+/// once a second (`serve` samples; a replay reports its own timeline instead).
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64, u64)>>,
+}
+
+/// The window rates are taken over.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Samples kept: a minute at one a second.
+const MAX_RATE_SAMPLES: usize = 60;
+
+/// Requests per second over the last [`RATE_WINDOW`] (or since the first sample).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Rates {
+    pub client_requests_per_s: f64,
+    pub origin_requests_per_s: f64,
+    /// Seconds the rates were taken over (0 before two samples).
+    pub window_s: f64,
+}
+
+impl RateMeter {
+    /// Records the running totals (client requests, origin requests) at `at`.
+    pub fn sample(&self, at: std::time::Instant, clients: u64, origins: u64) {
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        samples.push_back((at, clients, origins));
+        while samples.len() > MAX_RATE_SAMPLES {
+            samples.pop_front();
+        }
+    }
+
+    pub fn rates(&self) -> Rates {
+        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(&(last, clients, origins)) = samples.back() else {
+            return Rates::default();
+        };
+        let Some(&(first, clients_then, origins_then)) = samples
+            .iter()
+            .find(|(at, _, _)| last.duration_since(*at) <= RATE_WINDOW)
+        else {
+            return Rates::default();
+        };
+        let window = last.duration_since(first).as_secs_f64();
+        if window <= 0.0 {
+            return Rates::default();
+        }
+        let per_s = |now: u64, then: u64| round2(now.saturating_sub(then) as f64 / window);
+        Rates {
+            client_requests_per_s: per_s(clients, clients_then),
+            origin_requests_per_s: per_s(origins, origins_then),
+            window_s: round2(window),
+        }
+    }
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// The figures people read first: hit ratios per tier kind and per cache, and the rates.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Requests a tier answered from its cache (hits and stale served) over its requests,
+    /// summed over the tiers of each kind: `edge`, `regional`, `shield`. Absent for a kind
+    /// without requests.
+    pub hit_ratio: BTreeMap<&'static str, f64>,
+    /// The same per cache (`edge-fra`, `regional-eu-central`).
+    pub hit_ratio_by_cache: BTreeMap<String, f64>,
+    #[serde(flatten)]
+    pub rates: Rates,
+}
+
+/// Requests answered from the cache over requests, from one tier's counters (the same rule
+/// as the simulator's report: hits, stale-while-revalidate and stale-if-error answers).
+pub fn hit_ratio(counters: &BTreeMap<&'static str, u64>) -> Option<f64> {
+    let read = |k: &str| counters.get(k).copied().unwrap_or(0);
+    let requests = read("requests");
+    (requests > 0).then(|| {
+        let served = read("hits") + read("updating") + read("stale");
+        (served as f64 / requests as f64 * 10_000.0).round() / 10_000.0
+    })
+}
+
+impl Summary {
+    pub fn of<'a>(
+        kinds: impl IntoIterator<
+            Item = (
+                edge_worker::hops::TierKind,
+                &'a BTreeMap<String, BTreeMap<&'static str, u64>>,
+            ),
+        >,
+        rates: Rates,
+    ) -> Self {
+        let mut summary = Summary {
+            rates,
+            ..Summary::default()
+        };
+        for (kind, caches) in kinds {
+            let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
+            for (name, counters) in caches {
+                for (key, value) in counters {
+                    *total.entry(key).or_default() += value;
+                }
+                if let Some(ratio) = hit_ratio(counters) {
+                    summary
+                        .hit_ratio_by_cache
+                        .insert(format!("{}-{name}", kind.as_str()), ratio);
+                }
+            }
+            if let Some(ratio) = hit_ratio(&total) {
+                summary.hit_ratio.insert(kind.as_str(), ratio);
+            }
+        }
+        summary
+    }
+}
+
 /// Everything `/__emulator/stats` reports.
 #[derive(Debug, Serialize)]
 pub struct StatsReport {
+    /// The emulator's clock (advanced by `/__emulator/clock`), Unix milliseconds and RFC 3339.
+    pub now_ms: u64,
+    pub now: String,
     pub clock_offset_ms: u64,
+    /// Hit ratios and request rates.
+    pub summary: Summary,
     pub edge: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub regional: BTreeMap<String, BTreeMap<&'static str, u64>>,
     /// Origin shields' counters (absent when the topology has none).
@@ -204,7 +326,68 @@ pub struct OriginReport {
     pub stats: Option<origin_stub::OriginStats>,
 }
 
-/// Prometheus text exposition of the same figures.
+/// What each tier counter counts, for Prometheus' `# HELP` (names as in
+/// [`TierCounters::snapshot`]).
+const TIER_COUNTER_HELP: &[(&str, &str)] = &[
+    ("requests", "Requests the cache tier handled"),
+    ("hits", "Requests answered from a fresh stored response"),
+    ("misses", "Requests with nothing stored to use"),
+    ("expired", "Requests whose stored response had expired"),
+    (
+        "stale",
+        "Requests answered stale because upstream failed (stale-if-error)",
+    ),
+    (
+        "updating",
+        "Requests answered stale while refreshing (stale-while-revalidate)",
+    ),
+    (
+        "revalidated",
+        "Requests answered after a 304 validated the stored response",
+    ),
+    ("bypass", "Requests that bypassed the cache"),
+    (
+        "dynamic",
+        "Requests that could not be cached (method, status or directives)",
+    ),
+    (
+        "collapsed",
+        "Requests that waited for another request's upstream fetch",
+    ),
+    ("negative_hits", "Hits on errors kept by negative caching"),
+    (
+        "upstream_requests",
+        "Requests the tier sent upstream, after coalescing",
+    ),
+    (
+        "background_refreshes",
+        "Background refreshes run after a response",
+    ),
+    (
+        "recompressions",
+        "Coded variants recoded at their best level in the background",
+    ),
+    (
+        "recompression_cpu_us",
+        "Modelled coder CPU those recodings cost, microseconds",
+    ),
+    (
+        "recompression_saved_bytes",
+        "Bytes clients did not receive thanks to recoded variants",
+    ),
+    (
+        "worker_errors",
+        "Requests that failed inside the worker (trap, instantiation)",
+    ),
+];
+
+/// One metric's `# HELP` and `# TYPE` lines.
+fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Prometheus text exposition of the same figures; every metric has `# HELP` and `# TYPE`.
 pub fn prometheus(report: &StatsReport) -> String {
     let mut out = String::new();
     let tiers = [
@@ -219,68 +402,166 @@ pub fn prometheus(report: &StatsReport) -> String {
         .map(|m| m.keys().copied().collect())
         .unwrap_or_default();
     for name in names {
-        let _ = writeln!(out, "# TYPE edge_emulator_{name}_total counter");
+        let help = TIER_COUNTER_HELP
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("A cache tier counter", |(_, help)| help);
+        let metric = format!("edge_emulator_{name}_total");
+        describe(&mut out, &metric, "counter", help);
         for (tier, members) in tiers {
             for (cache, counters) in members {
                 let _ = writeln!(
                     out,
-                    "edge_emulator_{name}_total{{tier=\"{tier}\",cache=\"{cache}\"}} {}",
+                    "{metric}{{tier=\"{tier}\",cache=\"{cache}\"}} {}",
                     counters.get(name).copied().unwrap_or(0)
                 );
             }
         }
     }
-    for (name, read) in [
+    describe(
+        &mut out,
+        "edge_emulator_hit_ratio",
+        "gauge",
+        "Requests answered from the cache (hits and stale served) over requests, per cache",
+    );
+    for (cache, ratio) in &report.summary.hit_ratio_by_cache {
+        let (tier, name) = cache.split_once('-').unwrap_or((cache, ""));
+        let _ = writeln!(
+            out,
+            "edge_emulator_hit_ratio{{tier=\"{tier}\",cache=\"{name}\"}} {ratio}"
+        );
+    }
+    let rates = &report.summary.rates;
+    for (name, help, value) in [
+        (
+            "edge_emulator_client_requests_per_second",
+            "Client requests per second over the last seconds (serve)",
+            rates.client_requests_per_s,
+        ),
+        (
+            "edge_emulator_origin_requests_per_second",
+            "Origin requests per second over the last seconds (serve)",
+            rates.origin_requests_per_s,
+        ),
+    ] {
+        describe(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    type Read = fn(&OriginRouting) -> u64;
+    let origin_figures: [(&str, &str, Read); 5] = [
         (
             "failures",
-            (|r: &OriginRouting| r.failures) as fn(&OriginRouting) -> u64,
+            "Failed attempts at the origin (errors, timeouts, 5xx)",
+            |r| r.failures,
         ),
-        ("failovers", |r| r.failovers),
-        ("hedges_sent", |r| r.hedges_sent),
-        ("hedges_won", |r| r.hedges_won),
-        ("breaker_state_changes", |r| r.breaker_state_changes),
-    ] {
-        let _ = writeln!(out, "# TYPE edge_emulator_origin_{name}_total counter");
+        (
+            "failovers",
+            "Client responses this origin served as a failover target",
+            |r| r.failovers,
+        ),
+        (
+            "hedges_sent",
+            "Hedged second requests sent to the origin",
+            |r| r.hedges_sent,
+        ),
+        (
+            "hedges_won",
+            "Hedged requests to the origin that answered first",
+            |r| r.hedges_won,
+        ),
+        (
+            "breaker_state_changes",
+            "Circuit-breaker transitions, summed over PoPs",
+            |r| r.breaker_state_changes,
+        ),
+    ];
+    for (name, help, read) in origin_figures {
+        let metric = format!("edge_emulator_origin_{name}_total");
+        describe(&mut out, &metric, "counter", help);
         for (origin, routing) in &report.routing {
-            let _ = writeln!(
-                out,
-                "edge_emulator_origin_{name}_total{{origin=\"{origin}\"}} {}",
-                read(routing)
-            );
+            let _ = writeln!(out, "{metric}{{origin=\"{origin}\"}} {}", read(routing));
         }
     }
     let load = &report.load;
-    for (name, kind, value) in [
-        ("in_flight", "gauge", load.in_flight),
-        ("shed_total", "counter", load.shed),
-        ("coalesce_timeouts_total", "counter", load.coalesce_timeouts),
+    for (name, kind, help, value) in [
+        (
+            "in_flight",
+            "gauge",
+            "Client requests being handled now",
+            load.in_flight,
+        ),
+        (
+            "shed_total",
+            "counter",
+            "Client requests refused with 503 at the in-flight limit",
+            load.shed,
+        ),
+        (
+            "coalesce_timeouts_total",
+            "counter",
+            "Waits for another request's fetch that gave up at the limit",
+            load.coalesce_timeouts,
+        ),
     ] {
-        let _ = writeln!(out, "# TYPE edge_emulator_{name} {kind}");
-        let _ = writeln!(out, "edge_emulator_{name} {value}");
+        let metric = format!("edge_emulator_{name}");
+        describe(&mut out, &metric, kind, help);
+        let _ = writeln!(out, "{metric} {value}");
     }
     let isolates = &report.isolates;
-    for (name, kind, value) in [
-        ("isolates_created_total", "counter", isolates.created),
-        ("isolates_live", "gauge", isolates.live),
-        ("isolates_idle", "gauge", isolates.idle),
-        ("isolate_requests_total", "counter", isolates.requests),
+    for (name, kind, help, value) in [
+        (
+            "isolates_created_total",
+            "counter",
+            "Worker instances created",
+            isolates.created,
+        ),
+        (
+            "isolates_live",
+            "gauge",
+            "Worker instances alive now",
+            isolates.live,
+        ),
+        (
+            "isolates_idle",
+            "gauge",
+            "Worker instances waiting for a request",
+            isolates.idle,
+        ),
+        (
+            "isolate_requests_total",
+            "counter",
+            "Worker calls the instances ran",
+            isolates.requests,
+        ),
         (
             "isolate_max_requests",
             "gauge",
+            "The most requests one instance has served",
             isolates.max_requests_per_isolate,
         ),
     ] {
-        let _ = writeln!(out, "# TYPE edge_emulator_{name} {kind}");
-        let _ = writeln!(out, "edge_emulator_{name} {value}");
+        let metric = format!("edge_emulator_{name}");
+        describe(&mut out, &metric, kind, help);
+        let _ = writeln!(out, "{metric} {value}");
     }
-    let _ = writeln!(out, "# TYPE edge_emulator_isolates_retired_total counter");
+    describe(
+        &mut out,
+        "edge_emulator_isolates_retired_total",
+        "counter",
+        "Worker instances dropped, by reason",
+    );
     for (reason, value) in &isolates.retired {
         let _ = writeln!(
             out,
             "edge_emulator_isolates_retired_total{{reason=\"{reason}\"}} {value}"
         );
     }
-    let _ = writeln!(out, "# TYPE edge_emulator_origin_requests_total counter");
+    describe(
+        &mut out,
+        "edge_emulator_origin_requests_total",
+        "counter",
+        "Requests the origin received",
+    );
     for (origin, o) in &report.origins {
         if let Some(stats) = &o.stats {
             let _ = writeln!(
@@ -291,4 +572,32 @@ pub fn prometheus(report: &StatsReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_come_from_the_samples_in_the_window() {
+        let meter = RateMeter::default();
+        assert_eq!(meter.rates(), Rates::default());
+        let start = std::time::Instant::now();
+        for s in 0..=20u64 {
+            let at = start + std::time::Duration::from_secs(s);
+            meter.sample(at, s * 100, s * 5);
+        }
+        let rates = meter.rates();
+        assert_eq!(rates.window_s, 10.0);
+        assert_eq!(rates.client_requests_per_s, 100.0);
+        assert_eq!(rates.origin_requests_per_s, 5.0);
+    }
+
+    #[test]
+    fn hit_ratio_counts_stale_answers_as_served() {
+        let counters =
+            BTreeMap::from([("requests", 10), ("hits", 6), ("updating", 1), ("stale", 1)]);
+        assert_eq!(hit_ratio(&counters), Some(0.8));
+        assert_eq!(hit_ratio(&BTreeMap::new()), None);
+    }
 }

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::json_error;
+use super::{json_error, AppState};
 use crate::cdn::stats::prometheus;
 use crate::emulator::Emulator;
 
@@ -84,23 +84,43 @@ impl AdminAccess {
     }
 }
 
+/// The read-only live page and its data: the only admin routes that also take the token as
+/// a `token` query parameter, since a browser opening the page cannot send a Bearer header.
+const LIVE_ROUTES: [&str; 2] = ["/__emulator/", "/__emulator/live.json"];
+
+/// `Bearer TOKEN` from a live route's `token` query parameter.
+fn query_token(request: &Request) -> Option<Vec<u8>> {
+    if request.method() != axum::http::Method::GET || !LIVE_ROUTES.contains(&request.uri().path()) {
+        return None;
+    }
+    let query = request.uri().query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, token)| format!("Bearer {token}").into_bytes())
+}
+
 async fn guard(access: AdminAccess, request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let from_query = query_token(&request);
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
+        .map(HeaderValue::as_bytes)
+        .or(from_query.as_deref());
     match access.refusal(peer, authorization) {
         None => next.run(request).await,
         Some(why) => json_error(StatusCode::FORBIDDEN, "admin_forbidden", why),
     }
 }
 
-pub fn routes(access: AdminAccess) -> Router<Arc<Emulator>> {
+pub fn routes(access: AdminAccess) -> Router<AppState> {
     Router::new()
+        .route("/__emulator", get(to_live_page))
+        .route("/__emulator/", get(live_page))
+        .route("/__emulator/live.json", get(live_view))
         .route("/__emulator/stats", get(stats))
         .route("/__emulator/metrics", get(metrics))
         .route("/__emulator/clock", get(clock).post(advance_clock))
@@ -113,6 +133,31 @@ pub fn routes(access: AdminAccess) -> Router<Arc<Emulator>> {
         .route_layer(middleware::from_fn(move |request: Request, next: Next| {
             guard(access.clone(), request, next)
         }))
+}
+
+async fn to_live_page(request: Request) -> Response {
+    let query = request
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    axum::response::Redirect::permanent(&format!("/__emulator/{query}")).into_response()
+}
+
+async fn live_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        super::live::PAGE,
+    )
+        .into_response()
+}
+
+async fn live_view(State(state): State<AppState>) -> Response {
+    let view = super::live::LiveView::of(&state.emulator.stats(), &state.log);
+    ([(header::CACHE_CONTROL, "no-store")], Json(view)).into_response()
 }
 
 /// Purges every cache (Cloudflare's body shapes; `"soft": true` marks stale, as Fastly's
@@ -139,32 +184,48 @@ async fn metrics(State(emulator): State<Arc<Emulator>>) -> Response {
 
 async fn clock(State(emulator): State<Arc<Emulator>>) -> Response {
     let clock = &emulator.network.clock;
-    Json(json!({ "now_ms": clock.now_ms(), "offset_ms": clock.offset().as_millis() as u64 }))
-        .into_response()
+    let now = clock.now();
+    Json(json!({
+        "now_ms": crate::cdn::clock::unix_ms(now),
+        "now": crate::cdn::clock::rfc3339(now),
+        "offset_ms": clock.offset().as_millis() as u64,
+    }))
+    .into_response()
 }
 
+/// `{"advance_secs": N}` or `{"reset": true}`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Advance {
-    advance_secs: f64,
+struct ClockChange {
+    advance_secs: Option<f64>,
+    reset: Option<bool>,
 }
 
-/// Moves the emulator's clock (and so every cache's and origin's idea of now) forward.
+/// Moves the emulator's clock (and so every cache's and origin's idea of now) forward, or
+/// takes it back to real time.
 async fn advance_clock(State(emulator): State<Arc<Emulator>>, body: axum::body::Bytes) -> Response {
-    match serde_json::from_slice::<Advance>(&body) {
-        Ok(Advance { advance_secs }) if (0.0..=1e9).contains(&advance_secs) => {
-            emulator
-                .network
-                .clock
-                .advance(std::time::Duration::from_secs_f64(advance_secs));
-            clock(State(emulator)).await
+    let time = &emulator.network.clock;
+    match serde_json::from_slice::<ClockChange>(&body) {
+        Ok(ClockChange {
+            advance_secs: Some(secs),
+            reset: None,
+        }) if (0.0..=1e9).contains(&secs) => {
+            time.advance(std::time::Duration::from_secs_f64(secs));
         }
-        _ => json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_clock_change",
-            "send {\"advance_secs\": N} with 0 <= N <= 1e9; time only moves forward",
-        ),
+        Ok(ClockChange {
+            advance_secs: None,
+            reset: Some(true),
+        }) => time.reset(),
+        _ => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_clock_change",
+                "send {\"advance_secs\": N} with 0 <= N <= 1e9 to move time forward, or \
+                 {\"reset\": true} to take the offset back to zero",
+            )
+        }
     }
+    clock(State(emulator)).await
 }
 
 /// Routing per origin: requests, failures, failovers, hedges, and each PoP's circuit state.
@@ -199,14 +260,14 @@ async fn origin_faults(
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Response {
     match stub(&emulator, &name) {
-        Ok(origin) => Json(
-            origin
+        Ok(origin) => {
+            let plan = origin
                 .faults
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        )
-        .into_response(),
+                .clone();
+            Json(with_dates(&plan)).into_response()
+        }
         Err(response) => *response,
     }
 }
@@ -229,7 +290,7 @@ async fn set_origin_faults(
     match plan {
         Ok(plan) => {
             *origin.faults.lock().unwrap_or_else(|e| e.into_inner()) = plan.clone();
-            Json(plan).into_response()
+            Json(with_dates(&plan)).into_response()
         }
         Err(message) => json_error(
             StatusCode::BAD_REQUEST,
@@ -240,6 +301,16 @@ async fn set_origin_faults(
             ),
         ),
     }
+}
+
+/// A fault plan as JSON, with its outage end also in RFC 3339 (`down_until`).
+fn with_dates(plan: &origin_stub::FaultPlan) -> serde_json::Value {
+    let mut value = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(ms) = plan.down_until_ms {
+        let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        value["down_until"] = crate::cdn::clock::rfc3339(at).into();
+    }
+    value
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! The emulator's HTTP face: every request runs through a PoP's worker (`edge::serve_at_pop`);
-//! `/__emulator/` holds the admin endpoints (`admin`).
+//! The emulator's HTTP face: every request runs through a PoP's worker (`edge::serve_at_pop`)
+//! and gets a line in the access log (`access_log`); `/__emulator/` holds the admin endpoints
+//! (`admin`) and the live page (`live`).
 
+pub mod access_log;
 mod admin;
+pub mod live;
 
 pub use admin::{AdminAccess, ADMIN_TOKEN_ENV};
 
@@ -23,6 +26,8 @@ use crate::cdn::pop::PopNode;
 use crate::edge::serve_at_pop;
 use crate::emulator::Emulator;
 use crate::wasm::WorkerFailure;
+use access_log::AccessLog;
+use std::time::Duration;
 
 /// Request size limits, answered with 413 / 414 / 431 and a JSON body.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
@@ -33,9 +38,28 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// The emulator's own request controls, not passed to the worker.
 const EMULATOR_CONTROLS: &[&str] = &["x-emulator-pop", "x-emulator-fault"];
 
-pub fn app(emulator: Arc<Emulator>, access: AdminAccess) -> Router {
-    admin::routes(access).fallback(edge).with_state(emulator)
+/// What every handler may reach: the emulator, and the access log the edge writes to and
+/// the live page reads.
+#[derive(Clone)]
+pub struct AppState {
+    pub emulator: Arc<Emulator>,
+    pub log: Arc<AccessLog>,
 }
+
+impl axum::extract::FromRef<AppState> for Arc<Emulator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.emulator.clone()
+    }
+}
+
+pub fn app(emulator: Arc<Emulator>, access: AdminAccess, log: Arc<AccessLog>) -> Router {
+    admin::routes(access)
+        .fallback(edge)
+        .with_state(AppState { emulator, log })
+}
+
+/// How often `serve` samples the request totals for the rates in stats and the live page.
+const RATE_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Header fields hyper parses per request. Above [`MAX_HEADER_COUNT`], so that a request
 /// with too many is still parsed and refused by us with 431 and a JSON body; hyper's own
@@ -52,6 +76,7 @@ pub async fn run(
     listener: TcpListener,
     emulator: Arc<Emulator>,
     access: AdminAccess,
+    log: AccessLog,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -60,7 +85,21 @@ pub async fn run(
     use hyper_util::service::TowerToHyperService;
 
     use tower::ServiceExt;
-    let app = app(emulator.clone(), access);
+    let app = app(emulator.clone(), access, Arc::new(log));
+    let sampler = {
+        let emulator = emulator.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RATE_SAMPLE_EVERY);
+            loop {
+                every.tick().await;
+                let (clients, origins) = emulator.request_totals();
+                #[allow(clippy::disallowed_methods)]
+                // why: rates are per wall second in serve
+                let now = std::time::Instant::now();
+                emulator.rates.sample(now, clients, origins);
+            }
+        })
+    };
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().max_headers(PARSED_HEADER_LIMIT);
     let graceful = GracefulShutdown::new();
@@ -97,6 +136,7 @@ pub async fn run(
         });
     }
     let _ = tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await;
+    sampler.abort();
     emulator.shutdown();
     Ok(())
 }
@@ -176,16 +216,18 @@ impl IntoResponse for RequestError {
     }
 }
 
-/// The PoP a request lands on: `X-Emulator-Pop`, else by `CF-IPCountry`, else the default.
+/// The PoP a request lands on: `X-Emulator-Pop` (a PoP name, in any case), else by
+/// `CF-IPCountry`, else the default.
 fn choose_pop<'a>(
     emulator: &'a Emulator,
     headers: &HeaderMap,
 ) -> Result<&'a Arc<PopNode>, RequestError> {
     if let Some(name) = headers.get("x-emulator-pop") {
-        let name = name.to_str().unwrap_or_default();
+        let name = name.to_str().unwrap_or_default().trim();
         return emulator
             .tiers
-            .pop(name)
+            .pops()
+            .find(|pop| pop.name.eq_ignore_ascii_case(name))
             .ok_or_else(|| RequestError::UnknownPop {
                 name: name.to_string(),
                 known: emulator
@@ -226,10 +268,65 @@ fn check_limits(request: &Request) -> Result<(), RequestError> {
     Ok(())
 }
 
-async fn edge(
-    State(emulator): State<Arc<Emulator>>,
+/// Every request the edge answers, refused ones included, gets its line in the access log.
+async fn edge(State(state): State<AppState>, request: Request) -> Response {
+    #[allow(clippy::disallowed_methods)]
+    // why: the line's duration is wall time, as nginx's $request_time
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let (response, pop, hops, simulated) = match serve_request(&state.emulator, request).await {
+        Ok((served, pop)) => {
+            let simulated = access_log::RequestLine::simulated(
+                state.emulator.topology.client_rtt(),
+                &served.hops,
+            );
+            let hops = served.hops;
+            (to_http(served.response), pop, hops, simulated)
+        }
+        Err((error, pop)) => (error.into_response(), pop, Vec::new(), Duration::ZERO),
+    };
+    let now = state.emulator.network.clock.now();
+    state.log.record(access_log::RequestLine {
+        time: crate::cdn::clock::rfc3339(now),
+        time_ms: crate::cdn::clock::unix_ms(now),
+        method,
+        path,
+        status: response.status().as_u16(),
+        pop,
+        tiers: access_log::RequestLine::tiers_of(&hops),
+        bytes: axum::body::HttpBody::size_hint(response.body())
+            .exact()
+            .unwrap_or_default(),
+        duration_ms: (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        simulated_ms: (simulated.as_secs_f64() * 10_000.0).round() / 10.0,
+    });
+    response
+}
+
+/// Runs one request through its PoP; the PoP's name comes back either way (empty when none
+/// was chosen).
+async fn serve_request(
+    emulator: &Arc<Emulator>,
     request: Request,
-) -> Result<Response, RequestError> {
+) -> Result<(crate::edge::Served, String), (RequestError, String)> {
+    let mut pop_name = String::new();
+    let result = serve_at_chosen_pop(emulator, request, &mut pop_name).await;
+    match result {
+        Ok(served) => Ok((served, pop_name)),
+        Err(error) => Err((error, pop_name)),
+    }
+}
+
+async fn serve_at_chosen_pop(
+    emulator: &Arc<Emulator>,
+    request: Request,
+    pop_name: &mut String,
+) -> Result<crate::edge::Served, RequestError> {
     // Shed before any work: a request refused here costs the edge almost nothing.
     let Ok(_permit) = emulator.in_flight.clone().try_acquire_owned() else {
         emulator
@@ -240,7 +337,8 @@ async fn edge(
         });
     };
     check_limits(&request)?;
-    let pop = choose_pop(&emulator, request.headers())?.clone();
+    let pop = choose_pop(emulator, request.headers())?.clone();
+    pop_name.clone_from(&pop.name);
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
         .await
@@ -275,12 +373,12 @@ async fn edge(
         .map(str::to_string);
     let ctx = pop.context(country);
 
-    let served = serve_at_pop(&emulator, &pop, wit_request, ctx, trap)
+    let served = serve_at_pop(emulator, &pop, wit_request, ctx, trap)
         .await
         .inspect_err(|failure| {
             eprintln!("[edge-{}] {} {}: {failure}", pop.name, parts.method, path);
         })?;
-    Ok(to_http(served.response))
+    Ok(served)
 }
 
 fn to_http(response: crate::wasm::Answer) -> Response {

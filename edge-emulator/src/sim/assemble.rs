@@ -8,10 +8,10 @@ use hdrhistogram::Histogram;
 
 use crate::emulator::Emulator;
 use crate::sim::counters::{snapshot, store_peaks, Baseline};
-use crate::sim::measure::Collector;
+use crate::sim::measure::{Collector, TierTally};
 use crate::sim::report::{
     BoundFigure, BytesFigures, HopLatency, LatencySummary, Offload, OriginLoad, Outcomes,
-    PurgeFigures, Report, ScenarioSummary, TierFigures,
+    PurgeFigures, Report, ScenarioSummary, StreamBound, TierFigures,
 };
 use crate::sim::setup::SimSetup;
 use crate::sim::units::round;
@@ -26,62 +26,42 @@ pub(super) fn build_report(
     baseline: &Baseline,
     origin_timeline: Vec<u64>,
     duration_s: f64,
+    stream_bound: Option<StreamBound>,
 ) -> Report {
     let end = snapshot(emulator);
-    let counters: Vec<(TierId, BTreeMap<&'static str, u64>)> = end
-        .tiers
-        .iter()
-        .map(|(id, values)| {
-            let before = baseline.tiers.get(id);
-            let diff = values
-                .iter()
-                .map(|(k, v)| (*k, v - before.and_then(|b| b.get(k)).copied().unwrap_or(0)))
-                .collect();
-            (id.clone(), diff)
-        })
-        .collect();
-    // A counter summed over every edge PoP, measured part only.
-    let tier_delta = |key: &str| -> u64 {
-        counters
-            .iter()
-            .filter(|(id, _)| id.kind == TierKind::Edge)
-            .map(|(_, c)| c.get(key).copied().unwrap_or(0))
+    // A tier's counter over the measured part: for what no client request's hops carry, the
+    // background work (refreshes, recoding) besides the requests clients made.
+    let delta = |id: &TierId, key: &str| -> u64 {
+        let now = end.tiers.get(id).and_then(|c| c.get(key)).copied();
+        let before = baseline.tiers.get(id).and_then(|b| b.get(key)).copied();
+        now.unwrap_or(0).saturating_sub(before.unwrap_or(0))
+    };
+    let kind_delta = |kind: TierKind, key: &str| -> u64 {
+        end.tiers
+            .keys()
+            .filter(|id| id.kind == kind)
+            .map(|id| delta(id, key))
             .sum()
     };
-    let figures = |name: String, rows: &[&BTreeMap<&'static str, u64>]| {
-        let sum = |key: &str| {
-            rows.iter()
-                .map(|r| r.get(key).copied().unwrap_or(0))
-                .sum::<u64>()
-        };
-        let requests = sum("requests");
-        let served = sum("hits") + sum("updating") + sum("stale");
-        TierFigures {
-            name,
-            requests,
-            hits: sum("hits"),
-            misses: sum("misses") + sum("expired") + sum("bypass") + sum("dynamic"),
-            stale_while_revalidate: sum("updating"),
-            stale_if_error: sum("stale"),
-            revalidated: sum("revalidated"),
-            collapsed: sum("collapsed"),
-            negative_hits: sum("negative_hits"),
-            upstream_requests: sum("upstream_requests"),
-            hit_ratio: if requests == 0 {
-                0.0
-            } else {
-                round(served as f64 / requests as f64)
-            },
-            peak_stored_bytes: 0,
-            peak_entries: 0,
-        }
-    };
-    let of_kind = |kind: TierKind| -> Vec<&BTreeMap<&'static str, u64>> {
-        counters
-            .iter()
-            .filter(|(id, _)| id.kind == kind)
-            .map(|(_, c)| c)
-            .collect()
+    let tier_delta = |key: &str| kind_delta(TierKind::Edge, key);
+    let figures = |name: String, t: &TierTally, upstream_requests: u64| TierFigures {
+        name,
+        requests: t.requests,
+        hits: t.hits,
+        misses: t.misses,
+        stale_while_revalidate: t.stale_while_revalidate,
+        stale_if_error: t.stale_if_error,
+        revalidated: t.revalidated,
+        collapsed: t.collapsed,
+        negative_hits: t.negative_hits,
+        upstream_requests,
+        hit_ratio: if t.requests == 0 {
+            0.0
+        } else {
+            round(t.served() as f64 / t.requests as f64)
+        },
+        peak_stored_bytes: 0,
+        peak_entries: 0,
     };
     let peaks = store_peaks(emulator);
     // One row per kind (its tiers summed), then one per tier that served requests.
@@ -94,14 +74,18 @@ pub(super) fn build_report(
         }
     }
     for kind in kinds {
+        let mut total = TierTally::default();
+        for (_, tally) in collector.tiers.iter().filter(|(id, _)| id.kind == kind) {
+            total.add(tally);
+        }
         let ids = peaks.keys().filter(|id| id.kind == kind).collect();
-        rows.push((figures(kind.as_str().into(), &of_kind(kind)), ids));
+        let upstream = kind_delta(kind, "upstream_requests");
+        rows.push((figures(kind.as_str().into(), &total, upstream), ids));
     }
-    for (id, c) in &counters {
-        if c.get("requests").copied().unwrap_or(0) > 0
-            && (setup.regional_caching || id.kind == TierKind::Edge)
-        {
-            rows.push((figures(id.to_string(), &[c]), vec![id]));
+    for (id, tally) in &collector.tiers {
+        if tally.requests > 0 && (setup.regional_caching || id.kind == TierKind::Edge) {
+            let upstream = delta(id, "upstream_requests");
+            rows.push((figures(id.to_string(), tally, upstream), vec![id]));
         }
     }
     let mut tiers = Vec::with_capacity(rows.len());
@@ -116,7 +100,15 @@ pub(super) fn build_report(
     }
     let edge = &tiers[0];
     let reads = collector.reads;
-    let origin_requests = end.origin_requests - baseline.origin_requests;
+    // The origin requests the stream bound's gap table classifies (the origin fetch log,
+    // measured part), so the two can never disagree; the counters when there is no such
+    // table (an edge-only run).
+    let origin_requests = stream_bound
+        .as_ref()
+        .and_then(|b| b.gap.iter().find(|g| g.level == "origin"))
+        .map_or(end.origin_requests - baseline.origin_requests, |g| {
+            g.measured
+        });
     let from_origin = end.origin_bytes - baseline.origin_bytes;
     // The busiest second after warm-up: the cold start's fill is not what a steady state
     // asks of the origin (and would hide the expiry peaks TTL jitter is for).
@@ -164,7 +156,7 @@ pub(super) fn build_report(
     let served_from_origin = collector.served_by_tier.get("origin").copied().unwrap_or(0);
     let mut served_by_tier = collector.served_by_tier;
     served_by_tier.entry("origin".into()).or_insert(0);
-    Report {
+    let mut report = Report {
         scenario: ScenarioSummary {
             name: setup.name.clone(),
             seed: setup.seed,
@@ -179,8 +171,13 @@ pub(super) fn build_report(
         },
         offload: Offload {
             requests: round(ratio(origin_requests, reads)),
-            // Byte hit ratio: the share of bytes clients received that a cache tier served.
-            bytes: round(ratio(served_from_origin, collector.to_clients)),
+            byte_hit_ratio: round(ratio(served_from_origin, collector.to_clients)),
+            origin_egress_saved: round(ratio(from_origin, collector.to_clients)),
+            origin_bytes_per_client_byte: if collector.to_clients == 0 {
+                0.0
+            } else {
+                round(from_origin as f64 / collector.to_clients as f64)
+            },
         },
         tiers,
         origin: OriginLoad {
@@ -219,7 +216,36 @@ pub(super) fn build_report(
                 (kind.to_string(), outcomes)
             })
             .collect(),
-        stream_bound: None,
+        stream_bound,
+        cold_caches: None,
+    };
+    align_bound(&mut report);
+    report.cold_caches = crate::sim::warmth::check(setup, &report);
+    report
+}
+
+/// The stream bound's measured column reads the report's own figures, so a figure printed in
+/// the headline, the tiers table, the bound table and the charts is one number.
+fn align_bound(report: &mut Report) {
+    let Some(bound) = report.stream_bound.as_mut() else {
+        return;
+    };
+    let hit_ratio = |name: &str| {
+        report
+            .tiers
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.hit_ratio)
+    };
+    if let Some(edge) = hit_ratio("edge") {
+        bound.edge_hit_ratio.measured = edge;
+    }
+    bound.offload_requests.measured = report.offload.requests;
+    bound.byte_hit_ratio.measured = report.offload.byte_hit_ratio;
+    for (pop, figure) in bound.by_pop.iter_mut() {
+        if let Some(measured) = hit_ratio(pop) {
+            figure.measured = measured;
+        }
     }
 }
 

@@ -20,7 +20,10 @@ pub const METRICS_HELP: &str = "\
 Operators: <  <=  >  >=  ==
 Metrics:
   offload              1 - origin requests / client requests (0..1, or a percentage: 95%)
-  byte_offload         1 - origin bytes / client bytes (0..1 or %)
+  byte_hit_ratio       client bytes served from a cache / client bytes (0..1 or %)
+  egress_saved         origin egress saved against no CDN: 1 - origin bytes / client bytes
+                       (negative when origins sent more than clients got)
+  origin_bytes_per_client_byte   origin bytes / client bytes
   origin_requests      requests that reached an origin
   origin_peak_rps      highest origin requests per second over the timeline
   hit_ratio            edge tier hit ratio (0..1 or %)
@@ -31,7 +34,7 @@ Metrics:
   p99[REGION]          a percentile for one client region of the report, e.g. p95[eu-west]
   p95(HOP)             a percentile of one hop's Server-Timing duration: client, edge, auth,
                        regional, shield, origin, e.g. p95(edge)<20ms p95(auth)<15ms
-VALUE `bound`: offload, byte_offload and hit_ratio compare with the bound the replayed stream
+VALUE `bound`: offload, byte_hit_ratio and hit_ratio compare with the bound the replayed stream
 sets (an infinite cache per location), e.g. --assert 'offload<=bound'; a figure above its
 bound is a bug in the emulator or the worker.";
 
@@ -42,7 +45,8 @@ pub const MAX_REGION_BYTES: usize = 64;
 /// Longest hop name in `p95(HOP)`.
 pub const MAX_HOP_BYTES: usize = crate::sim::hops::MAX_NAME_BYTES;
 
-const KNOWN_METRICS: &str = "offload, byte_offload, origin_requests, origin_peak_rps, hit_ratio, \
+const KNOWN_METRICS: &str = "offload, byte_hit_ratio, egress_saved, \
+     origin_bytes_per_client_byte, origin_requests, origin_peak_rps, hit_ratio, \
      regional_hit_ratio, shield_hit_ratio, errors, p50, p90, p95, p99, p999, pNN[REGION], pNN(HOP)";
 
 /// A latency percentile the report carries.
@@ -83,8 +87,12 @@ impl Percentile {
 pub enum Metric {
     /// `offload.requests`.
     Offload,
-    /// `offload.bytes`.
-    ByteOffload,
+    /// `offload.byte_hit_ratio`.
+    ByteHitRatio,
+    /// `offload.origin_egress_saved`.
+    EgressSaved,
+    /// `offload.origin_bytes_per_client_byte`.
+    OriginBytesPerClientByte,
     OriginRequests,
     OriginPeakRps,
     /// The "edge" tier row's hit ratio.
@@ -112,7 +120,11 @@ impl Metric {
         let unknown = || AssertionError::UnknownMetric(name.to_string());
         Ok(match name {
             "offload" => Metric::Offload,
-            "byte_offload" => Metric::ByteOffload,
+            "byte_hit_ratio" => Metric::ByteHitRatio,
+            "egress_saved" => Metric::EgressSaved,
+            "origin_bytes_per_client_byte" => Metric::OriginBytesPerClientByte,
+            // It meant two things in earlier releases: say which figures there are.
+            "byte_offload" => return Err(AssertionError::Ambiguous(name.to_string())),
             "origin_requests" => Metric::OriginRequests,
             "origin_peak_rps" => Metric::OriginPeakRps,
             "hit_ratio" => Metric::HitRatio,
@@ -159,7 +171,9 @@ impl Metric {
     fn kind(&self) -> ValueKind {
         match self {
             Metric::Offload
-            | Metric::ByteOffload
+            | Metric::ByteHitRatio
+            | Metric::EgressSaved
+            | Metric::OriginBytesPerClientByte
             | Metric::HitRatio
             | Metric::RegionalHitRatio
             | Metric::ShieldHitRatio => ValueKind::Ratio,
@@ -174,7 +188,7 @@ impl Metric {
     fn bound(&self, report: Option<&Report>) -> Option<Option<f64>> {
         let pick: fn(&crate::sim::report::StreamBound) -> f64 = match self {
             Metric::Offload => |b| b.offload_requests.bound,
-            Metric::ByteOffload => |b| b.offload_bytes.bound,
+            Metric::ByteHitRatio => |b| b.byte_hit_ratio.bound,
             Metric::HitRatio => |b| b.edge_hit_ratio.bound,
             _ => return None,
         };
@@ -193,7 +207,9 @@ impl Metric {
         };
         match self {
             Metric::Offload => Ok(report.offload.requests),
-            Metric::ByteOffload => Ok(report.offload.bytes),
+            Metric::ByteHitRatio => Ok(report.offload.byte_hit_ratio),
+            Metric::EgressSaved => Ok(report.offload.origin_egress_saved),
+            Metric::OriginBytesPerClientByte => Ok(report.offload.origin_bytes_per_client_byte),
             Metric::OriginRequests => Ok(report.origin.requests as f64),
             Metric::OriginPeakRps => Ok(report.origin.peak_rps),
             Metric::HitRatio => tier_hit_ratio("edge"),
@@ -235,7 +251,9 @@ impl fmt::Display for Metric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             Metric::Offload => "offload",
-            Metric::ByteOffload => "byte_offload",
+            Metric::ByteHitRatio => "byte_hit_ratio",
+            Metric::EgressSaved => "egress_saved",
+            Metric::OriginBytesPerClientByte => "origin_bytes_per_client_byte",
             Metric::OriginRequests => "origin_requests",
             Metric::OriginPeakRps => "origin_peak_rps",
             Metric::HitRatio => "hit_ratio",
@@ -331,7 +349,7 @@ pub struct Assertion {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Threshold {
     Value(f64),
-    /// The report's stream bound for the metric (`offload`, `byte_offload`, `hit_ratio`).
+    /// The report's stream bound for the metric (`offload`, `byte_hit_ratio`, `hit_ratio`).
     Bound,
 }
 
@@ -348,6 +366,8 @@ pub enum AssertionError {
     SingleEquals(String),
     #[error("unknown metric {0:?}; known: {KNOWN_METRICS}")]
     UnknownMetric(String),
+    #[error("{0:?} could mean two figures: byte_hit_ratio (client bytes served from a cache / client bytes) or egress_saved (1 - origin bytes / client bytes, against no CDN); name one")]
+    Ambiguous(String),
     #[error("{0:?}: a region is written p99[NAME], NAME being letters, digits, '-', '_' or '.'")]
     BadRegion(String),
     #[error("{0:?}: a hop is written p95(NAME), NAME being a Server-Timing metric (edge, auth, regional, shield, origin, client): up to {MAX_HOP_BYTES} letters, digits, '-', '_' or '.'")]
@@ -360,7 +380,7 @@ pub enum AssertionError {
     MissingUnit { metric: Metric },
     #[error("{metric} takes no unit {unit:?}")]
     UnexpectedUnit { metric: Metric, unit: String },
-    #[error("{metric} has no bound; `bound` compares offload, byte_offload or hit_ratio with the bound the replayed stream sets, e.g. offload<=bound")]
+    #[error("{metric} has no bound; `bound` compares offload, byte_hit_ratio or hit_ratio with the bound the replayed stream sets, e.g. offload<=bound")]
     NoBound { metric: Metric },
 }
 
@@ -623,7 +643,9 @@ pub(crate) mod tests {
             },
             offload: Offload {
                 requests: 0.971,
-                bytes: 0.9652,
+                byte_hit_ratio: 0.9652,
+                origin_egress_saved: 0.9,
+                origin_bytes_per_client_byte: 0.1,
             },
             tiers: vec![
                 tier("edge", 10_000, 9_000),
@@ -702,7 +724,7 @@ pub(crate) mod tests {
                     measured: 0.971,
                     bound: 0.98,
                 },
-                offload_bytes: Bounded {
+                byte_hit_ratio: Bounded {
                     measured: 0.9652,
                     bound: 0.97,
                 },
@@ -740,6 +762,7 @@ pub(crate) mod tests {
                     revalidated: 5,
                 }],
             }),
+            cold_caches: None,
         }
     }
 
@@ -758,7 +781,14 @@ pub(crate) mod tests {
     fn parses_every_metric_and_operator() {
         let cases = [
             ("offload>=0.95", Metric::Offload, Op::Ge, 0.95),
-            ("byte_offload > 0.5", Metric::ByteOffload, Op::Gt, 0.5),
+            ("byte_hit_ratio > 0.5", Metric::ByteHitRatio, Op::Gt, 0.5),
+            ("egress_saved>=-0.1", Metric::EgressSaved, Op::Ge, -0.1),
+            (
+                "origin_bytes_per_client_byte<0.2",
+                Metric::OriginBytesPerClientByte,
+                Op::Lt,
+                0.2,
+            ),
             (
                 "origin_requests<=1000",
                 Metric::OriginRequests,
@@ -846,7 +876,11 @@ pub(crate) mod tests {
             ("offload!=0.95", "has no operator"),
             (
                 "offlaod>=0.95",
-                "unknown metric \"offlaod\"; known: offload, byte_offload",
+                "unknown metric \"offlaod\"; known: offload, byte_hit_ratio",
+            ),
+            (
+                "byte_offload>0.9",
+                "could mean two figures: byte_hit_ratio (client bytes served from a cache",
             ),
             ("p98<250ms", "unknown metric \"p98\""),
             ("p99[<250ms", "a region is written p99[NAME]"),
@@ -888,7 +922,7 @@ pub(crate) mod tests {
         let report = sample_report("tiered");
         let assertions: Vec<Assertion> = [
             "offload>=0.95",
-            "byte_offload>0.99",
+            "byte_hit_ratio>0.99",
             "origin_requests<=290",
             "origin_peak_rps<60",
             "hit_ratio==0.9",
@@ -988,7 +1022,9 @@ pub(crate) mod tests {
         prop_oneof![
             proptest::sample::select(vec![
                 Metric::Offload,
-                Metric::ByteOffload,
+                Metric::ByteHitRatio,
+                Metric::EgressSaved,
+                Metric::OriginBytesPerClientByte,
                 Metric::OriginRequests,
                 Metric::OriginPeakRps,
                 Metric::HitRatio,
@@ -1011,7 +1047,7 @@ pub(crate) mod tests {
         let report = sample_report("tiered");
         for (text, passes) in [
             ("offload<=bound", true),
-            ("byte_offload <= bound", true),
+            ("byte_hit_ratio <= bound", true),
             ("hit_ratio<=bound", true),
             ("offload>=bound", false),
         ] {

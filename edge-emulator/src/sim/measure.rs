@@ -15,10 +15,69 @@ use crate::emulator::Emulator;
 use crate::sim::stream_bound::{self, EdgeResult};
 use crate::sim::workload::Read;
 
+/// What one tier did for the measured client requests that passed it, counted from their
+/// hops: the one source of every tier figure the report prints.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TierTally {
+    pub(super) requests: u64,
+    pub(super) hits: u64,
+    /// Miss, expired, bypass, dynamic, and requests the tier never cached (refused, failed,
+    /// answered by the worker).
+    pub(super) misses: u64,
+    pub(super) stale_while_revalidate: u64,
+    pub(super) stale_if_error: u64,
+    pub(super) revalidated: u64,
+    pub(super) collapsed: u64,
+    pub(super) negative_hits: u64,
+}
+
+impl TierTally {
+    /// Counts one request the tier handled with `cache`'s outcome.
+    fn count(&mut self, cache: Option<&edge_worker::hops::CacheOutcome>) {
+        self.requests += 1;
+        let Some(cache) = cache else {
+            self.misses += 1;
+            return;
+        };
+        self.collapsed += u64::from(cache.collapsed);
+        match cache.status {
+            CfCacheStatus::Hit => {
+                self.hits += 1;
+                self.negative_hits += u64::from(cache.negative);
+            }
+            CfCacheStatus::Updating => self.stale_while_revalidate += 1,
+            CfCacheStatus::Stale => self.stale_if_error += 1,
+            CfCacheStatus::Revalidated => self.revalidated += 1,
+            CfCacheStatus::Miss
+            | CfCacheStatus::Expired
+            | CfCacheStatus::Bypass
+            | CfCacheStatus::Dynamic => self.misses += 1,
+        }
+    }
+
+    pub(super) fn add(&mut self, other: &TierTally) {
+        self.requests += other.requests;
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.stale_while_revalidate += other.stale_while_revalidate;
+        self.stale_if_error += other.stale_if_error;
+        self.revalidated += other.revalidated;
+        self.collapsed += other.collapsed;
+        self.negative_hits += other.negative_hits;
+    }
+
+    /// Answered from the cache (hits and stale answers).
+    pub(super) fn served(&self) -> u64 {
+        self.hits + self.stale_while_revalidate + self.stale_if_error
+    }
+}
+
 /// Per-request figures gathered while the run goes on.
 #[derive(Default)]
 pub(super) struct Collector {
     pub(super) reads: u64,
+    /// Each tier's figures over the measured requests, from their hops.
+    pub(super) tiers: BTreeMap<edge_worker::hops::TierId, TierTally>,
     pub(super) latencies: BTreeMap<String, Histogram<u64>>,
     /// Server-Timing durations per hop (`sim::hops`).
     pub(super) hops: crate::sim::hops::HopHistograms,
@@ -281,6 +340,17 @@ pub(super) async fn serve(
         let outcome = hop.cache.as_ref().map_or("none", |c| c.status.as_str());
         let tier = c.paths.entry(hop.tier.kind.as_str()).or_default();
         *tier.entry(outcome).or_default() += 1;
+    }
+    // Every measured request is one at its PoP, those that failed before a hop included.
+    if path.is_empty() {
+        let edge = edge_worker::hops::TierId::edge(&pop.name);
+        c.tiers.entry(edge).or_default().count(None);
+    }
+    for hop in path {
+        c.tiers
+            .entry(hop.tier.clone())
+            .or_default()
+            .count(hop.cache.as_ref());
     }
     *c.served_by_tier.entry(tier.to_string()).or_default() += body_len;
     let coding = header("content-encoding");

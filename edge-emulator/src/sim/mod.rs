@@ -31,6 +31,8 @@ pub mod theory;
 pub mod trace;
 /// The replay's fixed units: the virtual epoch and the report's rounding.
 pub mod units;
+/// Whether a run measured warm caches, and what to run when not.
+pub mod warmth;
 /// Generated workloads: Zipf popularity, Poisson arrivals, mixes, writes, flash crowds.
 pub mod workload;
 

@@ -27,6 +27,8 @@ struct Grid {
     title: String,
     header: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// A line under the table: what its figures mean.
+    note: Option<&'static str>,
 }
 
 impl Grid {
@@ -35,6 +37,7 @@ impl Grid {
             title: title.to_string(),
             header: header.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
+            note: None,
         }
     }
 
@@ -55,7 +58,10 @@ impl Grid {
                 column.set_cell_alignment(CellAlignment::Right);
             }
         }
-        format!("{}\n{table}\n", self.title)
+        match self.note {
+            Some(note) => format!("{}\n{table}\n{note}\n", self.title),
+            None => format!("{}\n{table}\n", self.title),
+        }
     }
 
     fn to_html(&self) -> String {
@@ -73,7 +79,70 @@ impl Grid {
             out.push_str("</tr>");
         }
         out.push_str("</tbody></table>");
+        if let Some(note) = self.note {
+            let _ = write!(out, "<p class=\"note\">{}</p>", escape(note));
+        }
         out
+    }
+}
+
+/// How a run was made and what its `--assert` thresholds said: shown with the answer, before
+/// the details. Never in the JSON report, which stays the same for the same inputs.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// The command line as typed.
+    pub command_line: String,
+    pub version: &'static str,
+    /// When the report was made, RFC 3339.
+    pub date: String,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// One `--assert` threshold against one report.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The report it was checked against, when several were (compare).
+    pub report: Option<String>,
+    /// `PASS offload >= 0.95 (measured 0.971)`.
+    pub text: String,
+    pub passed: bool,
+    /// The report's cold-cache caution, carried beside the verdict it weakens.
+    pub warning: Option<String>,
+}
+
+impl Verdict {
+    pub fn line(&self) -> String {
+        let mut line = match &self.report {
+            Some(report) => format!("{report}: {}", self.text),
+            None => self.text.clone(),
+        };
+        if self.warning.is_some() {
+            line.push_str(" (CAUTION: the caches never warmed; see the report's first lines)");
+        }
+        line
+    }
+}
+
+pub use crate::cdn::clock::rfc3339;
+
+impl RunContext {
+    /// "Run: COMMAND · edge-emulator VERSION · DATE", when known.
+    fn line(&self) -> Option<String> {
+        if self.command_line.is_empty() && self.date.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "Run: {} · edge-emulator {} · {}",
+            self.command_line, self.version, self.date
+        ))
+    }
+
+    fn verdicts_for<'a>(&'a self, report: &'a Report) -> impl Iterator<Item = &'a Verdict> + 'a {
+        self.verdicts.iter().filter(move |v| {
+            v.report
+                .as_deref()
+                .is_none_or(|name| name == report.scenario.name)
+        })
     }
 }
 
@@ -146,24 +215,61 @@ pub fn bound_warning(report: &Report) -> Option<String> {
     Some(out)
 }
 
-fn offload_line(report: &Report) -> String {
-    match &report.stream_bound {
-        Some(b) => format!(
-            "Offload: {} of requests (bound {}), {} of bytes (bound {}); edge hit ratio {} \
-             (bound {})",
-            percent(report.offload.requests),
-            percent(b.offload_requests.bound),
-            percent(report.offload.bytes),
-            percent(b.offload_bytes.bound),
-            percent(b.edge_hit_ratio.measured),
-            percent(b.edge_hit_ratio.bound),
+/// The answer, before everything else: offload by requests and bytes with their bounds, the
+/// origin's peak, the latency tail, the edge hit ratio.
+fn headline(report: &Report) -> Vec<String> {
+    let o = &report.offload;
+    let bounded = |measured: f64, bound: Option<f64>| match bound {
+        Some(bound) => format!("{} (bound {})", percent(measured), percent(bound)),
+        None => percent(measured),
+    };
+    let b = report.stream_bound.as_ref();
+    let edge = report.tiers.first().map_or(0.0, |t| t.hit_ratio);
+    let all = report.latency.get("all");
+    let ms = |pick: fn(&crate::sim::report::LatencySummary) -> f64| {
+        all.map_or_else(
+            || "-".to_string(),
+            |l| format!("{} ms", decimal(pick(l), 1)),
+        )
+    };
+    vec![
+        format!(
+            "Offload: {} of requests{}; byte hit ratio {}; origin egress saved {}",
+            percent(o.requests),
+            b.map_or_else(String::new, |b| format!(
+                " (bound {})",
+                percent(b.offload_requests.bound)
+            )),
+            bounded(o.byte_hit_ratio, b.map(|b| b.byte_hit_ratio.bound)),
+            percent(o.origin_egress_saved),
         ),
-        None => format!(
-            "Offload: {} of requests, {} of bytes",
-            percent(report.offload.requests),
-            percent(report.offload.bytes)
+        format!(
+            "Origin: {} requests, peak {} rps (mean {} rps); latency p95 {}, p99 {}; edge hit \
+             ratio {}",
+            report.origin.requests,
+            decimal(report.origin.peak_rps, 1),
+            decimal(report.origin.mean_rps, 1),
+            ms(|l| l.p95_ms),
+            ms(|l| l.p99_ms),
+            bounded(edge, b.map(|b| b.edge_hit_ratio.bound)),
         ),
+    ]
+}
+
+/// The first lines of one report: the headline, the verdicts, the cautions, then how the run
+/// was made and its scenario.
+fn opening(report: &Report, run: &RunContext) -> Vec<String> {
+    let mut lines = headline(report);
+    lines.extend(run.verdicts_for(report).map(Verdict::line));
+    if let Some(cold) = &report.cold_caches {
+        lines.push(cold.summary());
     }
+    if let Some(warning) = bound_warning(report) {
+        lines.extend(warning.lines().map(str::to_string));
+    }
+    lines.extend(run.line());
+    lines.push(format!("Scenario: {}", scenario_line(report)));
+    lines
 }
 
 /// The stream bound beside each figure, then the gap between them by cause, per level.
@@ -185,7 +291,7 @@ fn stream_bound_grids(report: &Report) -> Vec<Grid> {
     let rows = [
         ("edge hit ratio", &b.edge_hit_ratio),
         ("offload by requests", &b.offload_requests),
-        ("offload by bytes", &b.offload_bytes),
+        ("byte hit ratio", &b.byte_hit_ratio),
     ];
     for (name, f) in rows {
         figures.row(vec![
@@ -275,7 +381,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
             "stale-if-error",
             "revalidated",
             "collapsed",
-            "upstream",
+            "upstream (incl. background)",
             "peak stored",
             "peak entries",
         ],
@@ -358,8 +464,25 @@ fn report_grids(report: &Report) -> Vec<Grid> {
 
     let b = &report.bytes;
     let mut byte_grid = Grid::new("Bytes", &["", "bytes"]);
+    byte_grid.note = Some(crate::sim::report::BYTE_FIGURES);
+    let o = &report.offload;
+    byte_grid.row(vec![
+        "byte hit ratio (client bytes served from a cache)".to_string(),
+        percent(o.byte_hit_ratio),
+    ]);
+    byte_grid.row(vec![
+        "origin egress saved (against no CDN)".to_string(),
+        percent(o.origin_egress_saved),
+    ]);
+    byte_grid.row(vec![
+        "origin bytes per client byte".to_string(),
+        decimal(o.origin_bytes_per_client_byte, 3),
+    ]);
     byte_grid.row(vec!["to clients".to_string(), bytes(b.to_clients)]);
-    byte_grid.row(vec!["from origin".to_string(), bytes(b.from_origin)]);
+    byte_grid.row(vec![
+        "sent by origins (egress)".to_string(),
+        bytes(b.from_origin),
+    ]);
     byte_grid.row(vec![
         "saved by compression".to_string(),
         bytes(b.saved_by_compression),
@@ -375,7 +498,7 @@ fn report_grids(report: &Report) -> Vec<Grid> {
         bytes(b.saved_by_recompression),
     ]);
     for (tier, count) in &b.served_by_tier {
-        byte_grid.row(vec![format!("served by {tier}"), bytes(*count)]);
+        byte_grid.row(vec![served_label(tier), bytes(*count)]);
     }
 
     let mut bounds = Grid::new("Bounds", &["figure", "measured", "bound", "measured/bound"]);
@@ -453,13 +576,25 @@ fn hop_grid(report: &Report) -> Option<Grid> {
     Some(grid)
 }
 
-/// The report as plain text for a terminal: a scenario line, the offload, then tables of tiers,
-/// responses to clients, origin, latency per region, bytes and analytic bounds (when any).
-pub fn table(report: &Report) -> String {
-    let mut out = format!("{}\n{}\n", scenario_line(report), offload_line(report));
-    if let Some(warning) = bound_warning(report) {
+/// "served by edge" for a cache tier's bytes; the origin's are the bytes clients got from an
+/// origin fetch, told apart from what origins sent.
+fn served_label(tier: &str) -> String {
+    if tier == "origin" {
+        "to clients from an origin fetch".to_string()
+    } else {
+        format!("to clients from the {tier} cache")
+    }
+}
+
+/// The report as plain text for a terminal: the answer first (offload with its bounds, the
+/// origin's peak, the latency tail, the `--assert` verdicts, any caution), then how the run was
+/// made, then the tables of tiers, responses to clients, origin, latency per region, bytes and
+/// bounds.
+pub fn table(report: &Report, run: &RunContext) -> String {
+    let mut out = String::new();
+    for line in opening(report, run) {
+        out.push_str(&line);
         out.push('\n');
-        out.push_str(&warning);
     }
     for grid in report_grids(report) {
         out.push('\n');
@@ -489,9 +624,15 @@ fn compare_grid(reports: &[Report]) -> Grid {
     let mut header = vec![String::new()];
     header.extend(reports.iter().map(|r| r.scenario.name.clone()));
     type Figure = fn(&Report) -> String;
-    let figures: [(&str, Figure); 17] = [
+    let figures: [(&str, Figure); 19] = [
         ("offload (requests)", |r| percent(r.offload.requests)),
-        ("offload (bytes)", |r| percent(r.offload.bytes)),
+        ("byte hit ratio", |r| percent(r.offload.byte_hit_ratio)),
+        ("origin egress saved", |r| {
+            percent(r.offload.origin_egress_saved)
+        }),
+        ("origin bytes per client byte", |r| {
+            decimal(r.offload.origin_bytes_per_client_byte, 3)
+        }),
         ("bytes to clients", |r| bytes(r.bytes.to_clients)),
         ("saved by recompression", |r| {
             bytes(r.bytes.saved_by_recompression)
@@ -518,6 +659,7 @@ fn compare_grid(reports: &[Report]) -> Grid {
         title: "Comparison".to_string(),
         header,
         rows: Vec::new(),
+        note: Some(crate::sim::report::BYTE_FIGURES),
     };
     for (label, figure) in figures {
         let mut row = vec![label.to_string()];
@@ -545,10 +687,11 @@ fn compare_hop_rows(grid: &mut Grid, reports: &[Report]) {
 }
 
 /// Key figures side by side, one column per report headed by its scenario name: offload by
-/// requests and bytes, edge, regional and shield hit ratio, origin requests, bytes and peak
-/// rps, p50/p95/p99 over all regions, errors. Shows at most [`MAX_COMPARED_REPORTS`] reports
-/// and says so when more were given.
-pub fn compare_table(reports: &[Report]) -> String {
+/// requests and the byte figures, edge, regional and shield hit ratio, origin requests, bytes
+/// and peak rps, p50/p95/p99 over all regions, errors; then the `--assert` verdicts, any
+/// caution, and how the run was made. Shows at most [`MAX_COMPARED_REPORTS`] reports and says
+/// so when more were given.
+pub fn compare_table(reports: &[Report], run: &RunContext) -> String {
     if reports.is_empty() {
         return "No reports to compare.\n".to_string();
     }
@@ -560,7 +703,26 @@ pub fn compare_table(reports: &[Report]) -> String {
             reports.len() - MAX_COMPARED_REPORTS
         );
     }
+    for line in compare_notes(reports, run) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
+}
+
+/// Under a comparison: every verdict, each report's cautions, how the run was made.
+fn compare_notes(reports: &[Report], run: &RunContext) -> Vec<String> {
+    let mut lines: Vec<String> = run.verdicts.iter().map(Verdict::line).collect();
+    for report in reports {
+        if let Some(cold) = &report.cold_caches {
+            lines.push(format!("{}: {}", report.scenario.name, cold.summary()));
+        }
+        if let Some(warning) = bound_warning(report) {
+            lines.push(format!("{}: {}", report.scenario.name, warning.trim_end()));
+        }
+    }
+    lines.extend(run.line());
+    lines
 }
 
 const STYLE: &str = "\
@@ -574,15 +736,60 @@ svg .title{font-weight:600;font-size:14px}svg .tick,svg .legend{font-size:11px;f
 svg .axis,svg .label{font-size:12px;fill:#222}svg .grid{stroke:#eee}svg .axisline{stroke:#999}\
 svg .shade{fill:#ececec;stroke:#d0d0d0}svg .range{stroke:#bbb;stroke-width:2}\
 svg .empty{fill:#999;font-size:14px}\
-pre.warning{background:#fde8e8;border:2px solid #c00;color:#900;padding:.6em;white-space:pre-wrap}";
+pre.warning{background:#fde8e8;border:2px solid #c00;color:#900;padding:.6em;white-space:pre-wrap}\
+.headline{font-size:1.15em;background:#f4f8f4;border-left:4px solid #4a7;padding:.5em .8em}\
+.headline p{margin:.2em 0}.verdict.fail{color:#b00;font-weight:600}.verdict.pass{color:#264}\
+.caution{background:#fff6dd;border:2px solid #c90;padding:.5em .8em}\
+.context{color:#555;font-size:.9em}.context code{white-space:pre-wrap}p.note{color:#555;font-size:.9em}";
+
+/// The answer block at the top of a page: per report, the headline, the verdicts and the
+/// cautions; then how the run was made and each scenario.
+fn html_opening(reports: &[Report], run: &RunContext) -> String {
+    let mut out = String::new();
+    for report in reports {
+        out.push_str("<div class=\"headline\">");
+        if reports.len() > 1 {
+            let _ = write!(out, "<p><b>{}</b></p>", escape(&report.scenario.name));
+        }
+        for line in headline(report) {
+            let _ = write!(out, "<p>{}</p>", escape(&line));
+        }
+        for verdict in run.verdicts_for(report) {
+            let class = if verdict.passed { "pass" } else { "fail" };
+            let _ = write!(
+                out,
+                "<p class=\"verdict {class}\">{}</p>",
+                escape(&verdict.line())
+            );
+        }
+        out.push_str("</div>");
+        if let Some(cold) = &report.cold_caches {
+            let _ = write!(out, "<p class=\"caution\">{}</p>", escape(&cold.summary()));
+        }
+        if let Some(warning) = bound_warning(report) {
+            let _ = write!(out, "<pre class=\"warning\">{}</pre>", escape(&warning));
+        }
+    }
+    out.push_str("<div class=\"context\">");
+    if let Some(line) = run.line() {
+        let _ = write!(out, "<p>{}</p>", escape(&line));
+    }
+    for report in reports {
+        let _ = write!(out, "<p>Scenario: {}</p>", escape(&scenario_line(report)));
+    }
+    out.push_str("</div>");
+    out
+}
 
 /// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or links) for one report
-/// or several compared: offload over time above client and origin load (warm-up shaded), hit
-/// ratio by tier and cache with the stream's bounds, measured vs bound (when the reports have
-/// bounds), bytes by tier (one row per name, one bar per report), each report's latency CDF
-/// (log latency, nines fraction) and percentiles per region, then each report's tables. Shows at most
+/// or several compared. It opens with the answer — offload by requests and bytes with their
+/// bounds, the origin's peak, p95/p99, the `--assert` verdicts, any caution — then the command
+/// line, version, date and scenario; then the charts: offload over time above client and
+/// origin load (warm-up shaded, the origin's peak marked), hit ratio by tier and cache with
+/// the stream's bounds, measured vs bound, bytes by where they came from, each report's latency
+/// CDF and percentiles per region; then each report's tables. Shows at most
 /// [`MAX_COMPARED_REPORTS`] reports.
-pub fn html(reports: &[Report]) -> String {
+pub fn html(reports: &[Report], run: &RunContext) -> String {
     let shown = &reports[..reports.len().min(MAX_COMPARED_REPORTS)];
     let names: Vec<&str> = shown.iter().map(|r| r.scenario.name.as_str()).collect();
     let title = format!("Simulation: {}", names.join(" vs "));
@@ -596,6 +803,7 @@ pub fn html(reports: &[Report]) -> String {
         out.push_str("<p>No reports.</p></body></html>\n");
         return out;
     }
+    out.push_str(&html_opening(shown, run));
     if reports.len() > shown.len() {
         let _ = write!(
             out,
@@ -619,15 +827,7 @@ pub fn html(reports: &[Report]) -> String {
     }
     out.push_str("</div>");
     for report in shown {
-        let _ = write!(
-            out,
-            "<section><h2>{}</h2><p>{}</p>",
-            escape(&scenario_line(report)),
-            escape(&offload_line(report))
-        );
-        if let Some(warning) = bound_warning(report) {
-            let _ = write!(out, "<pre class=\"warning\">{}</pre>", escape(&warning));
-        }
+        let _ = write!(out, "<section><h2>{}</h2>", escape(&scenario_line(report)),);
         for grid in report_grids(report) {
             out.push_str(&grid.to_html());
         }
@@ -642,6 +842,10 @@ mod tests {
     use super::*;
     use crate::sim::assertions::tests::sample_report;
 
+    fn none() -> RunContext {
+        RunContext::default()
+    }
+
     /// Charts on a page for `n` sample reports: load over time, hit ratio, measured vs bound,
     /// bytes, and a CDF and percentiles per report.
     fn chart_count(n: usize) -> usize {
@@ -654,26 +858,28 @@ mod tests {
     fn a_beaten_bound_is_a_loud_warning() {
         let mut report = sample_report("tiered");
         assert_eq!(bound_warning(&report), None);
-        assert!(!table(&report).contains("WARNING"));
+        assert!(!table(&report, &none()).contains("WARNING"));
         let bound = report.stream_bound.as_mut().unwrap();
         bound.offload_requests.measured = 0.1945;
         bound.offload_requests.bound = 0.1924;
-        let text = table(&report);
+        let text = table(&report, &none());
         assert!(
             text.contains("WARNING: measured figures beat their stream bound")
                 && text.contains("!! offload by requests: measured 19.450 %, bound 19.240 %"),
             "{text}"
         );
-        let page = html(std::slice::from_ref(&report));
+        let page = html(std::slice::from_ref(&report), &none());
         assert!(page.contains("<pre class=\"warning\">WARNING"), "{page}");
     }
 
     #[test]
     fn table_shows_every_section() {
-        let text = table(&sample_report("tiered"));
+        let text = table(&sample_report("tiered"), &none());
         for expected in [
             "tiered: zipf(0.9) over 1000 objects, 1000 req/s; 10000 requests over 10.0 s, seed 42, 8 PoPs, 3 regionals; measured after a warm-up of 2000 requests (2.0 s)",
-            "Offload: 97.1% of requests (bound 98.0%), 96.5% of bytes (bound 97.0%)",
+            "Offload: 97.1% of requests (bound 98.0%); byte hit ratio 96.5% (bound 97.0%); origin egress saved 90.0%",
+            "Origin: 290 requests, peak 61.0 rps (mean 29.0 rps)",
+            "byte hit ratio = client bytes served from a cache / client bytes",
             "Bound from the replayed stream",
             "Why the edge missed",
             "| evicted for capacity ",
@@ -689,7 +895,7 @@ mod tests {
             "| all ",
             "212.4",
             "saved by compression",
-            "served by regional",
+            "to clients from the regional cache",
             "edge hit ratio (TTL, Jung et al.)",
             "0.968",
             "Latency by hop (Server-Timing, ms)",
@@ -709,12 +915,12 @@ mod tests {
         assert!(at("auth") < at("regional") && at("regional") < at("origin"));
         let mut no_hops = sample_report("tiered");
         no_hops.hops.clear();
-        assert!(!table(&no_hops).contains("Latency by hop"));
+        assert!(!table(&no_hops, &none()).contains("Latency by hop"));
     }
 
     #[test]
     fn table_columns_line_up() {
-        let text = table(&sample_report("tiered"));
+        let text = table(&sample_report("tiered"), &none());
         let tier_lines: Vec<&str> = text
             .lines()
             .skip_while(|l| *l != "Tiers")
@@ -734,7 +940,7 @@ mod tests {
         let mut edge_only = sample_report("edge-only");
         edge_only.tiers.retain(|t| t.name != "regional");
         edge_only.latency.clear();
-        let text = compare_table(&[sample_report("tiered"), edge_only]);
+        let text = compare_table(&[sample_report("tiered"), edge_only], &none());
         let header = text.lines().nth(1).unwrap();
         assert!(
             header.contains("tiered") && header.contains("edge-only"),
@@ -742,7 +948,9 @@ mod tests {
         );
         for row in [
             "offload (requests)",
-            "offload (bytes)",
+            "byte hit ratio",
+            "origin egress saved",
+            "origin bytes per client byte",
             "edge hit ratio",
             "regional hit ratio",
             "origin requests",
@@ -764,7 +972,7 @@ mod tests {
         );
         let mut no_hops = sample_report("no-hops");
         no_hops.hops.clear();
-        let text = compare_table(&[sample_report("tiered"), no_hops]);
+        let text = compare_table(&[sample_report("tiered"), no_hops], &none());
         let edge_hop = text.lines().find(|l| l.contains("p95 edge ms")).unwrap();
         assert!(
             edge_hop.contains("12.5") && edge_hop.contains(" - "),
@@ -776,7 +984,7 @@ mod tests {
         shield.name = "shield".into();
         shield.hit_ratio = 0.679;
         shielded.tiers.push(shield);
-        let text = compare_table(&[sample_report("tiered"), shielded.clone()]);
+        let text = compare_table(&[sample_report("tiered"), shielded.clone()], &none());
         let row = text
             .lines()
             .find(|l| l.contains("shield hit ratio"))
@@ -784,20 +992,20 @@ mod tests {
         assert!(row.contains(" - ") && row.contains("67.9%"), "{row}");
         assert!(text.contains("origin bytes"), "{text}");
         assert!(
-            table(&shielded).contains("8 PoPs, 3 regionals, 1 shield; measured after"),
+            table(&shielded, &none()).contains("8 PoPs, 3 regionals, 1 shield; measured after"),
             "{}",
-            table(&shielded)
+            table(&shielded, &none())
         );
-        assert_eq!(compare_table(&[]), "No reports to compare.\n");
+        assert_eq!(compare_table(&[], &none()), "No reports to compare.\n");
         let many: Vec<Report> = (0..10).map(|i| sample_report(&format!("r{i}"))).collect();
-        assert!(compare_table(&many).contains("(2 more reports not shown"));
+        assert!(compare_table(&many, &none()).contains("(2 more reports not shown"));
     }
 
     #[test]
     fn html_is_self_contained_with_one_svg_per_chart() {
         for n in [1, 2, 3] {
             let reports: Vec<Report> = (0..n).map(|i| sample_report(&format!("run{i}"))).collect();
-            let page = html(&reports);
+            let page = html(&reports, &none());
             assert_eq!(page.matches("<svg").count(), chart_count(n), "n={n}");
             assert_eq!(page.matches("</svg>").count(), chart_count(n));
             assert!(!page.contains("http://") && !page.contains("https://"));
@@ -823,7 +1031,7 @@ mod tests {
             .latency
             .insert("<img src=x>".to_string(), report.latency["all"].clone());
         report.bytes.served_by_tier.insert("</svg>".to_string(), 1);
-        let page = html(&[report]);
+        let page = html(&[report], &none());
         assert!(!page.contains("<script"), "unescaped scenario name");
         assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
         assert!(!page.contains("<b>") && !page.contains("<img"));
@@ -840,10 +1048,10 @@ mod tests {
         report.latency.clear();
         report.bytes.served_by_tier.clear();
         report.bounds.clear();
-        let page = html(std::slice::from_ref(&report));
+        let page = html(std::slice::from_ref(&report), &none());
         assert_eq!(page.matches("<svg").count(), chart_count(1));
         assert!(page.contains("no data"));
-        assert!(!table(&report).is_empty());
+        assert!(!table(&report, &none()).is_empty());
 
         let mut odd = sample_report("odd");
         odd.origin.bucket_s = 0.0;
@@ -857,13 +1065,13 @@ mod tests {
                 (f64::INFINITY, 1.0),
             ];
         }
-        let page = html(&[odd.clone()]);
+        let page = html(&[odd.clone()], &none());
         assert!(!page.contains("NaN"));
-        assert!(table(&odd).contains("n/a"));
+        assert!(table(&odd, &none()).contains("n/a"));
         odd.origin.bucket_s = 1.0;
         odd.origin.timeline = vec![1; 100_000];
-        let page = html(&[odd]);
+        let page = html(&[odd], &none());
         assert!(page.len() < 400_000, "{} bytes", page.len());
-        assert_eq!(html(&[]).matches("<svg").count(), 0);
+        assert_eq!(html(&[], &none()).matches("<svg").count(), 0);
     }
 }

@@ -21,6 +21,12 @@ use crate::sim::setup::{SimSetup, WallFigures};
 use crate::sim::units::VIRTUAL_EPOCH;
 use crate::sim::workload::{EventKind, SimEvent};
 
+/// The guest CPU a replayed request may use. The CPU limit is wall time (epoch ticks), which
+/// a busy machine or a debug build stretches, while a replay's report must not depend on
+/// either (a request cut off at 50 ms on a loaded CI core once made two runs differ): a
+/// replay keeps the limit only as a guard against a runaway guest.
+pub const REPLAY_CPU_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs `events` through a fresh emulator built from `setup`, on its own paused runtime.
 pub fn simulate(
     setup: &SimSetup,
@@ -81,6 +87,11 @@ async fn run(
         jitter: setup.jitter,
         seed: setup.seed,
         isolates: setup.isolates,
+        guest_limits: crate::wasm::GuestLimits {
+            cpu: REPLAY_CPU_LIMIT,
+            background_cpu: REPLAY_CPU_LIMIT,
+            ..Default::default()
+        },
         ..EmulatorOptions::new(setup.topology.clone())
     })
     .await?;
@@ -170,15 +181,7 @@ async fn run(
     let invalidations = std::mem::take(&mut collector.invalidations);
     let mut objects = std::mem::take(&mut collector.objects);
     let mut object_index = std::mem::take(&mut collector.object_index);
-    let mut report = build_report(
-        setup,
-        &emulator,
-        collector,
-        &baseline,
-        origin_timeline,
-        duration_s,
-    );
-    report.stream_bound = Some(stream_bound_of(
+    let stream_bound = stream_bound_of(
         setup,
         &emulator,
         stream,
@@ -186,7 +189,16 @@ async fn run(
         &purges,
         invalidations,
         origin,
-    ));
+    );
+    let report = build_report(
+        setup,
+        &emulator,
+        collector,
+        &baseline,
+        origin_timeline,
+        duration_s,
+        Some(stream_bound),
+    );
     let isolates = (emulator.runtime.isolate_report(), emulator.codings.report());
     emulator.shutdown();
     Ok((report, isolates))

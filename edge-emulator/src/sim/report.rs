@@ -46,6 +46,27 @@ pub struct Report {
     /// workload (generated, default, trace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_bound: Option<StreamBound>,
+    /// Present when the caches never warmed (`sim::warmth`): the figures describe caches
+    /// filling, not a steady state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_caches: Option<ColdCaches>,
+}
+
+/// Why a run's caches had not warmed, and what to run instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdCaches {
+    /// The measured window, virtual seconds.
+    pub measured_s: f64,
+    /// The workload's TTL, when the window was shorter than it.
+    pub ttl_s: Option<u64>,
+    /// Offload by requests over the measured window's halves (when each had enough
+    /// requests to tell).
+    pub offload_first_half: Option<f64>,
+    pub offload_second_half: Option<f64>,
+    /// A `--requests` that covers the warm-up and two TTLs (generated workloads).
+    pub suggest_requests: Option<u64>,
+    /// A `--warmup-s` of one TTL (generated workloads).
+    pub suggest_warmup_s: Option<f64>,
 }
 
 /// The best any cache of this topology could do on this request stream: an infinite cache at
@@ -59,8 +80,9 @@ pub struct StreamBound {
     pub edge_hit_ratio: Bounded,
     /// 1 − origin requests / client requests through the whole hierarchy.
     pub offload_requests: Bounded,
-    /// 1 − bytes clients received from an origin fetch / bytes clients received.
-    pub offload_bytes: Bounded,
+    /// Byte hit ratio: 1 − bytes clients received from an origin fetch / bytes clients
+    /// received.
+    pub byte_hit_ratio: Bounded,
     /// One infinite cache in front of the origin for every client: no topology does better.
     pub global_offload_requests: f64,
     /// Edge hit ratio per PoP, by cache name ("edge-fra").
@@ -84,7 +106,7 @@ impl StreamBound {
         let mut figures = vec![
             ("edge hit ratio".to_string(), &self.edge_hit_ratio),
             ("offload by requests".to_string(), &self.offload_requests),
-            ("offload by bytes".to_string(), &self.offload_bytes),
+            ("byte hit ratio".to_string(), &self.byte_hit_ratio),
         ];
         figures.extend(
             self.by_pop
@@ -176,15 +198,28 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// What the caches took off the origins. The three byte figures answer different questions
+/// and are named so they cannot be mistaken for one another: see [`BYTE_FIGURES`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offload {
     /// 1 − origin requests / client requests.
     pub requests: f64,
-    /// Byte hit ratio: 1 − (bytes clients received that came from an origin) / (bytes
-    /// clients received). Origin bytes themselves are in `bytes.from_origin` (identity, before
-    /// the edge compresses or trims them).
-    pub bytes: f64,
+    /// Byte hit ratio: the share of the bytes clients received that a cache served (1 − bytes
+    /// clients received from an origin fetch / bytes clients received).
+    pub byte_hit_ratio: f64,
+    /// Origin egress saved against no CDN: 1 − bytes origins sent / bytes clients received
+    /// (without a CDN the origins would have sent what the clients received, compressed or
+    /// not). Negative when origins sent more than clients got (identity bodies the edge
+    /// compressed, fields it trimmed).
+    pub origin_egress_saved: f64,
+    /// Bytes origins sent per byte clients received (1 − `origin_egress_saved`).
+    pub origin_bytes_per_client_byte: f64,
 }
+
+/// How the report defines its byte figures, said beside them in every view.
+pub const BYTE_FIGURES: &str = "byte hit ratio = client bytes served from a cache / client \
+     bytes; origin egress saved = 1 − origin bytes / client bytes (against no CDN, where origins \
+     send what clients receive); origin bytes per client byte = origin bytes / client bytes";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierFigures {
@@ -204,7 +239,8 @@ pub struct TierFigures {
     /// Hits on errors kept by negative caching (cache policy), included in `hits`.
     #[serde(default)]
     pub negative_hits: u64,
-    /// Requests this tier sent upstream.
+    /// Requests this tier sent upstream, its background refreshes included (which no client
+    /// request's path shows: the other figures of the row count client requests).
     pub upstream_requests: u64,
     /// Requests answered from this tier's cache without asking upstream (hits and stale
     /// served), over requests (0 when no requests). Revalidations count as upstream requests.

@@ -635,7 +635,7 @@ pub fn compute(
             measured: round(ratio(fetches_measured, reads_measured)),
             bound: round(ratio(origin_bound, reads_measured)),
         },
-        offload_bytes: Bounded {
+        byte_hit_ratio: Bounded {
             measured: round(ratio(origin_bytes_measured, bytes_measured)),
             bound: round(ratio(origin_bytes_bound, bytes_measured)),
         },
@@ -822,7 +822,7 @@ mod tests {
         assert!((bound.edge_hit_ratio.bound - 2.0 / 3.0).abs() < 1e-5);
         assert!((bound.offload_requests.bound - 1.0 / 3.0).abs() < 1e-5);
         // Bytes came from the origin only on the first request.
-        assert!((bound.offload_bytes.bound - 2.0 / 3.0).abs() < 1e-5);
+        assert!((bound.byte_hit_ratio.bound - 2.0 / 3.0).abs() < 1e-5);
     }
 
     #[test]

@@ -36,6 +36,11 @@ fn spec(alpha: f64, ttl_s: u64, requests: u64) -> WorkloadSpec {
     }
 }
 
+/// A setup of the default scenario's workload, for tests that only read its fields.
+pub(super) fn setup_for_tests() -> SimSetup {
+    setup(&spec(0.9, 60, 1000), 42)
+}
+
 fn setup(spec: &WorkloadSpec, seed: u64) -> SimSetup {
     SimSetup {
         name: "test".into(),
@@ -218,7 +223,7 @@ fn purges_after_writes_are_counted_with_the_origin_load_they_cause() {
         soft.outcomes.stale_while_revalidate,
         purge.outcomes.stale_while_revalidate
     );
-    let table = super::render::table(&purge);
+    let table = super::render::table(&purge, &Default::default());
     assert!(table.contains("Purges"), "{table}");
 }
 

@@ -53,8 +53,9 @@ pub enum Scale {
     Linear,
     /// Base 10; values ≤ 0 have no place on it and are dropped by the charts.
     Log,
-    /// Fractions on a "nines" scale, −log10(1 − q): 0, 0.9, 0.99 and 0.999 equally spaced, so
-    /// the tail of a CDF gets as much room as its body.
+    /// Fractions on a "nines" scale: linear from 0 to 0.9 over [`NINES_BODY`] units, where
+    /// most requests fall, then −log10(1 − q), so 0.9, 0.99 and 0.999 are equally spaced and
+    /// the tail of a CDF gets room too.
     Nines,
 }
 
@@ -64,7 +65,14 @@ impl Scale {
         match self {
             Scale::Linear => value,
             Scale::Log => value.max(f64::MIN_POSITIVE).log10(),
-            Scale::Nines => -(1.0 - value.clamp(0.0, 1.0)).max(1e-12).log10(),
+            Scale::Nines => {
+                let q = value.clamp(0.0, 1.0);
+                if q <= 0.9 {
+                    q / 0.9 * NINES_BODY
+                } else {
+                    NINES_BODY + (-(1.0 - q).max(1e-12).log10() - 1.0)
+                }
+            }
         }
     }
 
@@ -105,7 +113,8 @@ impl Axis {
         match self.scale {
             Scale::Linear => self.hi,
             Scale::Log => 10f64.powf(self.hi),
-            Scale::Nines => 1.0 - 10f64.powf(-self.hi),
+            Scale::Nines if self.hi <= NINES_BODY => self.hi / NINES_BODY * 0.9,
+            Scale::Nines => 1.0 - 10f64.powf(-(self.hi - NINES_BODY + 1.0)),
         }
     }
 
@@ -260,11 +269,18 @@ pub fn log(
     }
 }
 
-/// A "nines" axis for fractions from 0 up to 1 − 10⁻ⁿ (n = `nines`), ticked at 0, 0.5, 0.9,
-/// 0.99, …
+/// The units a nines axis gives fractions 0 to 0.9 (each further nine gets one): with three
+/// nines, 0–0.5 takes about a quarter of the axis rather than a tenth.
+pub const NINES_BODY: f64 = 1.5;
+
+/// A "nines" axis for fractions from 0 up to 1 − 10⁻ⁿ (n = `nines`), ticked at 0, 0.25, 0.5,
+/// 0.75, 0.9, 0.99, …
 pub fn nines(nines: u32) -> Axis {
     let nines = nines.clamp(1, 6);
-    let mut ticks = vec![(0.0, "0".to_string()), (0.5, "0.5".to_string())];
+    let mut ticks: Vec<(f64, String)> = [0.0, 0.25, 0.5, 0.75]
+        .iter()
+        .map(|q| (*q, short_number(*q)))
+        .collect();
     for n in 1..=nines {
         let q = 1.0 - 10f64.powi(-(n as i32));
         ticks.push((q, format!("{q:.*}", n as usize)));
@@ -272,7 +288,7 @@ pub fn nines(nines: u32) -> Axis {
     Axis {
         scale: Scale::Nines,
         lo: 0.0,
-        hi: f64::from(nines),
+        hi: NINES_BODY + f64::from(nines) - 1.0,
         ticks,
     }
 }
@@ -373,11 +389,31 @@ mod tests {
     #[test]
     fn the_nines_scale_spaces_the_tail_evenly() {
         let axis = nines(3);
-        assert_eq!(labels(&axis), ["0", "0.5", "0.9", "0.99", "0.999"]);
+        assert_eq!(
+            labels(&axis),
+            ["0", "0.25", "0.5", "0.75", "0.9", "0.99", "0.999"]
+        );
         let (a, b, c) = (axis.frac(0.9), axis.frac(0.99), axis.frac(0.999));
         assert!((b - a - (c - b)).abs() < 1e-9 && (c - 1.0).abs() < 1e-9);
         assert_eq!(axis.frac(1.0), 1.0);
         assert!(!Scale::Nines.admits(1.0) && Scale::Nines.admits(0.0));
+        assert!((axis.top() - 0.999).abs() < 1e-12);
+    }
+
+    /// Issue 27: where most requests fall (fractions 0 to 0.5) gets a readable share of the
+    /// axis, linear within it, and the body is continuous with the tail.
+    #[test]
+    fn the_body_of_a_cdf_gets_a_quarter_of_the_nines_axis() {
+        let axis = nines(3);
+        let half = axis.frac(0.5);
+        assert!(half > 0.2 && half < 0.3, "0–0.5 takes {half}");
+        assert!(
+            (axis.frac(0.25) * 2.0 - half).abs() < 1e-9,
+            "linear in the body"
+        );
+        let below = axis.frac(0.9 - 1e-9);
+        let above = axis.frac(0.9 + 1e-9);
+        assert!((above - below).abs() < 1e-6, "continuous at 0.9");
     }
 
     #[test]

@@ -27,8 +27,14 @@ fn merge_factor(buckets: usize) -> usize {
     buckets.div_ceil(MAX_TIMELINE_POINTS).max(1)
 }
 
-/// A timeline as (time at the middle of each merged bucket s, requests per second).
-pub(super) fn rate_points(counts: &[u64], bucket_s: f64) -> Vec<(f64, f64)> {
+/// A last bucket covering less of its width than this is left out of rate lines: its rate
+/// over so short a time says nothing.
+const MIN_LAST_BUCKET: f64 = 0.25;
+
+/// A timeline as (time at the middle of each merged bucket s, requests per second). The run
+/// ends at `span_s`: a last bucket it cuts short is a rate over the time it covers (not a drop
+/// in load), or left out when it covers less than a quarter of its width.
+pub(super) fn rate_points(counts: &[u64], bucket_s: f64, span_s: f64) -> Vec<(f64, f64)> {
     if !(bucket_s.is_finite() && bucket_s > 0.0) {
         return Vec::new();
     }
@@ -36,13 +42,35 @@ pub(super) fn rate_points(counts: &[u64], bucket_s: f64) -> Vec<(f64, f64)> {
     counts
         .chunks(merge)
         .enumerate()
-        .map(|(i, chunk)| {
-            let width = bucket_s * chunk.len() as f64;
+        .filter_map(|(i, chunk)| {
+            let start = (i * merge) as f64 * bucket_s;
+            let full = bucket_s * chunk.len() as f64;
+            let width = if span_s.is_finite() && span_s > start {
+                full.min(span_s - start)
+            } else {
+                full
+            };
+            if width < full * MIN_LAST_BUCKET {
+                return None;
+            }
             // Summed as f64: a hand-made report's counts may overflow u64 when added.
             let total: f64 = chunk.iter().map(|&c| c as f64).sum();
-            ((i * merge) as f64 * bucket_s + width / 2.0, total / width)
+            Some((start + width / 2.0, total / width))
         })
         .collect()
+}
+
+/// Where the origin's busiest bucket after the warm-up is: (its middle, s; requests/s).
+fn origin_peak(r: &Report) -> Option<(f64, f64)> {
+    let o = &r.origin;
+    let from = (r.scenario.warmup_s / o.bucket_s).ceil() as usize;
+    let (i, _) = o
+        .timeline
+        .iter()
+        .enumerate()
+        .skip(from)
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))?;
+    Some(((i as f64 + 0.5) * o.bucket_s, o.peak_rps))
 }
 
 /// Offload per (merged) bucket, 1 − origin requests / client requests, as (time at the
@@ -113,8 +141,13 @@ fn union_of<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     seen
 }
 
+/// The virtual time a report's timeline covers, s.
+fn span_s(r: &Report) -> f64 {
+    r.scenario.warmup_s + r.scenario.duration_s
+}
+
 /// Offload over time above the client and origin request rates, on one time axis, the
-/// warm-up shaded.
+/// warm-up shaded and each report's origin peak after it marked.
 pub fn load_chart(reports: &[Report]) -> String {
     let series = |points: &dyn Fn(&Report) -> Vec<(f64, f64)>| -> Vec<Series> {
         reports
@@ -140,18 +173,47 @@ pub fn load_chart(reports: &[Report]) -> String {
                     r.origin.bucket_s,
                 )
             }),
+            marks: Vec::new(),
         },
         Panel {
             y_label: "client requests/s".into(),
             y: YAxis::Linear,
             height: 100.0,
-            series: series(&|r| rate_points(&r.origin.client_timeline, r.origin.bucket_s)),
+            series: series(&|r| {
+                rate_points(&r.origin.client_timeline, r.origin.bucket_s, span_s(r))
+            }),
+            marks: Vec::new(),
         },
         Panel {
-            y_label: "origin requests/s".into(),
+            y_label: format!(
+                "origin requests/s (▲ peak after warm-up: {})",
+                reports
+                    .iter()
+                    .map(|r| format!("{} rps", super::decimal(r.origin.peak_rps, 1)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             y: YAxis::Linear,
             height: 100.0,
-            series: series(&|r| rate_points(&r.origin.timeline, r.origin.bucket_s)),
+            series: series(&|r| rate_points(&r.origin.timeline, r.origin.bucket_s, span_s(r))),
+            marks: reports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    let (t, rps) = origin_peak(r)?;
+                    let tip = format!(
+                        "{}: origin peak {} rps at {} s",
+                        r.scenario.name,
+                        super::decimal(rps, 1),
+                        super::decimal(t, 0)
+                    );
+                    Some(svg::Mark {
+                        at: (t, rps),
+                        color: color(i),
+                        tip,
+                    })
+                })
+                .collect(),
         },
     ];
     let warmup = reports
@@ -239,7 +301,7 @@ pub fn bound_chart(reports: &[Report]) -> Option<String> {
         .enumerate()
         .filter_map(|(i, r)| {
             let b = r.stream_bound.as_ref()?;
-            let figures = [&b.edge_hit_ratio, &b.offload_requests, &b.offload_bytes];
+            let figures = [&b.edge_hit_ratio, &b.offload_requests, &b.byte_hit_ratio];
             Some(BarSeries {
                 label: format!("{}: measured", r.scenario.name),
                 color: color(i),
@@ -263,21 +325,31 @@ pub fn bound_chart(reports: &[Report]) -> Option<String> {
     }))
 }
 
-/// Bytes served from each tier's cache and fetched from origins, one row each.
+/// Bytes clients received by where they came from (each tier's cache, or an origin fetch),
+/// then what origins sent: labelled so the two origin rows cannot be taken for one.
 pub fn bytes_chart(reports: &[Report]) -> String {
-    const FROM_ORIGIN: &str = "from origin";
-    let categories = union_of(
+    const EGRESS: &str = "origin egress (bytes origins sent)";
+    let label = |tier: &str| super::served_label(tier);
+    let tiers = union_of(
         reports
             .iter()
-            .flat_map(|r| r.bytes.served_by_tier.keys().map(String::as_str))
-            .chain([FROM_ORIGIN]),
+            .flat_map(|r| r.bytes.served_by_tier.keys().map(String::as_str)),
     );
+    let categories: Vec<String> = tiers
+        .iter()
+        .map(|t| label(t))
+        .chain([EGRESS.to_string()])
+        .collect();
     let raw = |r: &Report, c: &str| -> f64 {
-        if c == FROM_ORIGIN {
-            r.bytes.from_origin as f64
-        } else {
-            r.bytes.served_by_tier.get(c).copied().unwrap_or(0) as f64
+        if c == EGRESS {
+            return r.bytes.from_origin as f64;
         }
+        tiers
+            .iter()
+            .find(|t| label(t) == c)
+            .and_then(|t| r.bytes.served_by_tier.get(t))
+            .copied()
+            .unwrap_or(0) as f64
     };
     let max = reports
         .iter()
@@ -304,8 +376,8 @@ pub fn bytes_chart(reports: &[Report]) -> String {
     let format = move |v: f64| bytes((v * scale).round() as u64);
     let ticks = move |v: f64| format!("{} {unit}", axis::short_number(v));
     svg::bar_chart(&BarChart {
-        title: "Bytes served by tier",
-        x_label: "bytes to clients from each tier's cache; bytes origins sent",
+        title: "Bytes to clients by where they came from, and origin egress",
+        x_label: "bytes",
         categories,
         series,
         format: &format,
@@ -342,6 +414,7 @@ pub fn latency_chart(report: &Report) -> String {
             y: YAxis::Nines(3),
             height: 260.0,
             series,
+            marks: Vec::new(),
         }],
         shade: None,
         legend,
@@ -381,15 +454,42 @@ mod tests {
 
     #[test]
     fn long_timelines_are_merged_into_rates() {
-        let points = rate_points(&vec![2; 1200], 0.5);
+        let points = rate_points(&vec![2; 1200], 0.5, 600.0);
         assert_eq!(points.len(), 600);
         assert_eq!(points[1], (1.5, 4.0));
-        assert_eq!(rate_points(&[3, 5], 2.0), vec![(1.0, 1.5), (3.0, 2.5)]);
-        assert!(rate_points(&[1], f64::NAN).is_empty());
+        assert_eq!(rate_points(&[3, 5], 2.0, 4.0), vec![(1.0, 1.5), (3.0, 2.5)]);
+        assert!(rate_points(&[1], f64::NAN, 1.0).is_empty());
         let cdf: Vec<(f64, f64)> = (1..=1000).map(|i| (i as f64, i as f64 / 1000.0)).collect();
         let thinned = thin(&cdf);
         assert!(thinned.len() <= MAX_CDF_POINTS + 1);
         assert_eq!(thinned.last(), Some(&(1000.0, 1.0)));
+    }
+
+    /// Issue 27: a run that ends 0.4 s into its last second does not draw that second as a
+    /// drop to 40 % of the load; one that ends 0.1 s into it leaves it out.
+    #[test]
+    fn a_partial_last_bucket_is_a_rate_over_the_time_it_covers() {
+        let points = rate_points(&[100, 100, 40], 1.0, 2.4);
+        assert_eq!(points.len(), 3);
+        assert!((points[2].1 - 100.0).abs() < 1e-9, "{points:?}");
+        assert!((points[2].0 - 2.2).abs() < 1e-9, "{points:?}");
+        assert_eq!(rate_points(&[100, 100, 10], 1.0, 2.1).len(), 2);
+    }
+
+    #[test]
+    fn the_origin_peak_is_marked_after_the_warm_up() {
+        let mut report = sample_report("tiered");
+        report.scenario.warmup_s = 2.0;
+        report.origin.bucket_s = 1.0;
+        report.origin.timeline = vec![90, 80, 20, 61, 30];
+        report.origin.peak_rps = 61.0;
+        assert_eq!(origin_peak(&report), Some((3.5, 61.0)));
+        let chart = load_chart(std::slice::from_ref(&report));
+        assert!(
+            chart.contains("tiered: origin peak 61.0 rps at 4 s"),
+            "{chart}"
+        );
+        assert!(chart.contains("peak after warm-up: 61.0 rps"));
     }
 
     #[test]

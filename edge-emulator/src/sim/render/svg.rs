@@ -275,6 +275,15 @@ pub struct Panel {
     pub y: YAxis,
     pub height: f64,
     pub series: Vec<Series>,
+    /// Points marked with a triangle (e.g. the origin's peak), each with its tooltip.
+    pub marks: Vec<Mark>,
+}
+
+/// A marked point of a panel.
+pub struct Mark {
+    pub at: (f64, f64),
+    pub color: &'static str,
+    pub tip: String,
 }
 
 pub struct LineChart<'a> {
@@ -326,7 +335,13 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
         .iter()
         .zip(&cleaned)
         .map(|(panel, points)| {
-            let max = points.iter().flatten().map(|(_, y)| *y).fold(0.0, f64::max);
+            let marked = panel.marks.iter().map(|m| m.at.1).filter(|y| y.is_finite());
+            let max = points
+                .iter()
+                .flatten()
+                .map(|(_, y)| *y)
+                .chain(marked)
+                .fold(0.0, f64::max);
             match panel.y {
                 YAxis::Linear => axis::linear(max, None, panel.height, false, &axis::short_number),
                 YAxis::Ratio => axis::linear(1.0, Some(1.0), panel.height, false, &percent_tick),
@@ -432,6 +447,19 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
                 dash = if series.dashed { " stroke-dasharray=\"5 3\"" } else { "" },
                 l = escape(&series.label),
             );
+        }
+        for mark in &panel.marks {
+            let (x, y) = mark.at;
+            if chart.x_scale.admits(x) && y_scale(panel.y).admits(y) {
+                out.push_str(&marker(
+                    Shape::Triangle,
+                    px(x),
+                    py(y),
+                    mark.color,
+                    "data peak",
+                    &mark.tip,
+                ));
+            }
         }
         cursor = bottom + 12.0;
         if i + 1 == chart.panels.len() {
@@ -638,11 +666,16 @@ pub fn range_chart(chart: &RangeChart<'_>) -> String {
                 b = px(hi).max(px(lo) + 1.0),
             );
         }
-        for (value, (label, color, shape)) in values.iter().zip(&chart.marks) {
-            if Scale::Log.admits(*value) {
-                let tip = format!("{name} {label}: {}", axis::short_number(*value));
-                out.push_str(&marker(*shape, px(*value), y, color, "data", &tip));
-            }
+        let marks: Vec<(f64, f64, &(&str, &'static str, Shape))> = values
+            .iter()
+            .zip(&chart.marks)
+            .filter(|(value, _)| Scale::Log.admits(**value))
+            .map(|(value, mark)| (*value, px(*value), mark))
+            .collect();
+        let lifts = dodge(&marks.iter().map(|m| m.1).collect::<Vec<_>>());
+        for ((value, x, (label, color, shape)), lift) in marks.iter().zip(lifts) {
+            let tip = format!("{name} {label}: {}", axis::short_number(*value));
+            out.push_str(&marker(*shape, *x, y + lift, color, "data", &tip));
         }
     }
     let legend: Vec<LegendEntry> = chart
@@ -653,9 +686,41 @@ pub fn range_chart(chart: &RangeChart<'_>) -> String {
     finish(chart.title, &out, axis_end, &legend)
 }
 
+/// Vertical offsets that keep marks at (nearly) the same x apart: marks closer than a
+/// marker's width form a group, spread evenly about the row's line, so a region whose
+/// percentiles coincide still shows every marker.
+fn dodge(xs: &[f64]) -> Vec<f64> {
+    const APART: f64 = 8.0;
+    const STEP: f64 = 5.0;
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    order.sort_by(|a, b| xs[*a].total_cmp(&xs[*b]));
+    let mut lifts = vec![0.0; xs.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && xs[order[end]] - xs[order[end - 1]] < APART {
+            end += 1;
+        }
+        let n = end - start;
+        for (k, &i) in order[start..end].iter().enumerate() {
+            lifts[i] = (k as f64 - (n as f64 - 1.0) / 2.0) * STEP;
+        }
+        start = end;
+    }
+    lifts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coinciding_marks_are_spread_and_apart_ones_stay_on_the_line() {
+        assert_eq!(dodge(&[10.0, 100.0, 200.0]), [0.0, 0.0, 0.0]);
+        let lifts = dodge(&[10.0, 52.0, 52.0, 52.0, 52.0]);
+        assert_eq!(lifts[0], 0.0);
+        assert_eq!(&lifts[1..], &[-7.5, -2.5, 2.5, 7.5]);
+    }
 
     /// (x, y, estimated width) of every `<text>` in a chart, from its markup.
     fn texts(svg: &str) -> Vec<(f64, f64, f64, String)> {
@@ -777,6 +842,7 @@ mod tests {
                 y: YAxis::Nines(3),
                 height: 260.0,
                 series,
+                marks: Vec::new(),
             }],
             shade: None,
             legend,
@@ -804,6 +870,7 @@ mod tests {
                 color: PALETTE[0],
                 dashed: false,
             }],
+            marks: Vec::new(),
         };
         let svg = line_chart(&LineChart {
             title: "Offload over time",
@@ -842,6 +909,7 @@ mod tests {
                     color: PALETTE[0],
                     dashed: false,
                 }],
+                marks: Vec::new(),
             }],
             shade: None,
             legend: vec![],
@@ -874,6 +942,7 @@ mod tests {
                     color: PALETTE[0],
                     dashed: false,
                 }],
+                marks: Vec::new(),
             }],
             shade: Some((f64::NAN, 3.0)),
             legend: vec![],
