@@ -372,3 +372,95 @@ fn simulate_and_compare_pages_have_readable_charts() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Issue 27: the live page of a running `serve`, in a real browser: it loads, fills its tables
+/// from `live.json` after requests flowed (the last requests, the edge's hit ratio), updates,
+/// and raises no script error.
+#[test]
+fn the_live_page_of_serve_updates_in_a_browser() {
+    let Some(chrome) = chromium_or_skip() else {
+        return;
+    };
+    use std::io::BufRead;
+    let mut child = emulator()
+        .args([
+            "serve",
+            "--time-scale",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("edge-emulator starts");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Kill(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .expect("a first line")
+        .expect("stdout readable");
+    let base = first
+        .strip_prefix("edge-emulator listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let address = base.trim_start_matches("http://").to_string();
+    for _ in 0..3 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&address).expect("the edge listens");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/products/7 HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    let dir = temp_dir("live");
+    let dom = run_chromium(
+        &chrome,
+        &dir,
+        &[
+            "--window-size=1280,1600".into(),
+            "--virtual-time-budget=5000".into(),
+            "--dump-dom".into(),
+        ],
+        &format!("{base}/__emulator/"),
+    );
+    assert!(dom.contains("edge-emulator: live"), "{dom}");
+    let body = &dom[dom.find("<body").expect("a body")..];
+    let body_tag = &body[..body.find('>').unwrap()];
+    assert!(
+        !body_tag.contains("data-errors"),
+        "script errors: {body_tag}"
+    );
+    assert!(
+        body_tag.contains("data-updates="),
+        "the page never updated: {body_tag}"
+    );
+    let status = &dom[dom.find("<p id=\"status\"").expect("the status line")..];
+    let status = &status[..status.find("</p>").unwrap()];
+    assert!(
+        !status.contains("error") && status.contains("emulator time"),
+        "{status}"
+    );
+    assert!(dom.contains("/api/products/7"), "the last requests: {dom}");
+    assert!(dom.contains("edge-fra:HIT"), "each tier's outcome: {dom}");
+    let row = dom.find("<td>edge</td>").expect("the edge tier's row");
+    assert!(dom[row..].contains("66.7%"), "two hits in three: {dom}");
+    let _ = child.0.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

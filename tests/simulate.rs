@@ -102,7 +102,7 @@ fn hop_latency_budgets_are_reported_and_asserted() {
         .expect("edge-emulator runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(99), "{stderr}");
     for expected in [
         "p95(edge) < 20ms: measured 0.0ms ✓",
         "p95(auth) < 15ms: measured 0.0ms ✓",
@@ -191,8 +191,8 @@ fn a_generated_run_prints_the_table_writes_html_and_fails_a_missed_threshold() {
     let missed = run(&["--assert", "offload>=0.999"]);
     assert_eq!(
         missed.status.code(),
-        Some(1),
-        "a missed threshold fails the command"
+        Some(99),
+        "a missed threshold fails the command, with k6's status, not a configuration error's"
     );
     assert!(String::from_utf8_lossy(&missed.stderr).contains("1 of 1 assertions failed"));
 
@@ -437,7 +437,7 @@ fn no_committed_workload_beats_the_bound_its_stream_sets() {
         ])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(99));
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -554,6 +554,329 @@ fn unsafe_methods_never_let_a_replay_beat_its_bound() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains("WARNING: measured figures beat"),
+        "{stderr}"
+    );
+}
+
+/// The rows of the text table titled `title` (header first), cells trimmed.
+fn text_table(text: &str, title: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip_while(|l| *l != title)
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| !l.starts_with("|-"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// Markup out of an HTML fragment, entities decoded (the few the renderer writes).
+fn html_text(fragment: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in fragment.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The rows of the HTML table after `<h3>title</h3>` (header first).
+fn html_table(page: &str, title: &str) -> Vec<Vec<String>> {
+    let Some(start) = page.find(&format!("<h3>{}</h3>", title.replace('\'', "&#39;"))) else {
+        return Vec::new();
+    };
+    let table = &page[start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    table
+        .split("<tr>")
+        .skip(1)
+        .map(|row| {
+            let mut cells = Vec::new();
+            let mut rest = row;
+            while let Some(open) = rest.find("<t") {
+                let after = &rest[open..];
+                let Some(body_at) = after.find('>') else {
+                    break;
+                };
+                let body = &after[body_at + 1..];
+                let Some(close) = body.find("</t") else { break };
+                cells.push(html_text(&body[..close]));
+                rest = &body[close + 3..];
+            }
+            cells
+        })
+        .collect()
+}
+
+fn cell<'a>(table: &'a [Vec<String>], row: &str, column: &str) -> &'a str {
+    let header = &table[0];
+    let at = header
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("no column {column:?} in {header:?}"));
+    let line = table
+        .iter()
+        .find(|r| r[0] == row)
+        .unwrap_or_else(|| panic!("no row {row:?} in {table:?}"));
+    &line[at]
+}
+
+fn pct(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+/// Every place one run's text and HTML show a figure, against its one value in the JSON.
+fn assert_one_figure_everywhere(report: &serde_json::Value, text: &str, page: &str) {
+    let tiers = report["tiers"].as_array().unwrap();
+    let tier = |name: &str| tiers.iter().find(|t| t["name"] == name).unwrap();
+    let edge = tier("edge");
+    let edge_ratio = pct(edge["hit_ratio"].as_f64().unwrap());
+    let offload = pct(report["offload"]["requests"].as_f64().unwrap());
+    let byte_hit = pct(report["offload"]["byte_hit_ratio"].as_f64().unwrap());
+    let requests = report["scenario"]["requests"].as_u64().unwrap();
+    assert_eq!(edge["requests"].as_u64(), Some(requests), "edge requests");
+    let bound = &report["stream_bound"];
+    // The JSON's bound table reads the same figures.
+    assert_eq!(bound["edge_hit_ratio"]["measured"], edge["hit_ratio"]);
+    assert_eq!(
+        bound["offload_requests"]["measured"],
+        report["offload"]["requests"]
+    );
+    assert_eq!(
+        bound["byte_hit_ratio"]["measured"],
+        report["offload"]["byte_hit_ratio"]
+    );
+    for view in [text.to_string(), html_text(page)] {
+        assert!(
+            view.contains(&format!("Offload: {offload} of requests"))
+                && view.contains(&format!("byte hit ratio {byte_hit}"))
+                && view.contains(&format!("edge hit ratio {edge_ratio}")),
+            "headline:\n{}",
+            &view[..view.len().min(1500)]
+        );
+    }
+    for (name, tables) in [
+        ("text", {
+            let t: fn(&str, &str) -> Vec<Vec<String>> = text_table;
+            (
+                t(text, "Tiers"),
+                t(text, BOUND_TITLE),
+                t(text, "Origin"),
+                t(text, "Bytes"),
+            )
+        }),
+        ("html", {
+            (
+                html_table(page, "Tiers"),
+                html_table(page, BOUND_TITLE),
+                html_table(page, "Origin"),
+                html_table(page, "Bytes"),
+            )
+        }),
+    ] {
+        let (tier_table, bound_table, origin_table, bytes_table) = tables;
+        assert_eq!(cell(&tier_table, "edge", "hit ratio"), edge_ratio, "{name}");
+        assert_eq!(
+            cell(&tier_table, "edge", "requests"),
+            requests.to_string(),
+            "{name}"
+        );
+        assert_eq!(
+            cell(&bound_table, "edge hit ratio", "measured"),
+            edge_ratio,
+            "{name}"
+        );
+        assert_eq!(
+            cell(&bound_table, "offload by requests", "measured"),
+            offload,
+            "{name}"
+        );
+        assert_eq!(
+            cell(&bound_table, "byte hit ratio", "measured"),
+            byte_hit,
+            "{name}"
+        );
+        assert_eq!(
+            cell(
+                &bytes_table,
+                "byte hit ratio (client bytes served from a cache)",
+                "bytes"
+            ),
+            byte_hit,
+            "{name}"
+        );
+        for t in tiers {
+            let pop = t["name"].as_str().unwrap();
+            if pop.starts_with("edge-") {
+                assert_eq!(
+                    cell(&bound_table, &format!("{pop} hit ratio"), "measured"),
+                    cell(&tier_table, pop, "hit ratio"),
+                    "{name}: {pop}"
+                );
+            }
+        }
+        assert_eq!(
+            cell(&origin_table, "origin", "requests"),
+            report["origin"]["requests"].to_string(),
+            "{name}"
+        );
+    }
+    // Why the edge missed: every request not answered from the cache, once.
+    let gap = bound["gap"].as_array().unwrap();
+    let edge_gap = gap.iter().find(|g| g["level"] == "edge").unwrap();
+    assert_eq!(
+        edge_gap["measured"].as_u64().unwrap(),
+        edge["misses"].as_u64().unwrap() + edge["revalidated"].as_u64().unwrap()
+    );
+    if let Some(origin_gap) = gap.iter().find(|g| g["level"] == "origin") {
+        assert_eq!(origin_gap["measured"], report["origin"]["requests"]);
+    }
+    // The charts: the hit-ratio bars and the measured-vs-bound bars.
+    let run = report["scenario"]["name"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("<title>{run} · edge: {edge_ratio}</title>")),
+        "hit-ratio chart"
+    );
+    assert!(
+        page.contains(&format!(
+            "<title>{run}: measured · edge hit ratio: {edge_ratio}</title>"
+        )),
+        "bound chart"
+    );
+}
+
+const BOUND_TITLE: &str =
+    "Bound from the replayed stream (an infinite cache per location, TTLs as the origin sent)";
+
+/// Issue 27: each figure is computed in one place and every view reads it there — the
+/// terminal text, the JSON and the HTML of one run, on the default scenario shortened, the
+/// example trace and a comparison.
+#[test]
+fn every_occurrence_of_a_figure_is_the_same_number() {
+    let dir = std::env::temp_dir().join(format!("edge-figures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = manifest("traces/example.csv");
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("default", vec!["--requests", "4000", "--warmup-s", "0.5"]),
+        ("trace", vec!["--trace", trace.to_str().unwrap()]),
+    ];
+    for (name, args) in runs {
+        let json = dir.join(format!("{name}.json"));
+        let html = dir.join(format!("{name}.html"));
+        let output = emulator()
+            .arg("simulate")
+            .args(&args)
+            .arg("--json")
+            .arg(&json)
+            .arg("--html")
+            .arg(&html)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert_one_figure_everywhere(&report, &text, &page);
+        // The answer comes first: the headline, then how the run was made, then the tables.
+        let at = |needle: &str| text.find(needle).unwrap_or(usize::MAX);
+        assert_eq!(at("Offload:"), 0, "{text}");
+        assert!(
+            at("Origin: ") < at("Run: ") && at("Run: ") < at("Tiers"),
+            "{text}"
+        );
+        assert!(text.contains("· edge-emulator "), "the version");
+        let html_at = |needle: &str| page.find(needle).unwrap_or(usize::MAX);
+        assert!(html_at("class=\"headline\"") < html_at("Run: "));
+        assert!(html_at("Run: ") < html_at("<svg"), "answer before charts");
+    }
+
+    let json = dir.join("compare.json");
+    let html = dir.join("compare.html");
+    let output = emulator()
+        .args([
+            "compare",
+            "--requests",
+            "3000",
+            "--warmup-s",
+            "0.5",
+            "--variants",
+            "tiered,edge-only",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    let comparison = text_table(&text, "Comparison");
+    for report in &reports {
+        let name = report["scenario"]["name"].as_str().unwrap();
+        let edge = pct(report["tiers"][0]["hit_ratio"].as_f64().unwrap());
+        assert_eq!(cell(&comparison, "edge hit ratio", name), edge);
+        assert_eq!(
+            cell(&comparison, "byte hit ratio", name),
+            pct(report["offload"]["byte_hit_ratio"].as_f64().unwrap())
+        );
+        assert_eq!(
+            cell(&html_table(&page, "Comparison"), "edge hit ratio", name),
+            edge
+        );
+        assert!(page.contains(&format!("<title>{name} · edge: {edge}</title>")));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 27: a run shorter than its workload's TTL says so first, with the figure that shows
+/// it and what to run instead, and its `--assert` verdicts carry the caution.
+#[test]
+fn a_run_whose_caches_never_warmed_says_so_at_the_top() {
+    let output = emulator()
+        .args([
+            "simulate",
+            "--requests",
+            "3000",
+            "--warmup-s",
+            "0.5",
+            "--no-html",
+            "--assert",
+            "offload>=0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let caution = text
+        .lines()
+        .position(|l| l.starts_with("CAUTION: the caches never warmed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(caution < 6, "at the top:\n{text}");
+    let line = text.lines().nth(caution).unwrap();
+    assert!(
+        line.contains("shorter than the workload's TTL (300 s)") && line.contains("--requests"),
+        "{line}"
+    );
+    assert!(
+        stderr.contains("offload >= 0.1: measured") && stderr.contains("CAUTION"),
         "{stderr}"
     );
 }

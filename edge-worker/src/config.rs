@@ -29,6 +29,11 @@ pub enum ConfigError {
     TooManyRouted { what: &'static str, limit: usize },
     #[error("forwarded claim {claim:?}: {header:?} is not a valid header name")]
     Header { claim: String, header: String },
+    #[error(
+        "route {route:?} needs tokens but the auth configuration has no [[keys]] to verify \
+         them with: add a key (secret, pem, jwk or jwks_url), or make the route public"
+    )]
+    NoKeys { route: String },
     #[error("key {kid:?}: give exactly one of secret, pem or jwk")]
     KeySource { kid: Option<String> },
     #[error("key {kid:?}: an HMAC secret is only for HS256/384/512, and HS* needs a secret")]
@@ -74,7 +79,8 @@ impl ConfigError {
             | E::KeySource { .. }
             | E::KeySecretMismatch { .. }
             | E::KeyShortSecret { .. }
-            | E::KeyUnusable { .. } => "auth",
+            | E::KeyUnusable { .. }
+            | E::NoKeys { .. } => "auth",
             E::RoutingDocument(_)
             | E::TooManyRouted { .. }
             | E::NoOrigins
@@ -369,6 +375,25 @@ mod tests {
             check(None, None, Some("{")),
             Err(ConfigError::RoutingDocument(_))
         ));
+    }
+
+    /// A route that needs tokens, with nothing to verify them: refused at start-up, naming
+    /// the route; public routes alone need no key.
+    #[test]
+    fn a_token_route_without_keys_is_a_configuration_error() {
+        for mode in ["required", "optional"] {
+            let auth = format!(r#"{{"routes": [{{"path": "/api/*", "mode": "{mode}"}}]}}"#);
+            let error = check(Some(&auth), None, None).unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::NoKeys {
+                    route: "/api/*".into()
+                }
+            );
+            assert!(error.to_string().contains("make the route public"));
+        }
+        let public = r#"{"routes": [{"path": "/api/*", "mode": "public"}]}"#;
+        assert!(check(Some(public), None, None).is_ok());
     }
 
     #[test]

@@ -59,12 +59,13 @@ impl EmulatorClock {
 
 /// `2026-12-07T15:04:05.123Z`: the RFC 3339 form admin replies and reports show beside epoch
 /// milliseconds.
+/// Always three fractional digits, so the times of a log line up.
 pub fn rfc3339(time: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(time);
-    let at = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    at.format(&time::format_description::well_known::Rfc3339)
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from(time)
+        .format(FORMAT)
         .unwrap_or_else(|_| unix_ms(time).to_string())
 }
 
@@ -87,7 +88,7 @@ mod tests {
     fn rfc3339_has_milliseconds_and_utc() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_655_845_123);
         assert_eq!(rfc3339(at), "2026-12-07T15:04:05.123Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

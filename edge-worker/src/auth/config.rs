@@ -93,6 +93,15 @@ impl AuthConfig {
                 return Err(ConfigError::TooMany { what, limit });
             }
         }
+        // A route that checks tokens with no key to check them against would answer 401 to
+        // everybody: a configuration mistake, said at start-up rather than per request.
+        if self.keys.is_empty() {
+            if let Some(route) = self.routes.iter().find(|r| r.mode != Mode::Public) {
+                return Err(ConfigError::NoKeys {
+                    route: route.path.clone(),
+                });
+            }
+        }
         let leeway = self
             .leeway_secs
             .map_or(DEFAULT_LEEWAY, Duration::from_secs)

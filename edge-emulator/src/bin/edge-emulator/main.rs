@@ -147,8 +147,38 @@ enum Command {
 pub const ASSERTION_FAILED: i32 = 99;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprint!("{}", describe(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error for people: what went wrong, then each cause once (a cause whose text its
+/// context already quotes is not repeated), never a backtrace.
+fn describe(error: &anyhow::Error) -> String {
+    let mut said = String::new();
+    let mut out = String::new();
+    for (i, cause) in error.chain().enumerate() {
+        let text = cause.to_string();
+        if said.contains(text.trim()) {
+            continue;
+        }
+        if i == 0 {
+            out.push_str(&format!("error: {text}\n"));
+        } else {
+            out.push_str(&format!("  because: {text}\n"));
+        }
+        said.push_str(&text);
+    }
+    out
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve {
             listen,
             topology,
@@ -226,5 +256,24 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_its_context_already_quotes_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("topology is not valid TOML: {0}")]
+        struct Parse(#[source] std::io::Error);
+        let inner = std::io::Error::other("missing field `city`");
+        let error = anyhow::Error::new(Parse(inner)).context("fix the topology file");
+        assert_eq!(
+            describe(&error),
+            "error: fix the topology file\n  because: topology is not valid TOML: missing \
+             field `city`\n"
+        );
     }
 }
