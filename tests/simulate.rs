@@ -880,3 +880,76 @@ fn a_run_whose_caches_never_warmed_says_so_at_the_top() {
         "{stderr}"
     );
 }
+
+/// Issue 27: `compare` replays a trace under each variant that changes the caches, checks
+/// `--assert` against every one (status 99 when one misses), and refuses a variant that would
+/// change the trace's own workload.
+#[test]
+fn compare_takes_a_trace_and_assertions() {
+    let trace = manifest("traces/example.csv");
+    let trace = trace.to_str().unwrap();
+    let output = emulator()
+        .args([
+            "compare",
+            "--no-html",
+            "--json",
+            "-",
+            "--trace",
+            trace,
+            "--variants",
+            "tiered,edge-only",
+            "--assert",
+            "offload>=0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(reports.len(), 2);
+    for report in &reports {
+        assert!(report["scenario"]["workload"]
+            .as_str()
+            .unwrap()
+            .starts_with("trace example.csv"));
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tiered: offload >= 0: measured"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("edge-only: offload >= 0: measured"),
+        "{stderr}"
+    );
+    let missed = emulator()
+        .args([
+            "compare",
+            "--no-html",
+            "--trace",
+            trace,
+            "--variants",
+            "tiered,edge-only",
+            "--assert",
+            "offload>=0.99",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missed.status.code(), Some(99));
+    let refused = emulator()
+        .args([
+            "compare",
+            "--no-html",
+            "--trace",
+            trace,
+            "--variants",
+            "tiered,swr=0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("which --trace replaces"));
+}

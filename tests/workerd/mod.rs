@@ -61,14 +61,34 @@ pub fn built() -> &'static Built {
     let result = BUILT.get_or_init(|| {
         let root = repo_root();
         let script = root.join("scripts/cloudflare-tools.sh");
+        // The tools' installs and the Cloudflare build print hundreds of lines over minutes,
+        // which under `cargo test` look like a hang: one line says what happens, the rest
+        // goes to a log that a failure quotes.
+        let log_path = root.join("target/cloudflare-tools.log");
+        let _ = std::fs::create_dir_all(root.join("target"));
+        let first_run = !root.join("tools/npm/node_modules").exists();
+        eprintln!(
+            "workerd scenario suite: {} the Cloudflare build (scripts/cloudflare-tools.sh build){}; \
+             its output goes to {}",
+            if first_run { "installing wrangler, workerd, worker-build and wasm-bindgen under tools/ (about 550 MB from npm and crates.io), then" } else { "updating" },
+            if first_run { ": about 8 minutes on 2 cores the first time, seconds later" } else { "" },
+            log_path.display()
+        );
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
         let mut child = std::process::Command::new("bash")
             .arg(&script)
             .arg("build")
             .current_dir(&root)
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let log_tail = || {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        };
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -85,7 +105,12 @@ pub fn built() -> &'static Built {
             std::thread::sleep(Duration::from_millis(200));
         };
         if !status.success() {
-            return Err(format!("{} build failed: {status}", script.display()));
+            return Err(format!(
+                "{} build failed: {status}; the end of {}:\n{}",
+                script.display(),
+                log_path.display(),
+                log_tail()
+            ));
         }
         let built = Built {
             index_js: root.join("build/index.js"),
