@@ -56,4 +56,10 @@ impl Target for Emulator {
     }
 }
 
-scenario_tests!(Emulator::start().await);
+/// The emulator with the suite's cache policy (`common::SCENARIO_POLICY`).
+async fn start() -> Emulator {
+    let policy = common::config_file("scenario-policy", common::SCENARIO_POLICY);
+    Emulator::start_with(&["--cache-policy", policy.to_str().unwrap()]).await
+}
+
+scenario_tests!(start().await);

@@ -201,6 +201,8 @@ pub struct Emulator {
     pub cache_rules: Option<Arc<edge_worker::cache_policy::CacheRules>>,
     /// Client and origin requests per second over the last seconds (`serve` samples it).
     pub rates: stats::RateMeter,
+    /// Requests assigned to each experiment's variants (`[[experiments]]`).
+    pub exposures: stats::ExposureTally,
     shutdown: watch::Sender<bool>,
 }
 
@@ -396,6 +398,7 @@ impl Emulator {
             origin_log,
             cache_rules: config.worker.cache_rules().cloned(),
             rates: stats::RateMeter::default(),
+            exposures: stats::ExposureTally::default(),
             shutdown,
         }))
     }
@@ -482,6 +485,7 @@ impl Emulator {
             load: self.load_report(),
             isolates: self.runtime.isolate_report(),
             purges: self.purges.snapshot(),
+            experiments: self.exposures.snapshot(),
         }
     }
 

@@ -20,6 +20,7 @@
 #   pipeline           the whole EdgeWorker::handle against a fuzz-chosen upstream
 #   ranges_and_dates   Range / If-Range answers (range.rs) and HTTP-date forms (http_date.rs)
 #   vary_values        the normal form of Vary'd request fields (vary/normalise.rs)
+#   esi_template       edge templates: the ESI subset and JSON placeholders (compose/)
 # The emulator's targets (topology) are in edge-emulator/fuzz/, with a run.sh like this one.
 set -euo pipefail
 target=${1:?usage: run.sh TARGET [SECONDS]}

@@ -57,6 +57,26 @@ impl CacheKey {
         Ok(Self(key))
     }
 
+    /// [`Self::from_uri`] plus the request's experiment assignments
+    /// ([`crate::experiments::REQUEST_HEADER`], written by the edge): each variant of a page
+    /// has a slot of its own at every tier, as a custom cache key with a header would on
+    /// Cloudflare. Purges by URL reach every variant (the mark follows a `\n`, as Vary's).
+    pub fn for_request(uri: &Uri, headers: &http::HeaderMap) -> Result<Self, WorkerError> {
+        let mut key = Self::from_uri(uri)?;
+        if let Some(value) = headers.get(crate::experiments::REQUEST_HEADER) {
+            if value.len() > crate::experiments::MAX_FIELD_LEN {
+                return Err(WorkerError::InvalidUrl(format!(
+                    "{} longer than {} bytes",
+                    crate::experiments::REQUEST_HEADER,
+                    crate::experiments::MAX_FIELD_LEN
+                )));
+            }
+            key.0.push_str("\n#experiment=");
+            key.0.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        Ok(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

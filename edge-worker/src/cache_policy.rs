@@ -46,6 +46,12 @@ pub struct CachePolicyConfig {
     /// How coded variants are made.
     #[serde(default)]
     pub compression: CompressionConfig,
+    /// Sticky A/B variants decided at the edge (`experiments.rs`).
+    #[serde(default)]
+    pub experiments: Vec<crate::experiments::ExperimentConfig>,
+    /// Edge composition of templates (`compose.rs`): on, with documented limits.
+    #[serde(default)]
+    pub composition: crate::compose::CompositionConfig,
 }
 
 /// The `[compression]` table.
@@ -93,6 +99,10 @@ pub struct CacheRules {
     pub forward_cache_tag: bool,
     /// `[compression] background`.
     pub recompress: bool,
+    /// `[[experiments]]`.
+    pub experiments: std::sync::Arc<crate::experiments::Experiments>,
+    /// `[composition]`.
+    pub composition: std::sync::Arc<crate::compose::CompositionRules>,
 }
 
 /// What one route's responses get.
@@ -151,6 +161,10 @@ impl CachePolicyConfig {
             routes,
             forward_cache_tag: self.forward_cache_tag,
             recompress: self.compression.background,
+            experiments: std::sync::Arc::new(crate::experiments::Experiments::build(
+                self.experiments,
+            )?),
+            composition: std::sync::Arc::new(self.composition.build()?),
         })
     }
 }

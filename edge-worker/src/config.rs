@@ -198,6 +198,14 @@ impl WorkerConfig {
             .cache_rules
             .as_ref()
             .is_none_or(|rules| rules.recompress);
+        worker.experiments = self
+            .cache_rules
+            .as_ref()
+            .map(|rules| rules.experiments.clone())
+            .filter(|experiments| !experiments.is_empty());
+        if let Some(rules) = &self.cache_rules {
+            worker.composition = rules.composition.clone();
+        }
         if let Some(routing) = &self.routing {
             worker = worker.with_lazy_routing(routing.clone());
         }

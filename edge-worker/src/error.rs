@@ -48,6 +48,9 @@ pub enum WorkerError {
     /// The worker's own configuration is unusable: nothing the client can fix.
     #[error("worker misconfigured: {0}")]
     Config(String),
+    /// A template's fragments could not be put together (`compose.rs`).
+    #[error("the page could not be composed: {0}")]
+    Composition(#[from] crate::compose::ComposeError),
 }
 
 impl WorkerError {
@@ -67,7 +70,7 @@ impl WorkerError {
                 AuthError::Missing | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             },
             WorkerError::InvalidUrl(_) => StatusCode::BAD_REQUEST,
-            WorkerError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            WorkerError::Upstream(_) | WorkerError::Composition(_) => StatusCode::BAD_GATEWAY,
             WorkerError::InvalidFields(_) => StatusCode::BAD_REQUEST,
             WorkerError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             WorkerError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -86,6 +89,7 @@ impl WorkerError {
             },
             WorkerError::InvalidUrl(_) => "invalid_url",
             WorkerError::Upstream(_) => "upstream_unavailable",
+            WorkerError::Composition(_) => "composition_failed",
             WorkerError::InvalidFields(_) => "invalid_fields",
             WorkerError::PreconditionFailed => "precondition_failed",
             WorkerError::RangeNotSatisfiable { .. } => "range_not_satisfiable",

@@ -46,6 +46,23 @@ pub struct Outcome {
     /// miss: what background recompression saved on it (0 when it served no recompressed
     /// variant).
     pub recompression_saved: u64,
+    /// The experiments this request was assigned to (`experiments.rs`), for the host to count.
+    pub exposures: Vec<crate::experiments::Exposure>,
+    /// The fragments a composed response was made of (`compose.rs`), nested ones included,
+    /// each with the path it took: what the edge cached per part.
+    pub parts: Vec<Part>,
+}
+
+/// One fragment of a composed response, as the tiers served it.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// Its URL (path and query).
+    pub url: String,
+    pub status: u16,
+    /// Its bytes, as they went into the page.
+    pub bytes: u64,
+    /// Every tier it passed, origin-nearest first; the edge's hop is last.
+    pub hops: Vec<Hop>,
 }
 
 impl Outcome {
@@ -58,6 +75,8 @@ impl Outcome {
             hops: Vec::new(),
             route: None,
             recompression_saved: 0,
+            exposures: Vec::new(),
+            parts: Vec::new(),
         }
     }
 

@@ -103,7 +103,7 @@ impl CacheTier {
         if method != Method::GET && method != Method::HEAD {
             return self.pass(platform, request).await;
         }
-        let key = match CacheKey::from_uri(request.uri()) {
+        let key = match CacheKey::for_request(request.uri(), request.headers()) {
             Ok(key) => key,
             Err(error) => return Outcome::uncached(error.to_response()),
         };
@@ -149,7 +149,7 @@ impl CacheTier {
         uri: &http::Uri,
         headers: &HeaderMap,
     ) -> Option<StoredResponse> {
-        let key = CacheKey::from_uri(uri).ok()?;
+        let key = CacheKey::for_request(uri, headers).ok()?;
         let Lookup::Found(stored) = self.lookup(p, &key, headers).await else {
             return None;
         };
@@ -433,7 +433,7 @@ impl CacheTier {
 
     /// Background revalidation (RFC 5861 §3): a validation whose response nobody waits for.
     async fn refresh<P: Platform>(&self, p: &P, mut request: Request<Body>) {
-        let Ok(key) = CacheKey::from_uri(request.uri()) else {
+        let Ok(key) = CacheKey::for_request(request.uri(), request.headers()) else {
             return;
         };
         // A refresh wants a fresh answer: without this an upstream cache whose copy is as old
@@ -556,6 +556,8 @@ impl CacheTier {
             hops,
             route: None,
             recompression_saved: 0,
+            exposures: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }

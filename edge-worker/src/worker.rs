@@ -13,8 +13,10 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request};
 
 use crate::auth::{self, AuthPolicy};
+use crate::compose::{self, CompositionRules};
 use crate::conditional::{self, EntityTag, Precondition};
 use crate::encoding;
+use crate::experiments::{Experiments, Unit};
 use crate::fields;
 use crate::hops::{self, Hop};
 use crate::private_cache;
@@ -39,6 +41,41 @@ pub struct EdgeWorker {
     /// level (`encoding::Effort`). On by default; the cache policy's
     /// `[compression] background = false` turns it off.
     pub recompress: bool,
+    /// Sticky A/B variants (`None`: no experiments configured).
+    pub experiments: Option<Arc<Experiments>>,
+    /// Edge composition of templates (ESI, JSON) and its limits.
+    pub composition: Arc<CompositionRules>,
+}
+
+/// A request as the tiers answered it, before the representation steps.
+pub(crate) struct Resolved {
+    pub outcome: Outcome,
+    /// `None`: a response made before the cache (a refusal, an error, an unsafe method).
+    pub shaping: Option<Shaping>,
+    /// How long the auth gate took, for a request whose token it checked.
+    pub auth_spent: Option<std::time::Duration>,
+    /// Why composing this response failed (its response is then the 502 saying so), for a
+    /// page that included it to report as it is.
+    pub composition_failed: Option<compose::ComposeError>,
+}
+
+impl Resolved {
+    fn unshaped(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            shaping: None,
+            auth_spent: None,
+            composition_failed: None,
+        }
+    }
+}
+
+/// How a response from the tiers is turned into the one the client asked for.
+pub(crate) struct Shaping {
+    pub key: CacheKey,
+    pub wanted: Wanted,
+    /// The tier's status, when the shaped variant may be stored in the shared space.
+    pub cache: Option<CfCacheStatus>,
 }
 
 impl EdgeWorker {
@@ -51,6 +88,8 @@ impl EdgeWorker {
             routing: None,
             forward_cache_tag: false,
             recompress: true,
+            experiments: None,
+            composition: Arc::new(CompositionRules::default()),
         }
     }
 
@@ -87,7 +126,7 @@ impl EdgeWorker {
         outcome
     }
 
-    async fn handle_any<P: Platform>(&self, p: &P, mut request: Request<Body>) -> Outcome {
+    async fn handle_any<P: Platform>(&self, p: &P, request: Request<Body>) -> Outcome {
         if let Some(lazy) = self.routing.as_deref().filter(|r| r.redirects()) {
             match lazy.get() {
                 Ok(router) => {
@@ -106,8 +145,34 @@ impl EdgeWorker {
                 }
             }
         }
+        let resolved = self.resolve(p, request, &[]).await;
+        let auth_spent = resolved.auth_spent;
+        let outcome = self.represented(p, resolved).await;
+        let mut outcome = self.edge_outcome(outcome);
+        if let Some(spent) = auth_spent {
+            let headers = outcome.response.headers_mut();
+            hops::prepend_timings(headers, &[hops::auth_timing(spent)]);
+            if let Some(edge) = outcome.hops.last_mut() {
+                edge.auth = Some(spent);
+            }
+        }
+        outcome
+    }
+
+    /// One request (a page, or a fragment of one at `chain.len()` levels down) through the
+    /// auth gate, experiments and the cache tiers, composed if it is a template; before the
+    /// representation steps.
+    async fn resolve<P: Platform>(
+        &self,
+        p: &P,
+        mut request: Request<Body>,
+        chain: &[String],
+    ) -> Resolved {
+        // What fragments are fetched with: the client's credentials and cookies as it sent
+        // them, so each fragment meets the auth gate on its own path.
+        let mut fragment_base = compose_fetch::FragmentBase::of(&request);
         let mut auth_work = Vec::new();
-        let mut subject = None;
+        let mut claims = None;
         // Server-Timing `auth;dur=`: how far the platform's clock moved while the gate
         // checked a token. Clocks that stand still during compute (Cloudflare's, the
         // simulator's virtual one) count only its I/O: a JWKS fetch when the set was not at
@@ -124,7 +189,7 @@ impl EdgeWorker {
                     if admitted.claims.is_some() {
                         auth_spent = Some(spent);
                     }
-                    subject = admitted.claims.and_then(|c| c.sub);
+                    claims = admitted.claims;
                 }
                 Err(refused) => {
                     let mut outcome = self.edge_outcome(Outcome::uncached(*refused));
@@ -135,31 +200,111 @@ impl EdgeWorker {
                             edge.auth = Some(spent);
                         }
                     }
-                    return outcome;
+                    return Resolved::unshaped(outcome);
                 }
             }
         }
+        let subject = claims.as_ref().and_then(|c| c.sub.clone());
+        let mut exposures = Vec::new();
+        // A fragment comes with its page's unit (`FragmentBase`): assigned as the page was.
+        let inherited = request.extensions_mut().remove::<Unit>();
+        let unit = self.experiments.as_ref().map(|experiments| {
+            let path = request.uri().path().to_string();
+            let assigned = experiments.apply(
+                p,
+                subject.as_deref(),
+                inherited,
+                &path,
+                request.headers_mut(),
+            );
+            exposures = assigned.exposures;
+            assigned.unit
+        });
+        if let Some(id) = unit.as_ref().and_then(Unit::minted) {
+            fragment_base.add_visitor(id);
+        }
+        fragment_base.unit.clone_from(&unit);
+        let page_uri = request.uri().clone();
         // Auth fetches (JWKS) go to their own URLs; only the tier's fetches are routed.
-        let mut outcome = match self.routing.as_deref() {
+        let (mut outcome, shaping) = match self.routing.as_deref() {
             Some(router) => {
                 let routed = Routed::new(p, router);
-                let mut outcome = self
-                    .handle_admitted(&routed, request, subject.as_deref())
-                    .await;
+                let (mut outcome, shaping) =
+                    self.cached(&routed, request, subject.as_deref()).await;
                 outcome.route = routed.take_choice();
-                outcome
+                (outcome, shaping)
             }
-            None => self.handle_admitted(p, request, subject.as_deref()).await,
+            None => self.cached(p, request, subject.as_deref()).await,
         };
         outcome.deferred.extend(auth_work);
-        let mut outcome = self.edge_outcome(outcome);
-        if let Some(spent) = auth_spent {
-            let headers = outcome.response.headers_mut();
-            hops::prepend_timings(headers, &[hops::auth_timing(spent)]);
-            if let Some(edge) = outcome.hops.last_mut() {
-                edge.auth = Some(spent);
+        outcome.exposures = exposures;
+        let mut resolved = Resolved {
+            outcome,
+            shaping,
+            auth_spent,
+            composition_failed: None,
+        };
+        let template = resolved
+            .shaping
+            .as_ref()
+            .filter(|_| self.composition.enabled && resolved.outcome.response.status() == 200)
+            .and_then(|_| compose::template_kind(resolved.outcome.response.headers()));
+        if let Some(kind) = template {
+            let env = compose::vars::Env::new(
+                &page_uri,
+                &fragment_base.headers,
+                fragment_base.geo.as_ref().and_then(|g| g.country.clone()),
+                claims.map(|c| c.all),
+            );
+            let page = compose_fetch::Page {
+                uri: &page_uri,
+                base: &fragment_base,
+                env: &env,
+                chain,
+            };
+            if let Err(error) = self.compose(p, kind, &page, &mut resolved).await {
+                let hops = std::mem::take(&mut resolved.outcome.hops);
+                let mut failed = Outcome::uncached(WorkerError::from(error.clone()).to_response());
+                resolved.composition_failed = Some(error);
+                failed.hops = hops;
+                failed.deferred = std::mem::take(&mut resolved.outcome.deferred);
+                failed.exposures = std::mem::take(&mut resolved.outcome.exposures);
+                failed.route = resolved.outcome.route.take();
+                resolved.outcome = failed;
+                resolved.shaping = None;
             }
         }
+        // The page (not a fragment) keeps a new visitor's id when it or any part of it was
+        // exposed: set after composition, which drops the parts' own Set-Cookie.
+        let exposed = chain.is_empty() && !resolved.outcome.exposures.is_empty();
+        if let Some(cookie) = unit.as_ref().and_then(Unit::set_cookie).filter(|_| exposed) {
+            resolved
+                .outcome
+                .response
+                .headers_mut()
+                .append(header::SET_COOKIE, cookie);
+        }
+        resolved
+    }
+
+    /// The representation steps on what the tiers answered: `?fields=`, coding, the
+    /// client's preconditions, ranges. Responses made before the cache pass as they are.
+    async fn represented<P: Platform>(&self, p: &P, resolved: Resolved) -> Outcome {
+        let Resolved {
+            mut outcome,
+            shaping,
+            ..
+        } = resolved;
+        let Some(Shaping { key, wanted, cache }) = shaping else {
+            return outcome;
+        };
+        let response = std::mem::take(&mut outcome.response);
+        let (response, extras) = represent(p, &key, cache, response, &wanted).await;
+        outcome.response = response;
+        outcome.recompression_saved = extras.recompression_saved;
+        outcome
+            .deferred
+            .extend(extras.recompression.map(Deferred::Recompress));
         outcome
     }
 
@@ -181,17 +326,25 @@ impl EdgeWorker {
         hops::prepend_timings(headers, &hops::path_timings(&outcome.hops));
     }
 
-    /// `subject`: the verified `sub`, which gives the request a private cache space.
-    async fn handle_admitted<P: Platform>(
+    /// The private cache (signed-in) or the shared tier for a GET/HEAD; unsafe methods to
+    /// upstream. `subject`: the verified `sub`, which gives the request a private cache
+    /// space. Returns the identity response and how to shape it for the client (`None`: a
+    /// response made before the cache, passed as it is).
+    async fn cached<P: Platform>(
         &self,
         p: &P,
         request: Request<Body>,
         subject: Option<&str>,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Shaping>) {
         let (mut parts, body) = request.into_parts();
         let (uri, fields) = match fields::take_from_uri(&parts.uri) {
             Ok(taken) => taken,
-            Err(error) => return Outcome::uncached(WorkerError::from(error).to_response()),
+            Err(error) => {
+                return (
+                    Outcome::uncached(WorkerError::from(error).to_response()),
+                    None,
+                )
+            }
         };
         parts.uri = uri;
         let wanted = Wanted {
@@ -208,11 +361,11 @@ impl EdgeWorker {
         );
         let request = Request::from_parts(parts, body);
         if wanted.method != Method::GET && wanted.method != Method::HEAD {
-            return self.unsafe_method(p, request, &wanted).await;
+            return (self.unsafe_method(p, request, &wanted).await, None);
         }
-        let key = match CacheKey::from_uri(request.uri()) {
+        let key = match CacheKey::for_request(request.uri(), request.headers()) {
             Ok(key) => key,
-            Err(error) => return Outcome::uncached(error.to_response()),
+            Err(error) => return (Outcome::uncached(error.to_response()), None),
         };
         // HEAD is answered from the GET representation so both carry the same fields.
         let (mut parts, body) = request.into_parts();
@@ -226,11 +379,8 @@ impl EdgeWorker {
             {
                 self.report_path(&mut outcome);
                 // Private bytes: no encoded variant goes to the shared space (`cache: None`).
-                let response = std::mem::take(&mut outcome.response);
-                let (response, extras) = represent(p, &key, None, response, &wanted).await;
-                outcome.response = response;
-                outcome.recompression_saved = extras.recompression_saved;
-                return outcome;
+                let cache = None;
+                return (outcome, Some(Shaping { key, wanted, cache }));
             }
         }
         let (parts, body) = request.into_parts();
@@ -247,14 +397,7 @@ impl EdgeWorker {
                 cache = None;
             }
         }
-        let response = std::mem::take(&mut outcome.response);
-        let (response, extras) = represent(p, &key, cache, response, &wanted).await;
-        outcome.response = response;
-        outcome.recompression_saved = extras.recompression_saved;
-        outcome
-            .deferred
-            .extend(extras.recompression.map(Deferred::Recompress));
-        outcome
+        (outcome, Some(Shaping { key, wanted, cache }))
     }
 
     pub async fn run_deferred<P: Platform>(&self, p: &P, task: Deferred) {
@@ -309,6 +452,8 @@ impl EdgeWorker {
         outcome
     }
 }
+
+mod compose_fetch;
 
 #[cfg(test)]
 mod tests {

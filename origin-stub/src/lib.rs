@@ -6,6 +6,7 @@
 //! `shutdown` resolves.
 
 pub mod catalogue;
+pub mod dashboard;
 pub mod faults;
 mod routes;
 

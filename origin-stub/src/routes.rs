@@ -36,6 +36,15 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/api/objects/{id}", get(object).put(replace_object))
         .route("/api/objects/{id}/edits", axum::routing::post(edit_object))
         .route("/api/users/{id}", get(user))
+        .route("/api/users/me/dashboard", get(crate::dashboard::page))
+        .route(
+            "/api/users/me/summary",
+            get(crate::dashboard::summary_panel),
+        )
+        .route(
+            crate::dashboard::NEWS_PATH,
+            get(crate::dashboard::news_panel),
+        )
         .route("/api/time", get(time))
         .route("/static/{name}", get(asset))
         .route("/.well-known/jwks.json", get(jwks))
@@ -115,7 +124,7 @@ fn header_value(text: &str) -> HeaderValue {
 }
 
 /// A strong ETag over the exact bytes (RFC 9110 §8.8.3).
-fn etag(bytes: &[u8]) -> String {
+pub(crate) fn etag(bytes: &[u8]) -> String {
     let mut hasher = DefaultHasher::new();
     bytes.hash(&mut hasher);
     format!("\"{:016x}\"", hasher.finish())

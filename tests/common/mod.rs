@@ -262,3 +262,18 @@ impl Emulator {
         }
     }
 }
+
+/// The cache policy both runtimes run the suite with (emulator: `--cache-policy`; workerd:
+/// the CACHE_POLICY binding): an experiment on the news panel.
+pub const SCENARIO_POLICY: &str = r#"
+[[experiments]]
+name = "layout"
+path = "/dashboard/news"
+variants = [{ name = "classic", weight = 1 }, { name = "cards", weight = 1 }]
+"#;
+
+/// [`SCENARIO_POLICY`] as JSON, as Cloudflare's binding holds it.
+pub fn scenario_policy_json() -> String {
+    let table: toml::Table = toml::from_str(SCENARIO_POLICY).expect("the suite's policy is TOML");
+    serde_json::to_string(&table).expect("TOML tables are JSON")
+}

@@ -25,14 +25,15 @@ pub struct Seen {
 }
 
 /// A JSON API whose responses the query string shapes:
-/// `cc` (Cache-Control), `cdn` (CDN-Cache-Control), `vary`, `location`, `content_location`,
+/// `cc` (Cache-Control), `cdn` (CDN-Cache-Control), `sc` (Surrogate-Control), `html` and
+/// `json` (a literal body: `{sub}` becomes the forwarded subject, `{n}` the count, `{self}` the path and query), `vary`, `location`, `content_location`,
 /// `status`, `delay_ms`, `cookie_from` (a request field whose value becomes a session
 /// cookie), `etag` (a request whose If-None-Match names it gets a 304), `last_modified` (an
 /// HTTP-date: a request without If-None-Match whose If-Modified-Since is not before it gets a
 /// 304), `expires`, `date` (sent as given, in place of the server's), `bare304=1` (304s carry
 /// no validator and no caching fields: only Date, Content-Type and the origin's own). The
 /// body reports what the origin saw: the path, how many times this path was asked for, and
-/// the fields a poisoning attack would use.
+/// the fields a poisoning attack would use, and the experiment assignment it was sent.
 pub struct UserOrigin {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -132,6 +133,7 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         "forwarded_host": field("x-forwarded-host"),
         "original_url": field("x-original-url"),
         "method_override": field("x-http-method-override"),
+        "experiment": field("x-edge-experiment"),
         "body_len": body.len(),
     });
     // A conditional request that names the current `etag`, or (without If-None-Match) is not
@@ -160,8 +162,28 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         .and_then(|s| s.parse().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
+    // `html` / `json`: the body as given (a template or a fragment), `{sub}` replaced by the
+    // forwarded subject and `{n}` by this path's count.
+    let literal = [
+        ("html", "text/html; charset=utf-8"),
+        ("json", "application/json"),
+    ]
+    .into_iter()
+    .find_map(|(param, content_type)| {
+        let text = query.get(param)?;
+        let text = text
+            .replace("{sub}", &field("x-auth-sub"))
+            .replace("{n}", &n.to_string())
+            .replace(
+                "{self}",
+                parts.uri.path_and_query().map_or("", |p| p.as_str()),
+            );
+        Some((content_type, text))
+    });
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some((content_type, text)) = literal {
+        (status, [("content-type", content_type)], text).into_response()
     } else {
         (status, axum::Json(payload)).into_response()
     };
@@ -179,6 +201,7 @@ async fn answer(State(state): State<Arc<OriginState>>, request: Request) -> Resp
         ("last_modified", "last-modified"),
         ("expires", "expires"),
         ("date", "date"),
+        ("sc", "surrogate-control"),
     ] {
         let kept_on_a_bare_304 = matches!(param, "date" | "location" | "content_location");
         if bare && !kept_on_a_bare_304 {

@@ -16,6 +16,24 @@ use crate::common::{self, Reply, TIMEOUT};
 pub const PRODUCT: &str = "/api/products/1";
 /// A route that requires a JWT in the default auth configuration.
 pub const USER: &str = "/api/users/1";
+/// The origin-stub's personalised dashboard: an ESI template of a private summary and a
+/// public news panel.
+pub const DASHBOARD: &str = "/api/users/me/dashboard";
+pub const NEWS: &str = "/dashboard/news";
+pub const SUMMARY: &str = "/api/users/me/summary";
+
+use crate::common::scenario_policy_json as policy_json;
+
+/// The variant of `experiment` the core assigns `unit` (`sub:…` or `cookie:…`): what every
+/// runtime must agree on.
+fn variant_of(experiment: &str, unit: &str) -> String {
+    let rules = edge_worker::cache_policy::CachePolicyConfig::parse(&policy_json()).unwrap();
+    rules
+        .experiments
+        .variant_of(experiment, unit)
+        .unwrap()
+        .to_string()
+}
 
 /// What a runtime has that the other lacks.
 #[derive(Debug, Clone, Copy)]
@@ -387,6 +405,145 @@ async fn futures_join_all(t: &impl Target, path: &str, n: usize) -> Vec<Reply> {
     done.into_iter().flatten().collect()
 }
 
+/// The dashboard composed at the edge: each subject's page has their own summary and the
+/// shared news, the template is fetched once, the summary once per subject, the page
+/// answers 304 for its ETag, and without a token the page's own route refuses.
+pub async fn composed_dashboard(t: &impl Target) {
+    let mut variants = std::collections::BTreeSet::new();
+    let mut etag = String::new();
+    for sub in ["alice", "bob", "alice", "bob"] {
+        let token = format!("Bearer {}", common::demo_token(sub));
+        let page = t.get_with(DASHBOARD, &[("authorization", &token)]).await;
+        let body = String::from_utf8_lossy(&page.body).into_owned();
+        assert_eq!(page.status, 200, "{}: {sub}: {body}", t.name());
+        assert!(
+            body.contains(&format!("Welcome back, {sub}")),
+            "{}: {sub}",
+            t.name()
+        );
+        let other = if sub == "alice" { "bob" } else { "alice" };
+        assert!(
+            !body.contains(&format!("Welcome back, {other}")),
+            "{}: no leak",
+            t.name()
+        );
+        assert!(
+            body.contains("class=\"news\"") && !body.contains("<esi:"),
+            "{}",
+            t.name()
+        );
+        assert_eq!(
+            page.header("surrogate-control"),
+            "",
+            "{}: stripped",
+            t.name()
+        );
+        assert!(
+            page.header("cache-control")
+                .starts_with("private, max-age="),
+            "{}: {}",
+            t.name(),
+            page.header("cache-control")
+        );
+        let variant = body
+            .split("data-experiment=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(
+            variant,
+            format!("layout={}", variant_of("layout", &format!("sub:{sub}"))),
+            "{}: the fragment's experiment is the subject's",
+            t.name()
+        );
+        variants.insert(variant);
+        if sub == "alice" {
+            etag = page.header("etag").to_string();
+        }
+    }
+    assert_eq!(
+        t.origin_requests(DASHBOARD).await,
+        1,
+        "{}: one template",
+        t.name()
+    );
+    assert_eq!(
+        t.origin_requests(SUMMARY).await,
+        2,
+        "{}: a summary per subject",
+        t.name()
+    );
+    assert_eq!(
+        t.origin_requests(NEWS).await,
+        variants.len() as u64,
+        "{}: the news once per variant",
+        t.name()
+    );
+    let token = format!("Bearer {}", common::demo_token("alice"));
+    let revalidated = t
+        .get_with(
+            DASHBOARD,
+            &[("authorization", &token), ("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(
+        revalidated.status,
+        304,
+        "{}: the composed page's ETag",
+        t.name()
+    );
+    let anonymous = t.get(DASHBOARD).await;
+    assert_eq!(
+        anonymous.status,
+        401,
+        "{}: the page's own route needs a token",
+        t.name()
+    );
+}
+
+/// An anonymous visitor gets the edge's cookie and keeps one variant with it; a forced
+/// variant reaches the origin; the variant is the one the core computes natively.
+pub async fn sticky_experiment(t: &impl Target) {
+    let first = t.get(NEWS).await;
+    assert_eq!(first.status, 200, "{}", t.name());
+    let set_cookie = first.header("set-cookie").to_string();
+    let id = set_cookie
+        .strip_prefix("edge_uid=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("{}: a visitor cookie, got {set_cookie:?}", t.name()))
+        .to_string();
+    let expected = format!(
+        "data-experiment=\"layout={}\"",
+        variant_of("layout", &format!("cookie:{id}"))
+    );
+    let cookie = format!("edge_uid={id}");
+    for _ in 0..3 {
+        let again = t.get_with(NEWS, &[("cookie", &cookie)]).await;
+        let body = String::from_utf8_lossy(&again.body).into_owned();
+        assert!(
+            body.contains(&expected),
+            "{}: {expected} in {body:.200}",
+            t.name()
+        );
+        assert_eq!(again.header("set-cookie"), "", "{}", t.name());
+    }
+    let forced = t
+        .get_with(
+            NEWS,
+            &[
+                ("x-edge-force-variant", "layout=cards"),
+                ("cookie", &cookie),
+            ],
+        )
+        .await;
+    assert!(
+        String::from_utf8_lossy(&forced.body).contains("data-experiment=\"layout=cards\""),
+        "{}",
+        t.name()
+    );
+}
+
 /// One `#[tokio::test]` per scenario for a target built by `$start` (an async expression).
 #[macro_export]
 macro_rules! scenario_tests {
@@ -394,7 +551,8 @@ macro_rules! scenario_tests {
         $crate::scenario_tests!(@each $start;
             miss_then_hit, stale_while_revalidate, stale_if_error, not_modified, sparse_fields,
             compression, jwt_accept_and_reject, cf_country_reaches_the_worker,
-            geo_routing_by_cf_country, concurrent_misses);
+            geo_routing_by_cf_country, concurrent_misses, composed_dashboard,
+            sticky_experiment);
     };
     (@each $start:expr; $($name:ident),*) => {
         $(

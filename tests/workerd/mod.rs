@@ -507,6 +507,7 @@ const worker :Workerd.Worker = (
     (name = "DEBUG_GEO_HEADERS", text = "true"),
     (name = "AUTH", json = {auth}),
     (name = "ROUTING", json = {routing}),
+    (name = "CACHE_POLICY", json = {cache_policy}),
     (name = "JWT_HS256_SECRET", text = {secret}),
     (name = "PURGE_TOKEN", text = {purge_token}),
   ],
@@ -517,6 +518,7 @@ const worker :Workerd.Worker = (
             origin = capnp_text(&origin_url),
             auth = capnp_text(&auth),
             routing = capnp_text(&routing),
+            cache_policy = capnp_text(&crate::common::scenario_policy_json()),
             secret = capnp_text(&secret),
             purge_token = capnp_text(PURGE_TOKEN),
         );

@@ -224,6 +224,19 @@ pub fn hit_ratio(counters: &BTreeMap<&'static str, u64>) -> Option<f64> {
     })
 }
 
+/// The counters of several caches added up (a tier kind's total).
+pub fn summed(
+    caches: &BTreeMap<String, BTreeMap<&'static str, u64>>,
+) -> BTreeMap<&'static str, u64> {
+    let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for counters in caches.values() {
+        for (key, value) in counters {
+            *total.entry(key).or_default() += value;
+        }
+    }
+    total
+}
+
 impl Summary {
     pub fn of<'a>(
         kinds: impl IntoIterator<
@@ -239,11 +252,8 @@ impl Summary {
             ..Summary::default()
         };
         for (kind, caches) in kinds {
-            let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
+            let total = summed(caches);
             for (name, counters) in caches {
-                for (key, value) in counters {
-                    *total.entry(key).or_default() += value;
-                }
                 if let Some(ratio) = hit_ratio(counters) {
                     summary
                         .hit_ratio_by_cache
@@ -280,6 +290,53 @@ pub struct StatsReport {
     pub isolates: IsolateReport,
     /// Purges so far, the entries they reached and the origin requests they caused.
     pub purges: crate::cdn::purge::PurgeTotals,
+    /// Exposures per experiment and variant (absent without `[[experiments]]`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub experiments: BTreeMap<String, BTreeMap<String, VariantExposures>>,
+}
+
+/// How often one variant was served.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VariantExposures {
+    /// Requests assigned to the variant, forced ones included.
+    pub exposures: u64,
+    /// Of those, requests that forced it (`x-edge-force-variant`).
+    pub forced: u64,
+}
+
+/// Exposures as the workers report them (typed values of each outcome), across PoPs.
+#[derive(Debug, Default)]
+pub struct ExposureTally {
+    counts: std::sync::Mutex<BTreeMap<(String, String), VariantExposures>>,
+}
+
+impl ExposureTally {
+    pub fn record(&self, exposures: &[edge_worker::experiments::Exposure]) {
+        if exposures.is_empty() {
+            return;
+        }
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        for exposure in exposures {
+            let key = (
+                exposure.experiment.to_string(),
+                exposure.variant.to_string(),
+            );
+            let count = counts.entry(key).or_default();
+            count.exposures += 1;
+            count.forced += u64::from(exposure.forced);
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, VariantExposures>> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: BTreeMap<String, BTreeMap<String, VariantExposures>> = BTreeMap::new();
+        for ((experiment, variant), count) in counts.iter() {
+            out.entry(experiment.clone())
+                .or_default()
+                .insert(variant.clone(), *count);
+        }
+        out
+    }
 }
 
 /// How the worker's instances were used (`--isolation`).
@@ -430,6 +487,27 @@ pub fn prometheus(report: &StatsReport) -> String {
             out,
             "edge_emulator_hit_ratio{{tier=\"{tier}\",cache=\"{name}\"}} {ratio}"
         );
+    }
+    if !report.experiments.is_empty() {
+        describe(
+            &mut out,
+            "edge_emulator_experiment_exposures_total",
+            "counter",
+            "Requests assigned to an experiment's variant (forced=\"true\": by x-edge-force-variant)",
+        );
+        for (experiment, variants) in &report.experiments {
+            for (variant, count) in variants {
+                for (forced, value) in [
+                    ("false", count.exposures - count.forced),
+                    ("true", count.forced),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "edge_emulator_experiment_exposures_total{{experiment=\"{experiment}\",variant=\"{variant}\",forced=\"{forced}\"}} {value}"
+                    );
+                }
+            }
+        }
     }
     let rates = &report.summary.rates;
     for (name, help, value) in [

@@ -25,6 +25,8 @@ pub struct Served {
     pub hops: Vec<Hop>,
     /// Bytes the response saved over its variant's miss-time coding.
     pub recompression_saved: u64,
+    /// A composed response's fragments, with their paths.
+    pub parts: Vec<edge_worker::outcome::Part>,
     /// The request's time at the edge on the runtime's clock, its upstream hops taken out:
     /// from reaching the PoP to the worker's answer. In a replay (virtual clock) this is
     /// deterministic and holds no compute (which takes no virtual time): it is the time
@@ -84,6 +86,7 @@ pub async fn serve_at_pop(
         outcome.recompression_saved,
         std::sync::atomic::Ordering::Relaxed,
     );
+    emulator.exposures.record(&outcome.exposures);
     if let Some(route) = &outcome.route {
         count_failover(emulator, cache, route);
     }
@@ -101,6 +104,7 @@ pub async fn serve_at_pop(
         report,
         hops,
         recompression_saved: outcome.recompression_saved,
+        parts: outcome.parts,
         at_edge,
     })
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::access_log::{AccessLog, LatencyFigures, RequestLine};
-use crate::cdn::stats::{hit_ratio, Rates, StatsReport};
+use crate::cdn::stats::{hit_ratio, summed, Rates, StatsReport};
 
 /// One cache's line on the page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,14 +63,10 @@ impl LiveView {
             if members.is_empty() {
                 continue;
             }
-            let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
             for (name, counters) in members {
-                for (key, value) in counters {
-                    *total.entry(key).or_default() += value;
-                }
                 caches.push(line(format!("{kind}-{name}"), counters));
             }
-            tiers.push(line(kind.to_string(), &total));
+            tiers.push(line(kind.to_string(), &summed(members)));
         }
         LiveView {
             now: stats.now.clone(),

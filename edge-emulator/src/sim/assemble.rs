@@ -218,6 +218,7 @@ pub(super) fn build_report(
             .collect(),
         stream_bound,
         cold_caches: None,
+        parts: collector.parts.values().cloned().collect(),
     };
     align_bound(&mut report);
     report.cold_caches = crate::sim::warmth::check(setup, &report);

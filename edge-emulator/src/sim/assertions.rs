@@ -763,6 +763,7 @@ pub(crate) mod tests {
                 }],
             }),
             cold_caches: None,
+            parts: Vec::new(),
         }
     }
 

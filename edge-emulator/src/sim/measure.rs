@@ -76,6 +76,8 @@ impl TierTally {
 #[derive(Default)]
 pub(super) struct Collector {
     pub(super) reads: u64,
+    /// Fragments of composed pages by path (edge composition).
+    pub(super) parts: BTreeMap<String, crate::sim::report::PartFigures>,
     /// Each tier's figures over the measured requests, from their hops.
     pub(super) tiers: BTreeMap<edge_worker::hops::TierId, TierTally>,
     pub(super) latencies: BTreeMap<String, Histogram<u64>>,
@@ -180,13 +182,82 @@ pub(super) fn intern(
     objects.len() - 1
 }
 
+/// Counts one fragment of a composed page by its edge hop.
+fn tally_part(
+    parts: &mut BTreeMap<String, crate::sim::report::PartFigures>,
+    part: &edge_worker::outcome::Part,
+) {
+    let name = part.url.split('?').next().unwrap_or_default().to_string();
+    let figures = parts.entry(name.clone()).or_default();
+    figures.part = name;
+    figures.requests += 1;
+    figures.bytes += part.bytes;
+    let edge = part.hops.last();
+    match edge.and_then(|h| h.cache.as_ref()).map(|c| c.status) {
+        _ if edge.is_some_and(|h| h.private) => figures.private_hits += 1,
+        Some(CfCacheStatus::Hit | CfCacheStatus::Updating | CfCacheStatus::Stale) => {
+            figures.edge_hits += 1
+        }
+        _ => figures.fetched += 1,
+    }
+    if part.hops.iter().any(|h| h.origin.is_some()) {
+        figures.origin_fetches += 1;
+    }
+}
+
+/// The demo tokens a replay attaches: one shared (`authorization: demo`, subject
+/// `sim-user`) and one per subject (`authorization: demo:SUBJECT`), minted once each.
+pub struct DemoTokens {
+    start: std::time::SystemTime,
+    pub shared: String,
+    by_subject: Mutex<std::collections::HashMap<String, Arc<str>>>,
+}
+
+/// Tokens outlive any replay's virtual span.
+const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+/// Distinct subjects a replay mints tokens for; beyond, tokens are minted per request.
+const MAX_DEMO_SUBJECTS: usize = 1_000_000;
+
+impl DemoTokens {
+    pub fn new(start: std::time::SystemTime) -> anyhow::Result<Self> {
+        Ok(Self {
+            start,
+            shared: Self::mint(start, "sim-user")?,
+            by_subject: Mutex::default(),
+        })
+    }
+
+    fn mint(start: std::time::SystemTime, subject: &str) -> anyhow::Result<String> {
+        crate::demo_token::mint(
+            crate::demo_token::DemoAlg::Hs256,
+            subject,
+            None,
+            start,
+            DEMO_TOKEN_TTL,
+        )
+    }
+
+    pub fn for_subject(&self, subject: &str) -> Arc<str> {
+        let mut known = self.by_subject.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(token) = known.get(subject) {
+            return token.clone();
+        }
+        // The demo key signs any subject; a failure here would be a bug in the demo key.
+        let token: Arc<str> = Self::mint(self.start, subject).unwrap_or_default().into();
+        if known.len() < MAX_DEMO_SUBJECTS {
+            known.insert(subject.to_string(), token.clone());
+        }
+        token
+    }
+}
+
 /// Replays one read at the PoP its client reaches and records what it measured; reads during
 /// the warm-up feed only the timeline, the ETags clients remember and the stream bound.
 pub(super) async fn serve(
     emulator: &Arc<Emulator>,
     collector: &Mutex<Collector>,
     read: Read,
-    token: &str,
+    tokens: &DemoTokens,
     (at_s, bucket): (f64, usize),
     measured: bool,
     add_compute: bool,
@@ -215,10 +286,13 @@ pub(super) async fn serve(
         .headers
         .iter()
         .map(|(n, v)| {
-            let value = if n == "authorization" && v == "demo" {
-                format!("Bearer {token}")
-            } else {
-                v.clone()
+            let value = match v.strip_prefix("demo") {
+                Some(rest) if n == "authorization" => match rest.strip_prefix(':') {
+                    Some(subject) => format!("Bearer {}", tokens.for_subject(subject)),
+                    None if rest.is_empty() => format!("Bearer {}", tokens.shared),
+                    None => v.clone(),
+                },
+                _ => v.clone(),
             };
             (n.clone(), value.into_bytes())
         })
@@ -263,6 +337,10 @@ pub(super) async fn serve(
         };
     let path: &[edge_worker::hops::Hop] = match &result {
         Ok(served) => &served.hops,
+        Err(_) => &[],
+    };
+    let parts: &[edge_worker::outcome::Part] = match &result {
+        Ok(served) => &served.parts,
         Err(_) => &[],
     };
     // The edge hop: virtual time at the edge, plus compute only when latencies include it.
@@ -329,6 +407,9 @@ pub(super) async fn serve(
         return;
     }
     c.reads += 1;
+    for part in parts {
+        tally_part(&mut c.parts, part);
+    }
     c.to_clients += body_len;
     if status == 304 {
         c.not_modified += 1;

@@ -518,6 +518,33 @@ fn report_grids(report: &Report) -> Vec<Grid> {
     if !report.bounds.is_empty() {
         grids.push(bounds);
     }
+    if !report.parts.is_empty() {
+        let mut parts = Grid::new(
+            "Parts of composed pages (what the edge cached per part)",
+            &[
+                "part",
+                "requests",
+                "edge hits",
+                "private hits",
+                "fetched",
+                "reached the origin",
+                "bytes",
+            ],
+        );
+        parts.note = Some(crate::sim::report::PART_FIGURES);
+        for part in &report.parts {
+            parts.row(vec![
+                part.part.clone(),
+                part.requests.to_string(),
+                part.edge_hits.to_string(),
+                part.private_hits.to_string(),
+                part.fetched.to_string(),
+                part.origin_fetches.to_string(),
+                bytes(part.bytes),
+            ]);
+        }
+        grids.push(parts);
+    }
     if let Some(p) = &report.purges {
         let mut purges = Grid::new(
             "Purges",

@@ -15,7 +15,7 @@ use crate::mode::RunMode;
 use crate::sim::assemble::build_report;
 use crate::sim::bound_glue::stream_bound_of;
 use crate::sim::counters::{origin_requests, snapshot, Baseline};
-use crate::sim::measure::{serve, Collector};
+use crate::sim::measure::{serve, Collector, DemoTokens};
 use crate::sim::report::Report;
 use crate::sim::setup::{SimSetup, WallFigures};
 use crate::sim::units::VIRTUAL_EPOCH;
@@ -95,13 +95,7 @@ async fn run(
         ..EmulatorOptions::new(setup.topology.clone())
     })
     .await?;
-    let token = crate::demo_token::mint(
-        crate::demo_token::DemoAlg::Hs256,
-        "sim-user",
-        None,
-        start_time,
-        Duration::from_secs(365 * 86_400),
-    )?;
+    let token = Arc::new(DemoTokens::new(start_time)?);
     let collector = Arc::new(Mutex::new(Collector::default()));
     let origin = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

@@ -50,7 +50,34 @@ pub struct Report {
     /// filling, not a steady state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_caches: Option<ColdCaches>,
+    /// The fragments of composed pages (edge composition), by path: what the edge cached per
+    /// part. The tier rows, hit ratios and the bound count a composed page by its template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartFigures>,
 }
+
+/// One fragment path of composed pages over the measured requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartFigures {
+    /// The fragment's path (its query left out).
+    pub part: String,
+    /// Times a page included it.
+    pub requests: u64,
+    /// Answered from the edge's shared cache.
+    pub edge_hits: u64,
+    /// Answered from the edge's per-subject private cache.
+    pub private_hits: u64,
+    /// Fetched upstream from the edge (a regional tier or the origin answered).
+    pub fetched: u64,
+    /// Of those, fetches that reached an origin.
+    pub origin_fetches: u64,
+    /// Its bytes in the composed pages.
+    pub bytes: u64,
+}
+
+/// Says what the parts table counts, under it.
+pub const PART_FIGURES: &str = "a composed page counts once in the tier rows, hit ratios and \
+     the bound, by its template's outcome; its parts' own outcomes are these";
 
 /// Why a run's caches had not warmed, and what to run instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,9 @@ fn spec(alpha: f64, ttl_s: u64, requests: u64) -> WorkloadSpec {
         missing_share: 0.0,
         missing_ids: 1000,
         burst: None,
+        dashboard_share: 0.0,
+        dashboard_users: 1000,
+        compose: Default::default(),
     }
 }
 

@@ -69,10 +69,42 @@ pub struct WorkloadSpec {
     /// stored in the same second with the same max-age.
     #[serde(default)]
     pub burst: Option<Burst>,
+    /// Share of requests for the origin-stub's personalised dashboard
+    /// (`/api/users/me/dashboard`), each by one of `dashboard_users` signed-in users.
+    #[serde(default)]
+    pub dashboard_share: f64,
+    #[serde(default = "default_dashboard_users")]
+    pub dashboard_users: u64,
+    /// Who puts the dashboard together: `edge` (an ESI template filled at the edge) or
+    /// `origin` (rendered whole at the origin, per user).
+    #[serde(default)]
+    pub compose: Compose,
 }
 
 fn default_missing_ids() -> u64 {
     1000
+}
+
+fn default_dashboard_users() -> u64 {
+    1000
+}
+
+/// Where the dashboard is composed (the origin-stub's `?compose=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compose {
+    #[default]
+    Edge,
+    Origin,
+}
+
+impl Compose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compose::Edge => "edge",
+            Compose::Origin => "origin",
+        }
+    }
 }
 
 /// One request for each of the first `objects` objects within one second.
@@ -140,6 +172,7 @@ impl WorkloadSpec {
             ("auth_share", self.auth_share),
             ("fields_share", self.fields_share),
             ("conditional_share", self.conditional_share),
+            ("dashboard_share", self.dashboard_share),
         ] {
             if !(0.0..=1.0).contains(&share) {
                 return bad(format!("{what} must be within 0..=1"));
@@ -164,6 +197,12 @@ impl WorkloadSpec {
         }
         if self.missing_ids == 0 || self.missing_ids > MAX_OBJECTS {
             return bad(format!("missing_ids must be within 1..={MAX_OBJECTS}"));
+        }
+        if self.auth_share + self.dashboard_share > 1.0 {
+            return bad("auth_share + dashboard_share must be at most 1".into());
+        }
+        if self.dashboard_users == 0 || self.dashboard_users > 10_000_000 {
+            return bad("dashboard_users must be within 1..=10000000".into());
         }
         if let Some(b) = self.burst {
             if b.objects == 0 || b.objects > self.objects || b.start_s.is_nan() || b.start_s < 0.0 {
@@ -194,7 +233,7 @@ impl WorkloadSpec {
     pub fn object_rates(&self) -> Vec<f64> {
         zipf(self.objects as usize, self.zipf_alpha)
             .into_iter()
-            .map(|p| p * self.rate * (1.0 - self.auth_share))
+            .map(|p| p * self.rate * (1.0 - self.auth_share - self.dashboard_share))
             .collect()
     }
 }
@@ -379,6 +418,19 @@ impl Generator {
             }
         }
         let conditional = self.rng.f64() < self.spec.conditional_share;
+        // Drawn only when asked for, so scenarios without the dashboard replay as before.
+        if object.is_none()
+            && self.spec.dashboard_share > 0.0
+            && self.rng.f64() < self.spec.dashboard_share
+        {
+            let user = self.rng.u64(1..=self.spec.dashboard_users);
+            headers.push(("authorization".to_string(), format!("demo:user-{user}")));
+            let path = format!(
+                "/api/users/me/dashboard?compose={}",
+                self.spec.compose.as_str()
+            );
+            return get(at_s, country, path, headers, conditional, None);
+        }
         if object.is_none() && self.rng.f64() < self.spec.auth_share {
             let user = self.rng.u64(1..=1000);
             headers.push(("authorization".to_string(), "demo".to_string()));
@@ -576,6 +628,9 @@ mod tests {
             missing_share: 0.0,
             missing_ids: 1000,
             burst: None,
+            dashboard_share: 0.0,
+            dashboard_users: 1000,
+            compose: Compose::Edge,
         }
     }
 

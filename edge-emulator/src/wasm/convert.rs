@@ -131,6 +131,10 @@ pub struct Decision {
     pub route: Option<RouteChoice>,
     /// Bytes the response saved over its variant's miss-time coding.
     pub recompression_saved: u64,
+    /// The experiments the request was assigned to.
+    pub exposures: Vec<edge_worker::experiments::Exposure>,
+    /// A composed response's fragments.
+    pub parts: Vec<edge_worker::outcome::Part>,
 }
 
 pub fn decision_from_wit(
@@ -147,5 +151,24 @@ pub fn decision_from_wit(
         hops: outcome.hops.into_iter().map(hop_from_wit).collect(),
         route: outcome.route.map(route_from_wit),
         recompression_saved: outcome.recompression_saved,
+        exposures: outcome
+            .exposures
+            .into_iter()
+            .map(|e| edge_worker::experiments::Exposure {
+                experiment: e.experiment.into(),
+                variant: e.variant.into(),
+                forced: e.forced,
+            })
+            .collect(),
+        parts: outcome
+            .parts
+            .into_iter()
+            .map(|part| edge_worker::outcome::Part {
+                url: part.url,
+                status: part.status,
+                bytes: part.bytes,
+                hops: part.hops.into_iter().map(hop_from_wit).collect(),
+            })
+            .collect(),
     })
 }

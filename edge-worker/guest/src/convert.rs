@@ -185,5 +185,24 @@ pub fn outcome_to_wit(outcome: Outcome) -> types::Outcome {
         hops: outcome.hops.into_iter().map(hop_to_wit).collect(),
         route: outcome.route.map(route_to_wit),
         recompression_saved: outcome.recompression_saved,
+        exposures: outcome
+            .exposures
+            .into_iter()
+            .map(|e| types::Exposure {
+                experiment: e.experiment.to_string(),
+                variant: e.variant.to_string(),
+                forced: e.forced,
+            })
+            .collect(),
+        parts: outcome
+            .parts
+            .into_iter()
+            .map(|part| types::Part {
+                url: part.url,
+                status: part.status,
+                bytes: part.bytes,
+                hops: part.hops.into_iter().map(hop_to_wit).collect(),
+            })
+            .collect(),
     }
 }

@@ -229,6 +229,8 @@ fn refused(error: WorkerError, ctx: &types::RequestContext) -> types::Outcome {
         hops: vec![convert::hop_to_wit(edge)],
         route: None,
         recompression_saved: 0,
+        exposures: Vec::new(),
+        parts: Vec::new(),
     }
 }
 

@@ -126,7 +126,7 @@ fn verdicts(
             failed = true;
             verdicts.push(render::Verdict {
                 report: (reports.len() > 1).then(|| report.scenario.name.clone()),
-                text: "FAIL a measured figure beats its stream bound (see the warning)".into(),
+                text: "a measured figure beats its stream bound (see the WARNING) ✗".into(),
                 passed: false,
                 warning: None,
             });
@@ -280,6 +280,14 @@ pub fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Resu
             };
             setup.cache_policy_toml = Some(format!("[compression]\nbackground = {on}\n"))
         }
+        // Who composes the dashboard (the workload's `compose`): the edge or the origin.
+        Some(("compose", v)) => {
+            spec.compose = match v {
+                "edge" => edge_emulator::sim::workload::Compose::Edge,
+                "origin" => edge_emulator::sim::workload::Compose::Origin,
+                _ => anyhow::bail!("variant {name:?}: use compose=edge or compose=origin"),
+            }
+        }
         Some(("negative", v)) => {
             let secs = number(v.strip_suffix('s').unwrap_or(v))? as u64;
             setup.cache_policy_toml = Some(format!(
@@ -288,8 +296,9 @@ pub fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Resu
         }
         _ => anyhow::bail!(
             "unknown variant {name:?}; use tiered, shield, edge-only, no-routing, swr=SECS, \
-             ttl=SECS, capacity-mib=MIB, jitter=FRACTION, negative=SECS, recompress=on|off, or \
-             version, purge, soft-purge (how writes invalidate)"
+             ttl=SECS, capacity-mib=MIB, jitter=FRACTION, negative=SECS, recompress=on|off, \
+             compose=edge|origin (who composes the dashboard), or version, purge, soft-purge \
+             (how writes invalidate)"
         ),
     }
     spec.validate()?;
@@ -300,7 +309,7 @@ pub fn variant(base: &SimSetup, scenario: &Scenario, name: &str) -> anyhow::Resu
 }
 
 /// Variants that change the workload itself, which a trace fixes.
-const WORKLOAD_VARIANTS: [&str; 5] = ["swr", "ttl", "version", "purge", "soft-purge"];
+const WORKLOAD_VARIANTS: [&str; 6] = ["swr", "ttl", "version", "purge", "soft-purge", "compose"];
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let (scenario, base) = args.common.setup()?;
