@@ -13,7 +13,7 @@
 # Environment:
 #   EDGE_CF_FEATURES              cargo features of the adapter (e.g. jwt-all-algorithms)
 #   EDGE_CF_NO_DEFAULT_FEATURES=1 build without the adapter's default features
-#   EDGE_CF_OPT_LEVEL             rustc opt-level for the wasm (default s)
+#   EDGE_CF_OPT_LEVEL             rustc opt-level for the wasm (default z)
 #   EDGE_CF_KEEP_NAMES=1          keep the wasm name section (symbol names in stack traces)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +79,7 @@ build() {
     # Size over speed for the upload (Cloudflare's limit is on the gzipped bundle): the
     # release profile overridden for this target dir only, so host builds keep theirs.
     CARGO_TARGET_DIR=$ROOT/target/cloudflare \
-        CARGO_PROFILE_RELEASE_OPT_LEVEL=${EDGE_CF_OPT_LEVEL:-s} \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=${EDGE_CF_OPT_LEVEL:-z} \
         CARGO_PROFILE_RELEASE_LTO=fat \
         CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
         CARGO_PROFILE_RELEASE_DEBUG=false \

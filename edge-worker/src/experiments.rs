@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use crate::config::ConfigError;
@@ -324,28 +324,19 @@ fn forced_variants(value: &HeaderValue) -> Vec<(String, String)> {
 
 /// The visitor id from the request's cookies, when it is one the edge could have set.
 fn visitor_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE)
-        .map(|c| c.value().to_string())
+    crate::cookies::get(headers, COOKIE)
         .filter(|id| {
             !id.is_empty() && id.len() <= MAX_UNIT_LEN && id.bytes().all(|b| b.is_ascii_hexdigit())
         })
+        .map(str::to_string)
 }
 
+/// The visitor cookie: a year, first-party, not readable by scripts (RFC 6265 §4.1).
 fn cookie_for(id: &str) -> HeaderValue {
-    let cookie = cookie::Cookie::build((COOKIE, id.to_string()))
-        .path("/")
-        .max_age(cookie::time::Duration::seconds(COOKIE_MAX_AGE_SECS as i64))
-        .http_only(true)
-        .secure(true)
-        .same_site(cookie::SameSite::Lax)
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).expect("hex id and fixed attributes")
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; Secure; SameSite=Lax"
+    );
+    HeaderValue::from_str(&cookie).expect("hex id and fixed attributes")
 }
 
 #[cfg(test)]

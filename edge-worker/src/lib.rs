@@ -17,6 +17,7 @@ pub mod cdn_cache_control;
 pub mod compose;
 pub mod conditional;
 pub mod config;
+pub mod cookies;
 pub mod encoding;
 pub mod entry;
 pub mod error;

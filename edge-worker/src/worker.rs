@@ -226,16 +226,11 @@ impl EdgeWorker {
         fragment_base.unit.clone_from(&unit);
         let page_uri = request.uri().clone();
         // Auth fetches (JWKS) go to their own URLs; only the tier's fetches are routed.
-        let (mut outcome, shaping) = match self.routing.as_deref() {
-            Some(router) => {
-                let routed = Routed::new(p, router);
-                let (mut outcome, shaping) =
-                    self.cached(&routed, request, subject.as_deref()).await;
-                outcome.route = routed.take_choice();
-                (outcome, shaping)
-            }
-            None => self.cached(p, request, subject.as_deref()).await,
-        };
+        let routed = Routed::new(p, self.routing.as_deref());
+        let (mut outcome, shaping) = self.cached(&routed, request, subject.as_deref()).await;
+        if routed.routes() {
+            outcome.route = routed.take_choice();
+        }
         outcome.deferred.extend(auth_work);
         outcome.exposures = exposures;
         let mut resolved = Resolved {
@@ -406,13 +401,10 @@ impl EdgeWorker {
                 auth::refresh_jwks(p, &url).await;
             }
             Deferred::Recompress(task) => crate::representation::recompress(p, task).await,
-            task => match self.routing.as_deref() {
-                Some(router) => {
-                    let routed = Routed::new(p, router);
-                    self.tier.run_deferred(&routed, task).await
-                }
-                None => self.tier.run_deferred(p, task).await,
-            },
+            task => {
+                let routed = Routed::new(p, self.routing.as_deref());
+                self.tier.run_deferred(&routed, task).await
+            }
         }
     }
 

@@ -46,13 +46,8 @@ impl Env {
         country: Option<String>,
         claims: Option<Map<String, Value>>,
     ) -> Self {
-        let cookies = headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(cookie::Cookie::split_parse)
-            .filter_map(Result::ok)
-            .map(|c| (c.name().to_string(), c.value().to_string()))
+        let cookies = crate::cookies::pairs(headers)
+            .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
         Self {
             cookies,

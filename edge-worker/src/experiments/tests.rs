@@ -1,6 +1,7 @@
 use super::*;
 use crate::testing::MemoryPlatform;
 use crate::FetchError;
+use http::header;
 
 fn platform() -> MemoryPlatform {
     MemoryPlatform::new(|_| Err(FetchError("assignment fetches nothing".into())))
