@@ -195,11 +195,16 @@ impl Experiments {
             if variants.iter().all(|(_, weight)| *weight == 0) {
                 return Err(problem("every weight is 0".into()));
             }
-            list.push(Experiment {
-                name: config.name.as_str().into(),
-                path: config.path,
-                variants,
-            });
+            // Kept in name order, so a request's exposures (and its field) come out sorted.
+            let at = list.partition_point(|e| *e.name < *config.name);
+            list.insert(
+                at,
+                Experiment {
+                    name: config.name.as_str().into(),
+                    path: config.path,
+                    variants,
+                },
+            );
         }
         Ok(Self { list })
     }
@@ -248,7 +253,7 @@ impl Experiments {
             };
         }
         let forced = forced.as_ref().map(forced_variants).unwrap_or_default();
-        let mut exposures: Vec<Exposure> = matching
+        let exposures: Vec<Exposure> = matching
             .into_iter()
             .map(|experiment| {
                 let chosen = forced
@@ -266,7 +271,6 @@ impl Experiments {
                 }
             })
             .collect();
-        exposures.sort_by(|a, b| a.experiment.cmp(&b.experiment));
         let field = exposures
             .iter()
             .map(|e| format!("{}={}", e.experiment, e.variant))
