@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn es256_tokens_verify_when_compiled_in() {
-        let key = DecodingKey::from_ec_pem(include_bytes!("demo/es256-public.pem")).unwrap();
+        let key = crate::auth::keys::ec_pem_key(include_bytes!("demo/es256-public.pem")).unwrap();
         assert_eq!(
             supported(Algorithm::ES256),
             verify(ES256, &key, Algorithm::ES256)
@@ -169,8 +169,18 @@ mod tests {
     }
 
     #[test]
+    fn ec_pem_keys_that_are_not_p256_public_keys_are_refused() {
+        use crate::auth::keys::ec_pem_key;
+        assert!(ec_pem_key(b"not a pem").is_err());
+        assert!(
+            ec_pem_key(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err()
+        );
+        assert!(ec_pem_key(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
     fn what_is_left_out_is_refused_not_panicking() {
-        let key = DecodingKey::from_ec_pem(include_bytes!("demo/es256-public.pem")).unwrap();
+        let key = crate::auth::keys::ec_pem_key(include_bytes!("demo/es256-public.pem")).unwrap();
         // An ES384 check of the ES256 token: unsupported or wrong curve, never true.
         assert!(!verify(ES256, &key, Algorithm::ES384));
         assert_eq!(

@@ -127,16 +127,22 @@ impl PinnedKey {
             (None, Some(pem), None) => {
                 let pem = pem.as_bytes();
                 match config.alg {
+                    Algorithm::ES256 | Algorithm::ES384 => {
+                        ec_pem_key(pem).map_err(|reason| ConfigError::KeyUnusable {
+                            kid: kid.clone(),
+                            reason,
+                        })?
+                    }
+                    #[cfg(feature = "jwt-all-algorithms")]
                     Algorithm::RS256
                     | Algorithm::RS384
                     | Algorithm::RS512
                     | Algorithm::PS256
                     | Algorithm::PS384
                     | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem).map_err(unusable)?,
-                    Algorithm::ES256 | Algorithm::ES384 => {
-                        DecodingKey::from_ec_pem(pem).map_err(unusable)?
-                    }
+                    #[cfg(feature = "jwt-all-algorithms")]
                     Algorithm::EdDSA => DecodingKey::from_ed_pem(pem).map_err(unusable)?,
+                    // Other algorithms are refused above as not in this build.
                     _ => return Err(ConfigError::KeySecretMismatch { kid }),
                 }
             }
@@ -254,4 +260,28 @@ impl KeySet {
             parsed.get_or_init(|| PinnedKey::from_config(config).map_err(|e| e.to_string()));
         Some(parsed.as_ref().map_err(String::as_str))
     }
+}
+
+/// An EC public key in PEM (SubjectPublicKeyInfo) as jsonwebtoken keys it: the SEC1 point.
+#[cfg(feature = "jwt-all-algorithms")]
+pub fn ec_pem_key(pem: &[u8]) -> Result<DecodingKey, String> {
+    DecodingKey::from_ec_pem(pem).map_err(|e| e.to_string())
+}
+
+/// An EC public key in PEM, read by p256 (P-256 is the only curve these builds verify):
+/// jsonwebtoken's own PEM reader is left out of them for its size (Cargo.toml, `jwt-es256`).
+#[cfg(all(not(feature = "jwt-all-algorithms"), feature = "jwt-es256"))]
+pub fn ec_pem_key(pem: &[u8]) -> Result<DecodingKey, String> {
+    use p256::pkcs8::DecodePublicKey;
+    let text = std::str::from_utf8(pem).map_err(|_| "the PEM is not text".to_string())?;
+    let key = p256::PublicKey::from_public_key_pem(text)
+        .map_err(|e| format!("not a P-256 public key in PEM: {e}"))?;
+    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, false);
+    Ok(DecodingKey::from_ec_der(point.as_bytes()))
+}
+
+/// Without an EC algorithm compiled in, no EC key is usable.
+#[cfg(not(any(feature = "jwt-all-algorithms", feature = "jwt-es256")))]
+pub fn ec_pem_key(_pem: &[u8]) -> Result<DecodingKey, String> {
+    Err("no EC algorithm is in this build (edge-worker feature jwt-es256)".into())
 }

@@ -81,8 +81,7 @@ pub fn parse(page: &[u8], max_includes: usize) -> Result<Template, ComposeError>
     };
     while at < page.len() {
         let next_tag = memchr::memchr(b'<', &page[at..]).map(|i| at + i);
-        let next_close =
-            in_esi_comment.and_then(|_| find(&page[at..], b"-->").map(|i| at + i));
+        let next_close = in_esi_comment.and_then(|_| find(&page[at..], b"-->").map(|i| at + i));
         let tag = match (next_tag, next_close) {
             (_, Some(close)) if next_tag.is_none_or(|t| close < t) => {
                 push_text(&mut nodes, text_from..close);
