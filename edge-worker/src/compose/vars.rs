@@ -94,18 +94,7 @@ impl Expr {
 
     /// The expression as HTML text: variables' values escaped, so a cookie cannot add markup.
     pub fn html(&self, env: &Env) -> String {
-        self.render(env, |value, out| {
-            for c in value.chars() {
-                match c {
-                    '&' => out.push_str("&amp;"),
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    '"' => out.push_str("&quot;"),
-                    '\'' => out.push_str("&#39;"),
-                    c => out.push(c),
-                }
-            }
-        })
+        self.render(env, escape_html_into)
     }
 
     fn render(&self, env: &Env, escape: impl Fn(&str, &mut String)) -> String {
@@ -173,4 +162,19 @@ pub fn parse(text: &str) -> Result<Expr, String> {
         pieces.push(Piece::Literal(rest.to_string()));
     }
     Ok(Expr(pieces))
+}
+
+/// Appends `text` escaped for HTML content and quoted attribute values (`&<>"'`). The
+/// emulator's report pages use it too.
+pub fn escape_html_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
 }

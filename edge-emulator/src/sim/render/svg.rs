@@ -28,16 +28,7 @@ const BOUND_COLOR: &str = "#111111";
 /// Escapes text for HTML and SVG content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    edge_worker::compose::vars::escape_html_into(text, &mut out);
     out
 }
 
