@@ -235,6 +235,10 @@ impl EdgeWorker {
     ) -> Result<Fetched, ComposeError> {
         let uri = self.composition.fragment_url(page.uri, src)?;
         let url = uri.to_string();
+        // Hosts report a part by its path and query.
+        let part_url = uri
+            .path_and_query()
+            .map_or_else(|| url.clone(), |p| p.to_string());
         if chain.contains(&url) {
             return Err(ComposeError::Loop {
                 src: url,
@@ -282,7 +286,7 @@ impl EdgeWorker {
         };
         let head = part_head(&outcome);
         let mut parts = vec![Part {
-            url: outcome_url(&url),
+            url: part_url,
             status: status.as_u16(),
             bytes: body.len() as u64,
             hops: outcome.hops,
@@ -297,14 +301,6 @@ impl EdgeWorker {
             parts,
         })
     }
-}
-
-/// A fragment's path and query, as hosts report parts.
-fn outcome_url(url: &str) -> String {
-    url.parse::<Uri>()
-        .ok()
-        .and_then(|u| u.path_and_query().map(|p| p.to_string()))
-        .unwrap_or_else(|| url.to_string())
 }
 
 /// A part's freshness, privacy and validator: the edge hop's values (a hit's remaining
